@@ -1,0 +1,1 @@
+"""The search engine, correlation analysis, plots, data loading and the `nas` CLI."""

@@ -1,0 +1,119 @@
+"""The `nas` command line: one sub-command per job (see `nas --help`)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .utils import format_table, parse_size
+
+
+def _build_for_cli(args, arch_required: bool = False):
+    """The registry model of `--model` on `--input`, and the architecture to use."""
+    from supernet.registry import build_model, model_entry
+
+    entry = model_entry(args.model)
+    size = parse_size(args.input) if args.input else entry.default_input
+    model = build_model(args.model, size, args.classes)
+    arch = None
+    if entry.searchable:
+        arch = model.space.parse(args.arch) if args.arch else model.space.default_arch()
+    elif args.arch:
+        raise ValueError(f"{args.model} is a fixed model; it takes no --arch")
+    return entry, size, model, arch
+
+
+def cmd_flops(args) -> int:
+    """Parameters and GFLOPs of a model (per stage and total), on its exported subnet."""
+    from .cost import model_cost
+
+    entry, size, model, arch = _build_for_cli(args)
+    net = model.export(arch) if arch is not None else model
+    cost = model_cost(net, size)
+    if args.json:
+        print(json.dumps({"model": args.model, "input": list(size), "arch": str(arch) if arch else None,
+                          "flops": cost.flops, "gflops": cost.gflops, "params": cost.params,
+                          "stages": {k: {"flops": v, "params": cost.stage_params.get(k, 0)}
+                                     for k, v in cost.stages.items()}}, indent=2))
+        return 0
+    print(f"model  {args.model} ({entry.description})")
+    print(f"input  {'x'.join(map(str, size))}  ({'T x H x W clip' if entry.is_video else 'H x W image'}, batch 1)")
+    if arch is not None:
+        print(f"arch   {arch}{'' if args.arch else '  (default; pass --arch to choose)'}")
+    rows = [(k, f"{v / 1e9:.3f}", f"{cost.stage_params.get(k, 0) / 1e6:.3f}") for k, v in cost.stages.items()]
+    rows.append(("total", f"{cost.gflops:.3f}", f"{cost.mparams:.3f}"))
+    print(format_table(rows, ["part", "GFLOPs", "params (M)"], align="lrr"))
+    print("FLOPs from fvcore: one multiply-add = one FLOP, elementwise ops 0.")
+    return 0
+
+
+def cmd_models(args) -> int:
+    """List the registered models."""
+    from supernet.registry import list_models
+
+    rows = [(e.name, e.family, "x".join(map(str, e.default_input)), e.default_classes,
+             "yes" if e.searchable else "no", e.description) for e in list_models(args.family)]
+    print(format_table(rows, ["model", "family", "default input", "classes", "searchable", "description"]))
+    return 0
+
+
+def cmd_space(args) -> int:
+    """Describe a model's search space, sample from it, or check an architecture."""
+    _, size, model, arch = _build_for_cli(args)
+    space = getattr(model, "space", None)
+    if space is None:
+        raise ValueError(f"{args.model} has no search space")
+    if args.check:
+        a = space.parse(args.check)
+        print(space.to_json(a) if args.json else f"ok: {a}")
+        return 0
+    if args.sample:
+        for i in range(args.sample):
+            a = space.sample(args.seed + i)
+            print(space.to_json(a, indent=None) if args.json else a)
+        return 0
+    print(space.describe())
+    print(f"default arch: {space.default_arch()}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nas", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def model_args(p, arch_help="architecture string or JSON (default: the space's default)"):
+        p.add_argument("--model", required=True, help="registered model name (see `nas models`)")
+        p.add_argument("--input", help="TxHxW for video models, HxW for image models")
+        p.add_argument("--arch", help=arch_help)
+        p.add_argument("--classes", type=int, help="number of classes (default: the model's)")
+
+    p = sub.add_parser("flops", help=cmd_flops.__doc__)
+    model_args(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_flops)
+
+    p = sub.add_parser("models", help=cmd_models.__doc__)
+    p.add_argument("--family", help="only this family (mlp3d, cyclemlp, morphmlp, conv3d_split)")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("space", help=cmd_space.__doc__)
+    model_args(p)
+    p.add_argument("--sample", type=int, default=0, help="print N uniform samples")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--check", metavar="ARCH", help="validate an architecture string or JSON")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_space)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as e:
+        print(f"nas {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

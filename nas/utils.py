@@ -1,0 +1,62 @@
+"""Small helpers shared across `nas`: size parsing, tables, atomic writes."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+
+def parse_size(text: str) -> tuple[int, ...]:
+    """'16x224x224' -> (16, 224, 224); '224x224' -> (224, 224)."""
+    try:
+        parts = tuple(int(p) for p in str(text).lower().split("x"))
+    except ValueError:
+        parts = ()
+    if len(parts) not in (2, 3) or min(parts) < 1:
+        raise ValueError(f"input size {text!r} must look like TxHxW (e.g. 16x224x224) or HxW")
+    return parts
+
+
+def format_table(rows: Sequence[Sequence[Any]], headers: Sequence[str], align: str | None = None) -> str:
+    """A plain fixed-width text table; `align` is one 'l'/'r' per column (default: numbers right)."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    if align is None:
+        def numeric(i):
+            return all(_is_number(r[i]) for r in cells[1:]) and len(cells) > 1
+        align = "".join("r" if numeric(i) else "l" for i in range(len(headers)))
+    def fmt(r):
+        return "  ".join(c.rjust(w) if a == "r" else c.ljust(w) for c, w, a in zip(r, widths, align)).rstrip()
+    sep = "  ".join("-" * w for w in widths)
+    return "\n".join([fmt(cells[0]), sep] + [fmt(r) for r in cells[1:]])
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.rstrip("%"))
+        return True
+    except ValueError:
+        return False
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write `text` to `path` via a temporary file and rename, so a crash leaves the old file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")

@@ -1,0 +1,11 @@
+"""Search spaces: what can be chosen per block, architecture encodings and sampling.
+
+No training code lives here; `supernet` builds networks from these spaces.
+"""
+from .base import Arch, Choice, SearchSpace, as_rng, build_space, choice_table, known_spaces, register_space
+from .gtm import GTM_TYPES, GTMChoice, GTMSpace
+
+__all__ = [
+    "Arch", "Choice", "SearchSpace", "as_rng", "build_space", "choice_table", "known_spaces",
+    "register_space", "GTM_TYPES", "GTMChoice", "GTMSpace",
+]

@@ -1,0 +1,1 @@
+"""Torch modules: searchable networks (supernets), their ops, export, and pretraining."""

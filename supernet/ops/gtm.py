@@ -1,0 +1,216 @@
+"""Grouped Time Mixing (MLP-3D, Sec. 3.3, Eq. 3-5, Fig. 3, Algorithm 1).
+
+Tokens are channels-last, ``x: (B, T, H, W, C)``, T = T' time tokens. Conventions (the
+naive dense reference in ``tests/test_gtm.py`` builds the T·C x T·C matrix W of Eq. 3 from
+the same conventions, independently):
+
+* Output token j of a group is ``sum_i x_i @ W_S[i, j]`` (row vectors, Eq. 3), and with
+  weight sharing by interval (Eq. 5) ``W_S[i, j] = w_{j-i}``: ``w_dt`` maps a token to the
+  token ``dt`` steps later in its group.
+* short_range: groups of S consecutive tokens. long_range: token ``t = s * (T/S) + g`` is
+  member ``s`` of group ``g`` (interval T/S, Algorithm 1's reshape/transpose). shift_window:
+  ``roll`` by +S/2 along time, short-range, roll back (Algorithm 1's ``shift``, circular).
+* shift_token: ``y_t = sum_{i<S} x_{(t-i) mod T} @ w_i``: Algorithm 1 concatenates
+  ``shift(x, i)`` for i < S and maps the S·C features to C (the text's O(S·C^2) parameters;
+  the listing's ``nn.Linear`` shapes are swapped against the text). It uses w_0..w_{S-1}.
+
+Shared weights are ``(2·S_max - 1, C, C)``, index ``dt + S_max - 1``. Independent weights
+(Eq. 4 without Eq. 5, a free W_S per block) are the blocks ``(S_max, S_max, C, C)`` of
+W_{S_max}; a choice with group size S uses the top-left S x S blocks (shift_token: the first
+block row, ``W[0, i]``, which equals w_i when the blocks are Toeplitz).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from search_spaces.gtm import GTM_TYPES, gtm_choice_errors
+
+
+def check_gtm_args(gtm_type: str, group_size: int, time_tokens: int,
+                   max_group_size: int | None = None) -> None:
+    """One-line ValueError for a (type, S) that cannot run on `time_tokens` tokens."""
+    if not isinstance(group_size, int) or isinstance(group_size, bool):
+        raise ValueError(f"GTM group size must be an int, got {group_size!r}")
+    error = gtm_choice_errors(gtm_type, group_size, time_tokens,
+                              time_tokens if max_group_size is None else max_group_size)
+    if error:
+        divisors = [s for s in range(1, time_tokens + 1) if time_tokens % s == 0]
+        raise ValueError(f"GTM: {error}; group sizes dividing T'={time_tokens}: {divisors}, "
+                         f"types: {', '.join(GTM_TYPES)}")
+
+
+def toeplitz_group_matrix(intervals: torch.Tensor) -> torch.Tensor:
+    """W_S of Eq. 5 as an (S·C, S·C) matrix from the interval matrices (2S-1, C, C).
+
+    Block (i, j) is ``intervals[j - i + S - 1]``. Built with one copy (unfold is a view,
+    flip materialises), no Python loop over intervals.
+    """
+    n, c, _ = intervals.shape
+    s = (n + 1) // 2
+    hankel = intervals.permute(1, 0, 2).unfold(1, s, 1)        # [c, a, d, b] = w[a + b]
+    return hankel.permute(1, 0, 3, 2).flip(0).reshape(s * c, s * c)
+
+
+def block_group_matrix(blocks: torch.Tensor) -> torch.Tensor:
+    """W_S from independent blocks (S, S, C, C): block (i, j) = ``blocks[i, j]``."""
+    s, _, c, _ = blocks.shape
+    return blocks.permute(0, 2, 1, 3).reshape(s * c, s * c)
+
+
+def _group_rows(x: torch.Tensor, gtm_type: str, s: int) -> torch.Tensor:
+    """Reorder tokens so each row holds one group's S tokens: (B·G·H·W, S·C)."""
+    b, t, h, w, c = x.shape
+    g = t // s
+    if gtm_type == "shift_window":
+        x = x.roll(s // 2, dims=1)
+    if gtm_type == "long_range":
+        x = x.view(b, s, g, h, w, c).permute(0, 2, 3, 4, 1, 5)
+    else:
+        x = x.view(b, g, s, h, w, c).permute(0, 1, 3, 4, 2, 5)
+    return x.reshape(-1, s * c)
+
+
+def _ungroup_rows(y: torch.Tensor, gtm_type: str, shape: torch.Size) -> torch.Tensor:
+    """Inverse of `_group_rows`."""
+    b, t, h, w, c = shape
+    s = y.shape[-1] // c
+    g = t // s
+    y = y.view(b, g, h, w, s, c)
+    if gtm_type == "long_range":
+        y = y.permute(0, 4, 1, 2, 3, 5)
+    else:
+        y = y.permute(0, 1, 4, 2, 3, 5)
+    y = y.reshape(shape)
+    if gtm_type == "shift_window":
+        y = y.roll(-(s // 2), dims=1)
+    return y
+
+
+def _shift_token_rows(x: torch.Tensor, s: int) -> torch.Tensor:
+    """Rows of S circularly shifted copies, ordered (channel, k) with shift i = S-1-k."""
+    b, t, h, w, c = x.shape
+    padded = torch.cat([x[:, t - (s - 1):], x], dim=1)          # padded[t + S - 1] = x[t]
+    return padded.unfold(1, s, 1).reshape(-1, c * s)            # [.., t, .., c, k] = x[t+k-S+1]
+
+
+def grouped_time_mixing(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                        gtm_type: str, group_size: int, shared: bool = True) -> torch.Tensor:
+    """X_T of Eq. 2 for one GTM type and group size S, on tokens (B, T, H, W, C).
+
+    `weight` holds exactly the matrices this (type, S) uses: shared ``(2S-1, C, C)``
+    (intervals -S+1..S-1) or ``(S, C, C)`` for shift_token (intervals 0..S-1); independent
+    ``(S, S, C, C)`` blocks or ``(S, C, C)`` (first block row) for shift_token.
+    """
+    if x.dim() != 5:
+        raise ValueError(f"GTM expects tokens (B, T, H, W, C), got shape {tuple(x.shape)}")
+    b, t, h, w, c = x.shape
+    s = group_size
+    check_gtm_args(gtm_type, s, t)
+    if s == 1:                                                   # every type: per-frame w_0
+        y = torch.matmul(x, weight.reshape(c, c))
+    elif gtm_type == "shift_token":
+        mat = weight.flip(0).permute(1, 0, 2).reshape(c * s, c)  # row (c, k) = w_{S-1-k}[c]
+        y = torch.matmul(_shift_token_rows(x, s), mat).view(b, t, h, w, c)
+    else:
+        mat = toeplitz_group_matrix(weight) if shared else block_group_matrix(weight)
+        y = _ungroup_rows(torch.matmul(_group_rows(x, gtm_type, s), mat), gtm_type, x.shape)
+    if bias is not None:
+        y = y + bias
+    return y
+
+
+def _init_like_linear(weight: torch.Tensor) -> None:
+    """Truncated normal, std 0.02, as CycleMLP initialises its channel FC."""
+    nn.init.trunc_normal_(weight, std=0.02)
+
+
+class GroupedTimeMixing(nn.Module):
+    """Supernet GTM: any type and any S <= S_max from one set of weights.
+
+    With ``shared=True`` (default) it owns the interval matrices
+    {w_dt | -S_max+1 <= dt <= S_max-1} of Eq. 5, (2·S_max - 1)·C^2 parameters, used by all
+    four types and every S. ``shared=False`` owns a free W_{S_max} (Eq. 4) and slices it.
+    """
+
+    def __init__(self, channels: int, max_group_size: int = 16, shared: bool = True,
+                 bias: bool = False):
+        super().__init__()
+        if max_group_size < 1:
+            raise ValueError(f"max_group_size must be >= 1, got {max_group_size}")
+        self.channels = channels
+        self.max_group_size = max_group_size
+        self.shared = shared
+        shape = ((2 * max_group_size - 1, channels, channels) if shared
+                 else (max_group_size, max_group_size, channels, channels))
+        self.weight = nn.Parameter(torch.empty(shape))
+        self.bias = nn.Parameter(torch.zeros(channels)) if bias else None
+        _init_like_linear(self.weight)
+
+    def used_weight(self, gtm_type: str, group_size: int) -> torch.Tensor:
+        """The slice of the weights that (type, S) reads (a view, no copy)."""
+        s, m = group_size, self.max_group_size
+        if s > m:
+            raise ValueError(f"GTM group size {s} exceeds max_group_size={m}")
+        if self.shared:
+            return self.weight[m - 1: m - 1 + s] if gtm_type == "shift_token" \
+                else self.weight[m - s: m + s - 1]
+        return self.weight[0, :s] if gtm_type == "shift_token" else self.weight[:s, :s]
+
+    def forward(self, x: torch.Tensor, gtm_type: str, group_size: int) -> torch.Tensor:
+        check_gtm_args(gtm_type, group_size, x.shape[1], self.max_group_size)
+        return grouped_time_mixing(x, self.used_weight(gtm_type, group_size), self.bias,
+                                   gtm_type, group_size, self.shared)
+
+    def export(self, gtm_type: str, group_size: int) -> "GTM":
+        """The fixed op for (type, S), holding only the matrices it uses (copied)."""
+        op = GTM(self.channels, gtm_type, group_size, shared=self.shared, bias=self.bias is not None)
+        op.load_state_dict(self.fixed_state(gtm_type, group_size))
+        return op
+
+    def fixed_state(self, gtm_type: str, group_size: int) -> dict[str, torch.Tensor]:
+        state = {"weight": self.used_weight(gtm_type, group_size)}
+        if self.bias is not None:
+            state["bias"] = self.bias
+        return state
+
+    def extra_repr(self) -> str:
+        return (f"channels={self.channels}, max_group_size={self.max_group_size}, "
+                f"shared={self.shared}, bias={self.bias is not None}")
+
+
+class GTM(nn.Module):
+    """A fixed GTM of one type and group size (what an exported network holds)."""
+
+    def __init__(self, channels: int, gtm_type: str, group_size: int, shared: bool = True,
+                 bias: bool = False):
+        super().__init__()
+        check_gtm_args(gtm_type, group_size, group_size)
+        self.channels, self.gtm_type, self.group_size, self.shared = channels, gtm_type, group_size, shared
+        s = group_size
+        if gtm_type == "shift_token":
+            shape = (s, channels, channels)
+        else:
+            shape = (2 * s - 1, channels, channels) if shared else (s, s, channels, channels)
+        self.weight = nn.Parameter(torch.empty(shape))
+        self.bias = nn.Parameter(torch.zeros(channels)) if bias else None
+        _init_like_linear(self.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return grouped_time_mixing(x, self.weight, self.bias, self.gtm_type, self.group_size, self.shared)
+
+    def extra_repr(self) -> str:
+        return (f"channels={self.channels}, type={self.gtm_type}, S={self.group_size}, "
+                f"shared={self.shared}, bias={self.bias is not None}")
+
+
+def gtm_param_count(channels: int, gtm_type: str, group_size: int, shared: bool = True) -> int:
+    """Parameters of a fixed GTM (no bias): (2S-1)C^2 shared, S^2 C^2 independent, S C^2 shift-token."""
+    s = group_size
+    if gtm_type == "shift_token":
+        return s * channels ** 2
+    return (2 * s - 1 if shared else s * s) * channels ** 2
+
+
+__all__ = ["GTM_TYPES", "GTM", "GroupedTimeMixing", "grouped_time_mixing", "check_gtm_args",
+           "toeplitz_group_matrix", "block_group_matrix", "gtm_param_count"]
