@@ -1,0 +1,1 @@
+"""Supernet pretraining and standalone training: config, samplers, loop, checkpoints, DDP."""

@@ -1,0 +1,113 @@
+"""Checkpoints: atomic writes, safe loads, and rebuilding a network from one.
+
+A checkpoint is a plain dict saved with `torch.save` and read back with
+``torch.load(..., weights_only=True)``, so an untrusted file never runs code: everything in it
+is a tensor or a plain Python value (RNG states included). Keys:
+
+    format       "vidnas-checkpoint-v1"
+    kind         "supernet" | "standalone"
+    model_spec   registry spec (name, input_size, num_classes, kwargs, arch) to rebuild the net
+    space        the search space's config() (plain dict)
+    model        state dict
+    optimizer, scheduler, sampler   training state (plain)
+    step, epoch  progress (optimizer steps done; epoch of the next step)
+    rng          {"torch": ByteTensor, "cuda": [ByteTensor], "python": tuple}
+    config       the resolved run config (plain dict)
+"""
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT = "vidnas-checkpoint-v1"
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """`torch.save` to a temporary file in the same folder, fsync, then rename over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def rng_state() -> dict[str, Any]:
+    """Every RNG a training step reads, as tensors and plain values."""
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a vidnas checkpoint safely; one-line errors for a missing or foreign file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:                                            # noqa: BLE001
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"cannot read checkpoint {path}: {first}") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a vidnas checkpoint (expected format {FORMAT!r})")
+    return ckpt
+
+
+def save_checkpoint(path: str | os.PathLike, *, model, kind: str, step: int, epoch: int,
+                    optimizer=None, scheduler=None, sampler_state: dict | None = None,
+                    config: dict | None = None, extra: dict | None = None) -> None:
+    """Write a checkpoint atomically (a crash leaves the previous file intact)."""
+    net = getattr(model, "module", model)                            # unwrap DDP
+    spec = getattr(net, "spec", None)
+    if spec is None:
+        raise ValueError("save_checkpoint needs a model built by supernet.registry.build_model")
+    space = getattr(net, "space", None)
+    ckpt = {
+        "format": FORMAT, "kind": kind, "model_spec": spec,
+        "space": space.config() if space is not None else None,
+        "model": net.state_dict(), "step": int(step), "epoch": int(epoch),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "sampler": sampler_state, "rng": rng_state(), "config": config or {},
+    }
+    ckpt.update(extra or {})
+    atomic_torch_save(ckpt, path)
+
+
+def model_from_checkpoint(ckpt: dict[str, Any] | str | os.PathLike, arch=None,
+                          map_location: str | torch.device = "cpu"):
+    """Rebuild the network stored in a checkpoint (a path or a loaded dict) with its weights.
+
+    For a supernet checkpoint, `arch` optionally sets the active architecture.
+    """
+    from ..registry import build_from_spec
+
+    if not isinstance(ckpt, dict):
+        ckpt = load_checkpoint(ckpt, map_location)
+    model = build_from_spec(ckpt["model_spec"])
+    model.load_state_dict(ckpt["model"], strict=True)
+    if arch is not None:
+        model.set_arch(arch)
+    return model.to(map_location)

@@ -1,0 +1,218 @@
+"""The training loop: supernet pretraining (a sampled architecture per step) and standalone
+training share it.
+
+Per optimizer step: pick the architecture(s) (`ArchSampler` for a supernet, an optional
+`step_arch(step)` hook otherwise), forward with optional bf16 autocast on CUDA, label-smoothed
+cross-entropy, backward (gradients accumulated over FairNAS paths), gradient clipping, AdamW,
+warmup + cosine learning rate. Metrics rows go to ``metrics.csv``; checkpoints are written
+atomically every `checkpoint_every` steps and at the end, holding everything a resumed run
+needs to continue bit-identically (weights, optimizer, scheduler, RNG, step). Data order is a
+pure function of (seed, epoch), supplied by the caller's `make_loader(epoch, start_batch)`.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from search_spaces import Arch
+
+from .checkpoint import load_checkpoint, save_checkpoint, set_rng_state
+from .config import OptimConfig, TrainConfig
+from .distributed import DistInfo, all_reduce_sum, barrier
+from .sampler import ArchSampler
+
+METRIC_FIELDS = ["step", "epoch", "loss", "acc", "lr", "clips_per_s", "skipped", "arch"]
+
+
+def build_optimizer(model: nn.Module, cfg: OptimConfig, batch_size: int) -> torch.optim.AdamW:
+    """AdamW; biases and norm weights (1-D parameters) get no weight decay, as in DeiT/CycleMLP."""
+    decay, no_decay = [], []
+    for _, p in sorted(model.named_parameters()):
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 else decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.scaled_lr(batch_size), betas=tuple(cfg.betas))
+
+
+def warmup_cosine(total_steps: int, warmup_steps: int, min_ratio: float) -> Callable[[int], float]:
+    """lr factor: linear warmup to 1, then cosine decay to `min_ratio` at `total_steps`."""
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        span = max(total_steps - warmup_steps, 1)
+        progress = min((step - warmup_steps) / span, 1.0)
+        return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return factor
+
+
+@dataclass
+class TrainResult:
+    step: int
+    epoch: int
+    checkpoint: Path
+    last_epoch: dict = field(default_factory=dict)
+
+
+class MetricsLog:
+    """Append-only CSV of per-step metrics; on resume rows after the checkpoint are dropped."""
+
+    def __init__(self, path: Path, resume_step: int | None, enabled: bool):
+        self.path, self.enabled = path, enabled
+        if not enabled:
+            return
+        rows = []
+        if resume_step is not None and path.exists():
+            with open(path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, METRIC_FIELDS)
+            w.writeheader()
+            w.writerows(rows)
+        os.replace(tmp, path)
+        self._file = open(path, "a", newline="")
+        self._writer = csv.DictWriter(self._file, METRIC_FIELDS)
+
+    def write(self, row: dict) -> None:
+        if self.enabled:
+            self._writer.writerow(row)
+            self._file.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self._file.close()
+
+
+def _forward_loss(model, clips, labels, smoothing, amp):
+    ctx = torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext()
+    with ctx:
+        logits = model(clips)
+    loss = F.cross_entropy(logits.float(), labels, label_smoothing=smoothing)
+    return loss, (logits.argmax(1) == labels).float().mean()
+
+
+def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
+          make_loader: Callable[[int, int], Iterable], steps_per_epoch: int, out_dir: str | Path,
+          kind: str, config: dict, device: torch.device, dist_info: DistInfo | None = None,
+          arch_sampler: ArchSampler | None = None,
+          step_arch: Callable[[int], Arch | None] | None = None, resume: bool = False,
+          evaluate: Callable[[nn.Module, int], dict] | None = None,
+          final_name: str | None = None) -> TrainResult:
+    """Train `model` (a supernet when `arch_sampler` is given) and return where it ended.
+
+    `make_loader(epoch, start_batch)` yields ``(clips, labels, skipped)`` for this process.
+    """
+    info = dist_info or DistInfo()
+    out = Path(out_dir)
+    ckpt_path = out / "checkpoints" / "last.pt"
+    if info.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+    net = model.to(device)
+    ddp = None
+    if info.enabled:
+        ddp = nn.parallel.DistributedDataParallel(
+            net, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=arch_sampler is not None)
+    runner = ddp or net
+    optimizer = build_optimizer(net, optim_cfg, train_cfg.batch_size)
+    total = train_cfg.epochs * steps_per_epoch
+    warmup = int(round(optim_cfg.warmup_epochs * steps_per_epoch))
+    min_ratio = optim_cfg.min_lr / optim_cfg.scaled_lr(train_cfg.batch_size)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total, warmup, min_ratio))
+    stop = min(total, train_cfg.max_steps or total)
+    amp = train_cfg.amp and device.type == "cuda"
+
+    step = 0
+    if resume:
+        ckpt = load_checkpoint(ckpt_path, map_location=device)
+        net.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        set_rng_state(ckpt["rng"])
+        step = ckpt["step"]
+    else:
+        torch.manual_seed(train_cfg.seed)
+
+    def checkpoint(path=ckpt_path):
+        if info.is_main:
+            save_checkpoint(path, model=net, kind=kind, step=step, epoch=step // steps_per_epoch,
+                            optimizer=optimizer, scheduler=scheduler,
+                            sampler_state=arch_sampler.state_dict() if arch_sampler else None,
+                            config=config)
+        barrier(info)
+
+    log = MetricsLog(out / "metrics.csv", step if resume else None, info.is_main)
+    bar = tqdm(total=stop, initial=step, disable=not info.is_main, desc=f"{kind} training",
+               unit="step", dynamic_ncols=True)
+    last_epoch: dict = {}
+    net.train()
+    try:
+        while step < stop:
+            epoch, start_batch = divmod(step, steps_per_epoch)
+            sums = [0.0, 0.0, 0.0, 0.0]        # loss*n, correct, clips, skipped
+            for clips, labels, skipped in make_loader(epoch, start_batch):
+                tic = time.perf_counter()
+                clips, labels = clips.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+                archs = arch_sampler.archs_for_step(step) if arch_sampler else [step_arch(step) if step_arch else None]
+                optimizer.zero_grad(set_to_none=True)
+                loss_sum = acc_sum = 0.0
+                for k, arch in enumerate(archs):
+                    if arch is not None:
+                        net.set_arch(arch)
+                    sync = ddp.no_sync() if ddp is not None and k < len(archs) - 1 else nullcontext()
+                    with sync:
+                        loss, acc = _forward_loss(runner, clips, labels, optim_cfg.label_smoothing, amp)
+                        (loss / len(archs)).backward()
+                    loss_sum += loss.item()
+                    acc_sum += acc.item()
+                if optim_cfg.clip_grad is not None:
+                    nn.utils.clip_grad_norm_(net.parameters(), optim_cfg.clip_grad)
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                n = labels.shape[0]
+                loss_v, acc_v = loss_sum / len(archs), acc_sum / len(archs)
+                sums = [sums[0] + loss_v * n, sums[1] + acc_v * n, sums[2] + n, sums[3] + skipped]
+                speed = n * info.world / max(time.perf_counter() - tic, 1e-9)
+                if step % train_cfg.log_every == 0 or step == stop:
+                    log.write({"step": step, "epoch": epoch, "loss": f"{loss_v:.6f}", "acc": f"{acc_v:.4f}",
+                               "lr": f"{scheduler.get_last_lr()[0]:.6e}", "clips_per_s": f"{speed:.1f}",
+                               "skipped": skipped, "arch": str(archs[-1]) if archs[-1] is not None else ""})
+                bar.update(1)
+                bar.set_postfix(epoch=epoch, loss=f"{loss_v:.3f}", acc=f"{acc_v:.3f}", clips_s=f"{speed:.0f}")
+                if step % train_cfg.checkpoint_every == 0 and step < stop:
+                    checkpoint()
+                if step >= stop:
+                    break
+            loss_n, correct, count, skipped_n = all_reduce_sum(sums, info, device)
+            if count:
+                last_epoch = {"epoch": epoch, "loss": loss_n / count, "acc": correct / count,
+                              "clips": int(count), "skipped": int(skipped_n)}
+                if evaluate is not None and (step % steps_per_epoch == 0 or step >= stop):
+                    last_epoch.update(evaluate(net, step))
+                    net.train()
+                if info.is_main:
+                    extra = "".join(f", {k} {v:.4f}" for k, v in last_epoch.items()
+                                    if k not in ("epoch", "loss", "acc", "clips", "skipped"))
+                    bar.write(f"epoch {epoch}: loss {last_epoch['loss']:.4f}, train acc "
+                              f"{100 * last_epoch['acc']:.1f}%, {last_epoch['clips']} clips, "
+                              f"{last_epoch['skipped']} skipped{extra}")
+        checkpoint()
+        if final_name:
+            checkpoint(out / final_name)
+    finally:
+        bar.close()
+        log.close()
+    return TrainResult(step, step // steps_per_epoch, out / (final_name or "checkpoints/last.pt"), last_epoch)
