@@ -189,11 +189,19 @@ class MLP3DBlock(SearchableUnit, CycleBlock):
                 else GTM(dim, choice.gtm_type, choice.group_size, shared=shared))
         CycleBlock.__init__(self, dim, mlp_ratio, fc_t, drop_path)
         self._init_choice(choice)
+        self.regularization_choice: GTMChoice | None = None
 
     def gtm_args(self) -> tuple:
+        if self.training and self.regularization_choice is not None:
+            return self.regularization_choice.gtm_type, self.regularization_choice.group_size
         if self.fixed:
             return ()
         return self.choice.gtm_type, self.choice.group_size
+
+    def regularization_choices(self, space: GTMSpace) -> list[GTMChoice]:
+        """The choices of `space` this block's weights can compute (random-GTM, Sec. 4.2)."""
+        fc_t = self.token_mix.fc_t
+        return [c for c in space.choices(0) if fc_t.can_compute(c.gtm_type, c.group_size)]
 
     def fixed_state(self, choice: GTMChoice) -> dict[str, torch.Tensor]:
         prefix = "token_mix.fc_t."
@@ -301,12 +309,157 @@ class CycleMLP(nn.Module):
         return self.head(h)
 
 
+def center_inflate_state(net: MLP3D, state_2d: dict[str, torch.Tensor],
+                         load_head: bool | None = None) -> dict[str, torch.Tensor]:
+    """Center initialization (Sec. 4.2) of `net` from a 2D CycleMLP state dict (ours).
+
+    The 2D patch embedding goes to the temporal center (index 2 of 4, as ViViT's central
+    frame) of the tubelet kernel, the other taps zero; every GTM gets w_0 = the 2D channel FC
+    and w_dt = 0 for dt != 0 (free W_S: identity blocks on the diagonal); the rest is copied.
+    The classifier is copied when the class counts match (or `load_head`).
+    """
+    def source(key: str, shape) -> torch.Tensor:
+        src = state_2d.get(key)
+        if src is None or tuple(src.shape) != tuple(shape):
+            raise ValueError(f"2D checkpoint has no tensor {key!r} of shape {tuple(shape)}; "
+                             "is it a CycleMLP of the same variant?")
+        return src
+
+    out = {}
+    for key, value in net.state_dict().items():
+        if key == "stem.proj.weight":                          # (C, 3, 4, 7, 7) <- (C, 3, 7, 7)
+            w = torch.zeros_like(value)
+            w[:, :, value.shape[2] // 2] = source(key, value.shape[:2] + value.shape[3:])
+            out[key] = w
+        elif key.endswith("token_mix.fc_t.weight"):
+            c = value.shape[-1]
+            w0 = source(key, (1, c, c))[0]
+            w = torch.zeros_like(value)
+            if value.dim() == 3:                               # intervals: w_0 is dt = 0
+                token_only = net.get_submodule(key[:-len(".weight")]).token_only
+                w[0 if token_only else value.shape[0] // 2] = w0
+            else:                                              # free blocks: diagonal
+                for i in range(value.shape[0]):
+                    w[i, i] = w0
+            out[key] = w
+        elif key.startswith("head.fc."):
+            src = state_2d.get(key)
+            same = src is not None and src.shape == value.shape
+            out[key] = src if (load_head if load_head is not None else same) else value
+        else:
+            out[key] = source(key, value.shape)
+    return out
+
+
+def convert_official_cyclemlp(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename a checkpoint of the official CycleMLP code (ShoufaChen/CycleMLP) to our keys.
+
+    Their ``network.{i}.{j}`` (stages with Downsample between) become our flat ``layers.{n}``;
+    ``attn.sfc_h`` (kernel 1x3: shifts along width) -> ``fc_w``, ``attn.sfc_w`` -> ``fc_h``,
+    ``attn.mlp_c`` -> ``fc_t`` (as x @ W, a GTM with S = 1).
+    """
+    state = state.get("model", state)
+    out: dict[str, torch.Tensor] = {}
+    stage_items: dict[int, list[tuple[str, torch.Tensor]]] = {}
+    for key, value in state.items():
+        parts = key.split(".")
+        if parts[0] == "patch_embed":
+            out["stem." + ".".join(parts[1:])] = value
+        elif parts[0] == "norm":
+            out["head.norm." + parts[1]] = value
+        elif parts[0] == "head":
+            out["head.fc." + parts[1]] = value
+        elif parts[0] == "network":
+            stage_items.setdefault(int(parts[1]), []).append((".".join(parts[2:]), value))
+    flat = 0
+    for idx in sorted(stage_items):
+        items = stage_items[idx]
+        if items[0][0].startswith("proj."):                    # a Downsample
+            out.update({f"layers.{flat}.{rest}": value for rest, value in items})
+            flat += 1
+            continue
+        for rest, value in items:                              # a stage: block j -> flat + j
+            j, _, tail = rest.partition(".")
+            if tail.endswith(".offset"):                       # fixed offsets: ours are computed
+                continue
+            tail = (tail.replace("attn.sfc_h.", "token_mix.fc_w.").replace("attn.sfc_w.", "token_mix.fc_h.")
+                    .replace("attn.mlp_c.", "token_mix.fc_t.").replace("attn.", "token_mix."))
+            if tail.endswith(("fc_w.weight", "fc_h.weight")):
+                value = value.reshape(value.shape[0], value.shape[1])
+            elif tail.endswith("fc_t.weight"):
+                value = value.t().unsqueeze(0).contiguous()
+            out[f"layers.{flat + int(j)}.{tail}"] = value
+        flat += len({r.split(".")[0] for r, _ in items})
+    return out
+
+
+def random_gtm_hook(model: nn.Module, prob: float, seed: int = 0):
+    """Random-GTM regularization (Sec. 4.2) for training a fixed MLP-3D network.
+
+    Returns ``before_step(step)``: with probability `prob` per block and step, the block
+    computes a random other GTM choice that its own weights cover (type any, S' <= S; only
+    shift-token below a shift-token block); otherwise its own. Evaluation is unaffected.
+    """
+    from supernet.training.sampler import step_rng
+
+    if not 0.0 <= prob <= 1.0:
+        raise ValueError(f"random-GTM probability must be in [0, 1], got {prob}")
+    pairs = [(b, b.regularization_choices(net.space)) for net in _mlp3d_paths(model) for b in net.units()]
+
+    def before_step(step: int) -> None:
+        rng = step_rng(seed, step, salt=17)
+        for block, options in pairs:
+            block.regularization_choice = rng.choice(options) if rng.random() < prob else None
+    return before_step
+
+
+def _mlp3d_paths(model: nn.Module) -> list[MLP3D]:
+    return [model] if isinstance(model, MLP3D) else [model.main, model.extra]
+
+
+class TwoPathMLP3D(nn.Module):
+    """Two-path input (Sec. 4.3): a second MLP-3D path fed with the clip minus its temporal
+    mean (background erased); the two pooled features are concatenated before the classifier."""
+
+    def __init__(self, main: MLP3D, extra: MLP3D, num_classes: int, dropout: float):
+        super().__init__()
+        self.main, self.extra = main, extra
+        for path in (main, extra):
+            path.head.fc = nn.Identity()
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(2 * main.variant.embed_dims[-1], num_classes)
+        init_weights(self.fc)
+        self.space, self.fixed_arch = main.space, main.fixed_arch
+
+    @property
+    def arch(self):
+        return self.main.arch
+
+    @property
+    def is_fixed(self) -> bool:
+        return True
+
+    @staticmethod
+    def _features(path: MLP3D, x: torch.Tensor) -> torch.Tensor:
+        return path.head.pool(path.forward_units(path.forward_stem(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        background_erased = x - x.mean(dim=2, keepdim=True)
+        feats = torch.cat([self._features(self.main, x), self._features(self.extra, background_erased)], dim=1)
+        return self.fc(self.dropout(feats))
+
+
 def _register_variants() -> None:
     for key, cfg in MLP3D_VARIANTS.items():
         default_input = (16, 32, 32) if key == "nano" else (16, 224, 224)
 
-        def build(input_size, num_classes, arch=None, _key=key, **kwargs):
-            return MLP3D(_key, input_size, num_classes, arch=arch, **kwargs)
+        def build(input_size, num_classes, arch=None, _key=key, two_path=False, **kwargs):
+            if not two_path:
+                return MLP3D(_key, input_size, num_classes, arch=arch, **kwargs)
+            if arch is None:
+                raise ValueError("two_path networks are for training a fixed architecture; give an arch")
+            paths = [MLP3D(_key, input_size, num_classes, arch=arch, **kwargs) for _ in range(2)]
+            return TwoPathMLP3D(*paths, num_classes, kwargs.get("head_dropout", 0.5))
         register_model(f"mlp3d-{key}", "mlp3d", default_input, 10 if key == "nano" else 174,
                        f"MLP-3D-{key.upper()} ({cfg.description} widths/depths)")(build)
     for key, cfg in CYCLEMLP_VARIANTS.items():

@@ -125,7 +125,50 @@ def _init_like_linear(weight: torch.Tensor) -> None:
     nn.init.trunc_normal_(weight, std=0.02)
 
 
-class GroupedTimeMixing(nn.Module):
+class _GTMWeights(nn.Module):
+    """Interval matrices held for group sizes up to `held_size`, and slicing them per choice.
+
+    Holding the sr/lr/sw set for S (w_{-S+1..S-1}, or a free W_S) covers every type with a
+    group size S' <= S; holding a shift-token set (w_0..w_{S-1}) covers shift-token S' <= S.
+    """
+
+    def __init__(self, channels: int, held_size: int, token_only: bool, shared: bool, bias: bool):
+        super().__init__()
+        if held_size < 1:
+            raise ValueError(f"GTM group size must be >= 1, got {held_size}")
+        self.channels, self.held_size, self.token_only, self.shared = channels, held_size, token_only, shared
+        s = held_size
+        if token_only:
+            shape = (s, channels, channels)
+        else:
+            shape = (2 * s - 1, channels, channels) if shared else (s, s, channels, channels)
+        self.weight = nn.Parameter(torch.empty(shape))
+        self.bias = nn.Parameter(torch.zeros(channels)) if bias else None
+        _init_like_linear(self.weight)
+
+    def can_compute(self, gtm_type: str, group_size: int) -> bool:
+        return group_size <= self.held_size and (not self.token_only or gtm_type == "shift_token")
+
+    def weight_for(self, gtm_type: str, group_size: int) -> torch.Tensor:
+        """The slice of the held weights that (type, S) reads (a view, no copy)."""
+        s, m = group_size, self.held_size
+        if s > m:
+            raise ValueError(f"GTM group size {s} exceeds the held maximum {m}")
+        if self.token_only:
+            if gtm_type != "shift_token":
+                raise ValueError(f"a shift-token GTM holds w_0..w_{m - 1} only; cannot compute {gtm_type}")
+            return self.weight[:s]
+        if self.shared:
+            return self.weight[m - 1: m - 1 + s] if gtm_type == "shift_token" else self.weight[m - s: m + s - 1]
+        return self.weight[0, :s] if gtm_type == "shift_token" else self.weight[:s, :s]
+
+    def mix(self, x: torch.Tensor, gtm_type: str, group_size: int) -> torch.Tensor:
+        check_gtm_args(gtm_type, group_size, x.shape[1], self.held_size)
+        return grouped_time_mixing(x, self.weight_for(gtm_type, group_size), self.bias,
+                                   gtm_type, group_size, self.shared)
+
+
+class GroupedTimeMixing(_GTMWeights):
     """Supernet GTM: any type and any S <= S_max from one set of weights.
 
     With ``shared=True`` (default) it owns the interval matrices
@@ -135,32 +178,17 @@ class GroupedTimeMixing(nn.Module):
 
     def __init__(self, channels: int, max_group_size: int = 16, shared: bool = True,
                  bias: bool = False):
-        super().__init__()
-        if max_group_size < 1:
-            raise ValueError(f"max_group_size must be >= 1, got {max_group_size}")
-        self.channels = channels
-        self.max_group_size = max_group_size
-        self.shared = shared
-        shape = ((2 * max_group_size - 1, channels, channels) if shared
-                 else (max_group_size, max_group_size, channels, channels))
-        self.weight = nn.Parameter(torch.empty(shape))
-        self.bias = nn.Parameter(torch.zeros(channels)) if bias else None
-        _init_like_linear(self.weight)
+        super().__init__(channels, max_group_size, False, shared, bias)
+
+    @property
+    def max_group_size(self) -> int:
+        return self.held_size
 
     def used_weight(self, gtm_type: str, group_size: int) -> torch.Tensor:
-        """The slice of the weights that (type, S) reads (a view, no copy)."""
-        s, m = group_size, self.max_group_size
-        if s > m:
-            raise ValueError(f"GTM group size {s} exceeds max_group_size={m}")
-        if self.shared:
-            return self.weight[m - 1: m - 1 + s] if gtm_type == "shift_token" \
-                else self.weight[m - s: m + s - 1]
-        return self.weight[0, :s] if gtm_type == "shift_token" else self.weight[:s, :s]
+        return self.weight_for(gtm_type, group_size)
 
     def forward(self, x: torch.Tensor, gtm_type: str, group_size: int) -> torch.Tensor:
-        check_gtm_args(gtm_type, group_size, x.shape[1], self.max_group_size)
-        return grouped_time_mixing(x, self.used_weight(gtm_type, group_size), self.bias,
-                                   gtm_type, group_size, self.shared)
+        return self.mix(x, gtm_type, group_size)
 
     def export(self, gtm_type: str, group_size: int) -> "GTM":
         """The fixed op for (type, S), holding only the matrices it uses (copied)."""
@@ -169,35 +197,31 @@ class GroupedTimeMixing(nn.Module):
         return op
 
     def fixed_state(self, gtm_type: str, group_size: int) -> dict[str, torch.Tensor]:
-        state = {"weight": self.used_weight(gtm_type, group_size)}
+        state = {"weight": self.weight_for(gtm_type, group_size)}
         if self.bias is not None:
             state["bias"] = self.bias
         return state
 
     def extra_repr(self) -> str:
-        return (f"channels={self.channels}, max_group_size={self.max_group_size}, "
+        return (f"channels={self.channels}, max_group_size={self.held_size}, "
                 f"shared={self.shared}, bias={self.bias is not None}")
 
 
-class GTM(nn.Module):
-    """A fixed GTM of one type and group size (what an exported network holds)."""
+class GTM(_GTMWeights):
+    """A fixed GTM of one type and group size (what an exported network holds).
+
+    `forward(x)` computes its own (type, S); `forward(x, type, S')` computes another choice
+    its weights cover (random-GTM regularization, MLP-3D Sec. 4.2).
+    """
 
     def __init__(self, channels: int, gtm_type: str, group_size: int, shared: bool = True,
                  bias: bool = False):
-        super().__init__()
         check_gtm_args(gtm_type, group_size, group_size)
-        self.channels, self.gtm_type, self.group_size, self.shared = channels, gtm_type, group_size, shared
-        s = group_size
-        if gtm_type == "shift_token":
-            shape = (s, channels, channels)
-        else:
-            shape = (2 * s - 1, channels, channels) if shared else (s, s, channels, channels)
-        self.weight = nn.Parameter(torch.empty(shape))
-        self.bias = nn.Parameter(torch.zeros(channels)) if bias else None
-        _init_like_linear(self.weight)
+        super().__init__(channels, group_size, gtm_type == "shift_token", shared, bias)
+        self.gtm_type, self.group_size = gtm_type, group_size
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return grouped_time_mixing(x, self.weight, self.bias, self.gtm_type, self.group_size, self.shared)
+    def forward(self, x: torch.Tensor, gtm_type: str | None = None, group_size: int | None = None) -> torch.Tensor:
+        return self.mix(x, gtm_type or self.gtm_type, group_size or self.group_size)
 
     def extra_repr(self) -> str:
         return (f"channels={self.channels}, type={self.gtm_type}, S={self.group_size}, "

@@ -25,8 +25,6 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from search_spaces import Arch
-
 from .checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from .config import OptimConfig, TrainConfig
 from .distributed import DistInfo, all_reduce_sum, barrier
@@ -107,12 +105,13 @@ def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
           make_loader: Callable[[int, int], Iterable], steps_per_epoch: int, out_dir: str | Path,
           kind: str, config: dict, device: torch.device, dist_info: DistInfo | None = None,
           arch_sampler: ArchSampler | None = None,
-          step_arch: Callable[[int], Arch | None] | None = None, resume: bool = False,
+          before_step: Callable[[int], None] | None = None, resume: bool = False,
           evaluate: Callable[[nn.Module, int], dict] | None = None,
           final_name: str | None = None) -> TrainResult:
     """Train `model` (a supernet when `arch_sampler` is given) and return where it ended.
 
-    `make_loader(epoch, start_batch)` yields ``(clips, labels, skipped)`` for this process.
+    `make_loader(epoch, start_batch)` yields ``(clips, labels, skipped)`` for this process;
+    `before_step(step)` runs before each step (e.g. random-GTM regularization).
     """
     info = dist_info or DistInfo()
     out = Path(out_dir)
@@ -165,7 +164,9 @@ def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
             for clips, labels, skipped in make_loader(epoch, start_batch):
                 tic = time.perf_counter()
                 clips, labels = clips.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-                archs = arch_sampler.archs_for_step(step) if arch_sampler else [step_arch(step) if step_arch else None]
+                if before_step is not None:
+                    before_step(step)
+                archs = arch_sampler.archs_for_step(step) if arch_sampler else [None]
                 optimizer.zero_grad(set_to_none=True)
                 loss_sum = acc_sum = 0.0
                 for k, arch in enumerate(archs):
