@@ -31,7 +31,7 @@ from search_spaces.gtm import GTM_TYPES, GTMChoice, GTMSpace
 from ..base import SearchableUnit, Supernet
 from ..ops.cycle_fc import CycleFC
 from ..ops.gtm import GTM, GroupedTimeMixing
-from ..ops.layers import DropPath, Mlp, linear_drop_path_rates
+from ..ops.layers import DropPath, Mlp, linear_drop_path_rates, reweighted_sum
 from ..registry import register_model
 
 
@@ -149,12 +149,8 @@ class CycleTokenMixer(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, *gtm_choice) -> torch.Tensor:
-        b, c = x.shape[0], x.shape[-1]
-        x_w, x_h, x_t = self.fc_w(x), self.fc_h(x), self.fc_t(x, *gtm_choice)
-        a = self.reweight((x_w + x_h + x_t).flatten(1, -2).mean(1))      # (B, 3C)
-        a = a.view(b, c, 3).softmax(dim=-1).permute(2, 0, 1)            # (3, B, C)
-        a = a.view(3, b, *([1] * (x.dim() - 2)), c)
-        return self.proj(x_w * a[0] + x_h * a[1] + x_t * a[2])
+        branches = [self.fc_w(x), self.fc_h(x), self.fc_t(x, *gtm_choice)]
+        return self.proj(reweighted_sum(branches, self.reweight))
 
 
 class CycleBlock(nn.Module):

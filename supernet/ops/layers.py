@@ -48,3 +48,13 @@ def linear_drop_path_rates(rate: float, depths) -> list[float]:
     """Per-block drop path rates increasing linearly from 0 to `rate` over all blocks."""
     total = sum(depths)
     return [rate * i / max(total - 1, 1) for i in range(total)]
+
+
+def reweighted_sum(branches: list[torch.Tensor], reweight: nn.Module) -> torch.Tensor:
+    """ViP's weighted sum (Table 9): per-channel softmax weights over the branches from the
+    MLP of their sum averaged over all tokens of the clip."""
+    total = sum(branches)
+    b, c, n = total.shape[0], total.shape[-1], len(branches)
+    a = reweight(total.flatten(1, -2).mean(1)).view(b, c, n).softmax(dim=-1)
+    a = a.permute(2, 0, 1).reshape(n, b, *([1] * (total.dim() - 2)), c)
+    return sum(a[i] * y for i, y in enumerate(branches))
