@@ -180,3 +180,20 @@ def test_group_size_above_max_is_rejected():
     op = GroupedTimeMixing(2, max_group_size=4)
     with pytest.raises(ValueError, match="exceeds"):
         op(torch.randn(1, 8, 1, 1, 2), "short_range", 8)
+
+
+def test_evaluation_cache_is_reused_and_invalidated_by_updates():
+    torch.manual_seed(4)
+    op = GroupedTimeMixing(3, max_group_size=4)
+    x = torch.randn(1, 8, 2, 2, 3)
+    with torch.no_grad():
+        a = op(x, "long_range", 4)
+        cached = op._matrix_cache[1]
+        b = op(x, "short_range", 4)                      # same S: the same matrix object
+        assert op._matrix_cache[1] is cached
+        op.weight.add_(1.0)                              # an optimizer step changes the version
+        c = op(x, "long_range", 4)
+        assert op._matrix_cache[1] is not cached
+    with torch.enable_grad():
+        torch.testing.assert_close(op(x, "long_range", 4), c)
+    assert not torch.allclose(a, c) and not torch.allclose(a, b)

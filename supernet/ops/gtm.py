@@ -21,7 +21,10 @@ block row, ``W[0, i]``, which equals w_i when the blocks are Toeplitz).
 """
 from __future__ import annotations
 
+import functools
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from search_spaces.gtm import GTM_TYPES, gtm_choice_errors
@@ -40,67 +43,79 @@ def check_gtm_args(gtm_type: str, group_size: int, time_tokens: int,
                          f"types: {', '.join(GTM_TYPES)}")
 
 
-def toeplitz_group_matrix(intervals: torch.Tensor) -> torch.Tensor:
-    """W_S of Eq. 5 as an (S·C, S·C) matrix from the interval matrices (2S-1, C, C).
+def hankel_group_matrix(intervals: torch.Tensor) -> torch.Tensor:
+    """W_S with its block rows reversed: block (i', j) = w_{j-(S-1-i')} = ``intervals[i' + j]``.
 
-    Block (i, j) is ``intervals[j - i + S - 1]``. Built with one copy (unfold is a view,
-    flip materialises), no Python loop over intervals.
+    That Hankel pattern is a view (`unfold`); materialising it is one strided copy, with no
+    Python loop over intervals. The op feeds each group's members in reversed order to match.
     """
     n, c, _ = intervals.shape
     s = (n + 1) // 2
-    hankel = intervals.permute(1, 0, 2).unfold(1, s, 1)        # [c, a, d, b] = w[a + b]
-    return hankel.permute(1, 0, 3, 2).flip(0).reshape(s * c, s * c)
+    return intervals.permute(1, 0, 2).unfold(1, s, 1).permute(1, 0, 3, 2).reshape(s * c, s * c)
 
 
-def block_group_matrix(blocks: torch.Tensor) -> torch.Tensor:
-    """W_S from independent blocks (S, S, C, C): block (i, j) = ``blocks[i, j]``."""
+def block_group_matrix(blocks: torch.Tensor, reverse_rows: bool = False) -> torch.Tensor:
+    """W_S from independent blocks (S, S, C, C): block (i, j) = ``blocks[i, j]`` (block rows
+    reversed when `reverse_rows`, as the op feeds group members in reversed order)."""
     s, _, c, _ = blocks.shape
+    if reverse_rows:
+        blocks = blocks.flip(0)
     return blocks.permute(0, 2, 1, 3).reshape(s * c, s * c)
 
 
-def _group_rows(x: torch.Tensor, gtm_type: str, s: int) -> torch.Tensor:
-    """Reorder tokens so each row holds one group's S tokens: (B·G·H·W, S·C)."""
-    b, t, h, w, c = x.shape
+@functools.lru_cache(maxsize=None)
+def _token_orders(gtm_type: str, s: int, t: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Gather order of the input tokens (groups of S, members reversed) and the order that
+    puts the outputs back (None when the groups' natural order is already time order)."""
     g = t // s
-    if gtm_type == "shift_window":
-        x = x.roll(s // 2, dims=1)
-    if gtm_type == "long_range":
-        x = x.view(b, s, g, h, w, c).permute(0, 2, 3, 4, 1, 5)
-    else:
-        x = x.view(b, g, s, h, w, c).permute(0, 1, 3, 4, 2, 5)
-    return x.reshape(-1, s * c)
+
+    def token(group: int, member: int) -> int:
+        if gtm_type == "long_range":                      # interval T/S between members
+            return member * g + group
+        if gtm_type == "shift_window":                    # partition shifted by S/2, circular
+            return (group * s + member - s // 2) % t
+        return group * s + member
+    gather = [token(gg, s - 1 - m) for gg in range(g) for m in range(s)]
+    scatter = [0] * t
+    for gg in range(g):
+        for j in range(s):
+            scatter[token(gg, j)] = gg * s + j
+    back = None if gtm_type == "short_range" else torch.tensor(scatter, device=device)
+    return torch.tensor(gather, device=device), back
 
 
-def _ungroup_rows(y: torch.Tensor, gtm_type: str, shape: torch.Size) -> torch.Tensor:
-    """Inverse of `_group_rows`."""
-    b, t, h, w, c = shape
-    s = y.shape[-1] // c
-    g = t // s
-    y = y.view(b, g, h, w, s, c)
-    if gtm_type == "long_range":
-        y = y.permute(0, 4, 1, 2, 3, 5)
-    else:
-        y = y.permute(0, 1, 4, 2, 3, 5)
-    y = y.reshape(shape)
-    if gtm_type == "shift_window":
-        y = y.roll(-(s // 2), dims=1)
-    return y
+def _shift_token_conv(x: torch.Tensor, weight: torch.Tensor, s: int) -> torch.Tensor:
+    """Shift-token GTM as a causal circular convolution over time: y_t = sum_i x_{t-i} w_i.
 
-
-def _shift_token_rows(x: torch.Tensor, s: int) -> torch.Tensor:
-    """Rows of S circularly shifted copies, ordered (channel, k) with shift i = S-1-k."""
+    Tokens (B, T, H, W, C) are already a channels-last (B, C, T, H·W) tensor, so the conv
+    reads and writes them in place (no transposition); kernel tap k holds w_{S-1-k}.
+    """
     b, t, h, w, c = x.shape
-    padded = torch.cat([x[:, t - (s - 1):], x], dim=1)          # padded[t + S - 1] = x[t]
-    return padded.unfold(1, s, 1).reshape(-1, c * s)            # [.., t, .., c, k] = x[t+k-S+1]
+    xv = x.view(b, t, h * w, c).permute(0, 3, 1, 2)
+    padded = torch.cat([xv[:, :, t - (s - 1):], xv], dim=2)
+    kernel = weight.flip(0).permute(2, 1, 0).unsqueeze(-1).contiguous(memory_format=torch.channels_last)
+    return F.conv2d(padded, kernel).permute(0, 2, 3, 1).view(b, t, h, w, c)
+
+
+def group_matrix(weight: torch.Tensor, shared: bool) -> torch.Tensor:
+    """The (S·C, S·C) matrix the sr/lr/sw kernel multiplies by (block rows reversed)."""
+    return hankel_group_matrix(weight) if shared else block_group_matrix(weight, reverse_rows=True)
 
 
 def grouped_time_mixing(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                        gtm_type: str, group_size: int, shared: bool = True) -> torch.Tensor:
+                        gtm_type: str, group_size: int, shared: bool = True,
+                        matrix: torch.Tensor | None = None) -> torch.Tensor:
     """X_T of Eq. 2 for one GTM type and group size S, on tokens (B, T, H, W, C).
 
     `weight` holds exactly the matrices this (type, S) uses: shared ``(2S-1, C, C)``
     (intervals -S+1..S-1) or ``(S, C, C)`` for shift_token (intervals 0..S-1); independent
-    ``(S, S, C, C)`` blocks or ``(S, C, C)`` (first block row) for shift_token.
+    ``(S, S, C, C)`` blocks or ``(S, C, C)`` (first block row) for shift_token. `matrix`
+    optionally passes `group_matrix(weight, shared)` built earlier (evaluation cache).
+
+    sr/lr/sw: one gather puts each group's S tokens (members reversed, roll and interval
+    folded in) in a row of S·C features, one matmul with W_S mixes them, and the result is
+    put back in time order (a free view for short-range, one gather otherwise). The output
+    may be a strided view of shape (B, T, H, W, C).
     """
     if x.dim() != 5:
         raise ValueError(f"GTM expects tokens (B, T, H, W, C), got shape {tuple(x.shape)}")
@@ -110,11 +125,15 @@ def grouped_time_mixing(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
     if s == 1:                                                   # every type: per-frame w_0
         y = torch.matmul(x, weight.reshape(c, c))
     elif gtm_type == "shift_token":
-        mat = weight.flip(0).permute(1, 0, 2).reshape(c * s, c)  # row (c, k) = w_{S-1-k}[c]
-        y = torch.matmul(_shift_token_rows(x, s), mat).view(b, t, h, w, c)
+        y = _shift_token_conv(x, weight, s)
     else:
-        mat = toeplitz_group_matrix(weight) if shared else block_group_matrix(weight)
-        y = _ungroup_rows(torch.matmul(_group_rows(x, gtm_type, s), mat), gtm_type, x.shape)
+        gather, back = _token_orders(gtm_type, s, t, x.device)
+        rows = x.view(b, t, h * w, c).permute(0, 2, 1, 3).index_select(2, gather)   # (B, HW, T, C)
+        mat = group_matrix(weight, shared) if matrix is None else matrix
+        y = torch.matmul(rows.view(-1, s * c), mat).view(b, h * w, t, c)
+        if back is not None:
+            y = y.index_select(2, back)
+        y = y.permute(0, 2, 1, 3).view(b, t, h, w, c)
     if bias is not None:
         y = y + bias
     return y
@@ -145,6 +164,7 @@ class _GTMWeights(nn.Module):
         self.weight = nn.Parameter(torch.empty(shape))
         self.bias = nn.Parameter(torch.zeros(channels)) if bias else None
         _init_like_linear(self.weight)
+        self._matrix_cache: tuple | None = None
 
     def can_compute(self, gtm_type: str, group_size: int) -> bool:
         return group_size <= self.held_size and (not self.token_only or gtm_type == "shift_token")
@@ -162,10 +182,21 @@ class _GTMWeights(nn.Module):
             return self.weight[m - 1: m - 1 + s] if gtm_type == "shift_token" else self.weight[m - s: m + s - 1]
         return self.weight[0, :s] if gtm_type == "shift_token" else self.weight[:s, :s]
 
+    def _cached_matrix(self, gtm_type: str, group_size: int, weight: torch.Tensor) -> torch.Tensor | None:
+        """Without autograd (evaluation), keep the last W_S built: the validation batches of one
+        candidate reuse it. Keyed on the weight's version, so an in-place update invalidates it."""
+        if torch.is_grad_enabled() or gtm_type == "shift_token" or group_size == 1:
+            return None
+        key = (group_size, self.weight._version, self.weight.device, self.weight.dtype)
+        if self._matrix_cache is None or self._matrix_cache[0] != key:
+            self._matrix_cache = (key, group_matrix(weight, self.shared))
+        return self._matrix_cache[1]
+
     def mix(self, x: torch.Tensor, gtm_type: str, group_size: int) -> torch.Tensor:
         check_gtm_args(gtm_type, group_size, x.shape[1], self.held_size)
-        return grouped_time_mixing(x, self.weight_for(gtm_type, group_size), self.bias,
-                                   gtm_type, group_size, self.shared)
+        weight = self.weight_for(gtm_type, group_size)
+        return grouped_time_mixing(x, weight, self.bias, gtm_type, group_size, self.shared,
+                                   self._cached_matrix(gtm_type, group_size, weight))
 
 
 class GroupedTimeMixing(_GTMWeights):
@@ -237,4 +268,4 @@ def gtm_param_count(channels: int, gtm_type: str, group_size: int, shared: bool 
 
 
 __all__ = ["GTM_TYPES", "GTM", "GroupedTimeMixing", "grouped_time_mixing", "check_gtm_args",
-           "toeplitz_group_matrix", "block_group_matrix", "gtm_param_count"]
+           "hankel_group_matrix", "block_group_matrix", "gtm_param_count"]
