@@ -77,6 +77,26 @@ def cmd_space(args) -> int:
     return 0
 
 
+def cmd_pretrain(args) -> int:
+    """Pretrain a weight-sharing supernet (one YAML config drives the run)."""
+    from .config import load_run_config
+    from .pretrain import run_pretrain
+
+    cfg = load_run_config(args.config, args.set)
+    run_pretrain(cfg, resume=args.resume)
+    return 0
+
+
+def cmd_train(args) -> int:
+    """Train one architecture standalone, then evaluate it (single and multi view)."""
+    from .config import load_run_config
+    from .train import run_train
+
+    overrides = list(args.set) + ([f"arch={args.arch}"] if args.arch else [])
+    run_train(load_run_config(args.config, overrides), resume=args.resume)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nas", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -91,6 +111,21 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_flops)
+
+    p = sub.add_parser("pretrain", help=cmd_pretrain.__doc__)
+    p.add_argument("--config", required=True, help="YAML run config (see experiments/configs)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set train.epochs=5 (repeatable)")
+    p.add_argument("--resume", action="store_true", help="continue the run in output_dir")
+    p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser("train", help=cmd_train.__doc__)
+    p.add_argument("--config", required=True, help="YAML run config (see experiments/configs)")
+    p.add_argument("--arch", help="architecture to train (overrides the config's `arch`)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set init_from=runs/x/supernet.pt")
+    p.add_argument("--resume", action="store_true", help="continue the run in output_dir")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("models", help=cmd_models.__doc__)
     p.add_argument("--family", help="only this family (mlp3d, cyclemlp, morphmlp, conv3d_split)")

@@ -6,6 +6,7 @@ rebuilt without pickled code (`build_from_spec`).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -70,7 +71,14 @@ def build_model(name: str, input_size: tuple[int, ...] | None = None, num_classe
         raise ValueError(f"model {name} takes input {want}, got {'x'.join(map(str, size))}")
     classes = int(num_classes or entry.default_classes)
     options = {**entry.defaults, **kwargs}
-    model = entry.builder(size, classes, arch=arch, **options)
+    try:
+        model = entry.builder(size, classes, arch=arch, **options)
+    except TypeError as e:
+        match = re.search(r"unexpected keyword argument '(\w+)'", str(e))
+        if not match:
+            raise
+        raise ValueError(f"model {name} does not take the option {match.group(1)!r} "
+                         f"(given: {', '.join(sorted(options))})") from None
     model.spec = {"name": name, "input_size": list(size), "num_classes": classes,
                   "kwargs": options, "arch": None if getattr(model, "arch", None) is None
                   or not getattr(model, "is_fixed", False) else str(model.arch)}

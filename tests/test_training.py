@@ -11,7 +11,7 @@ from supernet.training.checkpoint import load_checkpoint, model_from_checkpoint
 from supernet.training.config import (OptimConfig, TrainConfig, apply_overrides, from_dict,
                                       load_yaml)
 from supernet.training.loop import build_optimizer, train, warmup_cosine
-from supernet.training.sampler import ArchSampler, GlobalBatchSampler
+from supernet.training.sampler import ArchSampler, RankSlices
 
 
 def test_warmup_then_cosine():
@@ -59,16 +59,15 @@ def test_fair_sampler_gives_every_choice_one_update_per_step():
         ArchSampler(space, "greedy")
 
 
-def test_global_batches_split_across_ranks_and_resume_mid_epoch():
-    one = list(GlobalBatchSampler(20, 4, seed=1, epoch=2))
-    r0 = list(GlobalBatchSampler(20, 4, seed=1, epoch=2, rank=0, world=2))
-    r1 = list(GlobalBatchSampler(20, 4, seed=1, epoch=2, rank=1, world=2))
-    assert [a + b for a, b in zip(r0, r1)] == one
-    assert sorted(i for b in one for i in b) == list(range(20))
-    assert list(GlobalBatchSampler(20, 4, seed=1, epoch=2, start_batch=3)) == one[3:]
-    assert one != list(GlobalBatchSampler(20, 4, seed=1, epoch=3))
+def test_rank_slices_split_each_global_batch():
+    base = list(range(22))                               # 5 full batches of 4, 2 items dropped
+    one = list(RankSlices(base, 4))
+    r0, r1 = list(RankSlices(base, 4, 0, 2)), list(RankSlices(base, 4, 1, 2))
+    assert one == list(range(20)) and len(RankSlices(base, 4, 1, 2)) == 10
+    assert [r0[2 * k:2 * k + 2] + r1[2 * k:2 * k + 2] for k in range(5)] == \
+        [one[4 * k:4 * k + 4] for k in range(5)]
     with pytest.raises(ValueError, match="not divisible by 3 processes"):
-        GlobalBatchSampler(20, 4, 0, 0, world=3)
+        RankSlices(base, 4, 0, 3)
 
 
 @dataclass

@@ -55,41 +55,37 @@ class ArchSampler:
         return {"kind": self.kind, "seed": self.seed}
 
 
-class GlobalBatchSampler(torch.utils.data.Sampler):
-    """Index batches of one epoch: a seeded permutation cut into global batches, each split
-    evenly across `world` processes (rank r takes its slice).
+class RankSlices(torch.utils.data.Sampler):
+    """Rank r's share of every global batch of `base`'s order (for DDP).
 
-    One process with batch B and N processes with B/N each see exactly the same clips per
-    step, which is what makes DDP results equal to single-process ones. `start_batch` skips
-    the batches already trained when resuming mid-epoch (without loading them).
+    `base` yields one epoch's items in order (e.g. ``(index, augmentation seed)`` pairs, and
+    has `set_epoch`); cut into global batches of `global_batch`, each split evenly across
+    `world` processes, rank r takes its slice. A loader with batch size
+    ``global_batch // world`` then gives one process with batch B and N processes with B/N
+    exactly the same clips per step, which makes DDP results equal to single-process ones.
+    The incomplete last global batch is dropped so every rank sees the same number of steps.
     """
 
-    def __init__(self, num_items: int, global_batch: int, seed: int, epoch: int, shuffle: bool = True,
-                 rank: int = 0, world: int = 1, start_batch: int = 0, drop_last: bool = True):
+    def __init__(self, base, global_batch: int, rank: int = 0, world: int = 1):
         if global_batch % world:
             raise ValueError(f"global batch size {global_batch} is not divisible by {world} processes")
-        if num_items < global_batch and drop_last:
-            raise ValueError(f"dataset has {num_items} items, fewer than one batch of {global_batch}")
-        self.n, self.batch, self.seed, self.epoch = num_items, global_batch, seed, epoch
-        self.shuffle, self.rank, self.world = shuffle, rank, world
-        self.start, self.drop_last = start_batch, drop_last
+        if not 0 <= rank < world:
+            raise ValueError(f"rank {rank} outside 0..{world - 1}")
+        self.base, self.batch, self.rank, self.world = base, global_batch, rank, world
+        self.per_rank = global_batch // world
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.base, "set_epoch"):
+            self.base.set_epoch(epoch)
 
     def batches_per_epoch(self) -> int:
-        full, rest = divmod(self.n, self.batch)
-        return full if self.drop_last or rest == 0 else full + 1
+        return len(self.base) // self.batch
 
-    def order(self) -> list[int]:
-        if not self.shuffle:
-            return list(range(self.n))
-        g = torch.Generator().manual_seed(int(self.seed) * 100_003 + int(self.epoch))
-        return torch.randperm(self.n, generator=g).tolist()
-
-    def __iter__(self) -> Iterator[list[int]]:
-        order = self.order()
-        for b in range(self.start, self.batches_per_epoch()):
-            chunk = order[b * self.batch:(b + 1) * self.batch]
-            per = -(-len(chunk) // self.world)
-            yield chunk[self.rank * per:(self.rank + 1) * per]
+    def __iter__(self) -> Iterator:
+        items = list(self.base)
+        lo, hi = self.rank * self.per_rank, (self.rank + 1) * self.per_rank
+        for b in range(self.batches_per_epoch()):
+            yield from items[b * self.batch:(b + 1) * self.batch][lo:hi]
 
     def __len__(self) -> int:
-        return max(self.batches_per_epoch() - self.start, 0)
+        return self.batches_per_epoch() * self.per_rank

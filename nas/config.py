@@ -1,0 +1,108 @@
+"""Run configs: one YAML file drives a run; the resolved config is written next to its outputs.
+
+A run config has the sections ``model`` (registry name + builder kwargs), ``data``
+(`nas.data.config.DataConfig`), ``optim`` and ``train`` (`supernet.training.config`), and an
+``output_dir``. `load_run_config(path, overrides)` reads YAML with `yaml.safe_load`, applies
+``--set key=value`` overrides and validates everything with one-line errors.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from supernet.training.config import (OptimConfig, TrainConfig, apply_overrides, from_dict,
+                                      load_yaml, to_dict)
+
+from .data.config import DataConfig
+from .utils import atomic_write_text
+
+
+@dataclass
+class ModelConfig:
+    name: str = "mlp3d-nano"
+    kwargs: dict = field(default_factory=dict)     # builder options, e.g. drop_path_rate
+
+
+@dataclass
+class RunConfig:
+    """Everything a pretraining or standalone-training run needs."""
+
+    output_dir: str = "runs/pretrain"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    arch: str | None = None            # standalone training: the architecture to train
+    init_from: str | None = None       # standalone: supernet checkpoint whose weights to start from
+    center_init_from: str | None = None  # standalone MLP-3D: 2D CycleMLP checkpoint (Sec. 4.2)
+    random_gtm: float = 0.0            # standalone MLP-3D: random-GTM probability (Sec. 4.2)
+
+    def validate(self):
+        if self.init_from and self.center_init_from:
+            raise ValueError("init_from and center_init_from are exclusive: pick one initialisation")
+        if not 0.0 <= self.random_gtm <= 1.0:
+            raise ValueError(f"random_gtm must be a probability in [0, 1], got {self.random_gtm}")
+
+    @property
+    def input_size(self) -> tuple[int, int, int]:
+        return (self.data.num_frames, self.data.size, self.data.size)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+
+def load_run_config(path: str | Path | None, overrides: list[str] | None = None,
+                    base: dict | None = None) -> RunConfig:
+    """Read `path` (YAML; or start from `base`), apply overrides, validate."""
+    data = load_yaml(path) if path else dict(base or {})
+    return from_dict(RunConfig, apply_overrides(data, overrides))
+
+
+def config_diff(a: dict, b: dict, prefix: str = "") -> str | None:
+    """The first key (dotted) whose value differs between two plain config dicts."""
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            d = config_diff(va, vb, f"{prefix}{key}.")
+            if d:
+                return d
+        elif va != vb:
+            return f"{prefix}{key}: {va!r} != {vb!r}"
+    return None
+
+
+def prepare_output_dir(cfg: RunConfig, resume: bool, marker: str = "checkpoints/last.pt",
+                       ignore: tuple[str, ...] = ("train.max_steps",)) -> Path:
+    """Create the output dir and write ``config.yaml``; refuse to mix two different runs.
+
+    Without `resume`, a folder that already holds a run (`marker`) is an error. With `resume`,
+    the stored config must equal this one (keys in `ignore` may differ, e.g. a longer
+    ``train.max_steps`` to continue a smoke run).
+    """
+    out = Path(cfg.output_dir)
+    stored = out / "config.yaml"
+    current = cfg.to_dict()
+    if resume:
+        if not (out / marker).exists():
+            raise FileNotFoundError(f"nothing to resume in {out}: {marker} does not exist")
+        if stored.exists():
+            old = yaml.safe_load(stored.read_text()) or {}
+            for key in ignore:
+                for d in (old, current):
+                    section, _, leaf = key.rpartition(".")
+                    node = d.get(section, {}) if section else d
+                    if isinstance(node, dict):
+                        node.pop(leaf, None)
+            diff = config_diff(old, current)
+            if diff:
+                raise ValueError(f"{out} holds a run with a different config ({diff}); "
+                                 "resume with the same config or choose another output_dir")
+    elif (out / marker).exists():
+        raise FileExistsError(f"{out} already holds a run ({marker}); pass --resume to continue it "
+                              "or --set output_dir=... for a new one")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(stored, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    return out

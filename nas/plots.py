@@ -1,0 +1,189 @@
+"""The papers' figures and search progress, with matplotlib (PNG and PDF).
+
+* `plot_correlation`: MLP-3D Fig. 6 — real vs estimated accuracy, least-squares line with its
+  95% confidence band, Kendall τ and Spearman ρ in the legend.
+* `plot_variants`: Fig. 4 — top-1 vs GFLOPs of the named variants over group sizes, one line
+  per variant, the searched architecture marked.
+* `plot_arch`: Fig. 7 — an architecture block by block, stages separated, each block labelled
+  with its choice and coloured by its size parameter (group size, chunk length) or by strategy.
+* `plot_search`: objective of each evaluated architecture over time with the best so far, and
+  the accuracy–GFLOPs scatter with its Pareto front.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .stats import correlations, least_squares_band  # noqa: E402
+
+VARIANT_STYLE = {"2d": ("2D (per frame)", "k", "o"), "sr": ("MLP-3D-SR", "tab:blue", "s"),
+                 "lr": ("MLP-3D-LR", "tab:orange", "^"), "st": ("MLP-3D-ST", "tab:green", "D"),
+                 "sr-lr": ("MLP-3D-SR-LR", "tab:red", "v"), "sr-sw": ("MLP-3D-SR-SW", "tab:purple", "P")}
+
+
+def save_figure(fig, out: str | Path) -> list[Path]:
+    """Write `out`.png and `out`.pdf (folders created) and close the figure."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    paths = [out.with_suffix(".png"), out.with_suffix(".pdf")]
+    for p in paths:
+        fig.savefig(p, dpi=150, bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
+def _require(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what} needs columns {list(columns)}; missing {missing} (have {list(df.columns)})")
+
+
+def plot_correlation(df: pd.DataFrame, out: str | Path, title: str = "") -> list[Path]:
+    """Fig. 6 from columns ``estimated_acc`` and ``real_acc`` (percent)."""
+    _require(df, ["estimated_acc", "real_acc"], "the correlation plot")
+    x, y = df["estimated_acc"].to_numpy(float), df["real_acc"].to_numpy(float)
+    corr = {c.name: c for c in correlations(x, y)}
+    fig, ax = plt.subplots(figsize=(5.2, 4.2))
+    pad = 0.05 * max(np.ptp(x), 1e-6)
+    grid = np.linspace(x.min() - pad, x.max() + pad, 100)
+    fit, lo, hi, (a, b) = least_squares_band(x, y, grid)
+    ax.fill_between(grid, lo, hi, color="tab:blue", alpha=0.18, label="95% confidence band")
+    ax.plot(grid, fit, color="tab:blue", lw=1.5, label=f"least squares: y = {a:.2f} + {b:.2f}x")
+    scatter_kw = {"c": df["gflops"], "cmap": "viridis"} if "gflops" in df else {"color": "tab:red"}
+    pts = ax.scatter(x, y, s=36, edgecolor="k", linewidth=0.5, zorder=3,
+                     label=f"architectures (n={len(x)})", **scatter_kw)
+    if "gflops" in df:
+        fig.colorbar(pts, ax=ax, label="GFLOPs")
+    tau, rho = corr["kendall_tau"], corr["spearman_rho"]
+    ax.plot([], [], " ", label=f"Kendall τ = {tau.value:.2f} [{tau.low:.2f}, {tau.high:.2f}]")
+    ax.plot([], [], " ", label=f"Spearman ρ = {rho.value:.2f} [{rho.low:.2f}, {rho.high:.2f}]")
+    ax.set_xlabel("estimated top-1 with shared weights (%)")
+    ax.set_ylabel("real top-1 trained standalone (%)")
+    ax.set_title(title or "Real vs estimated accuracy")
+    ax.legend(fontsize=7, loc="best", framealpha=0.9)
+    ax.grid(alpha=0.3)
+    return save_figure(fig, out)
+
+
+def plot_variants(df: pd.DataFrame, out: str | Path, searched: dict | None = None,
+                  title: str = "") -> list[Path]:
+    """Fig. 4 from columns ``variant``, ``group_size``, ``gflops``, ``top1`` (percent).
+
+    `searched`: optional {"gflops": ..., "top1": ..., "label": ...} drawn as a star.
+    """
+    _require(df, ["variant", "group_size", "gflops", "top1"], "the variants plot")
+    fig, ax = plt.subplots(figsize=(6.0, 4.2))
+    for variant, rows in df.groupby("variant", sort=False):
+        rows = rows.sort_values("group_size")
+        label, color, marker = VARIANT_STYLE.get(variant, (variant, None, "o"))
+        ax.plot(rows["gflops"], rows["top1"], marker=marker, color=color, label=label, lw=1.3, ms=5)
+        for _, r in rows.iterrows():
+            ax.annotate(f"S={int(r['group_size'])}", (r["gflops"], r["top1"]), textcoords="offset points",
+                        xytext=(3, 4), fontsize=6, color=color or "k")
+    if searched:
+        ax.scatter([searched["gflops"]], [searched["top1"]], marker="*", s=220, color="gold",
+                   edgecolor="k", zorder=5, label=searched.get("label", "searched"))
+    ax.set_xlabel("GFLOPs per clip")
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.set_title(title or "MLP-3D variants: accuracy vs computation")
+    ax.legend(fontsize=7, loc="best")
+    ax.grid(alpha=0.3)
+    return save_figure(fig, out)
+
+
+def _size_field(choice) -> str | None:
+    """The first integer field of a choice (group size, chunk length), if any."""
+    for f in dataclasses.fields(choice):
+        if isinstance(getattr(choice, f.name), int) and not isinstance(getattr(choice, f.name), bool):
+            return f.name
+    return None
+
+
+def plot_arch(space, arch, out: str | Path, title: str = "") -> list[Path]:
+    """Fig. 7: one box per unit in network order, stages separated, coloured by choice size."""
+    arch = space.parse(arch)
+    field = _size_field(arch[0])
+    if field:
+        values = sorted({getattr(c, field) for c in space.choices(0)} | {getattr(c, field) for c in arch})
+        cmap = plt.get_cmap("viridis", max(len(values), 2))
+        color_of = {v: cmap(i) for i, v in enumerate(values)}
+        colors = [color_of[getattr(c, field)] for c in arch]
+        legend = [(f"{field.replace('_', ' ')} {v}", color_of[v]) for v in values]
+    else:
+        kinds = sorted({c.token for c in arch})
+        cmap = plt.get_cmap("tab10")
+        color_of = {k: cmap(i % 10) for i, k in enumerate(kinds)}
+        colors = [color_of[c.token] for c in arch]
+        legend = [(k, color_of[k]) for k in kinds]
+    n = len(arch)
+    gaps = [i for i in range(1, n) if space.unit_stages[i] != space.unit_stages[i - 1]]
+    xs, x = [], 0.0
+    for i in range(n):
+        if i in gaps:
+            x += 0.6
+        xs.append(x)
+        x += 1.0
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.62 * x + 1.5), 2.4))
+    for xi, c, color in zip(xs, arch, colors):
+        ax.add_patch(plt.Rectangle((xi, 0), 0.9, 1.0, facecolor=color, edgecolor="k", lw=0.8))
+        r, g, b, _ = color
+        ink = "white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "black"
+        ax.text(xi + 0.45, 0.5, c.token, ha="center", va="center", fontsize=7, rotation=90, color=ink)
+    stage_starts = [0] + gaps
+    for k, s in enumerate(stage_starts):
+        e = (stage_starts[k + 1] if k + 1 < len(stage_starts) else n) - 1
+        ax.text((xs[s] + xs[e] + 0.9) / 2, -0.18, f"stage {space.unit_stages[s] + 1}", ha="center",
+                va="top", fontsize=8)
+    for g in gaps:
+        ax.axvline(xs[g] - 0.35, color="grey", ls="--", lw=0.8)
+    handles = [plt.Rectangle((0, 0), 1, 1, facecolor=col, edgecolor="k") for _, col in legend]
+    ax.legend(handles, [lab for lab, _ in legend], fontsize=7, loc="upper center",
+              bbox_to_anchor=(0.5, 0.02), ncol=min(len(legend), 6), frameon=False)
+    ax.set_xlim(-0.2, x)
+    ax.set_ylim(-0.75, 1.15)
+    ax.axis("off")
+    ax.set_title(title or f"{space.name}: {arch}", fontsize=9)
+    return save_figure(fig, out)
+
+
+def pareto_front(df: pd.DataFrame, acc: str = "accuracy", cost: str = "gflops") -> pd.DataFrame:
+    """Rows not dominated by any other (higher accuracy at no more cost), sorted by cost."""
+    rows = df.sort_values([cost, acc], ascending=[True, False])
+    best, keep = -np.inf, []
+    for idx, r in rows.iterrows():
+        if r[acc] > best:
+            keep.append(idx)
+            best = r[acc]
+    return df.loc[keep].sort_values(cost)
+
+
+def plot_search(df: pd.DataFrame, out: str | Path, title: str = "") -> list[Path]:
+    """Search progress from a results CSV (columns ``objective``, ``accuracy``, ``gflops``)."""
+    _require(df, ["objective", "accuracy", "gflops"], "the search plot")
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    order = np.arange(1, len(df) + 1)
+    ax1.scatter(order, df["objective"], s=10, alpha=0.6, label="evaluated architecture")
+    ax1.plot(order, np.maximum.accumulate(df["objective"].to_numpy(float)), color="tab:red", lw=1.5,
+             label="best so far")
+    ax1.set_xlabel("evaluation")
+    ax1.set_ylabel("objective V − αC (%)")
+    ax1.grid(alpha=0.3)
+    ax1.legend(fontsize=8)
+    ax2.scatter(df["gflops"], df["accuracy"], s=10, alpha=0.6, label="evaluated architecture")
+    front = pareto_front(df)
+    ax2.plot(front["gflops"], front["accuracy"], "-o", color="tab:red", ms=4, lw=1.3, label="Pareto front")
+    ax2.set_xlabel("GFLOPs per clip")
+    ax2.set_ylabel("estimated top-1 (%)")
+    ax2.grid(alpha=0.3)
+    ax2.legend(fontsize=8)
+    fig.suptitle(title or "Search progress", fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, out)

@@ -1,0 +1,137 @@
+"""`nas pretrain` end to end: resume after SIGKILL, DDP equality, configs, all three spaces."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from nas.cli import main
+from nas.config import load_run_config
+from nas.pretrain import run_pretrain
+from supernet.training.checkpoint import load_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_config(tmp_path, name="run", model="mlp3d-nano", **train):
+    cfg = {
+        "output_dir": str(tmp_path / name),
+        "model": {"name": model, "kwargs": {"drop_path_rate": 0.1}},
+        "data": {"dataset": "synthetic-temporal", "num_frames": 16, "size": 32, "num_classes": 10,
+                 "train_clips_per_class": 8, "val_clips_per_class": 2, "cache_dir": str(tmp_path / "cache")},
+        "optim": {"lr": 1e-3, "base_batch_size": 8},
+        "train": {"epochs": 2, "batch_size": 8, "checkpoint_every": 3, "seed": 1, **train},
+    }
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def subprocess_env():
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    env.pop("WORLD_SIZE", None)
+    return env
+
+
+def nas_cmd(*args):
+    return [sys.executable, "-m", "nas.cli", *args]
+
+
+def final_state(out_dir):
+    return load_checkpoint(Path(out_dir) / "supernet.pt")["model"]
+
+
+def test_killed_run_resumes_to_bit_identical_weights(tmp_path):
+    env = subprocess_env()
+    full = tiny_config(tmp_path, "full")
+    subprocess.run(nas_cmd("pretrain", "--config", str(full)), env=env, check=True, capture_output=True)
+    part = tiny_config(tmp_path, "part")
+    proc = subprocess.Popen(nas_cmd("pretrain", "--config", str(part)), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = tmp_path / "part" / "checkpoints" / "last.pt"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if ckpt.exists() and load_checkpoint(ckpt)["step"] >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = load_checkpoint(ckpt)["step"]
+    assert 3 <= killed_at < 20, "the run should be killed mid-way (after a checkpoint, before the end)"
+    assert not (tmp_path / "part" / "supernet.pt").exists()
+    subprocess.run(nas_cmd("pretrain", "--config", str(part), "--resume"), env=env, check=True,
+                   capture_output=True)
+    a, b = final_state(tmp_path / "full"), final_state(tmp_path / "part")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    rows = (tmp_path / "part" / "metrics.csv").read_text().splitlines()
+    assert [int(r.split(",")[0]) for r in rows[1:]] == list(range(1, 21))
+
+
+def test_two_process_ddp_matches_one_process(tmp_path):
+    env = subprocess_env()
+    kw = dict(max_steps=3)
+    one = tiny_config(tmp_path, "one", **kw)
+    two = tiny_config(tmp_path, "two", **kw)
+    for path in (one, two):                      # dropout masks would differ between layouts
+        cfg = yaml.safe_load(path.read_text())
+        cfg["model"]["kwargs"] = {"drop_path_rate": 0.0, "head_dropout": 0.0}
+        path.write_text(yaml.safe_dump(cfg))
+    subprocess.run(nas_cmd("pretrain", "--config", str(one)), env=env, check=True, capture_output=True)
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                          "--master_port", "29533", "-m", "nas.cli", "pretrain", "--config", str(two)],
+                         env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    a, b = final_state(tmp_path / "one"), final_state(tmp_path / "two")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-5, msg=k)
+    assert load_checkpoint(tmp_path / "two" / "supernet.pt")["step"] == 3
+
+
+def test_bad_configs_and_foreign_output_dirs_are_one_line_errors(tmp_path, capsys):
+    path = tiny_config(tmp_path, "run", max_steps=1)
+    assert main(["pretrain", "--config", str(path), "--set", "train.epohcs=3"]) == 2
+    assert "unknown config key 'train.epohcs'" in capsys.readouterr().err
+    assert main(["pretrain", "--config", str(path), "--set", "data.dataset=kinetics"]) == 2
+    assert "kinetics" in capsys.readouterr().err
+    assert main(["pretrain", "--config", str(path), "--set", "data.dataset=video-list",
+                 "--set", "data.train_list=/nonexistent/train.csv"]) == 2
+    assert "/nonexistent/train.csv" in capsys.readouterr().err
+    assert main(["pretrain", "--config", str(path), "--resume"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+    assert main(["pretrain", "--config", str(path)]) == 0
+    capsys.readouterr()
+    before = (tmp_path / "run" / "checkpoints" / "last.pt").read_bytes()
+    assert main(["pretrain", "--config", str(path)]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(["pretrain", "--config", str(path), "--resume", "--set", "optim.lr=0.5"]) == 2
+    err = capsys.readouterr().err
+    assert "different config (optim.lr" in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "run" / "checkpoints" / "last.pt").read_bytes() == before
+
+
+@pytest.mark.parametrize("model,sampler", [("mlp3d-nano", "fair"), ("morphmlp-nano", "uniform"),
+                                           ("eco-nano", "uniform"), ("r3d-rs-nano", "uniform")])
+def test_every_space_pretrains(tmp_path, model, sampler):
+    path = tiny_config(tmp_path, model, model=model, max_steps=2, sampler=sampler)
+    cfg = load_run_config(path)
+    cfg.model.kwargs = {} if model.startswith(("eco", "r3d")) else cfg.model.kwargs
+    if model == "r3d-rs-nano":
+        cfg.data.size = 64
+    result = run_pretrain(cfg)
+    ckpt = load_checkpoint(result.checkpoint)
+    assert ckpt["step"] == 2 and ckpt["kind"] == "supernet" and ckpt["space"]["space"]
+    assert (tmp_path / model / "config.yaml").exists() and (tmp_path / model / "metrics.csv").exists()
+
+
+def test_unknown_model_option_is_a_one_line_error(capsys, tmp_path):
+    path = tiny_config(tmp_path, "eco", model="eco-nano", max_steps=1)
+    assert main(["pretrain", "--config", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "model eco-nano does not take the option 'drop_path_rate'" in err and "\n" not in err
