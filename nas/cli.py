@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from .utils import format_table, parse_size
 
@@ -97,6 +98,44 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_correlate(args) -> int:
+    """Estimated (shared weights) vs real (standalone) accuracy: Kendall tau, Spearman rho, plot."""
+    from .correlate import CorrelateConfig, run_correlate
+
+    archs = []
+    for item in args.archs or []:
+        archs += [line.strip() for line in open(item) if line.strip()] if Path(item).is_file() else [item]
+    cfg = CorrelateConfig(args.checkpoint, args.out, args.k, archs, args.epochs, args.val_size,
+                          args.batch_size, args.seed, list(args.set), args.bn_recalib)
+    run_correlate(cfg, ray=args.ray or bool(args.ray_address), ray_address=args.ray_address,
+                  cpus_per_trial=args.cpus_per_trial)
+    return 0
+
+
+def cmd_plot(args) -> int:
+    """Draw a figure (PNG and PDF): correlation (Fig. 6), variants (Fig. 4), arch (Fig. 7), search."""
+    import pandas as pd
+
+    from . import plots
+
+    if args.kind == "arch":
+        _, _, model, arch = _build_for_cli(args)
+        paths = plots.plot_arch(model.space, arch, args.out, title=args.title or "")
+    else:
+        if not args.csv:
+            raise ValueError(f"nas plot {args.kind} needs --csv")
+        frame = pd.read_csv(args.csv)
+        if args.kind == "correlation":
+            paths = plots.plot_correlation(frame, args.out, title=args.title or "")
+        elif args.kind == "search":
+            paths = plots.plot_search(frame, args.out, title=args.title or "")
+        else:
+            searched = json.loads(Path(args.searched).read_text()) if args.searched else None
+            paths = plots.plot_variants(frame, args.out, searched=searched, title=args.title or "")
+    print("wrote " + ", ".join(map(str, paths)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nas", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -119,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in output_dir")
     p.set_defaults(func=cmd_pretrain)
 
+    from .search.cli import add_parser as add_search_parser
+    add_search_parser(sub)
+
     p = sub.add_parser("train", help=cmd_train.__doc__)
     p.add_argument("--config", required=True, help="YAML run config (see experiments/configs)")
     p.add_argument("--arch", help="architecture to train (overrides the config's `arch`)")
@@ -126,6 +168,35 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a config value, e.g. --set init_from=runs/x/supernet.pt")
     p.add_argument("--resume", action="store_true", help="continue the run in output_dir")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("correlate", help=cmd_correlate.__doc__)
+    p.add_argument("--checkpoint", required=True, help="supernet checkpoint (from nas pretrain)")
+    p.add_argument("--out", required=True, help="output folder (resumable)")
+    p.add_argument("--k", type=int, default=10, help="architectures sampled to span GFLOPs (default 10)")
+    p.add_argument("--archs", nargs="+", help="architectures to use instead (strings or files of lines)")
+    p.add_argument("--epochs", type=int, default=10, help="standalone training epochs per architecture")
+    p.add_argument("--val-size", type=int, help="validation clips for the estimate (default: all)")
+    p.add_argument("--batch-size", type=int, default=32, help="evaluation batch size")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bn-recalib", type=int, default=0, help="BatchNorm recalibration batches (BN hosts)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override the standalone runs' config, e.g. --set train.batch_size=16")
+    p.add_argument("--ray", action="store_true", help="train the architectures in parallel on a local Ray")
+    p.add_argument("--ray-address", help="Ray cluster address (implies --ray)")
+    p.add_argument("--cpus-per-trial", type=int, default=1)
+    p.set_defaults(func=cmd_correlate)
+
+    p = sub.add_parser("plot", help=cmd_plot.__doc__)
+    p.add_argument("kind", choices=["correlation", "variants", "arch", "search"])
+    p.add_argument("--csv", help="correlation.csv / variants.csv / results.csv")
+    p.add_argument("--out", required=True, help="output path without extension (.png and .pdf written)")
+    p.add_argument("--searched", help="variants: JSON with gflops, top1, label of the searched arch")
+    p.add_argument("--model", help="arch: registered model name")
+    p.add_argument("--input", help="arch: TxHxW")
+    p.add_argument("--arch", help="arch: architecture string or JSON")
+    p.add_argument("--classes", type=int)
+    p.add_argument("--title")
+    p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("models", help=cmd_models.__doc__)
     p.add_argument("--family", help="only this family (mlp3d, cyclemlp, morphmlp, conv3d_split)")

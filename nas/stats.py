@@ -58,6 +58,8 @@ def least_squares_band(x, y, grid, level: float = 0.95):
     """Least-squares line y = a + b x on `grid`, with the `level` confidence band of the mean."""
     x, y, grid = (np.asarray(v, dtype=float) for v in (x, y, grid))
     n = len(x)
+    if np.ptp(x) == 0:                          # no spread: a flat line through the mean
+        return np.full_like(grid, y.mean()), np.full_like(grid, y.min()), np.full_like(grid, y.max()), (y.mean(), 0.0)
     b, a = np.polyfit(x, y, 1)
     fit = a + b * grid
     resid = y - (a + b * x)

@@ -197,3 +197,13 @@ def test_evaluation_cache_is_reused_and_invalidated_by_updates():
     with torch.enable_grad():
         torch.testing.assert_close(op(x, "long_range", 4), c)
     assert not torch.allclose(a, c) and not torch.allclose(a, b)
+
+
+def test_evaluating_in_inference_mode_then_training_works():
+    """Index tensors cached during evaluation must not be inference tensors (autograd saves them)."""
+    op = GroupedTimeMixing(3, max_group_size=4)
+    x = torch.randn(1, 8, 2, 2, 3)
+    with torch.inference_mode():
+        op(x, "shift_window", 2)
+    op(x.requires_grad_(), "shift_window", 2).sum().backward()
+    assert op.weight.grad is not None

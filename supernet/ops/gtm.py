@@ -80,8 +80,9 @@ def _token_orders(gtm_type: str, s: int, t: int, device: torch.device) -> tuple[
     for gg in range(g):
         for j in range(s):
             scatter[token(gg, j)] = gg * s + j
-    back = None if gtm_type == "short_range" else torch.tensor(scatter, device=device)
-    return torch.tensor(gather, device=device), back
+    with torch.inference_mode(False):      # cached for later training steps too
+        back = None if gtm_type == "short_range" else torch.tensor(scatter, device=device)
+        return torch.tensor(gather, device=device), back
 
 
 def _shift_token_conv(x: torch.Tensor, weight: torch.Tensor, s: int) -> torch.Tensor:

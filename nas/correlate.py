@@ -1,0 +1,216 @@
+"""`nas correlate`: how well does the shared-weight estimate predict real accuracy?
+(MLP-3D Sec. 4.3, Fig. 6.)
+
+Given a pretrained supernet and K architectures (listed, or sampled so that their GFLOPs span
+the space's range), it scores each with the supernet's shared weights (estimated top-1), trains
+each standalone for a given budget with the supernet's own run config (real top-1), and
+reports Kendall τ, Spearman ρ and Pearson r with bootstrap 95% intervals (a table on the
+terminal, ``correlation.csv``, ``correlation_stats.csv``) and the Fig. 6 plot.
+
+Everything is resumable: the output folder keeps the architecture list, the estimates and
+one standalone run per architecture (``archs/NN-ARCH/``); a finished architecture is never
+trained again and an interrupted one resumes from its last checkpoint. The K trainings run
+one after another, or in parallel as one Ray Tune trial each (``--ray``).
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from search_spaces import Arch
+from supernet.training.checkpoint import load_checkpoint
+from supernet.training.config import apply_overrides, from_dict, to_dict
+
+from .config import RunConfig, config_diff
+from .stats import correlations
+from .utils import atomic_write_text, format_table
+
+
+@dataclass
+class CorrelateConfig:
+    checkpoint: str
+    out: str
+    k: int = 10                          # architectures (when not listed)
+    archs: list = field(default_factory=list)
+    epochs: int = 10                     # standalone training budget per architecture
+    val_size: int | None = None          # clips for the estimate (None: the whole val split)
+    batch_size: int = 32
+    seed: int = 0
+    overrides: list = field(default_factory=list)   # --set for the standalone runs
+    bn_recalib: int = 0
+
+    def validate(self):
+        if not self.archs and self.k < 3:
+            raise ValueError(f"correlation needs at least 3 architectures, got k={self.k}")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+
+
+def spanning_archs(space, gflops_of, k: int, seed: int, pool: int | None = None) -> list[Arch]:
+    """K distinct architectures at evenly spaced quantiles of the GFLOPs of a random pool
+    (distinct canonical forms; when costs are flat, simply K distinct random ones)."""
+    rng = random.Random(seed)
+    seen, candidates = set(), []
+    for _ in range(pool or 60 * k):
+        a = space.sample(rng)
+        key = space.canonical(a)
+        if key not in seen:
+            seen.add(key)
+            candidates.append((gflops_of(a), str(a), a))
+    if len(candidates) < k:
+        raise ValueError(f"the space has only {len(candidates)} distinct architectures in the pool; "
+                         f"asked for {k}")
+    candidates.sort(key=lambda c: (c[0], c[1]))
+    picks = sorted({round(i * (len(candidates) - 1) / (k - 1)) for i in range(k)})
+    i = 0
+    while len(picks) < k:                      # rounding collisions: fill from the middle out
+        if i not in picks:
+            picks.append(i)
+        i += 1
+    return [candidates[j][2] for j in sorted(picks)]
+
+
+def standalone_config(ckpt: dict, cfg: CorrelateConfig, arch: str, out_dir: Path) -> RunConfig:
+    """The supernet's run config, turned into a standalone run of `arch` for `cfg.epochs`."""
+    base = dict(ckpt.get("config") or {})
+    if "data" not in base:
+        raise ValueError(f"{cfg.checkpoint} stores no run config; pretrain it with nas pretrain")
+    base.update({"output_dir": str(out_dir), "arch": arch, "init_from": None,
+                 "center_init_from": None, "random_gtm": 0.0})
+    base["train"] = {**base.get("train", {}), "epochs": cfg.epochs, "max_steps": None}
+    return from_dict(RunConfig, apply_overrides(base, cfg.overrides))
+
+
+def _run_dir(out: Path, index: int, arch: str) -> Path:
+    return out / "archs" / f"{index:02d}-{arch}"
+
+
+def _train_one(run_config: dict, threads: int | None = None) -> float:
+    """Train (or resume, or skip) one standalone run; returns its top-1 (%)."""
+    import torch
+
+    from .train import load_eval, run_train
+
+    cfg = from_dict(RunConfig, run_config)
+    done = load_eval(cfg.output_dir)
+    if done is not None:
+        return done["top1"]
+    if threads:
+        torch.set_num_threads(threads)
+    resume = (Path(cfg.output_dir) / "checkpoints" / "last.pt").exists()
+    return run_train(cfg, resume=resume, quiet=True)["top1"]
+
+
+def _train_on_ray(jobs: list[tuple[int, dict]], address: str | None, cpus_per_trial: int) -> None:
+    """One Ray Tune trial per architecture still to train."""
+    import ray
+    from ray import tune
+
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+
+    def trainable(config):
+        tune.report({"top1": _train_one(config["run"], threads=cpus_per_trial)})
+
+    tuner = tune.Tuner(tune.with_resources(trainable, {"cpu": cpus_per_trial}),
+                       param_space={"run": tune.grid_search([run for _, run in jobs])},
+                       run_config=tune.RunConfig(verbose=0))
+    results = tuner.fit()
+    errors = [r.error for r in results if r.error is not None]
+    if errors:
+        raise RuntimeError(f"{len(errors)} standalone trainings failed on Ray; first: "
+                           f"{str(errors[0]).strip().splitlines()[-1]}")
+
+
+def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | None = None,
+                  cpus_per_trial: int = 1, progress: bool = True) -> pd.DataFrame:
+    """Estimate, train and correlate; returns the per-architecture table."""
+    from tqdm.auto import tqdm
+
+    from .search.cost_table import load_or_build_cost_table
+    from .search.evaluator import EvalRequest
+    from .search.recipes import CheckpointEvaluator
+
+    cfg.validate()
+    out = Path(cfg.out)
+    stored = out / "correlate_config.yaml"
+    if stored.exists():
+        diff = config_diff(yaml.safe_load(stored.read_text()) or {}, to_dict(cfg))
+        if diff:
+            raise ValueError(f"{out} holds a correlation run with a different config ({diff}); "
+                             "use another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(stored, yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+    ckpt = load_checkpoint(cfg.checkpoint)
+    factory = CheckpointEvaluator(cfg.checkpoint, cfg.val_size or 10 ** 9, cfg.batch_size, cfg.seed,
+                                  cfg.bn_recalib, prefix_cache=False)
+    model = factory.cost_model()
+    input_size = tuple(ckpt["model_spec"]["input_size"])
+    table = load_or_build_cost_table(model, input_size, out / "cost_table.json")
+    space = model.space
+    archs = ([space.parse(a) for a in cfg.archs] if cfg.archs
+             else spanning_archs(space, table.gflops, cfg.k, cfg.seed))
+
+    table_path = out / "correlation.csv"
+    rows = {}
+    if table_path.exists():
+        rows = {r["arch"]: r for r in pd.read_csv(table_path).to_dict("records")}
+
+    def save():
+        frame = pd.DataFrame([rows[str(a)] for a in archs if str(a) in rows])
+        atomic_write_text(table_path, frame.to_csv(index=False))
+
+    evaluator = None
+    for i, a in enumerate(tqdm(archs, desc="shared-weight estimates", disable=not progress)):
+        if str(a) in rows and pd.notna(rows[str(a)].get("estimated_acc")):
+            continue
+        evaluator = evaluator or factory.build()
+        res = evaluator.evaluate(EvalRequest(arch=str(a)))
+        rows[str(a)] = {"index": i, "arch": str(a), "gflops": table.gflops(a), "params_M": table.params(a) / 1e6,
+                        "estimated_acc": res.top1, "estimated_loss": res.loss, "real_acc": float("nan")}
+        save()
+
+    runs = [(i, standalone_config(ckpt, cfg, str(a), _run_dir(out, i, str(a)))) for i, a in enumerate(archs)]
+    todo = [(i, run.to_dict()) for i, run in runs if not (Path(run.output_dir) / "eval.json").exists()]
+    if todo and ray:
+        _train_on_ray(todo, ray_address, cpus_per_trial)
+    for i, run in tqdm(todo if not ray else [], desc="standalone trainings", disable=not progress):
+        _train_one(run)
+    from .train import load_eval
+    for i, run in runs:
+        result = load_eval(run.output_dir)
+        rows[run.arch]["real_acc"] = result["top1"]
+        rows[run.arch]["real_single_view"] = result["single_view"]["top1"]
+    save()
+    frame = pd.read_csv(table_path)
+    write_stats(frame, out)
+    return frame
+
+
+def write_stats(frame: pd.DataFrame, out: Path) -> list:
+    """τ, ρ, r with bootstrap intervals: printed, ``correlation_stats.csv``, and Fig. 6."""
+    from .plots import plot_correlation
+
+    stats = correlations(frame["estimated_acc"], frame["real_acc"])
+    table = pd.DataFrame([{"measure": c.name, "value": c.value, "ci95_low": c.low, "ci95_high": c.high,
+                           "n": c.n} for c in stats])
+    atomic_write_text(out / "correlation_stats.csv", table.to_csv(index=False))
+    print(format_table([(c.name, f"{c.value:.3f}", f"[{c.low:.3f}, {c.high:.3f}]", c.n) for c in stats],
+                       ["measure", "value", "bootstrap 95% CI", "archs"], align="lrll"))
+    print(format_table([(r.arch, f"{r.gflops:.4f}", f"{r.estimated_acc:.2f}", f"{r.real_acc:.2f}")
+                        for r in frame.itertuples()],
+                       ["architecture", "GFLOPs", "estimated top-1 (%)", "real top-1 (%)"]))
+    plot_correlation(frame, out / "fig6_correlation")
+    return stats
+
+
+def correlate_summary(out: str | Path) -> dict[str, Any]:
+    """The stats of a finished correlation folder as a dict (for reports)."""
+    stats = pd.read_csv(Path(out) / "correlation_stats.csv")
+    return {r.measure: (r.value, r.ci95_low, r.ci95_high) for r in stats.itertuples()}

@@ -1,0 +1,17 @@
+"""Architecture search on a trained supernet (MLP-3D Sec. 3.4; SPOS-style evolution; Optuna).
+
+Entry points: `run_search` (engine), `Evaluator` (V), `CostTable` (C), `Objective` (Eq. 6),
+and `nas search` (`nas.search.cli`).
+"""
+from .cost_table import CostTable, LatencyCost, build_cost_table, full_trace_flops, measure_latency_ms
+from .engine import InProcessBackend, SearchConfig, SearchContext, SearchResult, run_search
+from .evaluator import EvalRequest, EvalResult, Evaluator
+from .recipes import CheckpointEvaluator, InMemoryEvaluator
+from .objective import Objective, pareto_front
+from .store import Record, ResultStore, read_results
+from .strategies import STRATEGIES, make_strategy
+
+__all__ = ["CostTable", "LatencyCost", "build_cost_table", "full_trace_flops", "measure_latency_ms",
+           "InMemoryEvaluator", "CheckpointEvaluator", "InProcessBackend", "SearchConfig", "SearchContext", "SearchResult",
+           "run_search", "EvalRequest", "EvalResult", "Evaluator", "Objective", "pareto_front",
+           "Record", "ResultStore", "read_results", "STRATEGIES", "make_strategy"]

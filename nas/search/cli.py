@@ -1,0 +1,142 @@
+"""`nas search`: architecture search on a pretrained supernet checkpoint.
+
+    nas search --checkpoint runs/pretrain/supernet.pt --strategy greedy --out runs/search
+
+Strategies: greedy (MLP-3D Sec. 3.4), evolution (SPOS), random, optuna-tpe, optuna-nsga2.
+Settings come from `--config FILE` (YAML: the keys of the ``search`` and ``evaluation``
+sections of a `search_config.yaml`, flat or in those sections; ``data`` overrides the
+checkpoint's data config; identity keys such as ``checkpoint`` are ignored) and are
+overridden by flags. `--ray` (local Ray) or `--ray-address ADDR` evaluates on Ray Tune
+workers. `--resume` continues a search killed at any point and ends with the same result
+as an uninterrupted run. On a busy CPU machine pass `--threads 1`: small evaluation batches
+gain little from threads, and OpenMP threads competing with other processes are very slow.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import yaml
+
+from .objective import COST_KINDS, DEFAULT_ALPHA
+from .strategies import STRATEGIES
+
+# flag -> strategy parameter (applied only to strategies that take it)
+STRATEGY_FLAGS = {
+    "repeats": int, "population": int, "generations": int, "topk": int, "mutation_prob": float,
+    "crossover_fraction": float, "budget": int, "batch": int, "startup_trials": int,
+}
+EVAL_KEYS = ("val_size", "batch_size", "val_seed", "bn_recalib", "device")
+SEARCH_KEYS = ("strategy", "params", "seed", "alpha", "cost", "max_gflops")
+DEFAULTS = {"strategy": "greedy", "seed": 0, "alpha": DEFAULT_ALPHA, "cost": "flops", "max_gflops": None,
+            "val_size": 256, "batch_size": 32, "val_seed": 0, "bn_recalib": 0, "device": "auto"}
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the `search` sub-command (with its handler) on `subparsers`."""
+    p = subparsers.add_parser("search", help="search architectures on a pretrained supernet",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="supernet checkpoint (from nas pretrain)")
+    p.add_argument("--out", required=True, help="output folder (results.csv, best_arch.json, ...)")
+    p.add_argument("--strategy", choices=list(STRATEGIES), help="search strategy (default greedy)")
+    p.add_argument("--config", help="YAML file with search settings (flags override it)")
+    p.add_argument("--resume", action="store_true", help="continue the search in --out")
+    g = p.add_argument_group("objective V - alpha*C (Eq. 6)")
+    g.add_argument("--alpha", type=float, help=f"trade-off alpha per cost unit (default {DEFAULT_ALPHA})")
+    g.add_argument("--cost", choices=COST_KINDS, help="C: fvcore GFLOPs (default) or latency (ms)")
+    g.add_argument("--max-gflops", type=float, help="hard limit on GFLOPs")
+    g.add_argument("--seed", type=int, help="search seed (default 0)")
+    g = p.add_argument_group("strategy parameters (each applies to the strategies that take it)")
+    for name, typ in STRATEGY_FLAGS.items():
+        users = [s for s, cls in STRATEGIES.items() if name in cls.defaults]
+        g.add_argument("--" + name.replace("_", "-"), type=typ, dest=name,
+                       help=f"{', '.join(users)} (defaults: "
+                            f"{', '.join(str(STRATEGIES[s].defaults[name]) for s in users)})")
+    g = p.add_argument_group("evaluation")
+    g.add_argument("--val-size", type=int, help="clips in the fixed validation subset (default 256)")
+    g.add_argument("--batch-size", type=int, help="clips per evaluation batch (default 32)")
+    g.add_argument("--val-seed", type=int, help="seed of the validation subset (default 0)")
+    g.add_argument("--bn-recalib", type=int, help="re-estimate BatchNorm statistics on N training "
+                                                  "batches per architecture (BN hosts; default 0)")
+    g.add_argument("--device", help="cpu, cuda, cuda:1 or auto (default)")
+    g.add_argument("--no-prefix-cache", action="store_true", help="greedy: recompute prefixes (slower)")
+    g.add_argument("--threads", type=int, help="torch intra-op threads in this process")
+    g = p.add_argument_group("distributed evaluation (Ray Tune)")
+    g.add_argument("--ray", action="store_true", help="evaluate on a local Ray")
+    g.add_argument("--ray-address", help="evaluate on this Ray cluster (implies --ray)")
+    g.add_argument("--workers", type=int, default=2, help="concurrent Ray workers (default 2)")
+    g.add_argument("--gpus-per-worker", type=float, default=0.0)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_search)
+    return p
+
+
+def _read_config_file(path: str | None) -> dict:
+    if not path:
+        return {}
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"search config not found: {path}")
+    try:
+        data = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path} does not parse: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a mapping of settings")
+    flat = {**data.get("search", {}), **data.get("evaluation", {}),
+            **{k: v for k, v in data.items() if k not in ("search", "evaluation")}}
+    allowed = set(SEARCH_KEYS) | set(EVAL_KEYS) | {"checkpoint", "source", "sha256", "model", "data"}
+    unknown = sorted(set(flat) - allowed)
+    if unknown:
+        raise ValueError(f"{path}: unknown setting {unknown[0]!r}; allowed: {', '.join(SEARCH_KEYS + EVAL_KEYS)}")
+    return flat
+
+
+def resolve_settings(args) -> dict:
+    """File settings, then flags, then defaults; strategy flags checked against the strategy."""
+    settings = {**DEFAULTS, **_read_config_file(args.config)}
+    for key in ("strategy", "seed", "alpha", "cost", "max_gflops") + EVAL_KEYS:
+        if getattr(args, key, None) is not None:
+            settings[key] = getattr(args, key)
+    params = dict(settings.get("params") or {})
+    strategy = settings["strategy"]
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; allowed: {', '.join(STRATEGIES)}")
+    for name in STRATEGY_FLAGS:
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        if name not in STRATEGIES[strategy].defaults:
+            raise ValueError(f"--{name.replace('_', '-')} does not apply to strategy {strategy}; it takes: "
+                             f"{', '.join(STRATEGIES[strategy].defaults)}")
+        params[name] = value
+    settings["params"] = params
+    if settings["device"] == "auto":
+        import torch
+        settings["device"] = "cuda" if torch.cuda.is_available() else "cpu"
+    return settings
+
+
+def cmd_search(args) -> int:
+    """Run a search (see the module docstring)."""
+    from .engine import SearchConfig, run_search
+    from .recipes import CheckpointEvaluator
+
+    s = resolve_settings(args)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+        torch.set_num_threads(args.threads)
+    factory = CheckpointEvaluator(args.checkpoint, s["val_size"], s["batch_size"], s["val_seed"],
+                                  s["bn_recalib"], not args.no_prefix_cache, s["device"], s.get("data"))
+    config = SearchConfig(s["strategy"], s["params"], s["seed"], s["alpha"], s["cost"], s["max_gflops"])
+    backend = None
+    if args.ray or args.ray_address:
+        from .ray_eval import RayTuneBackend
+        backend = RayTuneBackend(factory, args.ray_address, args.workers,
+                                 gpus_per_worker=args.gpus_per_worker)
+    run_search(config, factory, out=args.out, resume=args.resume, backend=backend,
+               progress=not args.no_progress)
+    return 0
+

@@ -1,0 +1,75 @@
+"""The search objective: V(θ) − α·C(θ) (MLP-3D, Sec. 3.4, Eq. 6), its units, and rankings.
+
+V is top-1 accuracy on the fixed validation subset in percent, C the cost of the exported
+subnet: GFLOPs from fvcore by default (one multiply-add = one FLOP), or the measured median
+forward latency in milliseconds. α = 5e-3 per cost unit by default (the paper's value). An
+optional hard limit on GFLOPs removes architectures from the search instead of penalising.
+
+Ties (common: V moves in steps of 100 / N on N validation clips) are broken by the lower
+validation loss, a finer measure of the same quality (paper silent).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+COST_KINDS = ("flops", "latency")
+COST_UNITS = {"flops": "GFLOPs", "latency": "ms"}
+DEFAULT_ALPHA = 5e-3                # Sec. 3.4
+
+
+@dataclass(frozen=True)
+class Objective:
+    """Eq. 6 with its knobs: trade-off `alpha`, cost `kind`, optional `max_gflops` limit."""
+
+    alpha: float = DEFAULT_ALPHA
+    kind: str = "flops"
+    max_gflops: float | None = None
+
+    def __post_init__(self):
+        if self.kind not in COST_KINDS:
+            raise ValueError(f"cost kind {self.kind!r} is not allowed; use one of {', '.join(COST_KINDS)}")
+        if not isinstance(self.alpha, (int, float)) or isinstance(self.alpha, bool) \
+                or not math.isfinite(self.alpha) or self.alpha < 0:
+            raise ValueError(f"alpha must be a finite number >= 0, got {self.alpha!r}")
+        if self.max_gflops is not None and not (isinstance(self.max_gflops, (int, float))
+                                                and self.max_gflops > 0):
+            raise ValueError(f"max_gflops must be a positive number or None, got {self.max_gflops!r}")
+
+    @property
+    def unit(self) -> str:
+        return COST_UNITS[self.kind]
+
+    def value(self, top1_pct: float, cost: float) -> float:
+        """Eq. 6: V − α·C, V in percent, C in `unit`."""
+        return float(top1_pct) - self.alpha * float(cost)
+
+    def allows(self, gflops: float) -> bool:
+        """Whether an architecture of `gflops` GFLOPs passes the hard limit."""
+        return self.max_gflops is None or gflops <= self.max_gflops + 1e-12
+
+    def describe(self) -> str:
+        limit = "" if self.max_gflops is None else f"; hard limit C_flops <= {self.max_gflops:g} GFLOPs"
+        cost = ("GFLOPs of the exported subnet (fvcore, 1 multiply-add = 1 FLOP)" if self.kind == "flops"
+                else "median forward latency of the exported subnet (ms, batch 1)")
+        return (f"objective = V - alpha*C (MLP-3D Eq. 6): V = top-1 accuracy (%), C = {cost}, "
+                f"alpha = {self.alpha:g} per {self.unit}{limit}")
+
+
+def rank_key(objective: float, loss: float) -> tuple[float, float]:
+    """Sort key, smaller is better: higher objective, then lower loss."""
+    return (-objective, loss)
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the non-dominated points of (accuracy to maximise, cost to minimise),
+    sorted by cost; of identical points only the first is kept."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][1], -points[i][0], i))
+    front, best_acc = [], -math.inf
+    for i in order:
+        if points[i][0] > best_acc:
+            front.append(i)
+            best_acc = points[i][0]
+    return front
+

@@ -1,0 +1,160 @@
+"""Evaluator recipes: picklable descriptions of an `Evaluator`, built once per process.
+
+The engine builds its evaluator from a recipe, and so does every Ray worker (once, then
+cached), so in-process and distributed searches score with identical models and batches.
+`describe()` is the plain-data identity of a recipe written into ``search_config.yaml``;
+a resumed search must describe the same evaluation.
+
+* `InMemoryEvaluator`: the model spec, weights and batches themselves (tests, notebooks).
+* `CheckpointEvaluator`: a supernet checkpoint plus the data config stored in it; the fixed
+  validation subset is `fixed_subset(val split, val_size, val_seed)` in order, batched
+  without shuffling, so every candidate sees the same clips in the same batches.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+from .evaluator import Evaluator
+
+
+class EvaluatorFactory:
+    """A picklable recipe for an `Evaluator`. `key` identifies it in a worker's cache."""
+
+    key: str
+    prefix_cache: bool = True
+    device: str = "cpu"
+
+    def model_spec(self) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def build(self) -> Evaluator:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def cost_model(self):
+        """The network with random weights (costs do not depend on weights)."""
+        from supernet.registry import build_from_spec
+        return build_from_spec(self.model_spec())
+
+
+def _fingerprint(tensors) -> str:
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+class InMemoryEvaluator(EvaluatorFactory):
+    """A recipe holding the model spec, its weights and the batches themselves."""
+
+    def __init__(self, model_spec: dict, state: dict, val_batches, train_batches=None,
+                 bn_recalib: int = 0, prefix_cache: bool = True, device: str = "cpu"):
+        self.spec = model_spec
+        self.state = {k: v.detach().cpu().clone() for k, v in state.items()}
+        self.val = [(x.cpu(), y.cpu()) for x, y, *_ in val_batches]
+        self.train = [(x.cpu(), y.cpu()) for x, y, *_ in (train_batches or [])]
+        self.bn_recalib, self.prefix_cache, self.device = bn_recalib, prefix_cache, device
+        self.key = uuid.uuid4().hex
+
+    @classmethod
+    def from_model(cls, model, val_batches, train_batches=None, **kwargs) -> "InMemoryEvaluator":
+        if getattr(model, "spec", None) is None:
+            raise ValueError("the search needs a model built by supernet.registry.build_model")
+        return cls(model.spec, model.state_dict(), val_batches, train_batches, **kwargs)
+
+    def model_spec(self) -> dict[str, Any]:
+        return self.spec
+
+    def build(self) -> Evaluator:
+        from supernet.registry import build_from_spec
+        model = build_from_spec(self.spec)
+        model.load_state_dict(self.state, strict=True)
+        return Evaluator(model, self.val, self.train, self.bn_recalib, self.prefix_cache, self.device)
+
+    def describe(self) -> dict[str, Any]:
+        tensors = [t for b in self.val + self.train for t in b]
+        return {"source": "in-memory", "model": self.spec,
+                "val_clips": sum(len(y) for _, y in self.val), "val_batches": len(self.val),
+                "bn_recalib": self.bn_recalib, "data_fingerprint": _fingerprint(tensors),
+                "weights_fingerprint": _fingerprint(self.state.values())}
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_clip_batches(data: dict[str, Any], split: str, count: int, batch_size: int, seed: int) -> list:
+    """`count` clips of `split` (a fixed seeded subset; all when count >= the split), as
+    in-order ``(clips, labels)`` batches of `batch_size`."""
+    from nas.data import build_dataset, build_loader, fixed_subset
+    from nas.data.config import DataConfig
+
+    cfg = DataConfig.from_dict(data)
+    dataset = build_dataset(cfg, split)
+    subset = fixed_subset(dataset, min(int(count), len(dataset)), seed)
+    loader = build_loader(subset, batch_size=batch_size, shuffle=False, seed=seed, num_workers=0,
+                          drop_last=False)
+    return [(b[0], b[1]) for b in loader if len(b[1])]       # a batch of only bad files: none
+
+
+class CheckpointEvaluator(EvaluatorFactory):
+    """A supernet checkpoint and a validation subset of the data it was trained on.
+
+    Args:
+        checkpoint: path of a ``kind="supernet"`` checkpoint.
+        val_size: clips in the fixed validation subset; batch_size: clips per batch.
+        val_seed: seed of the subset choice. bn_recalib: N training batches per θ (0: off).
+        data: overrides of the checkpoint's data config (e.g. another ``val_list``).
+    """
+
+    def __init__(self, checkpoint: str | Path, val_size: int = 256, batch_size: int = 32,
+                 val_seed: int = 0, bn_recalib: int = 0, prefix_cache: bool = True,
+                 device: str = "cpu", data: dict[str, Any] | None = None):
+        from supernet.training.checkpoint import load_checkpoint
+
+        for name, value, low in (("val_size", val_size, 1), ("batch_size", batch_size, 1),
+                                 ("val_seed", val_seed, 0), ("bn_recalib", bn_recalib, 0)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        self.checkpoint = str(Path(checkpoint).resolve())
+        ckpt = load_checkpoint(self.checkpoint)
+        if ckpt.get("kind") != "supernet":
+            raise ValueError(f"{checkpoint} is a {ckpt.get('kind')!r} checkpoint; the search needs "
+                             "a supernet checkpoint (from nas pretrain)")
+        self.spec = ckpt["model_spec"]
+        stored = (ckpt.get("config") or {}).get("data")
+        if stored is None and not data:
+            raise ValueError(f"{checkpoint} stores no data config; pass the data settings")
+        self.data = {**(stored or {}), **(data or {})}
+        self.sha256 = file_sha256(self.checkpoint)
+        self.val_size, self.batch_size, self.val_seed = val_size, batch_size, val_seed
+        self.bn_recalib, self.prefix_cache, self.device = bn_recalib, prefix_cache, device
+        self.key = hashlib.sha256(json.dumps(self.describe(), sort_keys=True).encode()).hexdigest()
+
+    def model_spec(self) -> dict[str, Any]:
+        return self.spec
+
+    def build(self) -> Evaluator:
+        from supernet.training.checkpoint import model_from_checkpoint
+
+        model = model_from_checkpoint(self.checkpoint)
+        val = load_clip_batches(self.data, "val", self.val_size, self.batch_size, self.val_seed)
+        train = (load_clip_batches(self.data, "train", self.bn_recalib * self.batch_size,
+                                   self.batch_size, self.val_seed) if self.bn_recalib else None)
+        return Evaluator(model, val, train, self.bn_recalib, self.prefix_cache, self.device)
+
+    def describe(self) -> dict[str, Any]:
+        return {"source": "checkpoint", "checkpoint": self.checkpoint, "sha256": self.sha256,
+                "model": self.spec, "data": self.data, "val_size": self.val_size,
+                "batch_size": self.batch_size, "val_seed": self.val_seed,
+                "bn_recalib": self.bn_recalib, "device": str(self.device)}

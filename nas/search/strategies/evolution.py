@@ -1,0 +1,90 @@
+"""Evolutionary search with a GFLOPs constraint, as Single Path One-Shot (SPOS) does.
+
+Generation 0 is `population` distinct random architectures that satisfy the limit. Every
+later generation makes `population` new distinct ones from the `topk` best seen so far (the
+parents): half by mutation (`space.mutate`, each unit resampled with `mutation_prob`, at
+least one unit changed) of a random parent, half by uniform crossover (`space.crossover`)
+of two random parents. A child is kept only if it satisfies the limit and its canonical
+architecture was never evaluated; after `max_tries` rejections per wanted child the
+generation is topped up with random architectures (small spaces), and the search stops when
+nothing new can be found. SPOS defaults: population 50, 20 generations, top-10 parents,
+mutation probability 0.1, 25 mutations + 25 crossovers.
+"""
+from __future__ import annotations
+
+from ..store import row_key
+from .base import Candidate, Outcome, Strategy, best_of
+
+
+def sample_unique(ctx, rng, count: int, seen: set, max_tries: int) -> list:
+    """Up to `count` random feasible architectures whose keys are not in `seen` (added)."""
+    out = []
+    for _ in range(count * max_tries):
+        if len(out) == count:
+            break
+        arch = ctx.space.sample(rng)
+        key = row_key(ctx.space, arch)
+        if key not in seen and ctx.feasible(arch):
+            seen.add(key)
+            out.append(arch)
+    return out
+
+
+class EvolutionSearch(Strategy):
+    name = "evolution"
+    defaults = {"population": 50, "generations": 20, "topk": 10, "mutation_prob": 0.1,
+                "crossover_fraction": 0.5, "max_tries": 10}
+
+    def validate(self) -> None:
+        self.positive("population", "generations", "topk", "max_tries")
+        for k in ("mutation_prob", "crossover_fraction"):
+            if not 0.0 <= self.params[k] <= 1.0:
+                raise ValueError(f"strategy {self.name}: {k} must be in [0, 1], got {self.params[k]}")
+
+    def estimate(self, space) -> int:
+        return self.params["population"] * self.params["generations"]
+
+    def _children(self, ctx, rng, parents, seen: set) -> list:
+        space, prm = ctx.space, self.params
+        n_cross = int(round(prm["population"] * prm["crossover_fraction"]))
+        wanted = {"mutate": prm["population"] - n_cross, "cross": n_cross}
+        out = []
+        for kind, count in wanted.items():
+            made = 0
+            for _ in range(count * prm["max_tries"]):
+                if made == count:
+                    break
+                if kind == "mutate":
+                    child = space.mutate(rng.choice(parents), rng, prm["mutation_prob"])
+                else:
+                    child = space.crossover(rng.choice(parents), rng.choice(parents), rng)
+                key = row_key(space, child)
+                if key not in seen and ctx.feasible(child):
+                    seen.add(key)
+                    out.append(child)
+                    made += 1
+        missing = prm["population"] - len(out)
+        return out + sample_unique(ctx, rng, missing, seen, prm["max_tries"]) if missing else out
+
+    def run(self, ctx) -> Outcome:
+        rng = ctx.rng("evolution")
+        seen: set = set()
+        history: list = []                  # (record, arch)
+        population = sample_unique(ctx, rng, self.params["population"], seen, self.params["max_tries"])
+        for gen in range(self.params["generations"]):
+            if gen:
+                ranked = sorted(history, key=lambda ra: (-ra[0].objective, ra[0].loss, ra[0].eval_id))
+                parents = [a for _, a in ranked[: self.params["topk"]]]
+                population = self._children(ctx, rng, parents, seen)
+            if not population:
+                ctx.log(f"evolution: no new architecture in generation {gen}; stopping")
+                break
+            records = ctx.evaluate([Candidate(a, round=gen) for a in population])
+            history += list(zip(records, population))
+            top = records[best_of(records)]
+            ctx.log(f"evolution generation {gen}: {len(population)} new, best of generation "
+                    f"{top.arch} objective={top.objective:.4f}")
+        if not history:
+            raise ValueError("evolution: no architecture satisfies the constraints")
+        k = best_of([r for r, _ in history])
+        return Outcome(history[k][1], history[k][0], {"evaluated": len(history)})

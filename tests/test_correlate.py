@@ -1,0 +1,118 @@
+"""Correlation of estimated vs real accuracy, its statistics and the figures."""
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+import nas.train
+from nas.config import load_run_config
+from nas.correlate import CorrelateConfig, run_correlate, spanning_archs
+from nas.plots import pareto_front, plot_arch, plot_correlation, plot_search, plot_variants
+from nas.pretrain import run_pretrain
+from nas.stats import correlations, least_squares_band
+from supernet.registry import build_model
+
+
+@pytest.fixture(scope="module")
+def supernet_ckpt(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corr")
+    cfg = load_run_config(None, base={
+        "output_dir": str(root / "pre"), "model": {"name": "mlp3d-nano"},
+        "data": {"dataset": "synthetic-temporal", "num_frames": 16, "size": 32, "num_classes": 10,
+                 "train_clips_per_class": 4, "val_clips_per_class": 2, "cache_dir": str(root / "cache")},
+        "optim": {"lr": 1e-3, "base_batch_size": 8}, "train": {"epochs": 1, "batch_size": 8, "max_steps": 2}})
+    return run_pretrain(cfg).checkpoint
+
+
+def test_correlations_match_scipy_and_intervals_cover_them():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=30)
+    y = x + rng.normal(scale=0.5, size=30)
+    out = {c.name: c for c in correlations(x, y, n_boot=500)}
+    assert out["kendall_tau"].value == pytest.approx(sps.kendalltau(x, y).statistic)
+    assert out["spearman_rho"].value == pytest.approx(sps.spearmanr(x, y).statistic)
+    assert out["pearson_r"].value == pytest.approx(sps.pearsonr(x, y).statistic)
+    for c in out.values():
+        assert c.low <= c.value <= c.high and c.n == 30
+    with pytest.raises(ValueError, match="at least 3 architectures"):
+        correlations([1, 2], [1, 2])
+
+
+def test_least_squares_band_contains_the_fit_and_widens_away_from_the_mean():
+    x = np.arange(10.0)
+    y = 2 * x + 1 + np.sin(x)
+    grid = np.array([-5.0, 4.5, 15.0])
+    fit, lo, hi, (a, b) = least_squares_band(x, y, grid)
+    assert b == pytest.approx(np.polyfit(x, y, 1)[0])
+    assert np.all(lo < fit) and np.all(fit < hi)
+    width = hi - lo
+    assert width[1] < width[0] and width[1] < width[2]
+
+
+def test_spanning_archs_cover_the_gflops_range():
+    net = build_model("mlp3d-nano", (32, 32, 32), 10)
+    space = net.space
+    cost = {c.token: c.group_size for c in space.choices(0)}
+    gflops = lambda a: sum(cost[c.token] for c in a)                  # noqa: E731
+    archs = spanning_archs(space, gflops, 6, seed=0, pool=500)
+    values = [gflops(a) for a in archs]
+    assert values == sorted(values) and len({space.canonical(a) for a in archs}) == 6
+    pool_values = [gflops(space.sample(s)) for s in range(2000)]
+    assert values[0] <= np.quantile(pool_values, 0.05) and values[-1] >= np.quantile(pool_values, 0.95)
+
+
+def test_correlate_is_resumable_and_writes_stats_and_figure(tmp_path, supernet_ckpt, monkeypatch, capsys):
+    cfg = CorrelateConfig(str(supernet_ckpt), str(tmp_path / "c"), k=3, epochs=1,
+                          overrides=["train.batch_size=8", "train.checkpoint_every=100"])
+    calls = []
+    real_train = nas.train.run_train
+    monkeypatch.setattr(nas.train, "run_train", lambda c, **kw: calls.append(c.arch) or real_train(c, **kw))
+    frame = run_correlate(cfg, progress=False)
+    assert len(frame) == 3 and len(calls) == 3
+    assert frame["estimated_acc"].between(0, 100).all() and frame["real_acc"].between(0, 100).all()
+    assert list(frame["gflops"]) == sorted(frame["gflops"])
+    st = pd.read_csv(tmp_path / "c" / "correlation_stats.csv")
+    assert list(st["measure"]) == ["kendall_tau", "spearman_rho", "pearson_r"]
+    assert (tmp_path / "c" / "fig6_correlation.png").stat().st_size > 10_000
+    assert "kendall_tau" in capsys.readouterr().out
+
+    calls.clear()
+    again = run_correlate(cfg, progress=False)                  # everything done: nothing trained
+    assert calls == [] and again.equals(frame)
+    victim = tmp_path / "c" / "archs" / f"01-{frame['arch'][1]}" / "eval.json"
+    victim.unlink()
+    run_correlate(cfg, progress=False)
+    assert calls == [frame["arch"][1]]
+    other = CorrelateConfig(str(supernet_ckpt), str(tmp_path / "c"), k=4, epochs=1)
+    with pytest.raises(ValueError, match="different config"):
+        run_correlate(other, progress=False)
+
+
+def test_correlate_trains_on_ray(tmp_path, supernet_ckpt, ray_session):
+    cfg = CorrelateConfig(str(supernet_ckpt), str(tmp_path / "r"), k=3, epochs=1,
+                          overrides=["train.batch_size=8", "train.max_steps=2"])
+    frame = run_correlate(cfg, ray=True, progress=False)
+    assert frame["real_acc"].notna().all() and len(frame) == 3
+    for arch in frame["arch"]:
+        assert list((tmp_path / "r" / "archs").glob(f"*-{arch}/eval.json"))
+
+
+def test_every_plot_is_written_and_not_empty(tmp_path):
+    rng = np.random.default_rng(1)
+    est = rng.uniform(20, 60, 8)
+    corr = pd.DataFrame({"estimated_acc": est, "real_acc": est + rng.normal(0, 3, 8),
+                         "gflops": rng.uniform(0.03, 0.05, 8)})
+    variants = pd.DataFrame([(v, s, 0.03 + 0.003 * s, 40 + s) for v in ["2d", "sr", "st"] for s in (1, 2, 4)],
+                            columns=["variant", "group_size", "gflops", "top1"])
+    search = pd.DataFrame({"objective": rng.normal(50, 5, 30), "accuracy": rng.uniform(30, 60, 30),
+                           "gflops": rng.uniform(0.03, 0.05, 30)})
+    net = build_model("morphmlp-nano")
+    written = (plot_correlation(corr, tmp_path / "a") + plot_variants(variants, tmp_path / "b", {"gflops": 0.04, "top1": 50})
+               + plot_search(search, tmp_path / "c") + plot_arch(net.space, net.space.sample(0), tmp_path / "d"))
+    assert len(written) == 8
+    for path in written:
+        assert path.stat().st_size > 5_000, path
+    front = pareto_front(search)
+    assert list(front["gflops"]) == sorted(front["gflops"]) and front["accuracy"].is_monotonic_increasing
+    with pytest.raises(ValueError, match="needs columns"):
+        plot_correlation(pd.DataFrame({"x": [1]}), tmp_path / "e")
