@@ -17,7 +17,7 @@ import sys
 import torch
 from torch import nn
 
-from common import Row, median_seconds, print_table  # noqa: E402  (adds the repo to sys.path)
+from common import add_threads_arg, apply_threads, Row, median_seconds, print_table  # noqa: E402  (adds the repo to sys.path)
 
 from supernet.ops.gtm import GroupedTimeMixing, hankel_group_matrix  # noqa: E402
 
@@ -56,7 +56,9 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA)")
     p.add_argument("--min-run-time", type=float, default=0.15)
+    add_threads_arg(p)
     args = p.parse_args(argv)
+    apply_threads(args)
     dev = torch.device(args.device)
     dtype = torch.bfloat16 if args.bf16 else torch.float32
     torch.manual_seed(0)

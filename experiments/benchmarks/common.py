@@ -23,6 +23,16 @@ if str(ROOT) not in sys.path:
 from nas.utils import format_table  # noqa: E402
 
 
+def add_threads_arg(parser) -> None:
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's, here "
+                        f"{torch.get_num_threads()}); on a loaded machine 1 is far steadier")
+
+
+def apply_threads(args) -> None:
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
+
+
 def machine() -> str:
     """CPU model, cores and torch threads (and the GPU when one is used)."""
     cpu = platform.processor() or platform.machine()
@@ -52,8 +62,23 @@ def median_seconds(fn, min_run_time: float = 0.3, device: str = "cpu") -> float:
     fn()                                                    # warm-up (allocator, kernels)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    timer = tb.Timer(stmt="fn()", globals={"fn": fn})
+    # Timer runs with one thread unless told otherwise: use the process's setting, so the
+    # tables' "threads" column is what was measured.
+    timer = tb.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
     return timer.blocked_autorange(min_run_time=min_run_time).median
+
+
+def paired_seconds(fn_a, fn_b, min_run_time: float = 0.3, rounds: int = 3,
+                   device: str = "cpu") -> tuple[float, float]:
+    """Median times of two functions measured alternately (a, b, a, b, ...), so that a slow
+    spell of the machine hits both alike; ratios near 1 are then trustworthy."""
+    a, b = [], []
+    for _ in range(rounds):
+        a.append(median_seconds(fn_a, min_run_time / rounds, device))
+        b.append(median_seconds(fn_b, min_run_time / rounds, device))
+    a.sort()
+    b.sort()
+    return a[len(a) // 2], b[len(b) // 2]
 
 
 @dataclass
