@@ -60,9 +60,9 @@ def run_pretrain(cfg: RunConfig, resume: bool = False) -> TrainResult:
     model = build_model(cfg.model.name, cfg.input_size, cfg.data.num_classes, **cfg.model.kwargs)
     if getattr(model, "space", None) is None:
         raise ValueError(f"model {cfg.model.name!r} has no search space; pretraining needs a supernet")
+    train_set = build_dataset(cfg.data, "train")          # bad data paths fail before any output
     device, info = setup_run(cfg, resume)
     try:
-        train_set = build_dataset(cfg.data, "train")
         make_loader, steps = make_loader_factory(cfg, train_set, info.rank, info.world)
         sampler = ArchSampler(model.space, cfg.train.sampler, cfg.train.seed)
         if info.is_main:

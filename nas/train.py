@@ -79,10 +79,10 @@ def run_train(cfg: RunConfig, resume: bool = False, quiet: bool = False) -> dict
                         **cfg.model.kwargs)
     if cfg.random_gtm and getattr(getattr(model, "space", None), "name", None) != "mlp3d":
         raise ValueError(f"random_gtm applies to MLP-3D networks, not {cfg.model.name}")
+    train_set = build_dataset(cfg.data, "train")          # bad data paths fail before any output
     device, info = setup_run(cfg, resume)
     try:
         how = initialise(model, cfg) if not resume else "resumed"
-        train_set = build_dataset(cfg.data, "train")
         make_loader, steps = make_loader_factory(cfg, train_set, info.rank, info.world)
         hook = None
         if cfg.random_gtm:

@@ -103,6 +103,7 @@ def test_bad_configs_and_foreign_output_dirs_are_one_line_errors(tmp_path, capsy
     assert main(["pretrain", "--config", str(path), "--set", "data.dataset=video-list",
                  "--set", "data.train_list=/nonexistent/train.csv"]) == 2
     assert "/nonexistent/train.csv" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()                      # nothing written for a bad run
     assert main(["pretrain", "--config", str(path), "--resume"]) == 2
     assert "nothing to resume" in capsys.readouterr().err
     assert main(["pretrain", "--config", str(path)]) == 0

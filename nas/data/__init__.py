@@ -1,0 +1,60 @@
+"""Video data: bundled synthetic datasets, real video lists, transforms and resumable loaders.
+
+Usage (all the training loop needs)::
+
+    from nas.data import DataConfig, build_dataset, build_loader, fixed_subset
+
+    cfg = DataConfig(dataset="synthetic-temporal", size=32, num_frames=16)
+    train = build_dataset(cfg, "train")               # items (clip (3, T, H, W), label)
+    val = build_dataset(cfg, "val", views=True)       # items (clip (V, 3, T, H, W), label)
+    loader = build_loader(train, 32, shuffle=True, seed=0, num_workers=2,
+                          drop_last=True, epoch=e, start_batch=k)   # resume: epoch e, batch k
+    for clips, labels, skipped in loader: ...         # skipped: bad files dropped in the batch
+    subset = fixed_subset(val, 256, seed=0)           # the same 256 items every time
+
+Datasets (``DataConfig.dataset``): ``synthetic-temporal`` and ``synthetic-appearance``
+(`nas.data.synthetic`, generated from ``seed`` on first use and cached) and ``video-list``
+(`nas.data.video`). Sampling and crops: `nas.data.transforms`. Loader, subsets and
+multi-view score averaging: `nas.data.loader`.
+"""
+from __future__ import annotations
+
+from .base import BadSampleError, ClipDataset, mix_seed
+from .config import DATASETS, DataConfig
+from .loader import (ClipSampler, ClipSubset, average_view_scores, build_loader,
+                     collate_clips, fixed_subset)
+from .synthetic import SyntheticVideoDataset
+from .transforms import ClipTransform, sample_indices
+from .video import VideoListDataset, decode_video, read_video_list
+
+SPLITS = ("train", "val")
+
+__all__ = [
+    "DATASETS", "SPLITS", "BadSampleError", "ClipDataset", "ClipSampler", "ClipSubset",
+    "ClipTransform", "DataConfig", "SyntheticVideoDataset", "VideoListDataset",
+    "average_view_scores", "build_dataset", "build_loader", "collate_clips", "decode_video",
+    "fixed_subset", "mix_seed", "read_video_list", "sample_indices",
+]
+
+
+def build_dataset(cfg: DataConfig, split: str, views: bool = False) -> ClipDataset:
+    """The `split` ("train" or "val") of `cfg`'s dataset.
+
+    Transforms: ``train`` -> random temporal jitter, resized crop and flip as configured;
+    ``val`` -> the centre clip and centre crop; ``views=True`` (either split) ->
+    ``cfg.test_clips x cfg.test_crops`` deterministic views per item, ``(V, 3, T, H, W)``.
+    """
+    if not isinstance(cfg, DataConfig):
+        raise ValueError(f"build_dataset needs a DataConfig, got {type(cfg).__name__}")
+    cfg.validate()
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    mode = "views" if views else ("train" if split == "train" else "test")
+    transform = ClipTransform.from_config(cfg, mode)
+    if cfg.is_synthetic:
+        return SyntheticVideoDataset(cfg, split, transform)
+    list_path = cfg.train_list if split == "train" else cfg.val_list
+    if not list_path:
+        raise ValueError(f"DataConfig.{split}_list is empty; the {split} split of a video-list "
+                         f"dataset needs a 'path label' list file")
+    return VideoListDataset(list_path, cfg.root, cfg.num_classes, transform, seed=cfg.seed)

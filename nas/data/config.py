@@ -1,0 +1,163 @@
+"""`DataConfig`: what to load and how, as one validated dataclass.
+
+Three datasets share it:
+
+* ``synthetic-temporal``   bundled, procedurally generated; the label is in the ORDER of the
+  frames (Something-Something-like, see `nas.data.synthetic`).
+* ``synthetic-appearance`` bundled, procedurally generated; the label is in every frame
+  (Kinetics-like).
+* ``video-list``           real videos: a folder ``root`` plus list files ``path label``
+  (PySlowFast / MMAction2 format, see `nas.data.video`).
+
+Fields left at ``None`` get a dataset-dependent default in ``__post_init__`` (so a built
+config always holds concrete values): ``flip`` is off for the temporal synthetic set (a
+mirror swaps "move left" and "move right") and on otherwise; ``scale`` (the area range of
+the random resized crop) is ``(1.0, 1.0)`` (no crop) for the synthetic sets, whose frames are
+already ``size`` x ``size``, and ``(0.08, 1.0)`` for real videos (the MViT recipe that
+MorphMLP follows, MorphMLP Sec. 4.1). For Something-Something lists set ``flip: false``
+yourself (MorphMLP Sec. 4.2: no flip on temporal datasets).
+
+Every bad value raises a one-line `ValueError` naming the field, the value and what is
+allowed; `from_dict` also rejects unknown keys.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+DATASETS = ("synthetic-temporal", "synthetic-appearance", "video-list")
+SAMPLINGS = ("uniform", "dense")
+SYNTHETIC_MAX_CLASSES = 10
+
+
+@dataclass
+class DataConfig:
+    """Where clips come from and how they are sampled, augmented and normalised."""
+
+    dataset: str = "synthetic-temporal"
+    root: str = ""                    # video-list: folder the list paths are relative to
+    train_list: str = ""              # video-list: "path label" lines
+    val_list: str = ""
+    num_classes: int = 10
+    num_frames: int = 16              # T of every clip
+    size: int = 32                    # crop size (synthetic: frame size, 32 or 64 suggested)
+    sampling: str = "uniform"         # uniform (sparse, SSv2) | dense (Kinetics)
+    frame_interval: int = 4           # dense sampling stride, in frames
+    flip: bool | None = None          # None: off for synthetic-temporal, on otherwise
+    scale: tuple[float, float] | None = None   # random resized crop area range (train)
+    test_clips: int = 1               # multi-view test: temporal clips ...
+    test_crops: int = 1               # ... x spatial crops (1 = center, 3 = three-crop)
+    mean: tuple[float, float, float] = (0.45, 0.45, 0.45)
+    std: tuple[float, float, float] = (0.225, 0.225, 0.225)
+    train_clips_per_class: int = 300  # synthetic sets only
+    val_clips_per_class: int = 50
+    beats: int = 4                    # synthetic-temporal: static segments per clip
+    noise: float = 0.03               # synthetic: per-pixel Gaussian noise std (of 255)
+    seed: int = 0                     # synthetic generation seed (val uses a derived seed)
+    cache_dir: str = ""               # "" -> $VIDNAS_CACHE or ~/.cache/vidnas
+
+    def __post_init__(self):
+        for name in ("scale", "mean", "std"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                setattr(self, name, tuple(value))
+        if self.flip is None:
+            self.flip = self.dataset != "synthetic-temporal"
+        if self.scale is None:
+            self.scale = (1.0, 1.0) if self.is_synthetic else (0.08, 1.0)
+        self.validate()
+
+    @property
+    def is_synthetic(self) -> bool:
+        return self.dataset.startswith("synthetic-")
+
+    @property
+    def num_views(self) -> int:
+        """V of the multi-view test mode: temporal clips x spatial crops."""
+        return self.test_clips * self.test_crops
+
+    def validate(self) -> "DataConfig":
+        _one_of("dataset", self.dataset, DATASETS)
+        _one_of("sampling", self.sampling, SAMPLINGS)
+        for name, low in (("num_classes", 2), ("num_frames", 1), ("size", 8),
+                          ("frame_interval", 1), ("test_clips", 1), ("beats", 4),
+                          ("train_clips_per_class", 1), ("val_clips_per_class", 1),
+                          ("seed", 0)):
+            _int_at_least(name, getattr(self, name), low)
+        if self.test_crops not in (1, 3):
+            raise ValueError(f"DataConfig.test_crops must be 1 or 3, got {self.test_crops!r}")
+        if not isinstance(self.flip, bool):
+            raise ValueError(f"DataConfig.flip must be true or false, got {self.flip!r}")
+        _float_tuple("scale", self.scale, 2)
+        if not 0.0 < self.scale[0] <= self.scale[1] <= 1.0:
+            raise ValueError(f"DataConfig.scale must satisfy 0 < low <= high <= 1, "
+                             f"got {self.scale!r}")
+        _float_tuple("mean", self.mean, 3)
+        _float_tuple("std", self.std, 3)
+        if min(self.std) <= 0:
+            raise ValueError(f"DataConfig.std must be positive, got {self.std!r}")
+        if not isinstance(self.noise, (int, float)) or not 0.0 <= self.noise <= 0.5:
+            raise ValueError(f"DataConfig.noise must be a number in [0, 0.5], got {self.noise!r}")
+        for name in ("root", "train_list", "val_list", "cache_dir"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"DataConfig.{name} must be a string path, "
+                                 f"got {getattr(self, name)!r}")
+        if self.is_synthetic:
+            self._validate_synthetic()
+        elif not self.train_list and not self.val_list:
+            raise ValueError("DataConfig: dataset 'video-list' needs train_list and/or val_list")
+        return self
+
+    def _validate_synthetic(self) -> None:
+        if self.num_classes > SYNTHETIC_MAX_CLASSES:
+            raise ValueError(f"DataConfig.num_classes={self.num_classes}: the synthetic sets "
+                             f"have at most {SYNTHETIC_MAX_CLASSES} classes")
+        if self.dataset == "synthetic-temporal":
+            if self.num_classes % 2:
+                raise ValueError(f"DataConfig.num_classes={self.num_classes}: synthetic-temporal "
+                                 f"classes come in pairs (increase/decrease), use 2, 4, .. 10")
+            if self.num_frames % self.beats:
+                raise ValueError(f"DataConfig.num_frames={self.num_frames} must be a multiple of "
+                                 f"beats={self.beats} for synthetic-temporal")
+            if self.flip:
+                raise ValueError("DataConfig.flip=true on synthetic-temporal would swap the "
+                                 "left/right and clockwise/counter-clockwise classes; use false")
+
+    # ---- plain-data round trip -----------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for name in ("scale", "mean", "std"):
+            out[name] = list(out[name])
+        return out
+
+    @classmethod
+    def allowed_keys(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "DataConfig":
+        """Build from plain data (YAML/JSON); unknown keys are a one-line error."""
+        data = dict(data or {})
+        allowed = cls.allowed_keys()
+        for key in data:
+            if key not in allowed:
+                raise ValueError(f"DataConfig: unknown key {key!r}; allowed keys: "
+                                 f"{', '.join(allowed)}")
+        return cls(**data)
+
+
+def _one_of(name: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ValueError(f"DataConfig.{name}={value!r} is not allowed; use one of "
+                         f"{', '.join(allowed)}")
+
+
+def _int_at_least(name: str, value, low: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ValueError(f"DataConfig.{name} must be an integer >= {low}, got {value!r}")
+
+
+def _float_tuple(name: str, value, length: int) -> None:
+    if (not isinstance(value, tuple) or len(value) != length
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+        raise ValueError(f"DataConfig.{name} must be {length} numbers, got {value!r}")

@@ -1,0 +1,127 @@
+"""Real videos: a folder of video files and a list file of ``path label`` lines, decoded with PyAV.
+
+List format (the Kinetics / Something-Something video lists of PySlowFast and MMAction2):
+one sample per line, ``<path> <label>`` separated by white space, or ``<path>,<label>`` (CSV).
+The label is the last field, so paths may contain spaces. Blank lines and lines starting with
+``#`` are ignored, and a first line whose label field is literally ``label`` is taken as a
+header. Paths are relative to ``root`` (or, when ``root`` is empty, to the list file's
+folder) unless absolute. Anything else is a one-line `ValueError` naming the file, the line
+number and the line.
+
+Decoding (`decode_video`) reads every frame of the first video stream (the frame count in
+container metadata is often wrong, so it is not trusted) but keeps them in the decoder's
+format and converts to RGB only the frames a clip uses. A missing file, a file PyAV cannot
+open or decode, or one without video frames raises `BadSampleError`, which the dataset turns
+into a skipped sample (one warning line, counted by the loader), never a crash mid-epoch.
+"""
+from __future__ import annotations
+
+import os
+
+import av
+import numpy as np
+
+from .base import BadSampleError, ClipDataset
+from .transforms import ClipTransform
+
+
+def _parse_line(line: str) -> tuple[str, str] | None:
+    """(path, label text) of a list line, trying the CSV comma first, then white space."""
+    for sep in (",", None):
+        if sep is not None and sep not in line:
+            continue
+        parts = line.rsplit(sep, 1)
+        if len(parts) == 2 and parts[0].strip():
+            path, label = parts[0].strip(), parts[1].strip()
+            if label.lstrip("-").isdigit() or label.lower() == "label":
+                return path, label
+    return None
+
+
+def read_video_list(list_path: str, root: str = "", num_classes: int | None = None
+                    ) -> list[tuple[str, int]]:
+    """Samples ``(absolute or root-joined path, label)`` of a ``path label`` list file."""
+    if not os.path.isfile(list_path):
+        raise ValueError(f"video list {list_path!r} does not exist")
+    base = root or os.path.dirname(os.path.abspath(list_path))
+    samples: list[tuple[str, int]] = []
+    with open(list_path, encoding="utf-8") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            parsed = _parse_line(line)
+            if parsed is None:
+                raise ValueError(f"{list_path}:{lineno}: malformed line {line!r}; expected "
+                                 f"'<video path> <integer label>' or '<video path>,<label>'")
+            path, label_text = parsed
+            if label_text.lower() == "label":
+                if samples:
+                    raise ValueError(f"{list_path}:{lineno}: header line {line!r} after data")
+                continue
+            label = int(label_text)
+            if label < 0 or (num_classes is not None and label >= num_classes):
+                raise ValueError(f"{list_path}:{lineno}: label {label} out of range "
+                                 f"0..{(num_classes or 1) - 1} (num_classes={num_classes})")
+            samples.append((path if os.path.isabs(path) else os.path.join(base, path), label))
+    if not samples:
+        raise ValueError(f"video list {list_path!r} has no samples")
+    return samples
+
+
+class DecodedVideo:
+    """All frames of a video, kept in decoder format; ``video[indices]`` gives uint8 RGB
+    ``(len(indices), H, W, 3)``, converting each distinct frame once."""
+
+    def __init__(self, frames: list):
+        self._frames = frames
+        self._rgb: dict[int, np.ndarray] = {}
+        self.shape = (len(frames), frames[0].height, frames[0].width, 3)
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def __getitem__(self, indices) -> np.ndarray:
+        out = []
+        for i in indices:
+            if i not in self._rgb:
+                self._rgb[i] = self._frames[i].to_ndarray(format="rgb24")
+            out.append(self._rgb[i])
+        return np.stack(out)
+
+
+def decode_video(path: str) -> DecodedVideo:
+    """Decode the first video stream of `path`; `BadSampleError` if missing or unreadable."""
+    if not os.path.isfile(path):
+        raise BadSampleError("file not found")
+    try:
+        with av.open(path) as container:
+            if not container.streams.video:
+                raise BadSampleError("no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            frames = list(container.decode(stream))
+    except BadSampleError:
+        raise
+    except (av.FFmpegError, OSError, ValueError, EOFError) as exc:
+        raise BadSampleError(f"cannot decode ({type(exc).__name__}: {exc})") from None
+    if not frames:
+        raise BadSampleError("no decodable video frames")
+    return DecodedVideo(frames)
+
+
+class VideoListDataset(ClipDataset):
+    """Clips of the videos of a list file: items ``(clip (3, T, S, S) float, label)``."""
+
+    def __init__(self, list_path: str, root: str, num_classes: int, transform: ClipTransform,
+                 seed: int = 0):
+        super().__init__(transform, seed)
+        self.samples = read_video_list(list_path, root, num_classes)
+        self.labels = [label for _, label in self.samples]
+        self.classes = [str(c) for c in range(num_classes)]
+
+    def sample_name(self, index: int) -> str:
+        return self.samples[index][0]
+
+    def load_frames(self, index: int) -> DecodedVideo:
+        return decode_video(self.samples[index][0])
