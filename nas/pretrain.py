@@ -64,7 +64,8 @@ def run_pretrain(cfg: RunConfig, resume: bool = False) -> TrainResult:
     device, info = setup_run(cfg, resume)
     try:
         make_loader, steps = make_loader_factory(cfg, train_set, info.rank, info.world)
-        sampler = ArchSampler(model.space, cfg.train.sampler, cfg.train.seed)
+        sampler = ArchSampler(model.space, cfg.train.sampler, cfg.train.seed, cfg.train.warmup_arch,
+                               cfg.train.warmup_arch_steps)
         if info.is_main:
             print(f"pretraining {cfg.model.name} supernet ({model.space.num_units} units, "
                   f"{model.space.size():.3g} architectures) on {cfg.data.dataset}: "

@@ -46,6 +46,19 @@ def test_uniform_arch_sampler_is_a_function_of_seed_and_step():
     assert len(counts) == 11 and min(counts.values()) > 130
 
 
+def test_warm_start_trains_one_arch_then_samples():
+    space = build_model("mlp3d-nano").space
+    warm = "sr4-" * 7 + "sr4"
+    s = ArchSampler(space, "uniform", seed=3, warmup_arch=warm, warmup_steps=10)
+    assert [str(a[0]) for k in range(10) for a in [s.archs_for_step(k)]] == [warm] * 10
+    plain = ArchSampler(space, "uniform", seed=3)
+    assert s.archs_for_step(10) == plain.archs_for_step(10)      # then the same draws as uniform
+    with pytest.raises(ValueError):
+        ArchSampler(space, "uniform", warmup_arch="sr4-sr4", warmup_steps=3)
+    with pytest.raises(ValueError, match="warmup_arch_steps"):
+        TrainConfig(warmup_arch_steps=5).validate()
+
+
 def test_fair_sampler_gives_every_choice_one_update_per_step():
     space = build_model("mlp3d-nano").space
     s = ArchSampler(space, "fair", seed=0)

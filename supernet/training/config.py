@@ -184,6 +184,8 @@ class TrainConfig:
     max_steps: int | None = None              # stop early (smoke runs); the schedule keeps `epochs`
     seed: int = 0
     sampler: Literal["uniform", "fair"] = "uniform"
+    warmup_arch: str | None = None            # supernet: train only this arch for the first ...
+    warmup_arch_steps: int = 0                # ... steps, then sample (OFA-style warm start)
     amp: bool = False                         # bf16 autocast on CUDA
     checkpoint_every: int = 100               # optimizer steps between checkpoints
     log_every: int = 1                        # steps between metrics rows
@@ -196,6 +198,9 @@ class TrainConfig:
             raise ValueError(f"train.epochs and train.batch_size must be >= 1, got {self.epochs}, {self.batch_size}")
         if self.checkpoint_every < 1 or self.log_every < 1:
             raise ValueError("train.checkpoint_every and train.log_every must be >= 1")
+        if self.warmup_arch_steps < 0 or (self.warmup_arch_steps and not self.warmup_arch):
+            raise ValueError(f"train.warmup_arch_steps={self.warmup_arch_steps} needs a train.warmup_arch "
+                             "(an architecture string) and must be >= 0")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"train.max_steps must be >= 1, got {self.max_steps}")
 
