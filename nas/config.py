@@ -53,6 +53,15 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)
 
+    def with_absolute_paths(self) -> "RunConfig":
+        """A copy whose file and folder fields are absolute (Ray Tune trials change directory)."""
+        data = self.to_dict()
+        for name in ("output_dir", "init_from", "center_init_from"):
+            if data.get(name):
+                data[name] = str(Path(data[name]).expanduser().resolve())
+        data["data"] = DataConfig.absolute_paths(data["data"])
+        return from_dict(RunConfig, data)
+
 
 def load_run_config(path: str | Path | None, overrides: list[str] | None = None,
                     base: dict | None = None) -> RunConfig:

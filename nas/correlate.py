@@ -176,7 +176,8 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
                         "estimated_acc": res.top1, "estimated_loss": res.loss, "real_acc": float("nan")}
         save()
 
-    runs = [(i, standalone_config(ckpt, cfg, str(a), _run_dir(out, i, str(a)))) for i, a in enumerate(archs)]
+    runs = [(i, standalone_config(ckpt, cfg, str(a), _run_dir(out, i, str(a))).with_absolute_paths())
+            for i, a in enumerate(archs)]
     todo = [(i, run.to_dict()) for i, run in runs if not (Path(run.output_dir) / "eval.json").exists()]
     if todo and ray:
         _train_on_ray(todo, ray_address, cpus_per_trial)

@@ -539,3 +539,17 @@ def test_build_dataset_rejects_bad_split(small):
         build_dataset(small(), "test")
     with pytest.raises(ValueError, match="val_list is empty"):
         build_dataset(DataConfig(dataset="video-list", train_list="x.txt"), "val")
+
+
+def test_absolute_paths_for_workers_that_change_directory(tmp_path, monkeypatch):
+    """Ray Tune trials run in their own directory: relative paths are resolved first."""
+    from nas.config import RunConfig
+    monkeypatch.chdir(tmp_path)
+    data = DataConfig.absolute_paths({"dataset": "video-list", "root": "videos",
+                                      "train_list": "lists/train.csv", "val_list": "",
+                                      "cache_dir": ""})
+    assert data["root"] == str(tmp_path / "videos")
+    assert data["train_list"] == str(tmp_path / "lists" / "train.csv")
+    assert data["val_list"] == "" and data["cache_dir"] == ""
+    run = RunConfig(output_dir="runs/a", init_from="s.pt").with_absolute_paths()
+    assert (run.output_dir, run.init_from) == (str(tmp_path / "runs" / "a"), str(tmp_path / "s.pt"))

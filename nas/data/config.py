@@ -22,6 +22,7 @@ allowed; `from_dict` also rejects unknown keys.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -122,6 +123,18 @@ class DataConfig:
             if self.flip:
                 raise ValueError("DataConfig.flip=true on synthetic-temporal would swap the "
                                  "left/right and clockwise/counter-clockwise classes; use false")
+
+    PATH_FIELDS = ("root", "train_list", "val_list", "cache_dir")
+
+    @staticmethod
+    def absolute_paths(data: dict[str, Any]) -> dict[str, Any]:
+        """`data` (plain dict) with relative path fields made absolute against the current
+        directory, for processes that run elsewhere (Ray Tune workers change directory)."""
+        out = dict(data)
+        for name in DataConfig.PATH_FIELDS:
+            if out.get(name):
+                out[name] = os.path.abspath(os.path.expanduser(out[name]))
+        return out
 
     # ---- plain-data round trip -----------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from ..data.config import DataConfig
 from .evaluator import Evaluator
 
 
@@ -135,7 +136,7 @@ class CheckpointEvaluator(EvaluatorFactory):
         stored = (ckpt.get("config") or {}).get("data")
         if stored is None and not data:
             raise ValueError(f"{checkpoint} stores no data config; pass the data settings")
-        self.data = {**(stored or {}), **(data or {})}
+        self.data = DataConfig.absolute_paths({**(stored or {}), **(data or {})})
         self.sha256 = file_sha256(self.checkpoint)
         self.val_size, self.batch_size, self.val_seed = val_size, batch_size, val_seed
         self.bn_recalib, self.prefix_cache, self.device = bn_recalib, prefix_cache, device
