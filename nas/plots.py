@@ -85,9 +85,10 @@ def plot_variants(df: pd.DataFrame, out: str | Path, searched: dict | None = Non
         rows = rows.sort_values("group_size")
         label, color, marker = VARIANT_STYLE.get(variant, (variant, None, "o"))
         ax.plot(rows["gflops"], rows["top1"], marker=marker, color=color, label=label, lw=1.3, ms=5)
-        for _, r in rows.iterrows():
-            ax.annotate(f"S={int(r['group_size'])}", (r["gflops"], r["top1"]), textcoords="offset points",
-                        xytext=(3, 4), fontsize=6, color=color or "k")
+    for (gflops, size), rows in df.groupby(["gflops", "group_size"]):   # one S label per column
+        ax.annotate(f"S={int(size)}", (gflops, rows["top1"].min()), textcoords="offset points",
+                    xytext=(0, -12), ha="center", fontsize=7, color="0.3")
+    ax.margins(x=0.08, y=0.08)
     if searched:
         ax.scatter([searched["gflops"]], [searched["top1"]], marker="*", s=220, color="gold",
                    edgecolor="k", zorder=5, label=searched.get("label", "searched"))
@@ -154,20 +155,18 @@ def plot_arch(space, arch, out: str | Path, title: str = "") -> list[Path]:
     return save_figure(fig, out)
 
 
-def pareto_front(df: pd.DataFrame, acc: str = "accuracy", cost: str = "gflops") -> pd.DataFrame:
+def pareto_front(df: pd.DataFrame, acc: str = "top1_pct", cost: str = "gflops") -> pd.DataFrame:
     """Rows not dominated by any other (higher accuracy at no more cost), sorted by cost."""
-    rows = df.sort_values([cost, acc], ascending=[True, False])
-    best, keep = -np.inf, []
-    for idx, r in rows.iterrows():
-        if r[acc] > best:
-            keep.append(idx)
-            best = r[acc]
-    return df.loc[keep].sort_values(cost)
+    from .search.objective import pareto_front as front_indices
+
+    keep = front_indices(list(zip(df[acc].astype(float), df[cost].astype(float))))
+    return df.iloc[keep]
 
 
 def plot_search(df: pd.DataFrame, out: str | Path, title: str = "") -> list[Path]:
-    """Search progress from a results CSV (columns ``objective``, ``accuracy``, ``gflops``)."""
-    _require(df, ["objective", "accuracy", "gflops"], "the search plot")
+    """Search progress from a search's ``results.csv`` (columns ``objective``, ``top1_pct``,
+    ``gflops``, in evaluation order)."""
+    _require(df, ["objective", "top1_pct", "gflops"], "the search plot")
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     order = np.arange(1, len(df) + 1)
     ax1.scatter(order, df["objective"], s=10, alpha=0.6, label="evaluated architecture")
@@ -177,9 +176,9 @@ def plot_search(df: pd.DataFrame, out: str | Path, title: str = "") -> list[Path
     ax1.set_ylabel("objective V − αC (%)")
     ax1.grid(alpha=0.3)
     ax1.legend(fontsize=8)
-    ax2.scatter(df["gflops"], df["accuracy"], s=10, alpha=0.6, label="evaluated architecture")
+    ax2.scatter(df["gflops"], df["top1_pct"], s=10, alpha=0.6, label="evaluated architecture")
     front = pareto_front(df)
-    ax2.plot(front["gflops"], front["accuracy"], "-o", color="tab:red", ms=4, lw=1.3, label="Pareto front")
+    ax2.plot(front["gflops"], front["top1_pct"], "-o", color="tab:red", ms=4, lw=1.3, label="Pareto front")
     ax2.set_xlabel("GFLOPs per clip")
     ax2.set_ylabel("estimated top-1 (%)")
     ax2.grid(alpha=0.3)
