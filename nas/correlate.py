@@ -100,7 +100,8 @@ def _train_one(run_config: dict, threads: int | None = None) -> float:
     done = load_eval(cfg.output_dir)
     if done is not None:
         return done["top1"]
-    if threads:
+    if threads:      # the trial's CPU share wins over the config's thread count (oversubscribed
+        cfg.train.threads = threads     # OpenMP threads on a shared CPU run many times slower)
         torch.set_num_threads(threads)
     resume = (Path(cfg.output_dir) / "checkpoints" / "last.pt").exists()
     return run_train(cfg, resume=resume, quiet=True)["top1"]

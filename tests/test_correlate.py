@@ -119,3 +119,18 @@ def test_every_plot_is_written_and_not_empty(tmp_path):
     assert list(front["gflops"]) == sorted(front["gflops"]) and front["top1_pct"].is_monotonic_increasing
     with pytest.raises(ValueError, match="needs columns"):
         plot_correlation(pd.DataFrame({"x": [1]}), tmp_path / "e")
+
+
+def test_a_trial_trains_with_its_cpu_share_not_the_config_threads(monkeypatch, tmp_path):
+    """Ray trials get `cpus_per_trial` threads even when the run config asks for more:
+    two 2-thread trials on 2 cores ran 8x slower than two 1-thread ones (measured)."""
+    import nas.correlate
+    seen = {}
+
+    def fake_run_train(cfg, resume=False, quiet=False):
+        seen["threads"] = cfg.train.threads
+        return {"top1": 50.0}
+    monkeypatch.setattr(nas.train, "run_train", fake_run_train)
+    run = load_run_config(None, [f"output_dir={tmp_path / 'r'}", "train.threads=2"]).to_dict()
+    assert nas.correlate._train_one(run, threads=1) == 50.0
+    assert seen["threads"] == 1
