@@ -88,6 +88,14 @@ def cmd_pretrain(args) -> int:
     return 0
 
 
+def cmd_demo(args) -> int:
+    """The pipeline on the bundled data in minutes: pretrain, greedy search, figures."""
+    from .demo import run_demo
+
+    run_demo(args.space, args.out, progress=not args.no_progress)
+    return 0
+
+
 def cmd_train(args) -> int:
     """Train one architecture standalone, then evaluate it (single and multi view)."""
     from .config import load_run_config
@@ -150,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_flops)
+
+    p = sub.add_parser("demo", help=cmd_demo.__doc__)
+    p.add_argument("--space", default="mlp3d", choices=["mlp3d", "morphmlp", "conv3d_split"])
+    p.add_argument("--out", help="output folder (default runs/demo-SPACE; resumable)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("pretrain", help=cmd_pretrain.__doc__)
     p.add_argument("--config", required=True, help="YAML run config (see experiments/configs)")
