@@ -92,8 +92,6 @@ def _run_dir(out: Path, index: int, arch: str) -> Path:
 
 def _train_one(run_config: dict, threads: int | None = None) -> float:
     """Train (or resume, or skip) one standalone run; returns its top-1 (%)."""
-    import torch
-
     from .train import load_eval, run_train
 
     cfg = from_dict(RunConfig, run_config)
@@ -102,7 +100,6 @@ def _train_one(run_config: dict, threads: int | None = None) -> float:
         return done["top1"]
     if threads:      # the trial's CPU share wins over the config's thread count (oversubscribed
         cfg.train.threads = threads     # OpenMP threads on a shared CPU run many times slower)
-        torch.set_num_threads(threads)
     resume = (Path(cfg.output_dir) / "checkpoints" / "last.pt").exists()
     return run_train(cfg, resume=resume, quiet=True)["top1"]
 

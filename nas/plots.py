@@ -155,14 +155,6 @@ def plot_arch(space, arch, out: str | Path, title: str = "") -> list[Path]:
     return save_figure(fig, out)
 
 
-def pareto_front(df: pd.DataFrame, acc: str = "top1_pct", cost: str = "gflops") -> pd.DataFrame:
-    """Rows not dominated by any other (higher accuracy at no more cost), sorted by cost."""
-    from .search.objective import pareto_front as front_indices
-
-    keep = front_indices(list(zip(df[acc].astype(float), df[cost].astype(float))))
-    return df.iloc[keep]
-
-
 def plot_search(df: pd.DataFrame, out: str | Path, title: str = "") -> list[Path]:
     """Search progress from a search's ``results.csv`` (columns ``objective``, ``top1_pct``,
     ``gflops``, in evaluation order)."""
@@ -177,7 +169,9 @@ def plot_search(df: pd.DataFrame, out: str | Path, title: str = "") -> list[Path
     ax1.grid(alpha=0.3)
     ax1.legend(fontsize=8)
     ax2.scatter(df["gflops"], df["top1_pct"], s=10, alpha=0.6, label="evaluated architecture")
-    front = pareto_front(df)
+    from .search.engine import pareto_table
+
+    front = pareto_table(df, cost="gflops")     # complete architectures only (no greedy '*' rows)
     ax2.plot(front["gflops"], front["top1_pct"], "-o", color="tab:red", ms=4, lw=1.3, label="Pareto front")
     ax2.set_xlabel("GFLOPs per clip")
     ax2.set_ylabel("estimated top-1 (%)")

@@ -7,8 +7,9 @@ from scipy import stats as sps
 import nas.train
 from nas.config import load_run_config
 from nas.correlate import CorrelateConfig, run_correlate, spanning_archs
-from nas.plots import pareto_front, plot_arch, plot_correlation, plot_search, plot_variants
+from nas.plots import plot_arch, plot_correlation, plot_search, plot_variants
 from nas.pretrain import run_pretrain
+from nas.search.engine import pareto_table
 from nas.search.store import COLUMNS as SEARCH_COLUMNS
 from nas.stats import correlations, least_squares_band
 from supernet.registry import build_model
@@ -109,13 +110,14 @@ def test_every_plot_is_written_and_not_empty(tmp_path):
     search["objective"] = rng.normal(50, 5, 30)
     search["top1_pct"] = rng.uniform(30, 60, 30)
     search["gflops"] = rng.uniform(0.03, 0.05, 30)
+    search["arch"] = [f"sr{i}-st2" for i in range(30)]
     net = build_model("morphmlp-nano")
     written = (plot_correlation(corr, tmp_path / "a") + plot_variants(variants, tmp_path / "b", {"gflops": 0.04, "top1": 50})
                + plot_search(search, tmp_path / "c") + plot_arch(net.space, net.space.sample(0), tmp_path / "d"))
     assert len(written) == 8
     for path in written:
         assert path.stat().st_size > 5_000, path
-    front = pareto_front(search)
+    front = pareto_table(search, cost="gflops")
     assert list(front["gflops"]) == sorted(front["gflops"]) and front["top1_pct"].is_monotonic_increasing
     with pytest.raises(ValueError, match="needs columns"):
         plot_correlation(pd.DataFrame({"x": [1]}), tmp_path / "e")

@@ -13,6 +13,7 @@ from nas.data import (ClipSampler, ClipTransform, DataConfig, average_view_score
                       read_video_list, sample_indices)
 from nas.data import synthetic as syn
 from nas.data.transforms import random_resized_crop_box, square_crop_boxes
+from supernet.training.config import from_dict, to_dict
 
 
 @pytest.fixture
@@ -32,8 +33,8 @@ def test_config_defaults_resolve_per_dataset(tmp_path):
     assert DataConfig(dataset="synthetic-appearance").flip is True
     v = DataConfig(dataset="video-list", train_list="a.txt")
     assert (v.flip, v.scale) == (True, (0.08, 1.0))
-    assert DataConfig.from_dict(v.to_dict()) == v
-    assert DataConfig.from_dict({"scale": [0.2, 0.9], "dataset": "video-list",
+    assert from_dict(DataConfig, to_dict(v)) == v
+    assert from_dict(DataConfig, {"scale": [0.2, 0.9], "dataset": "video-list",
                                  "val_list": "x"}).scale == (0.2, 0.9)
 
 
@@ -58,8 +59,8 @@ def test_config_rejects_bad_values_in_one_line(kw, words):
 
 
 def test_config_from_dict_rejects_unknown_key():
-    with pytest.raises(ValueError, match=r"unknown key 'frames'.*allowed keys: dataset, root"):
-        DataConfig.from_dict({"frames": 16})
+    with pytest.raises(ValueError, match=r"unknown config key 'data.frames'; allowed in data: dataset, root"):
+        from_dict(DataConfig, {"frames": 16}, "data.")
 
 
 # ---- synthetic-temporal: the label is only in the order of the beats -----------------------

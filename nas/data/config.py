@@ -18,12 +18,13 @@ MorphMLP follows, MorphMLP Sec. 4.1). For Something-Something lists set ``flip: 
 yourself (MorphMLP Sec. 4.2: no flip on temporal datasets).
 
 Every bad value raises a one-line `ValueError` naming the field, the value and what is
-allowed; `from_dict` also rejects unknown keys.
+allowed; build one from plain data (YAML) with `supernet.training.config.from_dict`, which
+also rejects unknown keys and wrong types.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 DATASETS = ("synthetic-temporal", "synthetic-appearance", "video-list")
@@ -135,28 +136,6 @@ class DataConfig:
             if out.get(name):
                 out[name] = os.path.abspath(os.path.expanduser(out[name]))
         return out
-
-    # ---- plain-data round trip -----------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        for name in ("scale", "mean", "std"):
-            out[name] = list(out[name])
-        return out
-
-    @classmethod
-    def allowed_keys(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> "DataConfig":
-        """Build from plain data (YAML/JSON); unknown keys are a one-line error."""
-        data = dict(data or {})
-        allowed = cls.allowed_keys()
-        for key in data:
-            if key not in allowed:
-                raise ValueError(f"DataConfig: unknown key {key!r}; allowed keys: "
-                                 f"{', '.join(allowed)}")
-        return cls(**data)
 
 
 def _one_of(name: str, value, allowed) -> None:

@@ -55,6 +55,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from supernet.training.checkpoint import atomic_torch_save
+
 from .base import ClipDataset, mix_seed
 from .config import DataConfig
 from .transforms import ClipTransform
@@ -329,10 +331,7 @@ def load_or_generate(cfg: DataConfig, split: str) -> dict[str, torch.Tensor]:
         frames, labels = generate_appearance(cfg.num_classes, params["clips_per_class"],
                                              cfg.size, cfg.num_frames, params["seed"])
         data = {"frames": frames, "labels": labels}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    torch.save(data, tmp)
-    os.replace(tmp, path)
+    atomic_torch_save(data, path)
     return data
 
 

@@ -216,10 +216,10 @@ def complete_rows(df):
     return df[~df["arch"].str.split("-").apply(lambda t: RANDOM_TOKEN in t)].reset_index(drop=True)
 
 
-def pareto_table(df):
-    """Rows of fully specified architectures on the accuracy-vs-cost Pareto front."""
+def pareto_table(df, cost: str = "cost"):
+    """Rows of fully specified architectures on the accuracy-vs-`cost` Pareto front."""
     full = complete_rows(df)
-    idx = pareto_front(list(zip(full["top1_pct"], full["cost"])))
+    idx = pareto_front(list(zip(full["top1_pct"], full[cost])))
     return full.iloc[idx].reset_index(drop=True)
 
 

@@ -98,9 +98,9 @@ def load_clip_batches(data: dict[str, Any], split: str, count: int, batch_size: 
     """`count` clips of `split` (a fixed seeded subset; all when count >= the split), as
     in-order ``(clips, labels)`` batches of `batch_size`."""
     from nas.data import build_dataset, build_loader, fixed_subset
-    from nas.data.config import DataConfig
+    from supernet.training.config import from_dict
 
-    cfg = DataConfig.from_dict(data)
+    cfg = from_dict(DataConfig, data, "data.")
     dataset = build_dataset(cfg, split)
     subset = fixed_subset(dataset, min(int(count), len(dataset)), seed)
     loader = build_loader(subset, batch_size=batch_size, shuffle=False, seed=seed, num_workers=0,
