@@ -14,8 +14,10 @@ Protocol (fixed before any result was looked at; README, "How well does the supe
   standalone one, starts from it by center initialization. No standalone run ever starts from
   supernet weights.
 * Supernet recipes: uniform (SPOS), fair (FairNAS) and sandwich (BigNAS: largest, smallest and
-  2 random paths per step, in-place distillation), at the same compute: the same number of
-  single-path forward/backward passes (uniform 16 epochs x 1 path, sandwich 4 x 4, fair 1 x 15).
+  2 random paths per step, in-place distillation), each after the same 400-step warm start on
+  the largest network, at about the same compute: single-path forward/backward passes 2496
+  (uniform, 16 epochs), 2544 (sandwich, 6 epochs), 3760 (fair, 4 epochs: the nearest whole
+  number of epochs; 1.5x).
 * Architectures: the named variants at every S (canonical, unique), the greedy-searched one of
   each recipe, and random ones at evenly spaced GFLOPs quantiles of a random pool, to at least
   `--archs` distinct canonical architectures.
@@ -62,7 +64,11 @@ CONFIG_SUPERNET = CONFIGS / "pretrain_mlp3d_nano_t8_cpu.yaml"
 CONFIG_STANDALONE = CONFIGS / "train_mlp3d_nano_t8_cpu.yaml"
 INPUT = (32, 32, 32)
 CLASSES = 10
-RECIPES = {"uniform": 16, "sandwich": 4, "fair": 1}        # epochs at equal compute (paths/step 1, 4, 15)
+# epochs (156 steps each): 400 warm-start steps of the largest network, then 1, 4 or 15 paths a
+# step: 2496, 2544 and 3760 single-path forward/backward passes (fair: the nearest whole epoch
+# count above uniform's budget; 3 epochs would give it 0.57x).
+RECIPES = {"uniform": 16, "sandwich": 6, "fair": 4}
+WARMUP_STEPS = 400
 SEEDS = (0, 1)
 VAL_CLIPS = 2000                                           # the whole val split (200 per class)
 SEARCH_VAL_CLIPS = 500                                     # greedy search's validation subset
@@ -154,34 +160,44 @@ def stage_search(work: Path, jobs: int) -> dict[str, str]:
     return {r: (work / f"search-{r}" / "best_arch.txt").read_text().strip() for r in RECIPES}
 
 
-def architecture_list(searched: dict[str, str], count: int, seed: int = 0) -> list[tuple[str, str]]:
-    """(source, arch) pairs: named variants, greedy results, then GFLOPs-stratified random
-    architectures, all distinct canonical forms."""
+def architecture_list(searched: dict[str, str], random_count: int, seed: int = 0) -> list[tuple[str, str]]:
+    """(sources, arch) pairs, distinct canonical forms: the named variants, `random_count`
+    random architectures at evenly spaced GFLOPs quantiles of a random pool (fixed by `seed`,
+    drawn before any search ran), then the greedy result of each recipe (an arch already listed
+    gets the recipe's tag added)."""
     from nas.search.cost_table import build_cost_table
     from supernet.registry import build_model
 
     model = build_model("mlp3d-nano", INPUT, CLASSES)
     space = model.space
-    out, seen = [], set()
+    out: dict[str, list[str]] = {}
 
-    def add(source, arch):
-        key = space.canonical(space.parse(arch))
-        if key not in seen:
-            seen.add(key)
-            out.append((source, str(key)))
+    def add(source, arch) -> bool:
+        key = str(space.canonical(space.parse(arch)))
+        new = key not in out
+        out.setdefault(key, []).append(source)
+        return new
     for variant, s, arch in space.named_variants():
         add(f"named:{variant}" + (f"-S{s}" if s else ""), arch)
+    table = build_cost_table(model, INPUT)
+    added, draw = 0, seed
+    while added < random_count:
+        for arch in spanning_archs(space, table.gflops, random_count - added, draw):
+            if added < random_count and str(space.canonical(arch)) not in out:
+                added += add("random", str(arch))
+        draw += 1
     for recipe, arch in searched.items():
         add(f"greedy:{recipe}", arch)
-    table = build_cost_table(model, INPUT)
-    missing = count - len(out)
-    if missing > 0:
-        pool = spanning_archs(space, table.gflops, missing + len(out), seed)
-        for arch in pool:
-            if len(out) >= count:
-                break
-            add("random", str(arch))
-    return out
+    return [(",".join(src), arch) for arch, src in out.items()]
+
+
+def read_archs(path: Path) -> list[tuple[str, str]]:
+    return [(line.split("#")[1].strip(), line.split("#")[0].strip())
+            for line in path.read_text().splitlines() if line.strip()]
+
+
+def write_archs(path: Path, archs: list[tuple[str, str]]) -> None:
+    atomic_write_text(path, "".join(f"{a}  # {src}\n" for src, a in archs))
 
 
 def stage_pilot(work: Path, out: Path, jobs: int) -> None:
@@ -238,11 +254,27 @@ def report_pilot(work: Path, out: Path) -> int | None:
     return chosen
 
 
-def stage_standalone_and_estimates(work: Path, archs_file: Path, epochs: int, jobs: int,
-                                   recipes=tuple(RECIPES)) -> None:
-    """One `nas correlate` per recipe over the same architectures and shared standalone runs:
-    the first trains every (arch, seed) on Ray (`jobs` trials at once), the others reuse them."""
-    for recipe in recipes:
+def standalone_cmd(work: Path, arch: str, seed: int, epochs: int) -> tuple[list[str], Path] | None:
+    """`nas train` of one (arch, seed) of the benchmark (None when finished). `nas correlate`
+    later finds it under the same runs folder and reuses it (it checks the config is equal)."""
+    rd = run_dir(work / "standalone", arch, seed)
+    if (rd / "eval.json").exists():
+        return None
+    return (NAS + ["train", "--config", CONFIG_STANDALONE, "--arch", arch, "--set", f"output_dir={rd}",
+                   "--set", f"train.seed={seed}", "--set", f"train.epochs={epochs}",
+                   "--set", f"center_init_from={work / '2d' / 'model.pt'}", "--set", "train.threads=1"]
+            + resume_flag(rd), work / "logs" / f"standalone-{arch}-seed{seed}.log")
+
+
+def stage_standalone(work: Path, archs: list[tuple[str, str]], epochs: int, jobs: int) -> None:
+    cmds = [c for _, a in archs for s in SEEDS if (c := standalone_cmd(work, a, s, epochs)) is not None]
+    run_parallel(cmds, jobs)
+
+
+def stage_estimates(work: Path, archs_file: Path, epochs: int) -> None:
+    """One `nas correlate` per recipe over the same architectures: its shared-weight estimates
+    on the 2000 validation clips; the standalone runs are all reused (none is trained here)."""
+    for recipe in RECIPES:
         ckpt = work / f"supernet-{recipe}" / "supernet.pt"
         if not ckpt.exists():
             print(f"skipping the {recipe} estimates: {ckpt} does not exist yet")
@@ -251,8 +283,7 @@ def stage_standalone_and_estimates(work: Path, archs_file: Path, epochs: int, jo
                    CONFIG_STANDALONE, "--epochs", str(epochs), "--set",
                    f"center_init_from={work / '2d' / 'model.pt'}", "--set", "train.threads=1",
                    "--seeds", *map(str, SEEDS), "--runs", work / "standalone", "--val-size", str(VAL_CLIPS),
-                   "--out", work / f"corr-{recipe}", "--ray", "--cpus-per-trial", "1"],
-            work / "logs" / f"corr-{recipe}.log")
+                   "--out", work / f"corr-{recipe}"], work / "logs" / f"corr-{recipe}.log")
 
 
 # ---- report --------------------------------------------------------------------------------
@@ -394,41 +425,48 @@ def stage_report(work: Path, out: Path, archs: list[tuple[str, str]], epochs: in
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--stage", default="all", choices=["all", "pilot", "supernets", "search", "standalone",
-                                                      "report"])
+    p.add_argument("--stage", default="all",
+                   choices=["all", "pilot", "supernets", "archs", "standalone", "search", "estimates", "report"])
     p.add_argument("--work", default="runs/ranking_fidelity", help="checkpoints and runs (not committed)")
     p.add_argument("--out", default="experiments/results/ranking_fidelity", help="committed results")
-    p.add_argument("--archs", type=int, default=34, help="distinct canonical architectures (>= 30)")
+    p.add_argument("--random-archs", type=int, default=17, help="random architectures besides the named "
+                   "variants (14) and the greedy results (<= 3)")
     p.add_argument("--epochs", type=int, help="standalone epochs (default: the pilot's choice)")
     p.add_argument("--jobs", type=int, default=2, help="processes at once (one thread each)")
     args = p.parse_args(argv)
     work, out = Path(args.work).resolve(), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    two_d = stage_2d(work)
+    stage_2d(work)
     if args.stage == "pilot":
         stage_pilot(work, out, args.jobs)
         return 0
-    epochs = args.epochs or report_pilot(work, out)
     if args.stage in ("all", "supernets"):
-        stage_supernets(work, two_d, args.jobs)
-    if args.stage == "supernets":
-        return 0
+        stage_supernets(work, work / "2d" / "model.pt", args.jobs)
+        if args.stage == "supernets":
+            return 0
     archs_file = out / "archs.txt"
-    if args.stage in ("all", "search"):
-        searched = stage_search(work, args.jobs)
-        archs = architecture_list(searched, args.archs)
-        atomic_write_text(archs_file, "".join(f"{a}  # {src}\n" for src, a in archs))
-    if args.stage == "search":
+    if not archs_file.exists() or args.stage == "archs":          # named + random, before any search
+        write_archs(archs_file, architecture_list({}, args.random_archs))
+    if args.stage == "archs":
         return 0
-    archs = [(line.split("#")[1].strip(), line.split("#")[0].strip())
-             for line in archs_file.read_text().splitlines() if line.strip()]
+    epochs = args.epochs or report_pilot(work, out)
     if epochs is None:
         raise SystemExit("the standalone schedule is not fixed yet: run --stage pilot first (or pass --epochs)")
     if args.stage in ("all", "standalone"):
-        plain = out / "archs_plain.txt"
-        atomic_write_text(plain, "".join(a + "\n" for _, a in archs))
-        stage_standalone_and_estimates(work, plain, epochs, args.jobs)
-    stage_report(work, out, archs, epochs)
+        stage_standalone(work, read_archs(archs_file), epochs, args.jobs)
+    if args.stage in ("all", "search"):
+        searched = stage_search(work, args.jobs)
+        archs = read_archs(archs_file)
+        listed = {a for _, a in archs}
+        full = architecture_list(searched, args.random_archs)
+        assert [a for _, a in full][:len(archs)] == [a for _, a in archs], "archs.txt changed"
+        write_archs(archs_file, full)
+        stage_standalone(work, [x for x in full if x[1] not in listed], epochs, args.jobs)
+    if args.stage in ("all", "estimates"):
+        plain = work / "archs_plain.txt"
+        atomic_write_text(plain, "".join(a + "\n" for _, a in read_archs(archs_file)))
+        stage_estimates(work, plain, epochs)
+    stage_report(work, out, read_archs(archs_file), epochs)
     return 0
 
 
