@@ -150,3 +150,18 @@ def test_frame_folder_config_checks():
         DataConfig(dataset="frame-folder", train_list="x", start_index=-1)
     with pytest.raises(ValueError, match="'frame-folder' needs train_list"):
         DataConfig(dataset="frame-folder")
+
+
+def test_ssv2_frame_folder_config_matches_the_video_one():
+    """The rawframes SS-V2 config differs from the video one only in where the data is."""
+    from pathlib import Path
+
+    from nas.config import load_run_config
+    configs_dir = Path(__file__).resolve().parents[1] / "experiments" / "configs"
+    frames = load_run_config(configs_dir / "pretrain_mlp3d_xs_ssv2_frames.yaml").to_dict()
+    video = load_run_config(configs_dir / "pretrain_mlp3d_xs_ssv2.yaml").to_dict()
+    assert frames["data"]["dataset"] == "frame-folder"
+    assert frames["data"]["filename_tmpl"] == "img_{:05d}.jpg" and frames["data"]["start_index"] == 1
+    differ = {k for k in frames["data"] if frames["data"][k] != video["data"][k]}
+    assert differ == {"dataset", "root", "train_list", "val_list"}
+    assert {k for k in frames if frames[k] != video[k]} == {"output_dir", "data"}
