@@ -44,6 +44,7 @@ from typing import Callable
 
 import av
 import numpy as np
+import torch
 
 from .base import BadSampleError, FrameCountChanged
 
@@ -105,6 +106,12 @@ def _rgb(frame) -> np.ndarray:
     return frame.to_ndarray(format="rgb24")
 
 
+def _set_threads(stream) -> None:
+    """FFmpeg's threads follow torch's setting: one thread in data-loader workers (they set
+    one torch thread; the workers are the parallelism), FFmpeg's choice elsewhere."""
+    stream.thread_type = "AUTO" if torch.get_num_threads() > 1 else "NONE"
+
+
 class DecodedVideo:
     """All frames of a video, kept in decoder format; ``video[indices]`` gives uint8 RGB
     ``(len(indices), H, W, 3)``, converting each distinct frame once."""
@@ -149,7 +156,7 @@ def decode_video(path: str) -> DecodedVideo:
     container = _open(path)
     try:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        _set_threads(stream)
         frames = list(container.decode(stream))
     except _DECODE_ERRORS as exc:
         raise BadSampleError(f"cannot decode ({type(exc).__name__}: {exc})") from None
@@ -295,7 +302,7 @@ class PyAVVideo:
         got: dict[int, np.ndarray] = {}
         try:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            _set_threads(stream)
             shape = self.shape[1:3]
             for key, frames in decode_runs(needed, index):
                 want, last = set(frames), frames[-1]
