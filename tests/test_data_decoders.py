@@ -40,6 +40,13 @@ def clips_dir(tmp_path_factory):
     return files
 
 
+def register_full_decode(monkeypatch) -> str:
+    """A registry entry that always decodes everything (the reference reader)."""
+    monkeypatch.setitem(decoders.DECODERS, "full", decoders.DecoderEntry(
+        "full", decode_video, probe_pyav, lambda: None, "full decode"))
+    return "full"
+
+
 CLIPS = [
     list(range(0, 61, 4)),                     # dense 16x4 at the start
     list(range(100, 161, 4)),                  # in the middle, across keyframes
@@ -112,7 +119,7 @@ def test_index_disagreeing_with_the_decoder_resamples_from_the_true_length(clips
     cfg = DataConfig(dataset="video-list", val_list=str(lst), num_classes=2, num_frames=8,
                      size=32, sampling="dense", frame_interval=4)
     truth = build_dataset(cfg, "val")
-    truth.decoder = decoders.DecoderEntry("full", decode_video, probe_pyav, lambda: None, "")
+    truth.decoder_name = register_full_decode(monkeypatch)
     expected = truth[0][0]
     monkeypatch.setattr(decoders, "build_index", padded_index)
     assert len(PyAVVideo(str(path))) == LENGTH + 20
@@ -139,7 +146,7 @@ def test_multi_view_items_decode_each_video_once(clips_dir, monkeypatch):
                                                           num_clips=3)]
     assert calls[0] == sorted(set(wanted))
     full = build_dataset(cfg, "val", views=True)
-    full.decoder = decoders.DecoderEntry("full", decode_video, probe_pyav, lambda: None, "")
+    full.decoder_name = register_full_decode(monkeypatch)
     assert torch.equal(full[0][0], views)
 
 
@@ -196,3 +203,15 @@ def test_decord_frames_equal_pyav(clips_dir, case):
         reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
         assert len(reader) == LENGTH
         assert np.array_equal(reader.get_batch(indices).asnumpy(), PyAVVideo(path)[indices])
+
+
+def test_datasets_pickle_for_spawned_workers(clips_dir):
+    """Spawned loader workers (macOS, Ray) receive the dataset pickled."""
+    import pickle
+
+    lst = clips_dir["gop12"].parent / "pickle.txt"
+    lst.write_text(f"{clips_dir['gop12'].name} 1\n")
+    ds = build_dataset(DataConfig(dataset="video-list", val_list=str(lst), num_classes=2,
+                                  num_frames=4, size=16), "val")
+    again = pickle.loads(pickle.dumps(ds))
+    assert torch.equal(again[0][0], ds[0][0]) and again.decoder is ds.decoder

@@ -33,6 +33,7 @@ import numpy as np
 from .base import BadSampleError, ClipDataset
 from .decoders import VideoInfo
 from .transforms import ClipTransform
+from .video import check_label
 
 SLOWFAST_HEADER = ("original_vido_id", "video_id", "frame_id", "path", "labels")
 
@@ -61,11 +62,7 @@ def _label(list_path: str, lineno: int, line: str, text: str, num_classes: int |
     if not text.lstrip("-").isdigit():
         raise ValueError(f"{list_path}:{lineno}: label {text!r} is not an integer in line "
                          f"{line!r}")
-    label = int(text)
-    if label < 0 or (num_classes is not None and label >= num_classes):
-        raise ValueError(f"{list_path}:{lineno}: label {label} out of range "
-                         f"0..{(num_classes or 1) - 1} (num_classes={num_classes})")
-    return label
+    return check_label(list_path, lineno, int(text), num_classes)
 
 
 def read_frame_list(list_path: str, root: str = "", num_classes: int | None = None

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 
 from .base import ClipDataset
-from .decoders import VideoInfo, get_decoder
+from .decoders import DECODERS, VideoInfo, get_decoder
 from .transforms import ClipTransform
 
 
@@ -35,6 +35,14 @@ def _parse_line(line: str) -> tuple[str, str] | None:
             if label.lstrip("-").isdigit() or label.lower() == "label":
                 return path, label
     return None
+
+
+def check_label(list_path: str, lineno: int, label: int, num_classes: int | None) -> int:
+    """`label` if in 0..num_classes-1, else the one-line error naming the list line."""
+    if label < 0 or (num_classes is not None and label >= num_classes):
+        raise ValueError(f"{list_path}:{lineno}: label {label} out of range "
+                         f"0..{(num_classes or 1) - 1} (num_classes={num_classes})")
+    return label
 
 
 def read_video_list(list_path: str, root: str = "", num_classes: int | None = None
@@ -58,10 +66,7 @@ def read_video_list(list_path: str, root: str = "", num_classes: int | None = No
                 if samples:
                     raise ValueError(f"{list_path}:{lineno}: header line {line!r} after data")
                 continue
-            label = int(label_text)
-            if label < 0 or (num_classes is not None and label >= num_classes):
-                raise ValueError(f"{list_path}:{lineno}: label {label} out of range "
-                                 f"0..{(num_classes or 1) - 1} (num_classes={num_classes})")
+            label = check_label(list_path, lineno, int(label_text), num_classes)
             samples.append((path if os.path.isabs(path) else os.path.join(base, path), label))
     if not samples:
         raise ValueError(f"video list {list_path!r} has no samples")
@@ -74,10 +79,15 @@ class VideoListDataset(ClipDataset):
     def __init__(self, list_path: str, root: str, num_classes: int, transform: ClipTransform,
                  seed: int = 0, decoder: str = "pyav"):
         super().__init__(transform, seed)
-        self.decoder = get_decoder(decoder)
+        get_decoder(decoder)                    # unknown or not installed: fail here
+        self.decoder_name = decoder             # a name, so the dataset pickles (spawned workers)
         self.samples = read_video_list(list_path, root, num_classes)
         self.labels = [label for _, label in self.samples]
         self.classes = [str(c) for c in range(num_classes)]
+
+    @property
+    def decoder(self):
+        return DECODERS[self.decoder_name]
 
     def sample_name(self, index: int) -> str:
         return self.samples[index][0]
