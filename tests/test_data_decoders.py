@@ -89,6 +89,19 @@ def test_dense_clips_decode_one_keyframe_aligned_span(clips_dir):
     assert decode_runs([100, 200], ts.index) == [(0, [100, 200])]          # from the start
 
 
+@pytest.mark.parametrize("case", ["gop60", "mpeg4_bframes"])
+def test_unneeded_non_reference_frames_are_not_decoded(clips_dir, case, monkeypatch):
+    path, clip = str(clips_dir[case]), list(range(100, 161, 4))
+    key = PyAVVideo(path).index.key_before(100)
+    skipping = PyAVVideo(path)
+    frames = skipping[clip]
+    monkeypatch.setattr(decoders, "SKIP_NONREF_CODECS", ())
+    every = PyAVVideo(path)
+    assert np.array_equal(every[clip], frames)
+    assert every.decoded == 161 - key                   # keyframe .. last needed frame
+    assert len(clip) <= skipping.decoded < 0.8 * every.decoded
+
+
 def test_probe_reads_timestamps_not_metadata(clips_dir):
     info = probe_pyav(str(clips_dir["wrong_count"]))
     assert (info.frames, info.width, info.height, info.keyframes) == (LENGTH, 96, 64, 10)

@@ -18,7 +18,10 @@ wrong. Decoding a clip then follows one rule, the same for every sampling:
 * on the way, jump (seek) to a later keyframe when it skips more than ``SEEK_MIN_GAP``
   frames that no view needs.
 
-So a dense clip costs one seek plus its span (GOP-aligned), whatever the video's length; a
+Within a run, packets of non-reference frames that no view needs are not decoded at all
+(FFmpeg's ``skip_frame``, set per packet; no other frame depends on them, so the others decode
+the same; H.264 and MPEG-4 Part 2, ``SKIP_NONREF_CODECS``). So a dense clip costs one seek
+plus the reference frames of its span (GOP-aligned), whatever the video's length; a
 uniform clip of a short video (its frames spread over the whole video, closer together than
 the keyframes) is one decode from the start; a uniform clip of a long video with short GOPs
 jumps from segment to segment. Seeks are used only in containers whose demuxers seek through
@@ -50,6 +53,7 @@ from .base import BadSampleError, FrameCountChanged
 
 SEEK_FORMATS = ("mov", "matroska", "avi")   # FFmpeg demuxers that seek by a keyframe index
 SEEK_MIN_GAP = 8                            # jump to a later keyframe only past this many frames
+SKIP_NONREF_CODECS = ("h264", "mpeg4")      # per-packet skip_frame=NONREF tested exact here
 _DECODE_ERRORS = (av.FFmpegError, OSError, ValueError, EOFError, IndexError)
 
 
@@ -258,6 +262,7 @@ class PyAVVideo:
         self._container = container
         self.shape = (len(index), height, width, 3)
         self.full_decodes = 0                       # fallbacks taken (for tests and probes)
+        self.decoded = 0                            # frames the decoder output (for tests)
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -304,19 +309,33 @@ class PyAVVideo:
             stream = container.streams.video[0]
             _set_threads(stream)
             shape = self.shape[1:3]
+            context = stream.codec_context
+            skip = index.timed and context.name in SKIP_NONREF_CODECS
             for key, frames in decode_runs(needed, index):
                 want, last = set(frames), frames[-1]
                 if index.seekable:
                     container.seek(int(index.pts[key]), stream=stream, backward=True)
-                for count, frame in enumerate(container.decode(stream)):
-                    pos = index.position(frame.pts) if index.timed else count
-                    if pos is None or (frame.height, frame.width) != shape:
-                        return None
-                    if pos in want:
-                        got[pos] = _rgb(frame)
-                        want.discard(pos)
-                    if pos >= last:
+                count, done = 0, False
+                for packet in container.demux(stream):
+                    if skip:                        # nothing refers to a non-reference frame
+                        pos = index.position(packet.pts)
+                        context.skip_frame = "DEFAULT" if pos is None or pos in want else "NONREF"
+                    for frame in packet.decode():
+                        pos = index.position(frame.pts) if index.timed else count
+                        count += 1
+                        self.decoded += 1
+                        if pos is None or (frame.height, frame.width) != shape:
+                            return None
+                        if pos in want:
+                            got[pos] = _rgb(frame)
+                            want.discard(pos)
+                        if pos >= last:
+                            done = True
+                            break
+                    if done:
                         break
+                if skip:
+                    context.skip_frame = "DEFAULT"
                 if want:
                     return None
         except _DECODE_ERRORS as exc:
