@@ -44,7 +44,7 @@ class DataConfig:
     root: str = ""                    # video-list / frame-folder: folder list paths are relative to
     train_list: str = ""              # video-list: "path label"; frame-folder: "dir frames label"
     val_list: str = ""
-    decoder: str = "pyav"             # video-list: a nas.data.decoders name (pyav | decord)
+    decoder: str = "pyav"             # video-list: a nas.data.decoders registry name
     filename_tmpl: str = "img_{:05d}.jpg"   # frame-folder: frame file names (MMAction2)
     start_index: int = 1              # frame-folder: number of the first frame file
     num_classes: int = 10
