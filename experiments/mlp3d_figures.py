@@ -44,17 +44,7 @@ def run(args: list[str]) -> None:
 def named_variants(input_size, num_classes) -> list[tuple[str, int, str]]:
     """(variant, S, arch string) for every named variant and allowed S, canonical and unique."""
     space = build_model("mlp3d-nano", input_size, num_classes).space
-    seen, out = set(), []
-    for variant in ("2d", "sr", "lr", "st", "sr-lr", "sr-sw"):
-        sizes = [1] if variant == "2d" else [s for s in space.group_sizes if s > 1]
-        for s in sizes:
-            if variant == "sr-sw" and s % 2:
-                continue
-            arch = str(space.canonical(space.named_variant(variant, s if variant != "2d" else None)))
-            if arch not in seen:
-                seen.add(arch)
-                out.append((variant, s, arch))
-    return out
+    return [(v, 1 if s is None else s, str(a)) for v, s, a in space.named_variants()]
 
 
 def main(argv=None) -> int:

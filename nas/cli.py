@@ -114,7 +114,8 @@ def cmd_correlate(args) -> int:
     for item in args.archs or []:
         archs += [line.strip() for line in open(item) if line.strip()] if Path(item).is_file() else [item]
     cfg = CorrelateConfig(args.checkpoint, args.out, args.k, archs, args.epochs, args.val_size,
-                          args.batch_size, args.seed, list(args.set), args.bn_recalib)
+                          args.batch_size, args.seed, list(args.set), args.bn_recalib,
+                          args.train_config, list(args.seeds or []), args.runs)
     run_correlate(cfg, ray=args.ray or bool(args.ray_address), ray_address=args.ray_address,
                   cpus_per_trial=args.cpus_per_trial)
     return 0
@@ -191,7 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (resumable)")
     p.add_argument("--k", type=int, default=10, help="architectures sampled to span GFLOPs (default 10)")
     p.add_argument("--archs", nargs="+", help="architectures to use instead (strings or files of lines)")
-    p.add_argument("--epochs", type=int, default=10, help="standalone training epochs per architecture")
+    p.add_argument("--epochs", type=int, help="standalone training epochs per architecture (default: "
+                   "the --train-config's, else 10)")
+    p.add_argument("--train-config", help="YAML run config of the standalone runs (default: the supernet's "
+                   "own config, from scratch)")
+    p.add_argument("--seeds", type=int, nargs="+", help="standalone training seeds; real accuracy is their "
+                   "mean and the seed-to-seed tau is reported (default: the config's seed)")
+    p.add_argument("--runs", help="folder of the standalone runs, shared between correlations "
+                   "(default OUT/archs); a finished (arch, seed) run is never trained again")
     p.add_argument("--val-size", type=int, help="validation clips for the estimate (default: all)")
     p.add_argument("--batch-size", type=int, default=32, help="evaluation batch size")
     p.add_argument("--seed", type=int, default=0)

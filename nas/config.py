@@ -37,7 +37,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     arch: str | None = None            # standalone training: the architecture to train
     init_from: str | None = None       # standalone: supernet checkpoint whose weights to start from
-    center_init_from: str | None = None  # standalone MLP-3D: 2D CycleMLP checkpoint (Sec. 4.2)
+    center_init_from: str | None = None  # MLP-3D supernet or standalone: 2D CycleMLP checkpoint (Sec. 4.2)
     random_gtm: float = 0.0            # standalone MLP-3D: random-GTM probability (Sec. 4.2)
 
     def validate(self):
@@ -47,8 +47,16 @@ class RunConfig:
             raise ValueError(f"random_gtm must be a probability in [0, 1], got {self.random_gtm}")
 
     @property
-    def input_size(self) -> tuple[int, int, int]:
+    def input_size(self) -> tuple[int, ...]:
+        """(T, H, W) for video models, (H, W) for 2D image models (trained on frames)."""
+        if not self.is_video:
+            return (self.data.size, self.data.size)
         return (self.data.num_frames, self.data.size, self.data.size)
+
+    @property
+    def is_video(self) -> bool:
+        from supernet.registry import model_entry
+        return model_entry(self.model.name).is_video
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)
@@ -84,12 +92,12 @@ def config_diff(a: dict, b: dict, prefix: str = "") -> str | None:
 
 
 def prepare_output_dir(cfg: RunConfig, resume: bool, marker: str = "checkpoints/last.pt",
-                       ignore: tuple[str, ...] = ("train.max_steps",)) -> Path:
+                       ignore: tuple[str, ...] = ("train.max_steps", "train.threads")) -> Path:
     """Create the output dir and write ``config.yaml``; refuse to mix two different runs.
 
     Without `resume`, a folder that already holds a run (`marker`) is an error. With `resume`,
     the stored config must equal this one (keys in `ignore` may differ, e.g. a longer
-    ``train.max_steps`` to continue a smoke run).
+    ``train.max_steps`` to continue a smoke run, or another thread count).
     """
     out = Path(cfg.output_dir)
     stored = out / "config.yaml"

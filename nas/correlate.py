@@ -24,10 +24,10 @@ import yaml
 
 from search_spaces import Arch
 from supernet.training.checkpoint import load_checkpoint
-from supernet.training.config import apply_overrides, from_dict, to_dict
+from supernet.training.config import apply_overrides, from_dict, load_yaml, to_dict
 
 from .config import RunConfig, config_diff
-from .stats import correlations
+from .stats import correlations, precision_at_k, regret, seed_ceiling
 from .utils import atomic_write_text, format_table
 
 
@@ -37,18 +37,23 @@ class CorrelateConfig:
     out: str
     k: int = 10                          # architectures (when not listed)
     archs: list = field(default_factory=list)
-    epochs: int = 10                     # standalone training budget per architecture
+    epochs: int | None = None            # standalone epochs (None: the standalone config's, or 10)
     val_size: int | None = None          # clips for the estimate (None: the whole val split)
     batch_size: int = 32
     seed: int = 0
     overrides: list = field(default_factory=list)   # --set for the standalone runs
     bn_recalib: int = 0
+    train_config: str | None = None      # YAML run config of the standalone runs (default: the supernet's)
+    seeds: list = field(default_factory=list)       # standalone training seeds (default: the config's)
+    runs: str | None = None              # folder of the standalone runs (default: OUT/archs)
 
     def validate(self):
         if not self.archs and self.k < 3:
             raise ValueError(f"correlation needs at least 3 architectures, got k={self.k}")
-        if self.epochs < 1:
+        if self.epochs is not None and self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if len(set(self.seeds)) != len(self.seeds) or any(not isinstance(s, int) or s < 0 for s in self.seeds):
+            raise ValueError(f"seeds must be distinct integers >= 0, got {self.seeds}")
 
 
 def spanning_archs(space, gflops_of, k: int, seed: int, pool: int | None = None) -> list[Arch]:
@@ -75,33 +80,62 @@ def spanning_archs(space, gflops_of, k: int, seed: int, pool: int | None = None)
     return [candidates[j][2] for j in sorted(picks)]
 
 
-def standalone_config(ckpt: dict, cfg: CorrelateConfig, arch: str, out_dir: Path) -> RunConfig:
-    """The supernet's run config, turned into a standalone run of `arch` for `cfg.epochs`."""
-    base = dict(ckpt.get("config") or {})
-    if "data" not in base:
-        raise ValueError(f"{cfg.checkpoint} stores no run config; pretrain it with nas pretrain")
-    base.update({"output_dir": str(out_dir), "arch": arch, "init_from": None,
-                 "center_init_from": None, "random_gtm": 0.0})
-    base["train"] = {**base.get("train", {}), "epochs": cfg.epochs, "max_steps": None}
-    return from_dict(RunConfig, apply_overrides(base, cfg.overrides))
+def standalone_config(ckpt: dict, cfg: CorrelateConfig, arch: str, out_dir: Path,
+                      seed: int | None = None) -> RunConfig:
+    """The standalone run of `arch`: the `train_config` file (or the supernet's own run config)
+    with `cfg.overrides`, the epochs, the seed and the output folder applied. It never starts
+    from the supernet's weights unless the overrides ask for ``init_from``."""
+    if cfg.train_config:
+        base = load_yaml(cfg.train_config)
+    else:
+        base = dict(ckpt.get("config") or {})
+        if "data" not in base:
+            raise ValueError(f"{cfg.checkpoint} stores no run config; pretrain it with nas pretrain "
+                             "or pass a standalone config (--train-config)")
+        base.update({"init_from": None, "center_init_from": None, "random_gtm": 0.0})
+        base["train"] = {**base.get("train", {}), "max_steps": None}
+    if cfg.epochs is not None or not cfg.train_config:
+        base["train"] = {**base.get("train", {}), "epochs": cfg.epochs or 10}
+    base = apply_overrides(base, cfg.overrides)
+    base.update({"output_dir": str(out_dir), "arch": arch})
+    if seed is not None:
+        base["train"] = {**base.get("train", {}), "seed": seed}
+    return from_dict(RunConfig, base)
 
 
-def _run_dir(out: Path, index: int, arch: str) -> Path:
-    return out / "archs" / f"{index:02d}-{arch}"
+def run_dir(runs: Path, arch: str, seed: int) -> Path:
+    """Where the standalone run of (`arch`, `seed`) lives (shared by correlations that use
+    the same runs folder: a finished run is never trained again)."""
+    return runs / f"{arch}-seed{seed}"
 
 
 def _train_one(run_config: dict, threads: int | None = None) -> float:
-    """Train (or resume, or skip) one standalone run; returns its top-1 (%)."""
+    """Train (or resume, or reuse) one standalone run; returns its top-1 (%). A finished run
+    is reused only if it was trained with this config (one-line error otherwise)."""
     from .train import load_eval, run_train
 
     cfg = from_dict(RunConfig, run_config)
-    done = load_eval(cfg.output_dir)
-    if done is not None:
-        return done["top1"]
     if threads:      # the trial's CPU share wins over the config's thread count (oversubscribed
         cfg.train.threads = threads     # OpenMP threads on a shared CPU run many times slower)
-    resume = (Path(cfg.output_dir) / "checkpoints" / "last.pt").exists()
+    out = Path(cfg.output_dir)
+    done = load_eval(out)
+    if done is not None:
+        stored = out / "config.yaml"
+        diff = config_diff(_comparable(yaml.safe_load(stored.read_text()) or {}), _comparable(cfg.to_dict())) \
+            if stored.exists() else None
+        if diff:
+            raise ValueError(f"{out} holds a finished run with a different config ({diff}); use "
+                             "another runs folder")
+        return done["top1"]
+    resume = (out / "checkpoints" / "last.pt").exists()
     return run_train(cfg, resume=resume, quiet=True)["top1"]
+
+
+def _comparable(run: dict) -> dict:
+    """A run config without the keys that do not change its result (threads)."""
+    out = dict(run)
+    out["train"] = {k: v for k, v in (out.get("train") or {}).items() if k != "threads"}
+    return out
 
 
 def _train_on_ray(jobs: list[tuple[int, dict]], address: str | None, cpus_per_trial: int) -> None:
@@ -136,6 +170,12 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
 
     cfg.validate()
     out = Path(cfg.out)
+    ckpt = load_checkpoint(cfg.checkpoint)
+    seeds = list(cfg.seeds) or [None]
+    runs_root = Path(cfg.runs) if cfg.runs else out / "archs"
+    probe = standalone_config(ckpt, cfg, "", runs_root / "probe")     # bad configs fail before output
+    factory = CheckpointEvaluator(cfg.checkpoint, cfg.val_size or 10 ** 9, cfg.batch_size, cfg.seed,
+                                  cfg.bn_recalib, prefix_cache=False)
     stored = out / "correlate_config.yaml"
     if stored.exists():
         diff = config_diff(yaml.safe_load(stored.read_text()) or {}, to_dict(cfg))
@@ -145,9 +185,6 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(stored, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
-    ckpt = load_checkpoint(cfg.checkpoint)
-    factory = CheckpointEvaluator(cfg.checkpoint, cfg.val_size or 10 ** 9, cfg.batch_size, cfg.seed,
-                                  cfg.bn_recalib, prefix_cache=False)
     model = factory.cost_model()
     input_size = tuple(ckpt["model_spec"]["input_size"])
     table = load_or_build_cost_table(model, input_size, out / "cost_table.json")
@@ -170,43 +207,79 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
             continue
         evaluator = evaluator or factory.build()
         res = evaluator.evaluate(EvalRequest(arch=str(a)))
-        rows[str(a)] = {"index": i, "arch": str(a), "gflops": table.gflops(a), "params_M": table.params(a) / 1e6,
+        rows[str(a)] = {"index": i, "arch": str(a), "canonical_arch": str(space.canonical(a)),
+                        "gflops": table.gflops(a), "params_M": table.params(a) / 1e6,
                         "estimated_acc": res.top1, "estimated_loss": res.loss, "real_acc": float("nan")}
         save()
 
-    runs = [(i, standalone_config(ckpt, cfg, str(a), _run_dir(out, i, str(a))).with_absolute_paths())
-            for i, a in enumerate(archs)]
-    todo = [(i, run.to_dict()) for i, run in runs if not (Path(run.output_dir) / "eval.json").exists()]
+    def seed_of(run: RunConfig, s):
+        return run.train.seed if s is None else s
+
+    runs = []
+    for a in archs:
+        for s in seeds:
+            s = seed_of(probe, s)
+            runs.append((str(a), s, standalone_config(ckpt, cfg, str(a), run_dir(runs_root, str(a), s),
+                                                      s).with_absolute_paths()))
+    todo = [run.to_dict() for _, _, run in runs if not (Path(run.output_dir) / "eval.json").exists()]
+    done = [run.to_dict() for _, _, run in runs if (Path(run.output_dir) / "eval.json").exists()]
+    for run in done:                                   # reused runs must match this config
+        _train_one(run)
     if todo and ray:
-        _train_on_ray(todo, ray_address, cpus_per_trial)
-    for i, run in tqdm(todo if not ray else [], desc="standalone trainings", disable=not progress):
+        _train_on_ray([(i, run) for i, run in enumerate(todo)], ray_address, cpus_per_trial)
+    for run in tqdm(todo if not ray else [], desc="standalone trainings", disable=not progress):
         _train_one(run)
     from .train import load_eval
-    for i, run in runs:
-        result = load_eval(run.output_dir)
-        rows[run.arch]["real_acc"] = result["top1"]
-        rows[run.arch]["real_single_view"] = result["single_view"]["top1"]
+    real: dict[str, dict[int, dict]] = {}
+    for arch, s, run in runs:
+        real.setdefault(arch, {})[s] = load_eval(run.output_dir)
+    for arch, by_seed in real.items():
+        top1 = [r["top1"] for r in by_seed.values()]
+        rows[arch]["real_acc"] = sum(top1) / len(top1)
+        rows[arch]["real_single_view"] = sum(r["single_view"]["top1"] for r in by_seed.values()) / len(top1)
+        for s, r in by_seed.items():
+            rows[arch][f"real_acc_seed{s}"] = r["top1"]
     save()
     frame = pd.read_csv(table_path)
     write_stats(frame, out)
     return frame
 
 
-def write_stats(frame: pd.DataFrame, out: Path) -> list:
-    """τ, ρ, r with bootstrap intervals: printed, ``correlation_stats.csv``, and Fig. 6."""
+def seed_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c.startswith("real_acc_seed")]
+
+
+def ranking_stats(frame: pd.DataFrame, k: int = 5) -> pd.DataFrame:
+    """τ, ρ, r with bootstrap intervals, precision@k, regret and (with >= 2 seeds) the
+    seed-to-seed τ: the rows of ``correlation_stats.csv``."""
+    est, real = frame["estimated_acc"], frame["real_acc"]
+    rows = [{"measure": c.name, "value": c.value, "ci95_low": c.low, "ci95_high": c.high, "n": c.n}
+            for c in correlations(est, real)]
+    k = min(k, len(frame))
+    rows.append({"measure": f"precision_at_{k}", "value": precision_at_k(est, real, k), "n": len(frame)})
+    rows.append({"measure": "regret_top1", "value": regret(est, real), "n": len(frame)})
+    seeds = seed_columns(frame)
+    if len(seeds) >= 2:
+        c = seed_ceiling(frame[seeds].to_numpy())
+        rows.append({"measure": c.name, "value": c.value, "ci95_low": c.low, "ci95_high": c.high, "n": c.n})
+    return pd.DataFrame(rows, columns=["measure", "value", "ci95_low", "ci95_high", "n"])
+
+
+def write_stats(frame: pd.DataFrame, out: Path) -> pd.DataFrame:
+    """The ranking statistics: printed, ``correlation_stats.csv``, and Fig. 6."""
     from .plots import plot_correlation
 
-    stats = correlations(frame["estimated_acc"], frame["real_acc"])
-    table = pd.DataFrame([{"measure": c.name, "value": c.value, "ci95_low": c.low, "ci95_high": c.high,
-                           "n": c.n} for c in stats])
+    table = ranking_stats(frame)
     atomic_write_text(out / "correlation_stats.csv", table.to_csv(index=False))
-    print(format_table([(c.name, f"{c.value:.3f}", f"[{c.low:.3f}, {c.high:.3f}]", c.n) for c in stats],
+    print(format_table([(r.measure, f"{r.value:.3f}",
+                         "" if pd.isna(r.ci95_low) else f"[{r.ci95_low:.3f}, {r.ci95_high:.3f}]", r.n)
+                        for r in table.itertuples()],
                        ["measure", "value", "bootstrap 95% CI", "archs"], align="lrll"))
     print(format_table([(r.arch, f"{r.gflops:.4f}", f"{r.estimated_acc:.2f}", f"{r.real_acc:.2f}")
                         for r in frame.itertuples()],
                        ["architecture", "GFLOPs", "estimated top-1 (%)", "real top-1 (%)"]))
     plot_correlation(frame, out / "fig6_correlation")
-    return stats
+    return table
 
 
 def correlate_summary(out: str | Path) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""`nas pretrain`: train a weight-sharing supernet, a sampled architecture per step.
+"""`nas pretrain`: train a weight-sharing supernet, a sampled architecture per step, or a 2D
+image model on frames (the 2D CycleMLP that MLP-3D networks are center-initialized from).
 
 Single process: ``nas pretrain --config experiments/configs/pretrain_mlp3d_nano_cpu.yaml``.
 Several processes (one per GPU, or gloo on CPU): ``torchrun --nproc_per_node N -m nas.cli
@@ -18,6 +19,8 @@ from supernet.training.sampler import ArchSampler, RankSlices
 
 from .config import RunConfig, prepare_output_dir
 from .data import ClipSampler, build_dataset, build_loader
+from .initialise import initialise
+from .utils import atomic_write_json
 
 
 def make_loader_factory(cfg: RunConfig, dataset, rank: int, world: int, shuffle: bool = True):
@@ -54,23 +57,40 @@ def setup_run(cfg: RunConfig, resume: bool):
     return device, info
 
 
+def build_sampler(cfg: RunConfig, model) -> ArchSampler:
+    """The run's `ArchSampler`; for ``sandwich`` the largest and smallest architectures by
+    GFLOPs of the space (`extreme_archs`)."""
+    bounds = {}
+    if cfg.train.sampler == "sandwich":
+        from .search.cost_table import build_cost_table, extreme_archs
+        largest, smallest = extreme_archs(build_cost_table(model, cfg.input_size), model.space)
+        bounds = {"largest": largest, "smallest": smallest}
+    return ArchSampler(model.space, cfg.train.sampler, cfg.train.seed, cfg.train.warmup_arch,
+                       cfg.train.warmup_arch_steps, sandwich_random=cfg.train.sandwich_random, **bounds)
+
+
 def run_pretrain(cfg: RunConfig, resume: bool = False) -> TrainResult:
-    """Pretrain the supernet of `cfg.model` on `cfg.data`; returns the final step and checkpoint."""
+    """Pretrain the supernet of `cfg.model` on `cfg.data` (or, for a 2D image model, train it
+    on single frames); returns the final step and checkpoint."""
     torch.manual_seed(cfg.train.seed)                 # the initial weights depend on the seed only
     model = build_model(cfg.model.name, cfg.input_size, cfg.data.num_classes, **cfg.model.kwargs)
     if getattr(model, "space", None) is None:
-        raise ValueError(f"model {cfg.model.name!r} has no search space; pretraining needs a supernet")
+        if cfg.is_video:
+            raise ValueError(f"model {cfg.model.name!r} has no search space; pretraining needs a "
+                             "supernet or a 2D image model")
+        return _pretrain_image_model(cfg, model, resume)
     train_set = build_dataset(cfg.data, "train")          # bad data paths fail before any output
+    sampler = build_sampler(cfg, model)
+    how = initialise(model, cfg, supernet=True) if not resume else "resumed"
     device, info = setup_run(cfg, resume)
     try:
         make_loader, steps = make_loader_factory(cfg, train_set, info.rank, info.world)
-        sampler = ArchSampler(model.space, cfg.train.sampler, cfg.train.seed, cfg.train.warmup_arch,
-                               cfg.train.warmup_arch_steps)
         if info.is_main:
             print(f"pretraining {cfg.model.name} supernet ({model.space.num_units} units, "
-                  f"{model.space.size():.3g} architectures) on {cfg.data.dataset}: "
+                  f"{model.space.size():.3g} architectures; {how}) on {cfg.data.dataset}: "
                   f"{len(train_set)} clips, {steps} steps/epoch x {cfg.train.epochs} epochs, "
-                  f"sampler {cfg.train.sampler}, {info.world} process(es) on {device}")
+                  f"sampler {cfg.train.sampler} ({sampler.paths_per_step} path(s)/step), "
+                  f"{info.world} process(es) on {device}")
         result = train(model, train_cfg=cfg.train, optim_cfg=cfg.optim, make_loader=make_loader,
                        steps_per_epoch=steps, out_dir=cfg.output_dir, kind="supernet",
                        config=cfg.to_dict(), device=device, dist_info=info, arch_sampler=sampler,
@@ -78,6 +98,39 @@ def run_pretrain(cfg: RunConfig, resume: bool = False) -> TrainResult:
         if info.is_main:
             print(f"done: step {result.step}; checkpoint {result.checkpoint}; metrics "
                   f"{Path(cfg.output_dir) / 'metrics.csv'}; config {Path(cfg.output_dir) / 'config.yaml'}")
+        return result
+    finally:
+        cleanup(info)
+
+
+def _pretrain_image_model(cfg: RunConfig, model, resume: bool) -> TrainResult:
+    """Train a 2D image model on frames of `cfg.data` (`FrameImages`), then evaluate it on the
+    centre frames of the val split; writes ``model.pt`` (a vidnas checkpoint of kind "image",
+    readable by ``center_init_from``) and ``eval.json``."""
+    from .evaluate import evaluate_model
+
+    if cfg.init_from or cfg.center_init_from or cfg.arch:
+        raise ValueError(f"{cfg.model.name} is a 2D image model trained from scratch; it takes no "
+                         "arch, init_from or center_init_from")
+    train_set = build_dataset(cfg.data, "train", images=True)
+    val_set = build_dataset(cfg.data, "val", images=True)
+    device, info = setup_run(cfg, resume)
+    try:
+        make_loader, steps = make_loader_factory(cfg, train_set, info.rank, info.world)
+        if info.is_main:
+            print(f"pretraining {cfg.model.name} (2D image model) on frames of {cfg.data.dataset}: "
+                  f"{len(train_set)} images, {steps} steps/epoch x {cfg.train.epochs} epochs on {device}")
+        result = train(model, train_cfg=cfg.train, optim_cfg=cfg.optim, make_loader=make_loader,
+                       steps_per_epoch=steps, out_dir=cfg.output_dir, kind="image",
+                       config=cfg.to_dict(), device=device, dist_info=info, resume=resume,
+                       final_name="model.pt")
+        metrics = evaluate_model(model, build_loader(val_set, max(1, cfg.train.batch_size),
+                                                     num_workers=cfg.train.num_workers), device)
+        metrics.update({"step": result.step, "train": result.last_epoch})
+        if info.is_main:
+            atomic_write_json(Path(cfg.output_dir) / "eval.json", metrics)
+            print(f"done: val top-1 {metrics['top1']:.2f}% on {metrics['clips']} centre frames; "
+                  f"checkpoint {result.checkpoint}")
         return result
     finally:
         cleanup(info)

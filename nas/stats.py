@@ -1,5 +1,6 @@
 """Rank and linear correlation between estimated (shared-weight) and real (standalone) accuracy,
-with percentile-bootstrap 95% intervals (MLP-3D Sec. 4.3, Fig. 6)."""
+with percentile-bootstrap 95% intervals (MLP-3D Sec. 4.3, Fig. 6), and the ranking measures a
+NAS user acts on: precision@k, regret, and the seed-to-seed ceiling."""
 from __future__ import annotations
 
 import warnings
@@ -69,3 +70,46 @@ def least_squares_band(x, y, grid, level: float = 0.95):
     t = stats.t.ppf((1 + level) / 2, dof)
     half = t * s * np.sqrt(1.0 / n + (grid - x.mean()) ** 2 / max(sxx, 1e-12))
     return fit, fit - half, fit + half, (a, b)
+
+
+def _order(values) -> np.ndarray:
+    """Indices from best to worst (stable: ties keep the given order)."""
+    return np.argsort(-np.asarray(values, dtype=float), kind="stable")
+
+
+def precision_at_k(estimated, real, k: int = 5) -> float:
+    """Share of the real top-k that the estimate also puts in its top-k (ties: first listed)."""
+    x, y = np.asarray(estimated, dtype=float), np.asarray(real, dtype=float)
+    if x.shape != y.shape or not 1 <= k <= len(x):
+        raise ValueError(f"precision@k needs 1 <= k <= {len(x)} and equal lengths, got k={k}")
+    return len(set(_order(x)[:k]) & set(_order(y)[:k])) / k
+
+
+def regret(estimated, real) -> float:
+    """Real accuracy of the truly best architecture minus that of the estimate's best (>= 0)."""
+    x, y = np.asarray(estimated, dtype=float), np.asarray(real, dtype=float)
+    if x.shape != y.shape or not len(x):
+        raise ValueError("regret needs two non-empty sequences of one length")
+    return float(y.max() - y[_order(x)[0]])
+
+
+def seed_ceiling(per_seed, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> Correlation:
+    """Kendall tau between the standalone accuracies of two training seeds (architectures
+    resampled for the interval): no estimator can rank one seed's results better than
+    another seed of the same training does. `per_seed` is (archs, seeds); with more than two
+    seeds the mean over seed pairs."""
+    table = np.asarray(per_seed, dtype=float)
+    if table.ndim != 2 or table.shape[1] < 2 or table.shape[0] < 3:
+        raise ValueError(f"seed ceiling needs >= 3 architectures x >= 2 seeds, got shape {table.shape}")
+    pairs = [(a, b) for a in range(table.shape[1]) for b in range(a + 1, table.shape[1])]
+
+    def tau(rows) -> float:
+        vals = [_safe(MEASURES["kendall_tau"], table[rows, a], table[rows, b]) for a, b in pairs]
+        return float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
+    rng = np.random.default_rng(seed)
+    n = table.shape[0]
+    boots = np.array([tau(rng.integers(0, n, n)) for _ in range(n_boot)])
+    boots = boots[np.isfinite(boots)]
+    lo, hi = (np.quantile(boots, [(1 - level) / 2, (1 + level) / 2]) if len(boots) else (np.nan, np.nan))
+    return Correlation("seed_kendall_tau", tau(np.arange(n)), float(lo), float(hi), n)
+

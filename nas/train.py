@@ -15,45 +15,15 @@ from pathlib import Path
 import torch
 
 from supernet.registry import build_model
-from supernet.training.checkpoint import model_from_checkpoint
 from supernet.training.distributed import cleanup
 from supernet.training.loop import TrainResult, train
 
 from .config import RunConfig
 from .data import build_dataset, build_loader
 from .evaluate import evaluate_model
+from .initialise import initialise
 from .pretrain import make_loader_factory, setup_run
-from .utils import atomic_write_json
-
-
-def _paths(model):
-    """The MLP-3D networks inside `model` (both paths of a two-path network)."""
-    return [model.main, model.extra] if hasattr(model, "extra") else [model]
-
-
-def initialise(model, cfg: RunConfig) -> str:
-    """Apply ``init_from`` / ``center_init_from``; returns a one-line description."""
-    if cfg.init_from:
-        exported = model_from_checkpoint(cfg.init_from).export(cfg.arch).state_dict()
-        for path in _paths(model):                  # a two-path net: both paths, no head FC
-            own = path.state_dict()
-            missing = sorted(set(own) - set(exported))
-            if missing:
-                raise ValueError(f"supernet checkpoint {cfg.init_from} has no {missing[0]!r} for "
-                                 f"{cfg.model.name}; was it pretrained for this model?")
-            path.load_state_dict({k: exported[k] for k in own})
-        return f"initialised from the supernet weights in {cfg.init_from}"
-    if cfg.center_init_from:
-        from supernet.models.mlp3d import center_inflate_state, convert_official_cyclemlp
-
-        raw = torch.load(cfg.center_init_from, map_location="cpu", weights_only=True)
-        state = raw.get("model", raw) if isinstance(raw, dict) else raw
-        if any(k.startswith("network.") for k in state):
-            state = convert_official_cyclemlp(state)
-        for path in _paths(model):
-            path.load_state_dict(center_inflate_state(path, state))
-        return f"center-initialised from the 2D CycleMLP in {cfg.center_init_from}"
-    return "trained from scratch"
+from .utils import atomic_write_json, atomic_write_text
 
 
 def evaluate_run(model, cfg: RunConfig, device) -> dict:
@@ -70,6 +40,32 @@ def evaluate_run(model, cfg: RunConfig, device) -> dict:
     return out
 
 
+def eval_curve(cfg: RunConfig, steps_per_epoch: int, device, is_main: bool):
+    """The loop's per-epoch hook for ``train.eval_every = N``: every N epochs, single-view val
+    top-1 and loss go to ``eval_curve.csv`` (one row per epoch, rewritten atomically, so a
+    resumed run keeps its rows); None when N = 0."""
+    if not cfg.train.eval_every:
+        return None
+    import pandas as pd
+
+    path = Path(cfg.output_dir) / "eval_curve.csv"
+    val = build_loader(build_dataset(cfg.data, "val"), max(1, cfg.train.batch_size // 2),
+                       num_workers=cfg.train.num_workers)
+
+    def hook(model, step: int) -> dict:
+        epochs = -(-step // steps_per_epoch)                  # epochs done (the last may be partial)
+        if epochs % cfg.train.eval_every and step < cfg.train.epochs * steps_per_epoch:
+            return {}
+        res = evaluate_model(model, val, device)
+        if is_main:
+            rows = pd.read_csv(path).to_dict("records") if path.exists() else []
+            rows = [r for r in rows if int(r["epoch"]) < epochs]
+            rows.append({"epoch": epochs, "step": step, "val_top1": res["top1"], "val_loss": res["loss"]})
+            atomic_write_text(path, pd.DataFrame(rows).to_csv(index=False))
+        return {"val_top1": res["top1"]}
+    return hook
+
+
 def run_train(cfg: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
     """Train `cfg.arch` standalone; returns (and writes to ``eval.json``) its accuracies."""
     if not cfg.arch:
@@ -80,9 +76,9 @@ def run_train(cfg: RunConfig, resume: bool = False, quiet: bool = False) -> dict
     if cfg.random_gtm and getattr(getattr(model, "space", None), "name", None) != "mlp3d":
         raise ValueError(f"random_gtm applies to MLP-3D networks, not {cfg.model.name}")
     train_set = build_dataset(cfg.data, "train")          # bad data paths fail before any output
+    how = initialise(model, cfg) if not resume else "resumed"
     device, info = setup_run(cfg, resume)
     try:
-        how = initialise(model, cfg) if not resume else "resumed"
         make_loader, steps = make_loader_factory(cfg, train_set, info.rank, info.world)
         hook = None
         if cfg.random_gtm:
@@ -94,7 +90,8 @@ def run_train(cfg: RunConfig, resume: bool = False, quiet: bool = False) -> dict
         result: TrainResult = train(model, train_cfg=cfg.train, optim_cfg=cfg.optim, make_loader=make_loader,
                                     steps_per_epoch=steps, out_dir=cfg.output_dir, kind="standalone",
                                     config=cfg.to_dict(), device=device, dist_info=info,
-                                    before_step=hook, resume=resume, final_name="model.pt")
+                                    before_step=hook, resume=resume, final_name="model.pt",
+                                    evaluate=eval_curve(cfg, steps, device, info.is_main))
         metrics = evaluate_run(model, cfg, device)
         metrics.update({"arch": cfg.arch, "step": result.step, "train": result.last_epoch})
         if info.is_main:

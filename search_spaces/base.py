@@ -103,6 +103,22 @@ class SearchSpace(ABC):
         """Number of distinct architecture strings in the space."""
         return math.prod(len(c) for c in self._choices)
 
+    def distinct_choices(self, i: int) -> tuple[Choice, ...]:
+        """Unit `i`'s choices up to equivalence: one canonical representative per function
+        (`canonical` is unit-local in every space here: a unit's canonical choice does not
+        depend on the other units)."""
+        base = self.default_arch()
+        out: list[Choice] = []
+        for c in self.choices(i):
+            rep = self.canonical(base.replace(i, c))[i]
+            if rep not in out:
+                out.append(rep)
+        return tuple(out)
+
+    def num_functions(self) -> int:
+        """Number of distinct functions (canonical architectures) the space holds."""
+        return math.prod(len(self.distinct_choices(i)) for i in range(self.num_units))
+
     @abstractmethod
     def config(self) -> dict[str, Any]:
         """Plain-data description that rebuilds this space (see `build_space`)."""
@@ -118,10 +134,11 @@ class SearchSpace(ABC):
 
     def describe(self) -> str:
         """A readable table: one line per unit with its allowed tokens."""
-        lines = [f"{self.name} space: {self.num_units} units, {self.size():.3e} architectures"]
+        lines = [f"{self.name} space: {self.num_units} units, {self.size():.3e} architectures, "
+                 f"{self.num_functions():.3e} distinct functions"]
         for i, name in enumerate(self.unit_names):
             toks = " ".join(c.token for c in self.choices(i))
-            lines.append(f"  {i:3d} {name:<16} {toks}")
+            lines.append(f"  {i:3d} {name:<16} {toks}  ({len(self.distinct_choices(i))} distinct)")
         return "\n".join(lines)
 
     # ---- parsing and validation --------------------------------------------------------

@@ -149,6 +149,22 @@ class GTMSpace(SearchSpace):
             raise ValueError(f"variant {variant!r} needs a group size S")
         return self.uniform(lambda i: GTMChoice(types[i % len(types)], int(group_size)))
 
+    def named_variants(self) -> list[tuple[str, int | None, Arch]]:
+        """Every named variant at every allowed S > 1 (``2d`` once), as (variant, S, canonical
+        arch), without repeats: variants that compute the same function appear once (e.g. LR
+        at S = T' is SR, SR-LR at S = T' is SR too)."""
+        seen, out = set(), []
+        for variant in NAMED_VARIANTS:
+            sizes = [None] if variant == "2d" else [s for s in self.group_sizes if s > 1]
+            for s in sizes:
+                if variant == "sr-sw" and s % 2:
+                    continue
+                arch = self.canonical(self.named_variant(variant, s))
+                if arch not in seen:
+                    seen.add(arch)
+                    out.append((variant, s, arch))
+        return out
+
     def default_arch(self) -> Arch:
         """MLP-3D-SR-SW with the largest even S <= 4 that fits (per-frame if none does)."""
         even = [s for s in self.group_sizes if s % 2 == 0 and s <= 4]

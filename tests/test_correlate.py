@@ -74,14 +74,14 @@ def test_correlate_is_resumable_and_writes_stats_and_figure(tmp_path, supernet_c
     assert frame["estimated_acc"].between(0, 100).all() and frame["real_acc"].between(0, 100).all()
     assert list(frame["gflops"]) == sorted(frame["gflops"])
     st = pd.read_csv(tmp_path / "c" / "correlation_stats.csv")
-    assert list(st["measure"]) == ["kendall_tau", "spearman_rho", "pearson_r"]
+    assert list(st["measure"]) == ["kendall_tau", "spearman_rho", "pearson_r", "precision_at_3", "regret_top1"]
     assert (tmp_path / "c" / "fig6_correlation.png").stat().st_size > 10_000
     assert "kendall_tau" in capsys.readouterr().out
 
     calls.clear()
     again = run_correlate(cfg, progress=False)                  # everything done: nothing trained
     assert calls == [] and again.equals(frame)
-    victim = tmp_path / "c" / "archs" / f"01-{frame['arch'][1]}" / "eval.json"
+    victim = tmp_path / "c" / "archs" / f"{frame['arch'][1]}-seed0" / "eval.json"
     victim.unlink()
     run_correlate(cfg, progress=False)
     assert calls == [frame["arch"][1]]
@@ -96,7 +96,7 @@ def test_correlate_trains_on_ray(tmp_path, supernet_ckpt, ray_session):
     frame = run_correlate(cfg, ray=True, progress=False)
     assert frame["real_acc"].notna().all() and len(frame) == 3
     for arch in frame["arch"]:
-        assert list((tmp_path / "r" / "archs").glob(f"*-{arch}/eval.json"))
+        assert (tmp_path / "r" / "archs" / f"{arch}-seed0" / "eval.json").exists()
 
 
 def test_every_plot_is_written_and_not_empty(tmp_path):
@@ -136,3 +136,63 @@ def test_a_trial_trains_with_its_cpu_share_not_the_config_threads(monkeypatch, t
     run = load_run_config(None, [f"output_dir={tmp_path / 'r'}", "train.threads=2"]).to_dict()
     assert nas.correlate._train_one(run, threads=1) == 50.0
     assert seen["threads"] == 1
+
+
+def test_correlate_with_a_standalone_config_and_two_seeds_shares_its_runs(tmp_path, supernet_ckpt, monkeypatch):
+    import yaml
+
+    from supernet.training.checkpoint import load_checkpoint
+    data = load_checkpoint(supernet_ckpt)["config"]["data"]
+    train_cfg = tmp_path / "standalone.yaml"
+    train_cfg.write_text(yaml.safe_dump({
+        "model": {"name": "mlp3d-nano", "kwargs": {"head_dropout": 0.0}}, "data": data,
+        "optim": {"lr": 1e-3, "base_batch_size": 8, "label_smoothing": 0.0},
+        "train": {"epochs": 2, "batch_size": 8, "eval_every": 1, "checkpoint_every": 100}}))
+    calls = []
+    real_train = nas.train.run_train
+    monkeypatch.setattr(nas.train, "run_train",
+                        lambda c, **kw: calls.append((c.arch, c.train.seed)) or real_train(c, **kw))
+    archs = ["sr1-sr1-sr1-sr1-sr1-sr1-sr1-sr1", "sr4-sr4-sr4-sr4-sr4-sr4-sr4-sr4",
+             "st2-lr2-sw4-sr2-st4-sr4-lr4-sw2"]
+    cfg = CorrelateConfig(str(supernet_ckpt), str(tmp_path / "a"), archs=archs, train_config=str(train_cfg),
+                          seeds=[0, 1], runs=str(tmp_path / "runs"))
+    frame = run_correlate(cfg, progress=False)
+    assert sorted(calls) == sorted((a, s) for a in archs for s in (0, 1))
+    for row in frame.itertuples():
+        assert row.real_acc == pytest.approx((row.real_acc_seed0 + row.real_acc_seed1) / 2)
+        curve = pd.read_csv(tmp_path / "runs" / f"{row.arch}-seed1" / "eval_curve.csv")
+        assert list(curve["epoch"]) == [1, 2] and curve["val_top1"].between(0, 100).all()
+        stored = yaml.safe_load((tmp_path / "runs" / f"{row.arch}-seed1" / "config.yaml").read_text())
+        assert stored["train"]["seed"] == 1 and stored["init_from"] is None
+    st = pd.read_csv(tmp_path / "a" / "correlation_stats.csv").set_index("measure")
+    assert "seed_kendall_tau" in st.index and st.loc["seed_kendall_tau", "n"] == 3
+    calls.clear()
+    again = CorrelateConfig(str(supernet_ckpt), str(tmp_path / "b"), archs=archs, train_config=str(train_cfg),
+                            seeds=[0, 1], runs=str(tmp_path / "runs"), val_size=8)
+    run_correlate(again, progress=False)
+    assert calls == []                                      # a second supernet reuses every run
+    other = CorrelateConfig(str(supernet_ckpt), str(tmp_path / "c"), archs=archs, train_config=str(train_cfg),
+                            seeds=[0, 1], runs=str(tmp_path / "runs"), epochs=3)
+    with pytest.raises(ValueError, match="finished run with a different config .*train.epochs"):
+        run_correlate(other, progress=False)
+
+
+def test_ranking_measures_against_hand_computed_values():
+    from nas.stats import precision_at_k, regret, seed_ceiling
+
+    est = [50, 60, 55, 70, 40, 65]
+    real = [52, 58, 61, 66, 45, 59]
+    # real top-3: idx 3 (66), 2 (61), 5 (59); estimated top-3: idx 3, 5, 1 -> 2 shared
+    assert precision_at_k(est, real, 3) == pytest.approx(2 / 3)
+    assert precision_at_k(est, real, 1) == 1.0 and regret(est, real) == 0.0
+    assert regret([1, 9, 2], [70, 60, 65]) == pytest.approx(10.0)
+    ties = [5, 5, 1]                                        # a tie goes to the first listed
+    assert regret(ties, [60, 70, 10]) == pytest.approx(10.0)
+    table = np.array([[1, 2], [2, 1], [3, 3], [4, 4]], dtype=float)
+    c = seed_ceiling(table, n_boot=200)
+    assert c.value == pytest.approx(sps.kendalltau(table[:, 0], table[:, 1]).statistic) and c.n == 4
+    assert c.low <= c.value <= c.high
+    with pytest.raises(ValueError, match="precision@k needs"):
+        precision_at_k(est, real, 7)
+    with pytest.raises(ValueError, match=">= 2 seeds"):
+        seed_ceiling(table[:, :1])

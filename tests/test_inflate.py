@@ -131,3 +131,82 @@ def test_two_path_network_doubles_the_backbone_and_sees_background_erased_input(
         assert not torch.allclose(y, shifted)
     with pytest.raises(ValueError, match="give an arch"):
         build_model("mlp3d-nano", two_path=True)
+
+
+def _tiny_2d_run(tmp_path):
+    """`nas pretrain` of the 2D CycleMLP-nano on frames of synthetic-appearance (2 steps)."""
+    from nas.config import load_run_config
+    from nas.pretrain import run_pretrain
+
+    cfg = load_run_config(None, base={
+        "output_dir": str(tmp_path / "2d"), "model": {"name": "cyclemlp-nano"},
+        "data": {"dataset": "synthetic-appearance", "num_frames": 2, "size": 32, "num_classes": 4,
+                 "train_clips_per_class": 4, "val_clips_per_class": 2, "cache_dir": str(tmp_path / "cache")},
+        "optim": {"lr": 1e-3, "base_batch_size": 8}, "train": {"epochs": 1, "batch_size": 8, "max_steps": 2}})
+    result = run_pretrain(cfg)
+    return result.checkpoint
+
+
+def test_2d_pretraining_trains_on_single_frames_and_writes_an_image_checkpoint(tmp_path):
+    import json
+
+    from nas.data import DataConfig, build_dataset
+    from supernet.training.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(_tiny_2d_run(tmp_path))
+    assert ckpt["kind"] == "image" and ckpt["model_spec"]["name"] == "cyclemlp-nano"
+    assert ckpt["model_spec"]["input_size"] == [32, 32] and ckpt["step"] == 2
+    ev = json.loads((tmp_path / "2d" / "eval.json").read_text())
+    assert ev["clips"] == 8 and 0 <= ev["top1"] <= 100
+    cfg = DataConfig(dataset="synthetic-appearance", num_frames=4, num_classes=4, train_clips_per_class=2,
+                     val_clips_per_class=1, cache_dir=str(tmp_path / "cache"))
+    clips, images = build_dataset(cfg, "train"), build_dataset(cfg, "train", images=True)
+    val_clips, val_images = build_dataset(cfg, "val"), build_dataset(cfg, "val", images=True)
+    assert len(images) == len(clips) and images.labels == clips.labels
+    for seed in (0, 1, 2, 7):                     # training: the frame the item seed picks
+        assert torch.equal(images[(3, seed)][0], clips[(3, seed)][0][:, seed % 4])
+    assert torch.equal(val_images[1][0], val_clips[1][0][:, 2])      # testing: the centre frame
+    with pytest.raises(ValueError, match="no multi-view mode"):
+        build_dataset(cfg, "val", views=True, images=True)
+
+
+def test_center_initialized_supernet_equals_the_2d_model_on_a_static_clip(tmp_path):
+    """One 2D -> 3D path: `center_init_from` of a supernet run goes through the same function
+    as standalone training; per-frame architecture and its export give the 2D logits."""
+    from nas.config import load_run_config
+    from nas.initialise import initialise
+    from supernet.training.checkpoint import model_from_checkpoint
+
+    path = _tiny_2d_run(tmp_path)
+    two_d = model_from_checkpoint(path).eval()
+    with torch.no_grad():                                  # make every weight matter
+        for p in two_d.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    torch.save({"model": two_d.state_dict()}, tmp_path / "2d_perturbed.pt")
+    cfg = load_run_config(None, base={"model": {"name": "mlp3d-nano"}, "center_init_from":
+                                      str(tmp_path / "2d_perturbed.pt"),
+                                      "data": {"num_frames": 32, "num_classes": 4}})
+    supernet = build_model("mlp3d-nano", (32, 32, 32), 4)
+    assert "center-initialised" in initialise(supernet, cfg, supernet=True)
+    supernet.eval()
+    image = torch.randn(2, 3, 32, 32)
+    clip = image.unsqueeze(2).expand(-1, -1, 32, -1, -1).contiguous()
+    per_frame = supernet.space.named_variant("2d")
+    assert not torch.equal(supernet.head.fc.weight, two_d.head.fc.weight)    # a new classifier
+    supernet.head.fc.load_state_dict(two_d.head.fc.state_dict())           # to compare logits
+    with torch.no_grad():
+        want = two_d(image)
+        supernet.set_arch(per_frame)
+        torch.testing.assert_close(supernet(clip), want, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(supernet.export(per_frame).eval()(clip), want, rtol=1e-4, atol=1e-5)
+        other = supernet.space.parse("sr8-lr4-sw2-st8-sr2-sw8-st4-lr2")   # w_dt = 0: still the 2D net
+        supernet.set_arch(other)
+        torch.testing.assert_close(supernet(clip), want, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="init_from starts a standalone network"):
+        initialise(supernet, load_run_config(None, base={"init_from": "x.pt"}), supernet=True)
+    bad = load_run_config(None, base={"model": {"name": "eco-nano"}, "center_init_from": str(path)})
+    with pytest.raises(ValueError, match="into MLP-3D networks, not eco-nano"):
+        initialise(build_model("eco-nano"), bad, supernet=True)
+    missing = load_run_config(None, base={"center_init_from": str(tmp_path / "none.pt")})
+    with pytest.raises(FileNotFoundError, match="2D checkpoint not found"):
+        initialise(supernet, missing, supernet=True)

@@ -132,3 +132,30 @@ def test_arch_is_hashable_and_replace_does_not_mutate(space):
     b = a.replace(0, GTMChoice("shift_token", 16))
     assert a != b and hash(a) != hash(b) and a[0] != b[0]
     assert isinstance(a, Arch) and math.prod([1]) == 1
+
+
+def test_distinct_choices_are_exactly_the_choices_that_compute_different_functions():
+    import torch
+
+    from supernet.registry import build_model
+
+    net = build_model("mlp3d-nano", (32, 16, 16), 4).eval()
+    space = net.space
+    assert len(space.choices(0)) == 15 and len(space.distinct_choices(0)) == 12
+    assert space.num_functions() == 12 ** 8 and space.size() == 15 ** 8
+    x = torch.randn(1, 3, 32, 16, 16)
+    base = space.default_arch()
+    outputs = {}
+    with torch.no_grad():
+        for c in space.choices(0):
+            net.set_arch(base.replace(0, c))
+            outputs[c.token] = net(x)
+    groups: dict[str, set] = {}
+    for c in space.choices(0):
+        same = frozenset(t for t, y in outputs.items() if torch.allclose(y, outputs[c.token], atol=1e-6))
+        groups[c.token] = same
+        assert space.canonical(base.replace(0, c))[0].token in same
+    assert len(set(groups.values())) == 12                      # numerically: 12 functions
+    assert groups["sr1"] == {"sr1", "lr1", "st1"} and groups["sr8"] == {"sr8", "lr8"}
+    small = build_model("mlp3d-nano", (16, 32, 32), 4).space
+    assert len(small.distinct_choices(3)) == 8                  # T' = 4: 11 strings, 8 functions

@@ -172,3 +172,22 @@ def test_missing_and_foreign_checkpoints_are_clear_errors(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a zip file at all")
     with pytest.raises(ValueError, match="cannot read checkpoint"):
         load_checkpoint(tmp_path / "junk.pt")
+
+
+def test_lr_multipliers_give_matching_parameters_their_own_learning_rate():
+    m = build_model("mlp3d-nano")
+    cfg = OptimConfig(lr=1e-4, base_batch_size=32, lr_mults={"token_mix.fc_t": 10})
+    opt = build_optimizer(m, cfg, 32)
+    by_param = {id(p): g for g in opt.param_groups for p in g["params"]}
+    for name, p in m.named_parameters():
+        g = by_param[id(p)]
+        assert g["lr"] == pytest.approx(1e-3 if "token_mix.fc_t" in name else 1e-4), name
+        assert g["weight_decay"] == (0.05 if p.ndim > 1 else 0.0), name
+    gtm = [n for n, _ in m.named_parameters() if "token_mix.fc_t" in n]
+    assert len(gtm) == 8 and sum(len(g["params"]) for g in opt.param_groups) == len(list(m.parameters()))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(10, 2, 0.0))
+    assert sorted({round(lr / 0.5e-4, 6) for lr in sched.get_last_lr()}) == [1.0, 10.0]   # warmup: factor 1/2
+    with pytest.raises(ValueError, match="optim.lr_mults maps"):
+        OptimConfig(lr_mults={"fc_t": 0}).validate()
+    with pytest.raises(ValueError, match="optim.lr_mults maps"):
+        from_dict(OptimConfig, {"lr_mults": {"fc_t": "big"}})

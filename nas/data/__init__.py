@@ -25,6 +25,7 @@ from .base import BadSampleError, ClipDataset, FrameCountChanged, mix_seed
 from .config import DATASETS, DataConfig
 from .decoders import DECODERS, VideoInfo, decode_video, get_decoder
 from .frames import FrameFolderDataset, read_frame_list
+from .images import FrameImages
 from .loader import (ClipSampler, ClipSubset, average_view_scores, build_loader,
                      collate_clips, fixed_subset)
 from .synthetic import SyntheticVideoDataset
@@ -36,19 +37,25 @@ SPLITS = ("train", "val")
 __all__ = [
     "DATASETS", "DECODERS", "SPLITS", "BadSampleError", "ClipDataset", "ClipSampler",
     "ClipSubset", "ClipTransform", "DataConfig", "FrameCountChanged", "FrameFolderDataset",
-    "SyntheticVideoDataset", "VideoInfo", "VideoListDataset", "average_view_scores",
-    "build_dataset", "build_loader", "collate_clips", "decode_video", "fixed_subset",
-    "get_decoder", "mix_seed", "read_frame_list", "read_video_list", "sample_indices",
+    "FrameImages", "SyntheticVideoDataset", "VideoInfo", "VideoListDataset",
+    "average_view_scores", "build_dataset", "build_loader", "collate_clips", "decode_video",
+    "fixed_subset", "get_decoder", "mix_seed", "read_frame_list", "read_video_list",
+    "sample_indices",
 ]
 
 
-def build_dataset(cfg: DataConfig, split: str, views: bool = False) -> ClipDataset:
+def build_dataset(cfg: DataConfig, split: str, views: bool = False, images: bool = False):
     """The `split` ("train" or "val") of `cfg`'s dataset.
 
     Transforms: ``train`` -> random temporal jitter, resized crop and flip as configured;
     ``val`` -> the centre clip and centre crop; ``views=True`` (either split) ->
     ``cfg.test_clips x cfg.test_crops`` deterministic views per item, ``(V, 3, T, H, W)``.
+    ``images=True`` (2D image models) -> one frame per item, ``(3, H, W)`` (`FrameImages`).
     """
+    if images:
+        if views:
+            raise ValueError("image datasets have no multi-view mode; use test_clips=1, test_crops=1")
+        return FrameImages(build_dataset(cfg, split), train=split == "train")
     if not isinstance(cfg, DataConfig):
         raise ValueError(f"build_dataset needs a DataConfig, got {type(cfg).__name__}")
     cfg.validate()

@@ -242,3 +242,19 @@ def measure_latency_ms(net, input_size, device="cpu", min_run_time: float = 0.2,
         forward()
     timer = benchmark.Timer(stmt="forward()", globals={"forward": forward})
     return timer.blocked_autorange(min_run_time=min_run_time).median * 1e3
+
+
+def extreme_archs(table: CostTable, space: SearchSpace) -> tuple[Arch, Arch]:
+    """(largest, smallest) architecture of `space` by GFLOPs, the bounds of the sandwich rule
+    (BigNAS / AttentiveNAS). Costs add up per unit, so each unit takes its most (least)
+    FLOPs-costly choice; ties go to more (fewer) parameters, then to the first choice in the
+    space's order. MLP-3D: largest = sr at S_max (all 2*S_max - 1 interval matrices),
+    smallest = sr1 (per-frame, the 2D network); MorphMLP: every architecture costs the same,
+    so both bounds are the first choice of every unit (the sandwich degenerates)."""
+    def pick(i: int, sign: int):
+        choices = space.choices(i)
+        return min(choices, key=lambda c: (-sign * table.unit_flops[i][c.token],
+                                           -sign * table.unit_params[i][c.token], choices.index(c)))
+    largest = Arch(tuple(pick(i, 1) for i in range(space.num_units)))
+    smallest = Arch(tuple(pick(i, -1) for i in range(space.num_units)))
+    return space.validate(largest), space.validate(smallest)

@@ -52,6 +52,8 @@ CYCLEMLP_VARIANTS = {
     "b3": MLPVariant((64, 128, 320, 512), (3, 4, 18, 3), (8, 8, 4, 4), "CycleMLP-B3"),
     "b4": MLPVariant((64, 128, 320, 512), (3, 8, 27, 3), (8, 8, 4, 4), "CycleMLP-B4"),
     "b5": MLPVariant((96, 192, 384, 768), (3, 4, 24, 3), (4, 4, 4, 4), "CycleMLP-B5"),
+    # Not in the paper: the 2D twin of mlp3d-nano (same widths and depths), for CPU runs.
+    "nano": MLPVariant((32, 64, 128, 256), (2, 2, 2, 2), (4, 4, 4, 4), "laptop-CPU CycleMLP"),
 }
 
 # Table 1: XS/S/M/L take the free parameters of CycleMLP-B1/B2/B3/B5.
@@ -61,7 +63,7 @@ MLP3D_VARIANTS = {
     "m": CYCLEMLP_VARIANTS["b3"],
     "l": CYCLEMLP_VARIANTS["b5"],
     # Not in the paper: small enough to pretrain on a laptop CPU in minutes.
-    "nano": MLPVariant((32, 64, 128, 256), (2, 2, 2, 2), (4, 4, 4, 4), "laptop-CPU MLP-3D"),
+    "nano": CYCLEMLP_VARIANTS["nano"],
 }
 
 TUBELET_KERNEL, TUBELET_STRIDE, TUBELET_PADDING = (4, 7, 7), (4, 4, 4), (0, 2, 2)
@@ -463,7 +465,8 @@ def _register_variants() -> None:
             if arch is not None:
                 raise ValueError(f"cyclemlp-{_key} is a fixed 2D image model; it takes no --arch")
             return CycleMLP(_key, num_classes, **kwargs)
-        register_model(f"cyclemlp-{key}", "cyclemlp", (224, 224), 1000,
+        nano = key == "nano"
+        register_model(f"cyclemlp-{key}", "cyclemlp", (32, 32) if nano else (224, 224), 10 if nano else 1000,
                        f"{cfg.description} 2D image model", searchable=False)(build_2d)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import yaml
@@ -162,6 +162,7 @@ class OptimConfig:
     min_lr: float = 0.0
     label_smoothing: float = 0.1
     clip_grad: float | None = 1.0     # max global L2 norm of the gradients; None = off
+    lr_mults: dict = field(default_factory=dict)   # {parameter-name substring: lr multiplier}
 
     def validate(self):
         if self.lr <= 0 or self.base_batch_size < 1:
@@ -170,6 +171,15 @@ class OptimConfig:
             raise ValueError(f"optim.label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.warmup_epochs < 0:
             raise ValueError(f"optim.warmup_epochs must be >= 0, got {self.warmup_epochs}")
+        for key, mult in self.lr_mults.items():
+            if not isinstance(key, str) or not key or isinstance(mult, bool) \
+                    or not isinstance(mult, (int, float)) or not mult > 0:
+                raise ValueError(f"optim.lr_mults maps parameter-name substrings to positive numbers, "
+                                 f"got {key!r}: {mult!r}")
+
+    def lr_mult(self, name: str) -> float:
+        """The multiplier of parameter `name`: the first `lr_mults` key it contains, else 1."""
+        return next((float(m) for k, m in self.lr_mults.items() if k in name), 1.0)
 
     def scaled_lr(self, batch_size: int) -> float:
         return self.lr * batch_size / self.base_batch_size
@@ -183,12 +193,14 @@ class TrainConfig:
     batch_size: int = 64                      # global batch (all processes together)
     max_steps: int | None = None              # stop early (smoke runs); the schedule keeps `epochs`
     seed: int = 0
-    sampler: Literal["uniform", "fair"] = "uniform"
+    sampler: Literal["uniform", "fair", "sandwich"] = "uniform"   # supernet recipe (ArchSampler)
+    sandwich_random: int = 2                  # sandwich: random paths per step besides the bounds
     warmup_arch: str | None = None            # supernet: train only this arch for the first ...
     warmup_arch_steps: int = 0                # ... steps, then sample (OFA-style warm start)
     amp: bool = False                         # bf16 autocast on CUDA
     checkpoint_every: int = 100               # optimizer steps between checkpoints
     log_every: int = 1                        # steps between metrics rows
+    eval_every: int = 0                       # standalone: epochs between val passes (eval_curve.csv; 0: end only)
     device: str = "auto"                      # auto | cpu | cuda | cuda:N
     num_workers: int = 0
     threads: int | None = None                # torch intra-op threads on CPU (None: torch default)
@@ -198,9 +210,13 @@ class TrainConfig:
             raise ValueError(f"train.epochs and train.batch_size must be >= 1, got {self.epochs}, {self.batch_size}")
         if self.checkpoint_every < 1 or self.log_every < 1:
             raise ValueError("train.checkpoint_every and train.log_every must be >= 1")
+        if self.eval_every < 0:
+            raise ValueError(f"train.eval_every must be >= 0 (epochs; 0 = only at the end), got {self.eval_every}")
         if self.warmup_arch_steps < 0 or (self.warmup_arch_steps and not self.warmup_arch):
             raise ValueError(f"train.warmup_arch_steps={self.warmup_arch_steps} needs a train.warmup_arch "
                              "(an architecture string) and must be >= 0")
+        if self.sandwich_random < 0:
+            raise ValueError(f"train.sandwich_random must be >= 0, got {self.sandwich_random}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"train.max_steps must be >= 1, got {self.max_steps}")
 

@@ -34,14 +34,18 @@ METRIC_FIELDS = ["step", "epoch", "loss", "acc", "lr", "clips_per_s", "skipped",
 
 
 def build_optimizer(model: nn.Module, cfg: OptimConfig, batch_size: int) -> torch.optim.AdamW:
-    """AdamW; biases and norm weights (1-D parameters) get no weight decay, as in DeiT/CycleMLP."""
-    decay, no_decay = [], []
-    for _, p in sorted(model.named_parameters()):
+    """AdamW; biases and norm weights (1-D parameters) get no weight decay, as in DeiT/CycleMLP;
+    parameters matched by `cfg.lr_mults` get their learning-rate multiplier (e.g. MLP-3D's
+    time-mixing weights, which center initialization starts at zero)."""
+    groups: dict[tuple[bool, float], list] = {}
+    for name, p in sorted(model.named_parameters()):
         if p.requires_grad:
-            (no_decay if p.ndim <= 1 else decay).append(p)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.scaled_lr(batch_size), betas=tuple(cfg.betas))
+            groups.setdefault((p.ndim > 1, cfg.lr_mult(name)), []).append(p)
+    lr = cfg.scaled_lr(batch_size)
+    ordered = sorted(groups.items(), key=lambda kv: (not kv[0][0], kv[0][1]))    # decay groups first
+    return torch.optim.AdamW([{"params": ps, "weight_decay": cfg.weight_decay if decay else 0.0,
+                               "lr": lr * mult} for (decay, mult), ps in ordered],
+                             lr=lr, betas=tuple(cfg.betas))
 
 
 def warmup_cosine(total_steps: int, warmup_steps: int, min_ratio: float) -> Callable[[int], float]:
@@ -93,12 +97,19 @@ class MetricsLog:
             self._file.close()
 
 
-def _forward_loss(model, clips, labels, smoothing, amp):
+def _forward_loss(model, clips, labels, smoothing, amp, teacher: torch.Tensor | None = None):
+    """Loss and accuracy of one path: label-smoothed cross-entropy, or with `teacher`
+    (probabilities, detached) the soft cross-entropy of in-place distillation (BigNAS),
+    which has the gradients of KL(teacher || student)."""
     ctx = torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext()
     with ctx:
         logits = model(clips)
-    loss = F.cross_entropy(logits.float(), labels, label_smoothing=smoothing)
-    return loss, (logits.argmax(1) == labels).float().mean()
+    logits = logits.float()
+    if teacher is None:
+        loss = F.cross_entropy(logits, labels, label_smoothing=smoothing)
+    else:
+        loss = -(teacher * F.log_softmax(logits, dim=1)).sum(1).mean()
+    return loss, (logits.argmax(1) == labels).float().mean(), logits
 
 
 def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
@@ -167,15 +178,20 @@ def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
                 if before_step is not None:
                     before_step(step)
                 archs = arch_sampler.archs_for_step(step) if arch_sampler else [None]
+                distill = arch_sampler is not None and arch_sampler.is_distilling(step)
                 optimizer.zero_grad(set_to_none=True)
                 loss_sum = acc_sum = 0.0
+                teacher = None
                 for k, arch in enumerate(archs):
                     if arch is not None:
                         net.set_arch(arch)
                     sync = ddp.no_sync() if ddp is not None and k < len(archs) - 1 else nullcontext()
                     with sync:
-                        loss, acc = _forward_loss(runner, clips, labels, optim_cfg.label_smoothing, amp)
+                        loss, acc, logits = _forward_loss(runner, clips, labels, optim_cfg.label_smoothing,
+                                                          amp, teacher)
                         (loss / len(archs)).backward()
+                    if distill and k == 0:          # sandwich: the largest path teaches the rest
+                        teacher = logits.detach().softmax(dim=1)
                     loss_sum += loss.item()
                     acc_sum += acc.item()
                 if optim_cfg.clip_grad is not None:

@@ -18,6 +18,9 @@ def step_rng(seed: int, step: int, salt: int = 0) -> random.Random:
     return random.Random((int(seed) * 1_000_003 + int(step)) * 31 + salt)
 
 
+SAMPLERS = ("uniform", "fair", "sandwich")
+
+
 class ArchSampler:
     """Architectures for each optimizer step of supernet pretraining.
 
@@ -26,6 +29,12 @@ class ArchSampler:
     architectures on the same batch and accumulates their gradients before one update; unit
     i's choices appear in a random permutation across the m (units with fewer choices are
     padded with random picks), so every choice of a block receives the same number of updates.
+    ``sandwich`` (BigNAS / AttentiveNAS): each step trains the `largest` architecture, the
+    `smallest` and `sandwich_random` uniform random ones on the same batch, gradients
+    accumulated before one update; the training loop (`is_distilling`) gives the largest
+    the labels and every other path the largest one's detached soft predictions (in-place
+    distillation). The caller defines largest and smallest (vidnas: by GFLOPs, see
+    `nas.search.cost_table.extreme_archs`).
 
     Warm start (optional): the first `warmup_steps` steps train only `warmup_arch`, as
     Once-for-All trains its largest network before sampling subnets. On the bundled CPU data
@@ -36,18 +45,35 @@ class ArchSampler:
     """
 
     def __init__(self, space: SearchSpace, kind: str = "uniform", seed: int = 0,
-                 warmup_arch: Arch | str | None = None, warmup_steps: int = 0):
-        if kind not in ("uniform", "fair"):
-            raise ValueError(f"unknown architecture sampler {kind!r}; allowed: uniform, fair")
+                 warmup_arch: Arch | str | None = None, warmup_steps: int = 0,
+                 largest: Arch | str | None = None, smallest: Arch | str | None = None,
+                 sandwich_random: int = 2):
+        if kind not in SAMPLERS:
+            raise ValueError(f"unknown architecture sampler {kind!r}; allowed: {', '.join(SAMPLERS)}")
         self.space, self.kind, self.seed = space, kind, int(seed)
         self.warmup_arch = space.parse(warmup_arch) if warmup_arch is not None else None
         self.warmup_steps = int(warmup_steps) if warmup_arch is not None else 0
+        self.largest = self.smallest = None
+        self.sandwich_random = int(sandwich_random)
+        if kind == "sandwich":
+            if largest is None or smallest is None:
+                raise ValueError("the sandwich sampler needs the largest and the smallest architecture")
+            if self.sandwich_random < 0:
+                raise ValueError(f"sandwich_random must be >= 0, got {sandwich_random}")
+            self.largest, self.smallest = space.parse(largest), space.parse(smallest)
 
     @property
     def paths_per_step(self) -> int:
         if self.kind == "uniform":
             return 1
+        if self.kind == "sandwich":
+            return 2 + self.sandwich_random
         return max(len(self.space.choices(i)) for i in range(self.space.num_units))
+
+    def is_distilling(self, step: int) -> bool:
+        """Whether the paths after the first learn from its soft predictions at `step`
+        (sandwich steps; not the warm start's single-path steps)."""
+        return self.kind == "sandwich" and step >= self.warmup_steps
 
     def archs_for_step(self, step: int) -> list[Arch]:
         if step < self.warmup_steps:
@@ -55,6 +81,8 @@ class ArchSampler:
         rng = step_rng(self.seed, step)
         if self.kind == "uniform":
             return [self.space.sample(rng)]
+        if self.kind == "sandwich":
+            return [self.largest, self.smallest] + [self.space.sample(rng) for _ in range(self.sandwich_random)]
         m = self.paths_per_step
         columns = []
         for i in range(self.space.num_units):
@@ -65,7 +93,10 @@ class ArchSampler:
 
     def state_dict(self) -> dict:
         return {"kind": self.kind, "seed": self.seed, "warmup_steps": self.warmup_steps,
-                "warmup_arch": str(self.warmup_arch) if self.warmup_arch is not None else ""}
+                "warmup_arch": str(self.warmup_arch) if self.warmup_arch is not None else "",
+                "largest": str(self.largest) if self.largest is not None else "",
+                "smallest": str(self.smallest) if self.smallest is not None else "",
+                "sandwich_random": self.sandwich_random}
 
 
 class RankSlices(torch.utils.data.Sampler):

@@ -1,0 +1,73 @@
+"""Where a run's weights start: scratch, a supernet's shared weights, or a 2D image model.
+
+One function, `initialise(model, cfg)`, serves supernet pretraining and standalone training,
+so there is one 2D -> 3D path (MLP-3D, Qiu et al., Sec. 4.2: every network, the supernet and
+each standalone one, starts from an ImageNet-pretrained 2D CycleMLP by center
+initialization):
+
+* ``init_from`` (standalone only): the weights an architecture uses in a supernet checkpoint
+  (`Supernet.export`).
+* ``center_init_from`` (MLP-3D supernets and fixed networks): a 2D CycleMLP checkpoint (a
+  vidnas ``nas pretrain`` output of a ``cyclemlp-*`` model, a plain state dict, or an official
+  CycleMLP checkpoint), inflated by `supernet.models.mlp3d.center_inflate_state`. The
+  classifier is not copied (the 2D model's classes are image classes; a video task has its
+  own), as a Kinetics model replaces its ImageNet head.
+"""
+from __future__ import annotations
+
+import torch
+
+from supernet.training.checkpoint import model_from_checkpoint
+
+
+def mlp3d_paths(model) -> list:
+    """The MLP-3D networks inside `model` (both paths of a two-path network)."""
+    return [model.main, model.extra] if hasattr(model, "extra") else [model]
+
+
+def load_2d_state(path: str) -> dict[str, torch.Tensor]:
+    """The state dict of a 2D CycleMLP checkpoint, loaded weights-only, in our key layout."""
+    from supernet.models.mlp3d import convert_official_cyclemlp
+
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"center_init_from: 2D checkpoint not found: {path}") from None
+    except Exception as e:                                            # noqa: BLE001
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ValueError(f"center_init_from: cannot read {path} as a weights-only checkpoint: {first}") from None
+    state = raw.get("model", raw) if isinstance(raw, dict) else raw
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"center_init_from: {path} holds no state dict of tensors")
+    if any(k.startswith("network.") for k in state):
+        state = convert_official_cyclemlp(state)
+    return state
+
+
+def initialise(model, cfg, supernet: bool = False) -> str:
+    """Apply ``cfg.init_from`` / ``cfg.center_init_from`` to `model`; a one-line description."""
+    if cfg.init_from:
+        if supernet:
+            raise ValueError("init_from starts a standalone network from a supernet; a supernet "
+                             "starts from scratch or from a 2D model (center_init_from)")
+        exported = model_from_checkpoint(cfg.init_from).export(cfg.arch).state_dict()
+        for path in mlp3d_paths(model):             # a two-path net: both paths, no head FC
+            own = path.state_dict()
+            missing = sorted(set(own) - set(exported))
+            if missing:
+                raise ValueError(f"supernet checkpoint {cfg.init_from} has no {missing[0]!r} for "
+                                 f"{cfg.model.name}; was it pretrained for this model?")
+            path.load_state_dict({k: exported[k] for k in own})
+        return f"initialised from the supernet weights in {cfg.init_from}"
+    if cfg.center_init_from:
+        from supernet.models.mlp3d import MLP3D, center_inflate_state
+
+        paths = mlp3d_paths(model)
+        if not all(isinstance(p, MLP3D) for p in paths):
+            raise ValueError(f"center_init_from inflates a 2D CycleMLP into MLP-3D networks, not "
+                             f"{cfg.model.name}")
+        state = load_2d_state(cfg.center_init_from)
+        for path in paths:                    # the classifier stays fresh: image classes differ
+            path.load_state_dict(center_inflate_state(path, state, load_head=False))
+        return f"center-initialised from the 2D CycleMLP in {cfg.center_init_from} (new classifier)"
+    return "trained from scratch"
