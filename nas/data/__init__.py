@@ -13,28 +13,34 @@ Usage (all the training loop needs)::
     subset = fixed_subset(val, 256, seed=0)           # the same 256 items every time
 
 Datasets (``DataConfig.dataset``): ``synthetic-temporal`` and ``synthetic-appearance``
-(`nas.data.synthetic`, generated from ``seed`` on first use and cached) and ``video-list``
-(`nas.data.video`). Sampling and crops: `nas.data.transforms`. Loader, subsets and
-multi-view score averaging: `nas.data.loader`.
+(`nas.data.synthetic`, generated from ``seed`` on first use and cached), ``video-list``
+(`nas.data.video`, decoded by a `nas.data.decoders` entry) and ``frame-folder``
+(`nas.data.frames`, folders of JPEG frames). Sampling and crops: `nas.data.transforms`.
+Loader, subsets and multi-view score averaging: `nas.data.loader`. Scanning a dataset for
+unreadable samples: `nas.data.check` (``nas data check``).
 """
 from __future__ import annotations
 
-from .base import BadSampleError, ClipDataset, mix_seed
+from .base import BadSampleError, ClipDataset, FrameCountChanged, mix_seed
 from .config import DATASETS, DataConfig
+from .decoders import DECODERS, VideoInfo, decode_video, get_decoder
+from .frames import FrameFolderDataset, read_frame_list
 from .images import FrameImages
 from .loader import (ClipSampler, ClipSubset, average_view_scores, build_loader,
                      collate_clips, fixed_subset)
 from .synthetic import SyntheticVideoDataset
 from .transforms import ClipTransform, sample_indices
-from .video import VideoListDataset, decode_video, read_video_list
+from .video import VideoListDataset, read_video_list
 
 SPLITS = ("train", "val")
 
 __all__ = [
-    "DATASETS", "SPLITS", "BadSampleError", "ClipDataset", "ClipSampler", "ClipSubset",
-    "ClipTransform", "DataConfig", "FrameImages", "SyntheticVideoDataset", "VideoListDataset",
+    "DATASETS", "DECODERS", "SPLITS", "BadSampleError", "ClipDataset", "ClipSampler",
+    "ClipSubset", "ClipTransform", "DataConfig", "FrameCountChanged", "FrameFolderDataset",
+    "FrameImages", "SyntheticVideoDataset", "VideoInfo", "VideoListDataset",
     "average_view_scores", "build_dataset", "build_loader", "collate_clips", "decode_video",
-    "fixed_subset", "mix_seed", "read_video_list", "sample_indices",
+    "fixed_subset", "get_decoder", "mix_seed", "read_frame_list", "read_video_list",
+    "sample_indices",
 ]
 
 
@@ -61,6 +67,16 @@ def build_dataset(cfg: DataConfig, split: str, views: bool = False, images: bool
         return SyntheticVideoDataset(cfg, split, transform)
     list_path = cfg.train_list if split == "train" else cfg.val_list
     if not list_path:
-        raise ValueError(f"DataConfig.{split}_list is empty; the {split} split of a video-list "
-                         f"dataset needs a 'path label' list file")
-    return VideoListDataset(list_path, cfg.root, cfg.num_classes, transform, seed=cfg.seed)
+        raise ValueError(f"DataConfig.{split}_list is empty; the {split} split of a "
+                         f"{cfg.dataset} dataset needs a list file")
+    return LIST_DATASETS[cfg.dataset](cfg, list_path, transform)
+
+
+# Datasets read from list files: DataConfig.dataset -> builder(cfg, list_path, transform).
+LIST_DATASETS = {
+    "video-list": lambda cfg, path, transform: VideoListDataset(
+        path, cfg.root, cfg.num_classes, transform, cfg.seed, cfg.decoder),
+    "frame-folder": lambda cfg, path, transform: FrameFolderDataset(
+        path, cfg.root, cfg.num_classes, transform, cfg.seed, cfg.filename_tmpl,
+        cfg.start_index),
+}

@@ -35,10 +35,20 @@ class BadSampleError(Exception):
     """A sample that cannot be read (missing or corrupt file): skipped, never fatal."""
 
 
+class FrameCountChanged(Exception):
+    """A lazy video found, while decoding, that it has another number of frames than its
+    index said; ``video`` holds the fully decoded frames to sample the item from again."""
+
+    def __init__(self, video):
+        super().__init__(f"decoded {len(video)} frames, not the indexed count")
+        self.video = video
+
+
 class ClipDataset(Dataset):
     """Base class: subclasses set ``labels`` and ``classes`` and implement `load_frames`
-    (uint8 ``(L, H, W, 3)``; raise `BadSampleError` for unreadable samples) and
-    `sample_name`."""
+    (uint8 ``(L, H, W, 3)``, or a lazy video with that ``shape`` whose ``frames[indices]``
+    decodes those frames; raise `BadSampleError` for unreadable samples), `sample_name` and,
+    for `nas data check`, `probe` (a `nas.data.decoders.VideoInfo`)."""
 
     labels: list[int]
     classes: list[str]
@@ -57,6 +67,9 @@ class ClipDataset(Dataset):
     def sample_name(self, index: int) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def probe(self, index: int, full: bool = False):  # pragma: no cover - abstract
+        raise NotImplementedError
+
     def item_seed(self, index: int) -> int:
         """The seed of a plain-index key (fixed per index)."""
         return mix_seed(self.seed, index, 0xA06)
@@ -67,13 +80,17 @@ class ClipDataset(Dataset):
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} clips")
         index %= len(self)
+        item_seed = self.item_seed(index) if seed is None else int(seed)
         try:
             frames = self.load_frames(index)
+            try:
+                clip = self.transform(frames, torch.Generator().manual_seed(item_seed))
+            except FrameCountChanged as changed:     # sample again from the true length
+                clip = self.transform(changed.video, torch.Generator().manual_seed(item_seed))
         except BadSampleError as exc:
             name = self.sample_name(index)
             if name not in self._warned:
                 self._warned.add(name)
                 log.warning("skipping bad video %s: %s", name, exc)
             return None
-        gen = torch.Generator().manual_seed(self.item_seed(index) if seed is None else int(seed))
-        return self.transform(frames, gen), self.labels[index]
+        return clip, self.labels[index]

@@ -1,13 +1,17 @@
 """`DataConfig`: what to load and how, as one validated dataclass.
 
-Three datasets share it:
+Four datasets share it:
 
 * ``synthetic-temporal``   bundled, procedurally generated; the label is in the ORDER of the
   frames (Something-Something-like, see `nas.data.synthetic`).
 * ``synthetic-appearance`` bundled, procedurally generated; the label is in every frame
   (Kinetics-like).
 * ``video-list``           real videos: a folder ``root`` plus list files ``path label``
-  (PySlowFast / MMAction2 format, see `nas.data.video`).
+  (PySlowFast / MMAction2 format, see `nas.data.video`), decoded by ``decoder`` (a name in
+  the `nas.data.decoders` registry: ``pyav``, seek-based, is the default).
+* ``frame-folder``         videos stored as folders of image files (MMAction2 "rawframes"
+  lists ``<dir> <num frames> <label>`` with ``filename_tmpl`` and ``start_index``, or
+  PySlowFast frame-list CSVs, see `nas.data.frames`).
 
 Fields left at ``None`` get a dataset-dependent default in ``__post_init__`` (so a built
 config always holds concrete values): ``flip`` is off for the temporal synthetic set (a
@@ -27,7 +31,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-DATASETS = ("synthetic-temporal", "synthetic-appearance", "video-list")
+DATASETS = ("synthetic-temporal", "synthetic-appearance", "video-list", "frame-folder")
 SAMPLINGS = ("uniform", "dense")
 SYNTHETIC_MAX_CLASSES = 10
 
@@ -37,9 +41,12 @@ class DataConfig:
     """Where clips come from and how they are sampled, augmented and normalised."""
 
     dataset: str = "synthetic-temporal"
-    root: str = ""                    # video-list: folder the list paths are relative to
-    train_list: str = ""              # video-list: "path label" lines
+    root: str = ""                    # video-list / frame-folder: folder list paths are relative to
+    train_list: str = ""              # video-list: "path label"; frame-folder: "dir frames label"
     val_list: str = ""
+    decoder: str = "pyav"             # video-list: a nas.data.decoders registry name
+    filename_tmpl: str = "img_{:05d}.jpg"   # frame-folder: frame file names (MMAction2)
+    start_index: int = 1              # frame-folder: number of the first frame file
     num_classes: int = 10
     num_frames: int = 16              # T of every clip
     size: int = 32                    # crop size (synthetic: frame size, 32 or 64 suggested)
@@ -74,6 +81,14 @@ class DataConfig:
         return self.dataset.startswith("synthetic-")
 
     @property
+    def clip_span(self) -> int:
+        """Frames a video needs for one clip without repeating any: ``num_frames`` (uniform)
+        or ``(num_frames - 1) * frame_interval + 1`` (dense); shorter videos repeat frames."""
+        if self.sampling == "dense":
+            return (self.num_frames - 1) * self.frame_interval + 1
+        return self.num_frames
+
+    @property
     def num_views(self) -> int:
         """V of the multi-view test mode: temporal clips x spatial crops."""
         return self.test_clips * self.test_crops
@@ -100,6 +115,7 @@ class DataConfig:
             raise ValueError(f"DataConfig.std must be positive, got {self.std!r}")
         if not isinstance(self.noise, (int, float)) or not 0.0 <= self.noise <= 0.5:
             raise ValueError(f"DataConfig.noise must be a number in [0, 0.5], got {self.noise!r}")
+        self._validate_files()
         for name in ("root", "train_list", "val_list", "cache_dir"):
             if not isinstance(getattr(self, name), str):
                 raise ValueError(f"DataConfig.{name} must be a string path, "
@@ -107,8 +123,23 @@ class DataConfig:
         if self.is_synthetic:
             self._validate_synthetic()
         elif not self.train_list and not self.val_list:
-            raise ValueError("DataConfig: dataset 'video-list' needs train_list and/or val_list")
+            raise ValueError(f"DataConfig: dataset {self.dataset!r} needs train_list and/or "
+                             f"val_list")
         return self
+
+    def _validate_files(self) -> None:
+        from .decoders import decoder_names
+
+        _one_of("decoder", self.decoder, decoder_names())
+        _int_at_least("start_index", self.start_index, 0)
+        tmpl = self.filename_tmpl
+        try:
+            ok = isinstance(tmpl, str) and tmpl.format(1) != tmpl.format(2) and "/" not in tmpl
+        except (IndexError, KeyError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(f"DataConfig.filename_tmpl={tmpl!r} must be a file name with one "
+                             f"integer field, e.g. 'img_{{:05d}}.jpg'")
 
     def _validate_synthetic(self) -> None:
         if self.num_classes > SYNTHETIC_MAX_CLASSES:

@@ -25,18 +25,22 @@ Spatial transforms (the same crop and flip for every frame of a clip):
   the largest square at that position resized to ``size`` (the same pixels, one resize).
 * views (multi-view test): ``test_clips`` temporal clips x ``test_crops`` crops, clip-major,
   stacked to ``(V, 3, T, size, size)``; the evaluator averages their scores
-  (`nas.data.loader.average_view_scores`).
+  (`nas.data.loader.average_view_scores`). The frames of all views are fetched in one call,
+  so a lazy video (`nas.data.decoders`) decodes the video once for all of them.
 
+The resize is antialiased bilinear (``F.interpolate(..., antialias=True)``'s weights) done as
+two matrix products with cached weights, fused with the flip and the normalisation
+(`crop_resize_normalize`): the same output up to float rounding, a fraction of the time.
 Every random draw takes an explicit `torch.Generator`.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 ASPECT_RATIO = (3 / 4, 4 / 3)
 MODES = ("train", "test", "views")
@@ -118,24 +122,84 @@ def square_crop_boxes(height: int, width: int, crops: int) -> list[tuple[int, in
 
 
 def take_frames(frames, indices: list[int]) -> np.ndarray:
-    """uint8 (len(indices), H, W, 3) as numpy from a tensor, an array or a lazy video."""
-    out = frames[indices]
-    return out.numpy() if isinstance(out, torch.Tensor) else np.asarray(out)
+    """uint8 (len(indices), H, W, 3) as numpy from a tensor, an array or a lazy video (asked
+    once, for the distinct indices, so a lazy video decodes each frame once)."""
+    distinct = sorted(set(int(i) for i in indices))
+    out = frames[distinct]
+    out = out.numpy() if isinstance(out, torch.Tensor) else np.asarray(out)
+    if len(distinct) == len(indices) and distinct == list(indices):
+        return out
+    where = {f: k for k, f in enumerate(distinct)}
+    return out[[where[int(i)] for i in indices]]
 
 
-def crop_resize(frames: np.ndarray, box: tuple[int, int, int, int], size: int) -> np.ndarray:
-    """uint8 (T, H, W, 3) -> float32 (T, 3, size, size) in [0, 1] (bilinear, antialiased).
+@functools.lru_cache(maxsize=512)
+def resize_weights(in_size: int, out_size: int) -> torch.Tensor:
+    """float32 (out_size, in_size): the antialiased bilinear resize along one axis, the
+    weights of ``F.interpolate(mode="bilinear", align_corners=False, antialias=True)`` (a
+    triangle filter stretched by the scale when shrinking, normalised per output pixel)."""
+    scale = in_size / out_size
+    support = scale if scale >= 1.0 else 1.0          # bilinear: half-width 1, times the scale
+    inv = 1.0 / scale if scale >= 1.0 else 1.0
+    weights = np.zeros((out_size, in_size), np.float64)
+    for i in range(out_size):
+        centre = scale * (i + 0.5)
+        lo = max(int(centre - support + 0.5), 0)
+        hi = min(int(centre + support + 0.5), in_size)
+        w = np.clip(1.0 - np.abs((np.arange(lo, hi) - centre + 0.5) * inv), 0.0, None)
+        weights[i, lo:hi] = w / w.sum()
+    return torch.from_numpy(weights.astype(np.float32))
 
-    Per-clip work stays in numpy (single-threaded): torch's intra-op threads only pay off
-    on the resize, and spin badly on small tensors when the cores are busy with the model.
+
+@functools.lru_cache(maxsize=512)
+def _row_bands(in_size: int, out_size: int, block: int = 8) -> tuple:
+    """`resize_weights` cut into blocks of `block` output rows with the input rows each
+    block reads: ``(r0, r1, lo, hi, weights[r0:r1, lo:hi])``."""
+    weights = resize_weights(in_size, out_size)
+    bands = []
+    for r0 in range(0, out_size, block):
+        rows = weights[r0:r0 + block]
+        used = torch.nonzero(rows.sum(0)).flatten()
+        lo, hi = int(used[0]), int(used[-1]) + 1
+        bands.append((r0, r0 + len(rows), lo, hi, rows[:, lo:hi].contiguous()))
+    return tuple(bands)
+
+
+def crop_resize_normalize(frames: np.ndarray, box: tuple[int, int, int, int], size: int,
+                          mean, std, flip: bool = False) -> torch.Tensor:
+    """uint8 (T, H, W, 3) -> normalised float32 (3, T, size, size): the crop `box`, resized
+    (bilinear, antialiased: the same as ``F.interpolate(..., antialias=True)`` up to float
+    rounding), optionally mirrored, then ``(x / 255 - mean) / std`` per channel.
+
+    The resize is two matrix products with cached weight matrices (`resize_weights`), rows
+    first in blocks that read only the input rows they need, on channels-last data, so the
+    large input is read once and never transposed. Per-clip work stays single-threaded in
+    data-loader workers (they set one torch thread).
     """
     top, left, h, w = box
-    x = frames[:, top:top + h, left:left + w].transpose(0, 3, 1, 2)
+    T = frames.shape[0]
+    crop = frames[:, top:top + h, left:left + w]
+    mean = torch.tensor(mean, dtype=torch.float32).view(3, 1)
+    inv_std = 1 / torch.tensor(std, dtype=torch.float32).view(3, 1)
     if (h, w) == (size, size):
-        return x.astype(np.float32) * np.float32(1 / 255)
-    x = torch.from_numpy(np.ascontiguousarray(x)).float().div_(255.0)
-    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
-                         antialias=True).numpy()
+        x = crop[:, :, ::-1] if flip else crop
+        x = torch.from_numpy(x.astype(np.float32).transpose(3, 0, 1, 2).copy())
+        x.mul_(np.float32(1 / 255))
+    else:
+        src = torch.from_numpy(crop.astype(np.float32)).view(T, h, w * 3)
+        if h >= 2 * size:                              # shrinking rows: read only the band
+            rows = torch.empty(T, size, w * 3)
+            for r0, r1, lo, hi, weights in _row_bands(h, size):
+                torch.matmul(weights, src[:, lo:hi], out=rows[:, r0:r1])
+        else:
+            rows = torch.matmul(resize_weights(h, size), src)
+        cols = resize_weights(w, size)
+        cols = cols.flip(0) if flip else cols
+        rows = rows.view(T, size, w, 3).permute(3, 0, 1, 2).reshape(3 * T * size, w)
+        x = torch.mm(rows, cols.t()).view(3, T, size, size).mul_(1 / 255)
+    flat = x.view(3, -1)
+    flat.sub_(mean).mul_(inv_std)
+    return x
 
 
 @dataclass(frozen=True)
@@ -178,28 +242,27 @@ class ClipTransform:
         return sample_indices(video_frames, self.num_frames, self.sampling,
                               self.frame_interval, clip, num_clips, generator)
 
-    def normalize(self, x: np.ndarray) -> torch.Tensor:
-        """float (T, 3, H, W) in [0, 1] -> normalised float32 tensor (3, T, H, W)."""
-        mean = np.asarray(self.mean, dtype=np.float32).reshape(3, 1, 1, 1)
-        inv_std = 1 / np.asarray(self.std, dtype=np.float32).reshape(3, 1, 1, 1)
-        x = np.ascontiguousarray(x.transpose(1, 0, 2, 3), dtype=np.float32)
-        return torch.from_numpy((x - mean) * inv_std)
+    def crop(self, x: np.ndarray, box, flip: bool = False) -> torch.Tensor:
+        """uint8 (T, H, W, 3) -> normalised float32 clip (3, T, size, size)."""
+        return crop_resize_normalize(x, box, self.size, self.mean, self.std, flip)
 
-    def __call__(self, frames: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def __call__(self, frames, generator: torch.Generator) -> torch.Tensor:
         shape, dtype = tuple(frames.shape), str(getattr(frames, "dtype", "uint8"))
         if len(shape) != 4 or shape[-1] != 3 or dtype.split(".")[-1] != "uint8":
             raise ValueError(f"expected uint8 frames (L, H, W, 3), got {dtype} {shape}")
         L, H, W, _ = shape
-        if self.mode == "train":
-            x = take_frames(frames, self.indices(L, generator=generator))
-            x = crop_resize(x, random_resized_crop_box(H, W, self.scale, generator), self.size)
-            if self.flip and float(torch.rand(1, generator=generator)) < 0.5:
-                x = x[..., ::-1]
-            return self.normalize(x)
+        if self.mode == "train":                       # draws: indices, crop, flip
+            indices = self.indices(L, generator=generator)
+            box = random_resized_crop_box(H, W, self.scale, generator)
+            flip = self.flip and float(torch.rand(1, generator=generator)) < 0.5
+            return self.crop(take_frames(frames, indices), box, flip)
         clips = self.test_clips if self.mode == "views" else 1
         boxes = square_crop_boxes(H, W, self.test_crops if self.mode == "views" else 1)
+        per_clip = [self.indices(L, clip=c, num_clips=clips) for c in range(clips)]
+        every = [i for indices in per_clip for i in indices]
+        x = take_frames(frames, every)                 # one decode for all the views
         views = []
         for c in range(clips):
-            x = take_frames(frames, self.indices(L, clip=c, num_clips=clips))
-            views.extend(self.normalize(crop_resize(x, box, self.size)) for box in boxes)
+            part = x[c * self.num_frames:(c + 1) * self.num_frames]
+            views.extend(self.crop(part, box) for box in boxes)
         return torch.stack(views) if self.mode == "views" else views[0]

@@ -1,4 +1,4 @@
-"""Real videos: a folder of video files and a list file of ``path label`` lines, decoded with PyAV.
+"""Real videos: a folder of video files and a list file of ``path label`` lines.
 
 List format (the Kinetics / Something-Something video lists of PySlowFast and MMAction2):
 one sample per line, ``<path> <label>`` separated by white space, or ``<path>,<label>`` (CSV).
@@ -8,20 +8,19 @@ header. Paths are relative to ``root`` (or, when ``root`` is empty, to the list 
 folder) unless absolute. Anything else is a one-line `ValueError` naming the file, the line
 number and the line.
 
-Decoding (`decode_video`) reads every frame of the first video stream (the frame count in
-container metadata is often wrong, so it is not trusted) but keeps them in the decoder's
-format and converts to RGB only the frames a clip uses. A missing file, a file PyAV cannot
-open or decode, or one without video frames raises `BadSampleError`, which the dataset turns
-into a skipped sample (one warning line, counted by the loader), never a crash mid-epoch.
+Decoding: the decoder named by ``data.decoder`` (`nas.data.decoders`; default ``pyav``,
+which indexes the frames from the packets, never from container metadata, and decodes only
+the keyframe-aligned span a clip needs, converting to RGB only the frames it uses). A missing
+file, a file that cannot be opened or decoded, or one without video frames raises
+`BadSampleError`, which the dataset turns into a skipped sample (one warning line, counted by
+the loader), never a crash mid-epoch.
 """
 from __future__ import annotations
 
 import os
 
-import av
-import numpy as np
-
-from .base import BadSampleError, ClipDataset
+from .base import ClipDataset
+from .decoders import DECODERS, VideoInfo, get_decoder
 from .transforms import ClipTransform
 
 
@@ -36,6 +35,14 @@ def _parse_line(line: str) -> tuple[str, str] | None:
             if label.lstrip("-").isdigit() or label.lower() == "label":
                 return path, label
     return None
+
+
+def check_label(list_path: str, lineno: int, label: int, num_classes: int | None) -> int:
+    """`label` if in 0..num_classes-1, else the one-line error naming the list line."""
+    if label < 0 or (num_classes is not None and label >= num_classes):
+        raise ValueError(f"{list_path}:{lineno}: label {label} out of range "
+                         f"0..{(num_classes or 1) - 1} (num_classes={num_classes})")
+    return label
 
 
 def read_video_list(list_path: str, root: str = "", num_classes: int | None = None
@@ -59,69 +66,34 @@ def read_video_list(list_path: str, root: str = "", num_classes: int | None = No
                 if samples:
                     raise ValueError(f"{list_path}:{lineno}: header line {line!r} after data")
                 continue
-            label = int(label_text)
-            if label < 0 or (num_classes is not None and label >= num_classes):
-                raise ValueError(f"{list_path}:{lineno}: label {label} out of range "
-                                 f"0..{(num_classes or 1) - 1} (num_classes={num_classes})")
+            label = check_label(list_path, lineno, int(label_text), num_classes)
             samples.append((path if os.path.isabs(path) else os.path.join(base, path), label))
     if not samples:
         raise ValueError(f"video list {list_path!r} has no samples")
     return samples
 
 
-class DecodedVideo:
-    """All frames of a video, kept in decoder format; ``video[indices]`` gives uint8 RGB
-    ``(len(indices), H, W, 3)``, converting each distinct frame once."""
-
-    def __init__(self, frames: list):
-        self._frames = frames
-        self._rgb: dict[int, np.ndarray] = {}
-        self.shape = (len(frames), frames[0].height, frames[0].width, 3)
-
-    def __len__(self) -> int:
-        return len(self._frames)
-
-    def __getitem__(self, indices) -> np.ndarray:
-        out = []
-        for i in indices:
-            if i not in self._rgb:
-                self._rgb[i] = self._frames[i].to_ndarray(format="rgb24")
-            out.append(self._rgb[i])
-        return np.stack(out)
-
-
-def decode_video(path: str) -> DecodedVideo:
-    """Decode the first video stream of `path`; `BadSampleError` if missing or unreadable."""
-    if not os.path.isfile(path):
-        raise BadSampleError("file not found")
-    try:
-        with av.open(path) as container:
-            if not container.streams.video:
-                raise BadSampleError("no video stream")
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            frames = list(container.decode(stream))
-    except BadSampleError:
-        raise
-    except (av.FFmpegError, OSError, ValueError, EOFError) as exc:
-        raise BadSampleError(f"cannot decode ({type(exc).__name__}: {exc})") from None
-    if not frames:
-        raise BadSampleError("no decodable video frames")
-    return DecodedVideo(frames)
-
-
 class VideoListDataset(ClipDataset):
     """Clips of the videos of a list file: items ``(clip (3, T, S, S) float, label)``."""
 
     def __init__(self, list_path: str, root: str, num_classes: int, transform: ClipTransform,
-                 seed: int = 0):
+                 seed: int = 0, decoder: str = "pyav"):
         super().__init__(transform, seed)
+        get_decoder(decoder)                    # unknown or not installed: fail here
+        self.decoder_name = decoder             # a name, so the dataset pickles (spawned workers)
         self.samples = read_video_list(list_path, root, num_classes)
         self.labels = [label for _, label in self.samples]
         self.classes = [str(c) for c in range(num_classes)]
 
+    @property
+    def decoder(self):
+        return DECODERS[self.decoder_name]
+
     def sample_name(self, index: int) -> str:
         return self.samples[index][0]
 
-    def load_frames(self, index: int) -> DecodedVideo:
-        return decode_video(self.samples[index][0])
+    def load_frames(self, index: int):
+        return self.decoder.open(self.samples[index][0])
+
+    def probe(self, index: int, full: bool = False) -> VideoInfo:
+        return self.decoder.probe(self.samples[index][0], full)
