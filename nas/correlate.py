@@ -131,10 +131,14 @@ def _train_one(run_config: dict, threads: int | None = None) -> float:
     return run_train(cfg, resume=resume, quiet=True)["top1"]
 
 
+RESULT_NEUTRAL_KEYS = ("output_dir", "train.threads", "train.eval_every")
+
+
 def _comparable(run: dict) -> dict:
-    """A run config without the keys that do not change its result (threads)."""
-    out = dict(run)
-    out["train"] = {k: v for k, v in (out.get("train") or {}).items() if k != "threads"}
+    """A run config without the keys that do not change the trained weights: where the run
+    lives, the thread count, and extra validation passes (tested)."""
+    out = {k: v for k, v in run.items() if k != "output_dir"}
+    out["train"] = {k: v for k, v in (out.get("train") or {}).items() if f"train.{k}" not in RESULT_NEUTRAL_KEYS}
     return out
 
 

@@ -196,3 +196,27 @@ def test_ranking_measures_against_hand_computed_values():
         precision_at_k(est, real, 7)
     with pytest.raises(ValueError, match=">= 2 seeds"):
         seed_ceiling(table[:, :1])
+
+
+def test_validation_passes_and_threads_do_not_change_the_trained_weights(tmp_path):
+    """What lets a finished run be reused when only `RESULT_NEUTRAL_KEYS` differ."""
+    import torch
+
+    from nas.correlate import RESULT_NEUTRAL_KEYS, _comparable
+    from nas.train import run_train
+    from supernet.training.checkpoint import load_checkpoint
+
+    base = {"model": {"name": "mlp3d-nano", "kwargs": {"head_dropout": 0.0}}, "arch": "sr4-" * 7 + "sr4",
+            "data": {"dataset": "synthetic-temporal", "num_frames": 16, "size": 32, "num_classes": 4,
+                     "train_clips_per_class": 4, "val_clips_per_class": 2, "cache_dir": str(tmp_path / "cache")},
+            "optim": {"lr": 1e-3, "base_batch_size": 8}, "train": {"epochs": 2, "batch_size": 8}}
+    a = load_run_config(None, [f"output_dir={tmp_path / 'a'}"], base=base)
+    b = load_run_config(None, [f"output_dir={tmp_path / 'b'}", "train.eval_every=1", "train.threads=1"], base=base)
+    run_train(a, quiet=True)
+    run_train(b, quiet=True)
+    wa, wb = (load_checkpoint(tmp_path / d / "model.pt")["model"] for d in ("a", "b"))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert (tmp_path / "b" / "eval_curve.csv").exists() and not (tmp_path / "a" / "eval_curve.csv").exists()
+    assert _comparable(a.to_dict()) == _comparable(b.to_dict()) and "train.eval_every" in RESULT_NEUTRAL_KEYS
+    c = load_run_config(None, [f"output_dir={tmp_path / 'a'}", "train.epochs=3"], base=base)
+    assert _comparable(a.to_dict()) != _comparable(c.to_dict())
