@@ -175,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .search.cli import add_parser as add_search_parser
     add_search_parser(sub)
+    from .search.predictor import add_parser as add_predictor_parser
+    add_predictor_parser(sub)
 
     p = sub.add_parser("train", help=cmd_train.__doc__)
     p.add_argument("--config", required=True, help="YAML run config (see experiments/configs)")
