@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -46,7 +47,7 @@ class Encoder:
         for i in range(space.num_units):
             seen: list[str] = []
             for c in space.choices(i):
-                tok = space.canonical(space.default_arch().replace(i, c))[i].token
+                tok = space.canonical(space.uniform(lambda j: space.choices(j)[0]).replace(i, c))[i].token
                 if tok not in seen:
                     seen.append(tok)
             self.columns.append(seen)
@@ -146,7 +147,9 @@ class Predictor:
         if not path.is_file():
             raise FileNotFoundError(f"predictor not found: {path}")
         try:
-            data = torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")              # protocol notes on foreign pickles
+                data = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:                      # noqa: BLE001 - any unreadable file
             raise ValueError(f"cannot load predictor {path}: {str(e).splitlines()[0]}") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
