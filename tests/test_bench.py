@@ -1,29 +1,24 @@
 """The standalone benchmark table (nas.bench) and searches scored by it (--bench-table)."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from nas.bench import load_bench
 from nas.search import SearchConfig, read_results, run_search
 from nas.search.bench_eval import BenchTableEvaluator
+from test_search import one_thread  # noqa: F401  (autouse: one torch thread)
 from test_search import cost_table_of
 
 QUIET = dict(progress=False, log=lambda s: None)
+ROOT = Path(__file__).resolve().parents[1]
 ARCHS = ["sr1-sr1-sr1-sr1-sr1-sr1-sr1-sr1", "sr2-sr2-sr2-sr2-sr2-sr2-sr2-sr2",
          "sr4-sr4-sr4-sr4-sr4-sr4-sr4-sr4", "lr2-lr2-lr2-lr2-lr2-lr2-lr2-lr2",
          "sr2-lr2-sr2-lr2-sr2-lr2-sr2-lr2", "sr4-sr2-sr1-sr4-sr2-sr1-sr4-sr2",
          "sr2-sr2-sr2-sr2-sr4-sr4-sr4-sr4", "lr2-sr2-sr4-sr1-lr2-sr2-sr4-sr1"]
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def top1_of(i, seed):
@@ -156,3 +151,34 @@ def test_cli_search_on_a_bench_table_needs_no_checkpoint(tmp_path, capsys):
         assert len(err.splitlines()) == 1 and needle in err, err
     assert main(["search", "--out", str(tmp_path / "u")]) == 2
     assert "give one of --checkpoint" in capsys.readouterr().err
+
+
+def test_strategy_benchmark_script_runs_on_a_table_and_resumes(tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("strategy_benchmark", ROOT / "experiments" / "strategy_benchmark.py")
+    sb = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sb)
+    _, table = cost_table_of("small")
+    folder = make_table(tmp_path / "b")
+    out = tmp_path / "sb"
+    out.mkdir()
+    table.save(out / "cost_table.json")
+    argv = ["table", "--bench-table", str(folder), "--out", str(out), "--budgets", "3,6", "--seeds", "2",
+            "--strategies", "random,evolution-predictor,greedy"]
+    assert sb.main(argv) == 0
+    runs = pd.read_csv(out / "runs.csv")
+    assert len(runs) == 2 * 2 + 2 * 2 + 2                    # greedy runs once per seed
+    summary = pd.read_csv(out / "summary.csv")
+    t = load_bench(folder)
+    ref = json.loads((out / "reference.json").read_text())
+    assert ref["reference_arch"] in t.archs()
+    assert (summary["regret_min"].dropna() >= -1e-9).all() and (out / "regret.png").is_file()
+    curves = pd.read_csv(out / "curves.csv")
+    one = curves[(curves["strategy"] == "random") & (curves["budget"] == 6) & (curves["seed"] == 0)]
+    assert one["best_so_far"].is_monotonic_increasing and len(one) == 6
+    capsys.readouterr()
+    assert sb.main(argv) == 0                                 # resumed: nothing runs again
+    assert "budget" not in capsys.readouterr().out.split("strategy")[0].replace("--budgets", "")
+    assert len(pd.read_csv(out / "runs.csv")) == len(runs)
+    assert "strategy_benchmark.py table --bench-table" in (out / "command.txt").read_text()

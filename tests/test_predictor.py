@@ -10,17 +10,11 @@ import torch
 from fake_scorer import OracleFactory, quality, toy_cost_table
 from nas.search import SearchConfig, run_search
 from nas.search.predictor import Encoder, Predictor
+from test_search import one_thread  # noqa: F401  (autouse: one torch thread)
 from test_search import CrashAfter, cost_table_of, rows
 
 QUIET = dict(progress=False, log=lambda s: None)
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def additive(space, archs, seed=0):

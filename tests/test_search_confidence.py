@@ -7,27 +7,20 @@ from math import comb
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
-from fake_scorer import OracleFactory, quality, toy_cost_table
-from nas.search import EvalRequest, Evaluator, InMemoryEvaluator, SearchConfig, read_results, run_search
+from fake_scorer import OracleFactory, toy_cost_table
+from nas.search import EvalRequest, Evaluator, InMemoryEvaluator, SearchConfig, run_search
 from nas.search.confidence import (binomial_se, compare_estimates, compare_outcomes, pack_hits,
                                    paired_se, unpack_hits, worse_pvalue)
 from nas.search.engine import complete_rows, pareto_table
 from nas.search.objective import pareto_front, pareto_front_nd
 from nas.search.outcomes import ClipLog, load_outcomes
 from nas.search.racing import race
+from test_search import one_thread  # noqa: F401  (autouse: one torch thread)
 from test_search import CrashAfter, cost_table_of, random_batches, rows, small_model
 
 QUIET = dict(progress=False, log=lambda s: None)
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # ---- statistics by hand ------------------------------------------------------------------
