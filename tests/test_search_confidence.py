@@ -159,6 +159,30 @@ def test_resume_reconciles_outcomes_written_before_a_kill(tmp_path):
     assert "\n" not in str(e.value)
 
 
+def test_a_folder_from_before_per_clip_outcomes_resumes(tmp_path):
+    cfg = SearchConfig("random", {"budget": 6, "batch": 3}, seed=1)
+    table = toy_cost_table()
+    full = run_search(cfg, OracleFactory(), out=tmp_path / "new", cost_table=table, **QUIET)
+    old = run_search(SearchConfig("random", {"budget": 3, "batch": 3}, seed=1), OracleFactory(),
+                     out=tmp_path / "old", cost_table=table, **QUIET)
+    # what the previous version wrote: no top1_se, `total` for clips, no outcomes.npz, and a
+    # search_config.yaml without the settings added since (they are stored only when set)
+    legacy = old.table.drop(columns=["top1_se"]).rename(columns={"clips": "total"})
+    legacy.to_csv(tmp_path / "old" / "results.csv", index=False)
+    (tmp_path / "old" / "outcomes.npz").unlink()
+    text = (tmp_path / "old" / "search_config.yaml").read_text()
+    assert "racing" not in text and "alphas" not in text
+    (tmp_path / "old" / "search_config.yaml").write_text(text.replace("budget: 3", "budget: 6"))
+    logged = []
+    res = run_search(cfg, OracleFactory(), out=tmp_path / "old", resume=True, cost_table=table,
+                     progress=False, log=logged.append)
+    assert res.new_evaluations == 3 and any("3 rows come from a folder written before" in m for m in logged)
+    pd.testing.assert_frame_equal(rows(res.table), rows(full.table))
+    with pytest.raises(ValueError, match=r"holds a different search \(search.racing"):
+        run_search(SearchConfig("random", {"budget": 6, "batch": 3}, seed=1, racing=True), OracleFactory(),
+                   out=tmp_path / "old", resume=True, cost_table=table, **QUIET)
+
+
 # ---- greedy's decisions and the confidence section -------------------------------------------
 def test_greedy_decisions_carry_the_paired_test_of_their_outcomes(tmp_path):
     f = OracleFactory(clips=64, batches=4, flip=0.1, step=0.12)

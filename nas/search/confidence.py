@@ -138,7 +138,10 @@ def compare_estimates(v_a: float, se_a: float, v_b: float, se_b: float, cost_a: 
     v_margin = v_a - v_b
     margin = v_margin - alpha * (cost_a - cost_b)
     se = math.sqrt(se_a ** 2 + se_b ** 2)
-    p = float(stats.norm.sf(margin / se)) if se > 0 else (0.0 if margin > 0 else 1.0)
+    if not math.isfinite(se):                   # e.g. one training seed: no SE, no test
+        p = float("nan")
+    else:
+        p = float(stats.norm.sf(margin / se)) if se > 0 else (0.0 if margin > 0 else 1.0)
     return Comparison(False, 0, 0, 0, v_margin, margin, se, p, float(level))
 
 

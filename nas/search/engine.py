@@ -62,7 +62,15 @@ class SearchConfig:
     alphas: list[float] | None = None     # alphas to report the best for (alpha first)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The config as stored in search_config.yaml. Settings added after the first
+        version are stored only when not at their defaults, so earlier folders resume."""
+        out = asdict(self)
+        for key, default in (("racing", False), ("race_slices", 4), ("confidence", DEFAULT_CONFIDENCE)):
+            if out[key] == default:
+                del out[key]
+        if out["alphas"] in (None, [self.alpha]):
+            del out["alphas"]
+        return out
 
 
 # ---- backends ----------------------------------------------------------------------------
@@ -302,6 +310,9 @@ def run_search(config: SearchConfig, factory: EvaluatorFactory, out: str | Path 
     store = ResultStore(None if out_dir is None else out_dir / RESULTS_CSV, resume)
     if store.records:
         log(f"resuming: {len(store)} evaluated architectures found in {out_dir / RESULTS_CSV}")
+    if store.legacy:                       # (racing is refused earlier: its config differs)
+        log(f"{store.legacy} rows come from a folder written before per-clip outcomes: they have "
+            "none, and comparisons with them use their binomial SEs (not paired)")
     backend = backend or InProcessBackend(factory)
     storage = None if out_dir is None else f"sqlite:///{(out_dir / OPTUNA_DB).resolve()}"
     space = factory.search_space(model)

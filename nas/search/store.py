@@ -33,6 +33,7 @@ from search_spaces import Arch, SearchSpace
 
 from ..config import config_diff
 from ..utils import atomic_write_json, atomic_write_text
+from .confidence import binomial_se
 from .outcomes import OUTCOMES_NPZ, ClipLog, load_outcomes, save_outcomes
 
 RESULTS_CSV = "results.csv"
@@ -106,11 +107,16 @@ class ResultStore:
         self.path = None if path is None else Path(path)
         self.records: dict[str, Record] = {}
         self.logs: dict[str, ClipLog] = {}
+        self.legacy = 0                  # resumed rows of a folder from before per-clip outcomes
         if resume and self.path is not None and self.path.is_file():
             for rec in read_results(self.path):
                 self.records[rec.key] = rec
             side = self.outcomes_path
             logs = load_outcomes(side) if side.is_file() else {}
+            header = self.path.open().readline().strip().split(",")
+            if "clips" not in header and not side.is_file():
+                self.legacy = len(self.records)
+                return
             for key, rec in self.records.items():
                 if rec.clips == 0 and rec.correct == 0:       # a scorer without per-clip outcomes
                     continue
@@ -157,6 +163,10 @@ def read_results(path: str | Path) -> list[Record]:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)   # parsed below: exact
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise ValueError(f"cannot read results {path}: {str(e).splitlines()[0]}") from None
+    if "clips" not in df.columns and "total" in df.columns:     # written before per-clip outcomes
+        df = df.rename(columns={"total": "clips"})
+        df["top1_se"] = [repr(binomial_se(int(c), int(n))) if c.isdigit() and n.isdigit() else "nan"
+                         for c, n in zip(df["correct"], df["clips"])]
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"{path} is not a search results table (missing columns {', '.join(missing)})")
