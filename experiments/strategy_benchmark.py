@@ -12,10 +12,13 @@
         experiments/results/strategy_benchmark/shared/evaluations.csv [--bench-table DIR] \\
         --out experiments/results/strategy_benchmark/predictor
 
-Strategies: greedy (MLP-3D Sec. 3.4), evolution (SPOS), random, optuna-tpe, optuna-nsga2 and
-predictor-guided evolution (`predictor_share` 0.25, MLP predictor), each at budgets of 25,
-50, 100 and 200 evaluations with 5 seeds, every run through `nas.search.run_search`
-unchanged. Greedy's evaluation count is set by the space, not a budget: it runs its 3
+Strategies: greedy (MLP-3D Sec. 3.4), evolution (SPOS; population 5, top-2 parents,
+budget / 5 generations), random, optuna-tpe (batch 4, 10 startup trials), optuna-nsga2
+(population 10) and predictor-guided evolution (the same evolution with `predictor_share`
+0.25 and the MLP predictor), each at budgets of 25, 50, 100 and 200 evaluations with 5 seeds,
+every run a separate `nas.search.run_search` call. No setting depends on the budget, so a
+run at budget B makes the same first B evaluations as a longer run (the cache then costs
+them once). Greedy's evaluation count is set by the space, not a budget: it runs its 3
 passes once per seed and its result "at budget B" is the best complete architecture among
 its first B evaluations.
 
@@ -59,8 +62,8 @@ STRATEGIES = ("greedy", "evolution", "random", "optuna-tpe", "optuna-nsga2", "ev
 
 def strategy_config(name: str, budget: int, seed: int, alpha: float) -> SearchConfig:
     """The run of `name` at `budget` evaluations (see the module docstring)."""
-    pop = min(5, budget) if budget < 100 else budget // 10
-    evo = {"population": pop, "generations": budget // pop, "topk": max(2, pop // 3)}
+    pop = min(5, budget)          # fixed, so a run at budget B is the first B evaluations of a longer one
+    evo = {"population": pop, "generations": budget // pop, "topk": 2}
     params = {
         "greedy": ("greedy", {"repeats": 3}),
         "evolution": ("evolution", evo),
