@@ -28,8 +28,8 @@ def test_encoder_is_one_hot_over_canonical_choices():
     model, _ = cost_table_of("small")
     space = model.space
     enc = Encoder(space)
-    assert enc.width == sum(len({space.canonical(space.uniform(lambda j: space.choices(j)[0]).replace(i, c))[i].token
-                                 for c in space.choices(i)}) for i in range(space.num_units))
+    assert enc.width == sum(len({space.canonical(space.sample(0).replace(i, c))[i].token for c in space.choices(i)})
+                            for i in range(space.num_units)) == 8 * 4          # sr1 sr2 sr4 lr2 per unit
     x = enc.encode(["sr1-sr2-sr4-lr2-sr1-sr2-sr4-lr2", "lr1-sr2-lr4-lr2-sr1-sr2-sr4-lr2"])
     assert (x.sum(axis=1) == space.num_units).all()
     assert (x[0] == x[1]).all()                       # lr1 = sr1, lr4 = sr4 at T' = 4

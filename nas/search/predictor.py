@@ -43,14 +43,7 @@ class Encoder:
 
     def __init__(self, space: SearchSpace):
         self.space = space
-        self.columns: list[list[str]] = []
-        for i in range(space.num_units):
-            seen: list[str] = []
-            for c in space.choices(i):
-                tok = space.canonical(space.uniform(lambda j: space.choices(j)[0]).replace(i, c))[i].token
-                if tok not in seen:
-                    seen.append(tok)
-            self.columns.append(seen)
+        self.columns = [[c.token for c in space.distinct_choices(i)] for i in range(space.num_units)]
         self.width = sum(len(c) for c in self.columns)
 
     def encode(self, archs: Sequence[Arch | str]) -> np.ndarray:
