@@ -175,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .search.cli import add_parser as add_search_parser
     add_search_parser(sub)
+    from .search.predictor import add_parser as add_predictor_parser
+    add_predictor_parser(sub)
 
     from .data.check import add_parser as add_data_parser
     add_data_parser(sub)
