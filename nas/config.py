@@ -91,6 +91,15 @@ def config_diff(a: dict, b: dict, prefix: str = "") -> str | None:
     return None
 
 
+def read_stored_config(path: Path) -> dict[str, Any]:
+    """A run's stored ``config.yaml`` as the current schema sees it: keys added to the schema
+    after the run was written take their defaults, so an older run still resumes."""
+    try:
+        return from_dict(RunConfig, yaml.safe_load(path.read_text()) or {}).to_dict()
+    except ValueError as e:
+        raise ValueError(f"{path} does not fit the current run config ({e})") from None
+
+
 def prepare_output_dir(cfg: RunConfig, resume: bool, marker: str = "checkpoints/last.pt",
                        ignore: tuple[str, ...] = ("train.max_steps", "train.threads")) -> Path:
     """Create the output dir and write ``config.yaml``; refuse to mix two different runs.
@@ -106,7 +115,7 @@ def prepare_output_dir(cfg: RunConfig, resume: bool, marker: str = "checkpoints/
         if not (out / marker).exists():
             raise FileNotFoundError(f"nothing to resume in {out}: {marker} does not exist")
         if stored.exists():
-            old = yaml.safe_load(stored.read_text()) or {}
+            old = read_stored_config(stored)
             for key in ignore:
                 for d in (old, current):
                     section, _, leaf = key.rpartition(".")
