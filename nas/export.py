@@ -307,8 +307,8 @@ def _natively_4d(unit: nn.Module) -> bool:
     return any(isinstance(m, ProposedSplitOp) for m in unit.modules())
 
 
-def _input_shapes(net: nn.Module, x: torch.Tensor, modules: dict[str, nn.Module]) -> dict[str, tuple]:
-    """The input shape of each named module in one forward of `net` on `x`."""
+def _input_shapes(run: Callable[[], Any], modules: dict[str, nn.Module]) -> dict[str, tuple]:
+    """The input shape of each named module while `run()` runs."""
     shapes: dict[str, tuple] = {}
     hooks = []
     for name, mod in modules.items():
@@ -319,7 +319,7 @@ def _input_shapes(net: nn.Module, x: torch.Tensor, modules: dict[str, nn.Module]
         hooks.append(mod.register_forward_pre_hook(hook))
     try:
         with torch.no_grad():
-            net(x)
+            run()
     finally:
         for h in hooks:
             h.remove()
@@ -346,6 +346,18 @@ def _lower(module: nn.Module, qualname: str, shapes: dict[str, tuple]) -> nn.Mod
     return module
 
 
+def lower_unit(unit: nn.Module, x: torch.Tensor, name: str = "unit", enter: bool = True,
+               leave: bool = True) -> FourDUnit:
+    """A natively-4D unit (eval mode) on its 5D input `x`, as a `FourDUnit` computing it on
+    4D tensors (`unit` is modified: pass a copy)."""
+    _registry()
+    inner = {f"{name}.{sub}" if sub else name: m for sub, m in unit.named_modules()}
+    shapes = _input_shapes(lambda: unit(x), inner)
+    with torch.no_grad():
+        out = unit(x).shape
+    return FourDUnit(_lower(unit, name, shapes), enter, leave, out_hw=(out[3], out[4]))
+
+
 def deploy_network(net: nn.Module, example: torch.Tensor) -> tuple[nn.Module, list[int]]:
     """The deploy graph of a fixed network: an eval-mode copy whose natively-4D units are
     lowered to 4D tensors (module docstring). Returns it and the lowered unit indices."""
@@ -354,11 +366,7 @@ def deploy_network(net: nn.Module, example: torch.Tensor) -> tuple[nn.Module, li
     units = [i for i in range(net.space.num_units) if _natively_4d(net.unit(i))]
     if not units:
         return net, []
-    layers = {net.unit_module_name(i): net.unit(i) for i in units}
-    inner = {f"{name}.{sub}" if sub else name: m
-             for name, unit in layers.items() for sub, m in unit.named_modules()}
-    shapes = _input_shapes(net, example, inner)
-    outs = _output_shapes(net, example, units)
+    inputs = layer_inputs(net, example)
     lowered = set(net.unit_layers[i] for i in units)
     last = len(net.layers) - 1
     stem_rule, head_rule = STEM_RULES.get(type(net.stem)), HEAD_RULES.get(type(net.head))
@@ -368,13 +376,25 @@ def deploy_network(net: nn.Module, example: torch.Tensor) -> tuple[nn.Module, li
         net.head = head_rule(net.head)
     for i in units:
         k = net.unit_layers[i]
-        name = net.unit_module_name(i)
-        block = _lower(net.layers[k], name, shapes)
-        out = outs[i]
         enter = k - 1 not in lowered and not (k == 0 and stem_rule is not None)
         leave = k + 1 not in lowered and not (k == last and head_rule is not None)
-        net.layers[k] = FourDUnit(block, enter, leave, out_hw=(out[3], out[4]))
+        net.layers[k] = lower_unit(net.layers[k], inputs[f"layers.{k}"], net.unit_module_name(i), enter, leave)
     return net, units
+
+
+def layer_inputs(net: nn.Module, example: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The input of the stem, of every layer (``layers.k``) and of the head in one eval
+    forward of a stem -> layers -> head network on `example`."""
+    parts = {"stem": net.stem, "head": net.head, **{f"layers.{k}": m for k, m in enumerate(net.layers)}}
+    got: dict[str, torch.Tensor] = {}
+    hooks = [m.register_forward_pre_hook(lambda _, a, n=n: got.__setitem__(n, a[0])) for n, m in parts.items()]
+    try:
+        with torch.no_grad():
+            net(example)
+    finally:
+        for h in hooks:
+            h.remove()
+    return got
 
 
 def unit_scopes(deploy: nn.Module) -> list[str]:
@@ -385,19 +405,6 @@ def unit_scopes(deploy: nn.Module) -> list[str]:
         name = deploy.unit_module_name(i)
         out.append(f"{name}.block" if isinstance(deploy.layers[deploy.unit_layers[i]], FourDUnit) else name)
     return out
-
-
-def _output_shapes(net, example, units) -> dict[int, tuple]:
-    outs, hooks = {}, []
-    for i in units:
-        hooks.append(net.unit(i).register_forward_hook(lambda m, a, y, i=i: outs.__setitem__(i, tuple(y.shape))))
-    try:
-        with torch.no_grad():
-            net(example)
-    finally:
-        for h in hooks:
-            h.remove()
-    return outs
 
 
 # ---- writing the deploy files ---------------------------------------------------------------
@@ -504,8 +511,22 @@ def write_onnx(module: nn.Module, example: torch.Tensor, path: Path) -> None:
                      lambda m, a: _export_onnx_program(m, a[0], dynamic=False)) from None
     import onnx
 
-    atomic_write(path, lambda f: f.write(program.model_proto.SerializeToString()))
+    proto = program.model_proto
+    _name_batch_axis(proto)
+    atomic_write(path, lambda f: f.write(proto.SerializeToString()))
     onnx.checker.check_model(str(path))
+
+
+def _name_batch_axis(proto) -> None:
+    """Call the exporter's symbol for the clip's dim 0 (e.g. ``s77``) "batch" everywhere."""
+    dim = proto.graph.input[0].type.tensor_type.shape.dim[0]
+    symbol = dim.dim_param
+    if not symbol:
+        return
+    for value in [*proto.graph.input, *proto.graph.output, *proto.graph.value_info]:
+        for d in value.type.tensor_type.shape.dim:
+            if d.dim_param == symbol:
+                d.dim_param = "batch"
 
 
 def _require_onnx() -> None:

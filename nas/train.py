@@ -34,7 +34,11 @@ def _paths(model):
 def initialise(model, cfg: RunConfig) -> str:
     """Apply ``init_from`` / ``center_init_from``; returns a one-line description."""
     if cfg.init_from:
-        exported = model_from_checkpoint(cfg.init_from).export(cfg.arch).state_dict()
+        if Path(cfg.init_from).is_dir():                   # a `nas export` folder
+            from .export import export_state_dict
+            exported = export_state_dict(cfg.init_from, cfg.model.name, cfg.arch)
+        else:
+            exported = model_from_checkpoint(cfg.init_from).export(cfg.arch).state_dict()
         for path in _paths(model):                  # a two-path net: both paths, no head FC
             own = path.state_dict()
             missing = sorted(set(own) - set(exported))
