@@ -45,7 +45,6 @@ import argparse
 import ast
 import copy
 import json
-import platform
 import re
 import warnings
 from pathlib import Path
@@ -652,16 +651,6 @@ def _prepare_folder(out: Path, identity: dict[str, Any]) -> dict[str, Any]:
     return old
 
 
-def _versions() -> dict[str, str]:
-    out = {"torch": torch.__version__, "python": platform.python_version()}
-    for name in ("onnx", "onnxruntime", "onnxscript"):
-        try:
-            out[name] = __import__(name).__version__
-        except ImportError:
-            pass
-    return out
-
-
 def run_export(checkpoint: str | Path, arch: str | None, out: str | Path, fmt: str = "state_dict",
                input_size=None, batch: int = 1, check: bool = False, log: Callable[[str], None] = print,
                seed: int = 0) -> dict[str, Any]:
@@ -669,6 +658,7 @@ def run_export(checkpoint: str | Path, arch: str | None, out: str | Path, fmt: s
     when asked: max abs differences at batch 1 and `batch`)."""
     from supernet.training.checkpoint import atomic_torch_save
 
+    from .latency import library_versions
     from .search.recipes import file_sha256
 
     if fmt not in FORMATS:
@@ -702,7 +692,7 @@ def run_export(checkpoint: str | Path, arch: str | None, out: str | Path, fmt: s
         files[fmt] = FILES[fmt]
     manifest = {"format": EXPORT_FORMAT, **identity, "arch": str(arch_obj), "files": files,
                 "four_d_units": {**old.get("four_d_units", {}), **({fmt: lowered} if fmt != "state_dict" else {})},
-                "onnx_opset": ONNX_OPSET if "onnx" in files else None, "versions": _versions(),
+                "onnx_opset": ONNX_OPSET if "onnx" in files else None, "versions": library_versions(),
                 "checks": dict(old.get("checks", {}))}
     if check:
         run = load_export_file(out, fmt, manifest)

@@ -18,14 +18,14 @@ from __future__ import annotations
 import hashlib
 import random
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from search_spaces import Arch
 
 from ..utils import format_table
-from .cost_table import CostTable, LatencyCost, load_or_build_cost_table
+from .cost_table import CostTable, LatencyCost, load_or_build_cost_table, measured_costs
 from .evaluator import EvalRequest, EvalResult, Evaluator
 from .objective import Objective, pareto_front
 from .recipes import EvaluatorFactory
@@ -42,8 +42,13 @@ class SearchConfig:
     params: dict[str, Any] = field(default_factory=dict)    # strategy parameters
     seed: int = 0
     alpha: float = 5e-3
-    cost: str = "flops"                   # flops | latency
+    cost: str = "flops"                   # flops | latency | memory
     max_gflops: float | None = None
+    latency_table: str | None = None      # cost latency: sum this LUT (nas latency-table) instead of measuring
+    cost_device: str | None = None        # device latency / memory are for (None: the evaluation device)
+    cost_batch: int = 1                   # batch latency / memory are for
+    memory_step: str = "inference"        # cost memory: inference (per-unit table) | train (measured)
+    max_memory_mb: float | None = None    # hard limit on peak inference memory
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,10 +82,12 @@ class SearchContext:
 
     def __init__(self, space, table: CostTable, objective: Objective, store: ResultStore, backend,
                  strategy: str, seed: int, latency: LatencyCost | None = None,
-                 optuna_storage: str | None = None, progress=None, log: Callable[[str], None] = print):
+                 optuna_storage: str | None = None, progress=None, log: Callable[[str], None] = print,
+                 memory=None):
         self.space, self.table, self.objective = space, table, objective
         self.store, self.backend, self.strategy = store, backend, strategy
         self.seed, self.latency, self.optuna_storage = int(seed), latency, optuna_storage
+        self.memory = memory                    # MemoryTable for the --max-memory-mb limit
         self.progress, self.log = progress, log
         self._ids: dict[str, int] = {}
         self.new_evaluations = 0
@@ -97,12 +104,13 @@ class SearchContext:
         """(GFLOPs, M params, C in the objective's unit) of `arch`."""
         gflops = self.table.gflops(arch, decided)
         params = self.table.params(arch, decided) / 1e6
-        cost = gflops if self.latency is None else self.latency(arch)
+        cost = gflops if self.latency is None else self.latency(arch, decided)
         return gflops, params, cost
 
     def feasible(self, arch: Arch, decided: int | None = None) -> bool:
-        n = self.space.num_units
-        return self.objective.allows(self.table.min_gflops(arch, n if decided is None else decided))
+        n = self.space.num_units if decided is None else decided
+        return self.objective.allows(self.table.min_gflops(arch, n)) and (
+            self.memory is None or self.objective.allows_memory(self.memory.min_mb(arch, n)))
 
     def _eval_id(self, key: str) -> int:
         return self._ids.setdefault(key, len(self._ids))
@@ -154,11 +162,20 @@ class SearchResult:
 def resolve_config(config: SearchConfig) -> SearchConfig:
     """Validate the strategy and objective settings and fill the strategy's defaults."""
     strategy = make_strategy(config.strategy, **config.params)
-    Objective(config.alpha, config.cost, config.max_gflops)
+    Objective(config.alpha, config.cost, config.max_gflops, config.max_memory_mb)
     if not isinstance(config.seed, int) or isinstance(config.seed, bool) or config.seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {config.seed!r}")
-    return SearchConfig(config.strategy, dict(strategy.params), config.seed, float(config.alpha),
-                        config.cost, None if config.max_gflops is None else float(config.max_gflops))
+    if config.latency_table and config.cost != "latency":
+        raise ValueError(f"a latency table is a latency cost: pass --cost latency, not {config.cost}")
+    if config.memory_step not in ("inference", "train"):
+        raise ValueError(f"memory_step must be inference or train, got {config.memory_step!r}")
+    if not isinstance(config.cost_batch, int) or isinstance(config.cost_batch, bool) or config.cost_batch < 1:
+        raise ValueError(f"cost_batch must be a positive int, got {config.cost_batch!r}")
+    return replace(SearchConfig(config.strategy, dict(strategy.params), config.seed, float(config.alpha),
+                                config.cost, None if config.max_gflops is None else float(config.max_gflops)),
+                   latency_table=config.latency_table, cost_device=config.cost_device,
+                   cost_batch=config.cost_batch, memory_step=config.memory_step,
+                   max_memory_mb=None if config.max_memory_mb is None else float(config.max_memory_mb))
 
 
 def run_search(config: SearchConfig, factory: EvaluatorFactory, out: str | Path | None = None,
@@ -171,6 +188,7 @@ def run_search(config: SearchConfig, factory: EvaluatorFactory, out: str | Path 
     out_dir = prepare_folder(out, full_config, resume) if out is not None else None
     model = factory.cost_model()
     input_size = tuple(model.spec["input_size"])
+    latency, memory = measured_costs(config, model, input_size, config.cost_device or factory.device, out_dir)
     if cost_table is None:
         cost_table = load_or_build_cost_table(
             model, input_size, None if out_dir is None else out_dir / COST_TABLE_JSON)
@@ -180,8 +198,7 @@ def run_search(config: SearchConfig, factory: EvaluatorFactory, out: str | Path 
                          f"{list(input_size)})")
     elif out_dir is not None:
         cost_table.save(out_dir / COST_TABLE_JSON)
-    objective = Objective(config.alpha, config.cost, config.max_gflops)
-    latency = LatencyCost(model, input_size, factory.device) if config.cost == "latency" else None
+    objective = Objective(config.alpha, config.cost, config.max_gflops, config.max_memory_mb)
     store = ResultStore(None if out_dir is None else out_dir / RESULTS_CSV, resume)
     if store.records:
         log(f"resuming: {len(store)} evaluated architectures found in {out_dir / RESULTS_CSV}")
@@ -195,7 +212,7 @@ def run_search(config: SearchConfig, factory: EvaluatorFactory, out: str | Path 
               disable=not progress, file=sys.stderr, dynamic_ncols=True) as bar:
         ctx = SearchContext(model.space, cost_table, objective, store, backend, config.strategy,
                             config.seed, latency, storage, bar,
-                            log=bar.write if progress and log is print else log)
+                            log=bar.write if progress and log is print else log, memory=memory)
         outcome: Outcome = backend.session(lambda: strategy.run(ctx))
         bar.total = bar.n                   # the estimate counted equivalent choices too
         bar.refresh()
