@@ -43,8 +43,11 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import copy
+import io
 import json
+import logging
 import re
 import warnings
 from pathlib import Path
@@ -54,14 +57,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from search_spaces import Arch
 
-from .utils import atomic_write_json, parse_size
+from .utils import atomic_write_json, parse_size, read_json
 
 EXPORT_FORMAT = "vidnas-export-v1"
 FORMATS = ("state_dict", "torchscript", "onnx")
 MANIFEST, ARCH_JSON, MODEL_JSON, WEIGHTS = "export.json", "arch.json", "model.json", "weights.pt"
 FILES = {"torchscript": "model.ts", "onnx": "model.onnx"}
+RUNTIME_OF = {"state_dict": "torch", "torchscript": "torchscript", "onnx": "onnx"}
 ONNX_OPSET = 18
 PARITY_TOL = 1e-4                     # max abs difference allowed by --check (fp32)
 INPUT_NAME, OUTPUT_NAME = "clip", "logits"
@@ -77,14 +80,8 @@ def parse_arch_arg(space, text: str | None):
     ``best_arch.json``); None when `text` is None."""
     if text is None:
         return None
-    path = Path(text)
-    if not text.lstrip().startswith("{") and path.suffix == ".json":
-        if not path.is_file():
-            raise FileNotFoundError(f"architecture file not found: {path}")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise ValueError(f"architecture file {path} does not parse: {e}") from None
+    if not text.lstrip().startswith("{") and Path(text).suffix == ".json":
+        data = read_json(text, "architecture file")
         return space.parse(data if "units" in data else data.get("arch", data))
     return space.parse(text)
 
@@ -168,6 +165,17 @@ class BatchNorm4d(nn.Module):
         return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
 
 
+def to_frames(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``(B, C, T, H·W)`` (or a clip ``(B, C, T, H, W)``) -> frames ``(B·T, C, H, W)``."""
+    b, c, t = x.shape[:3]
+    return x.transpose(1, 2).reshape(b * t, c, height, width)
+
+
+def from_frames(y: torch.Tensor, batch) -> torch.Tensor:
+    """Frames ``(B·T, C, H, W)`` -> the 4D layout ``(B, C, T, H·W)``."""
+    return y.reshape(batch, -1, y.shape[1], y.shape[2] * y.shape[3]).transpose(1, 2)
+
+
 class PointwiseConv4d(nn.Module):
     """A 1x1x1 Conv3d with stride (s_t, s, s) on the 4D layout: a 1x1 Conv2d, striding time
     on ``(B, C, T, H·W)`` and space on frames ``(B·T, C, H, W)``."""
@@ -183,10 +191,9 @@ class PointwiseConv4d(nn.Module):
             return F.conv2d(x, weight, self.conv.bias, (self.st, 1), groups=self.conv.groups)
         if self.st > 1:
             x = x[:, :, ::self.st]
-        b, c, t, _ = x.shape
-        frames = x.transpose(1, 2).reshape(b * t, c, self.height, self.width)
-        y = F.conv2d(frames, weight, self.conv.bias, self.ss, groups=self.conv.groups)
-        return y.reshape(b, t, y.shape[1], -1).transpose(1, 2)
+        y = F.conv2d(to_frames(x, self.height, self.width), weight, self.conv.bias, self.ss,
+                     groups=self.conv.groups)
+        return from_frames(y, x.shape[0])
 
 
 class SqueezeExcite4d(nn.Module):
@@ -221,9 +228,8 @@ class Eco2dNet4d(nn.Module):
         self.frames, self.inception = stem.frames, stem.inception
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, t, h, w = x.shape
-        y = self.inception(self.frames(x.transpose(1, 2).reshape(b * t, c, h, w)))
-        return y.reshape(b, t, y.shape[1], -1).transpose(1, 2)
+        y = self.inception(self.frames(to_frames(x, x.shape[3], x.shape[4])))
+        return from_frames(y, x.shape[0])
 
 
 class VideoHead4d(nn.Module):
@@ -427,14 +433,24 @@ def _trace_torchscript(module: nn.Module, example: torch.Tensor):
             return torch.jit.trace(module, (example,), check_trace=False)
 
 
+@contextlib.contextmanager
+def _quiet_exporter():
+    """torch.export / the ONNX exporter log progress and, on failure, whole graphs; the error
+    is reported in one line instead."""
+    logging.disable(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
 def _export_onnx_program(module: nn.Module, example: torch.Tensor, dynamic: bool = True):
     """torch's exporter (torch.export + onnxscript), opset `ONNX_OPSET`, dynamic batch."""
-    import logging
-
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     dynamic_shapes = ({0: torch.export.Dim("batch")},) if dynamic else None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with _quiet_exporter():
         with torch.enable_grad():
             program = torch.export.export(module, (example,), dynamic_shapes=dynamic_shapes)
             # onnxscript's optimiser is needed, not only faster to run: without it torch 2.13
@@ -560,13 +576,9 @@ class OnnxRunner:
 
 
 def _manifest(folder: Path) -> dict[str, Any] | None:
-    path = folder / MANIFEST
-    if not path.is_file():
+    if not (folder / MANIFEST).is_file():
         return None
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} does not parse: {e}") from None
+    data = read_json(folder / MANIFEST, "export manifest")
     if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
         raise ValueError(f"{folder} is not a vidnas export (expected {MANIFEST} format {EXPORT_FORMAT!r})")
     return data
@@ -600,7 +612,9 @@ def load_export(folder: str | Path, runtime: str = "torch", threads: int | None 
     if not path.is_file():
         raise FileNotFoundError(f"{folder} has no {FILES[runtime]}: export it with --format {runtime}")
     if runtime == "torchscript":
-        return torch.jit.load(str(path), map_location="cpu").eval()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)     # torch 2.13 deprecates TorchScript
+            return torch.jit.load(str(path), map_location="cpu").eval()
     return OnnxRunner(path, threads)
 
 
@@ -693,9 +707,10 @@ def run_export(checkpoint: str | Path, arch: str | None, out: str | Path, fmt: s
     manifest = {"format": EXPORT_FORMAT, **identity, "arch": str(arch_obj), "files": files,
                 "four_d_units": {**old.get("four_d_units", {}), **({fmt: lowered} if fmt != "state_dict" else {})},
                 "onnx_opset": ONNX_OPSET if "onnx" in files else None, "versions": library_versions(),
-                "checks": dict(old.get("checks", {}))}
+                "checks": {k: v for k, v in old.get("checks", {}).items() if k != fmt}}
+    atomic_write_json(out / MANIFEST, manifest)
     if check:
-        run = load_export_file(out, fmt, manifest)
+        run = load_export(out, RUNTIME_OF[fmt])
         clips = torch.randn(batch, 3, *size, generator=gen)
         diffs = {f"batch {b}": max_abs_diff(run, net, clips[:b]) for b in sorted({1, batch})}
         worst = max(diffs.values())
@@ -703,21 +718,8 @@ def run_export(checkpoint: str | Path, arch: str | None, out: str | Path, fmt: s
         log(f"check {fmt}: max |diff| vs the PyTorch subnet = "
             + ", ".join(f"{v:.3g} ({k})" for k, v in diffs.items())
             + f"; {'ok' if worst <= PARITY_TOL else 'FAILED'} (tolerance {PARITY_TOL:g})")
-    atomic_write_json(out / MANIFEST, manifest)
+        atomic_write_json(out / MANIFEST, manifest)
     return manifest
-
-
-def load_export_file(folder: Path, fmt: str, manifest: dict[str, Any]):
-    """A callable running the file of `fmt` in `folder` (the rebuilt network for state_dict)."""
-    if fmt == "state_dict":
-        from supernet.registry import build_from_spec
-
-        net = build_from_spec(manifest["model_spec"])
-        net.load_state_dict(torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True), strict=True)
-        return net.eval()
-    if fmt == "torchscript":
-        return torch.jit.load(str(folder / FILES[fmt]), map_location="cpu").eval()
-    return OnnxRunner(folder / FILES[fmt])
 
 
 # ---- reading an ONNX graph back (002's 4D claim) ------------------------------------------------

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import platform
 import sys
@@ -46,7 +45,7 @@ from torch import nn
 
 from search_spaces import Arch
 
-from .utils import atomic_write_json, format_table, parse_size
+from .utils import atomic_write_json, format_table, parse_size, read_json
 
 LUT_FORMAT = "vidnas-latency-table-v1"
 RUNTIMES = ("torch", "onnxruntime")
@@ -258,14 +257,7 @@ class LatencyTable:
 
     @classmethod
     def load(cls, path: str | Path) -> "LatencyTable":
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"latency table not found: {path}")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise ValueError(f"latency table {path} does not parse: {e}") from None
-        return cls.from_dict(data, f"latency table {path}")
+        return cls.from_dict(read_json(path, "latency table"), f"latency table {path}")
 
 
 def build_latency_table(model, input_size, batch: int = 1, device: str = "cpu", threads: int = 1,

@@ -34,7 +34,6 @@ end to end per architecture (cached), like measured latency.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +45,7 @@ from torch import nn
 
 from search_spaces import Arch
 
-from .utils import atomic_write_json
+from .utils import atomic_write_json, read_json
 
 MB = 2 ** 20
 MEMORY_FORMAT = "vidnas-memory-table-v1"
@@ -211,10 +210,7 @@ class MemoryTable:
 
     @classmethod
     def load(cls, path) -> "MemoryTable":
-        try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
-        except json.JSONDecodeError as e:
-            raise ValueError(f"memory table {path} does not parse: {e}") from None
+        return cls.from_dict(read_json(path, "memory table"))
 
 
 @torch.no_grad()

@@ -15,12 +15,7 @@ NAME, SIZE = "r3d-rs-nano", (8, 32, 32)
 STRATS = ("c3d", "r21d", "padd", "rs")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

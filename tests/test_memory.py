@@ -12,12 +12,7 @@ from supernet.registry import build_model
 SIZE = (8, 32, 32)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_cpu_measurement_equals_a_hand_count():

@@ -30,7 +30,7 @@ import torch
 from search_spaces import Arch, SearchSpace, build_space
 
 from ..cost import example_input, model_cost
-from ..utils import atomic_write_json
+from ..utils import atomic_write_json, read_json
 
 TABLE_FORMAT = "vidnas-cost-table-v1"
 CONTRACT = "a unit's cost must depend only on its own choice"
@@ -118,14 +118,7 @@ class CostTable:
 
     @classmethod
     def load(cls, path: str | Path) -> "CostTable":
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"cost table not found: {path}")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise ValueError(f"cost table {path} does not parse: {e}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(read_json(path, "cost table"))
 
 
 def sum_unit_table(table: list[dict[str, Any]], fixed, arch: Arch, decided: int | None = None) -> float:
