@@ -5,7 +5,7 @@
 
 An export folder holds
 
-    export.json   manifest: model spec, architecture, source checkpoint (sha256), input,
+    export.json   manifest: model spec, architecture, source checkpoint (path, sha256), input,
                   batch, the files written, versions and the last parity check
     arch.json     the space's JSON of the architecture (`space.to_dict`)
     model.json    the resolved model config: the registry spec of the fixed network
@@ -643,9 +643,10 @@ def max_abs_diff(run: Callable, reference: nn.Module, clips: torch.Tensor) -> fl
 
 
 # ---- the export command -----------------------------------------------------------------------
-def _identity(spec, source, input_size, batch) -> dict[str, Any]:
-    return json.loads(json.dumps({"model_spec": spec, "source": source, "input": list(input_size),
-                                  "batch": int(batch)}))
+def _identity(spec, checkpoint_sha256, input_size, batch) -> dict[str, Any]:
+    """What makes two exports the same export (the checkpoint by content, not by path)."""
+    return json.loads(json.dumps({"model_spec": spec, "checkpoint_sha256": checkpoint_sha256,
+                                  "input": list(input_size), "batch": int(batch)}))
 
 
 def _prepare_folder(out: Path, identity: dict[str, Any]) -> dict[str, Any]:
@@ -685,8 +686,7 @@ def run_export(checkpoint: str | Path, arch: str | None, out: str | Path, fmt: s
     size = tuple(int(v) for v in (input_size or net.spec["input_size"]))
     if len(size) != 3:
         raise ValueError(f"--input must be TxHxW for a video model, got {'x'.join(map(str, size))}")
-    source = {"checkpoint": str(Path(checkpoint).resolve()), "sha256": file_sha256(checkpoint)}
-    identity = _identity(net.spec, source, size, batch)
+    identity = _identity(net.spec, file_sha256(checkpoint), size, batch)
     out = Path(out)
     old = _prepare_folder(out, identity)
     gen = torch.Generator().manual_seed(seed)
@@ -704,7 +704,8 @@ def run_export(checkpoint: str | Path, arch: str | None, out: str | Path, fmt: s
         writer = write_onnx if fmt == "onnx" else write_torchscript
         writer(deploy, example[:batch], out / FILES[fmt])
         files[fmt] = FILES[fmt]
-    manifest = {"format": EXPORT_FORMAT, **identity, "arch": str(arch_obj), "files": files,
+    manifest = {"format": EXPORT_FORMAT, **identity, "checkpoint": str(Path(checkpoint).resolve()),
+                "arch": str(arch_obj), "files": files,
                 "four_d_units": {**old.get("four_d_units", {}), **({fmt: lowered} if fmt != "state_dict" else {})},
                 "onnx_opset": ONNX_OPSET if "onnx" in files else None, "versions": library_versions(),
                 "checks": {k: v for k, v in old.get("checks", {}).items() if k != fmt}}

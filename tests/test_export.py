@@ -166,6 +166,10 @@ def test_folder_refusals_and_bad_input_are_one_line_errors(tmp_path, capsys):
     capsys.readouterr()
     # the same export again (another format) is fine; another architecture is refused
     assert main(["export", "--checkpoint", str(ckpt), "--arch", a, "--out", str(out)]) == 0
+    (tmp_path / "o").mkdir()
+    other = supernet_checkpoint(tmp_path / "o", name, size, seed=1)       # same model, other weights
+    assert main(["export", "--checkpoint", str(other), "--arch", a, "--out", str(out)]) == 2
+    assert "holds a different export (checkpoint_sha256" in capsys.readouterr().err
     cases = [
         (["--arch", b, "--out", str(out)], "holds a different export (model_spec.arch"),
         (["--arch", a, "--out", str(out), "--input", "8x64x64"], "holds a different export (input"),

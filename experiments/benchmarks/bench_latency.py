@@ -6,8 +6,9 @@ For each space (MLP-3D-nano, MorphMLP-nano, ECO-nano and R3D-RS-nano for the con
 
 * build the LUT (`nas.latency.build_latency_table`: every unit choice and every fixed part
   timed in isolation on its real input) and time how long that takes;
-* measure `--archs` random exported architectures end to end (batch 1, the same clock and
-  repeats: interleaved passes over the architectures, median of the passes);
+* measure `--archs` random exported architectures end to end (batch 1, the same clock);
+  the two are paired: `--repeats` rounds of (one pass over every LUT entry, one pass over the
+  architectures), each entry and each architecture keeping its median over the rounds;
 * report the median (and max) relative error |LUT sum - measured| / measured (target <= 10%),
   Kendall tau between the two (target >= 0.9), and LUT build time against the time the
   end-to-end measurements took.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 
 import torch
 
@@ -33,21 +35,39 @@ CASES = {"mlp3d": [("mlp3d-nano", (16, 32, 32))], "morphmlp": [("morphmlp-nano",
          "conv3d_split": [("eco-nano", (16, 32, 32)), ("r3d-rs-nano", (16, 64, 64))]}
 
 
-def end_to_end(model, archs, size, repeats, min_run_time, clock):
+def median(values):
+    return sorted(values)[len(values) // 2]
+
+
+def end_to_end_runs(model, archs, size):
     x = torch.randn(1, 3, *size)
-    nets = [model.export(a).eval() for a in archs]
 
     def runner(net):
         def run():
             with torch.inference_mode():
                 net(x)
         return run
-    runs = [runner(n) for n in nets]
-    times = [[] for _ in nets]
+    return [runner(model.export(a).eval()) for a in archs]
+
+
+def paired(model, size, archs, repeats, min_run_time, clock):
+    """`repeats` rounds of (a one-pass LUT, one end-to-end pass over the architectures), so that
+    both see the same spells of the machine; the LUT keeps each entry's median over the rounds
+    (what `build_latency_table(repeats=R)` does), the architectures their median."""
+    runs = end_to_end_runs(model, archs, size)
+    luts, times, t_lut, t_e2e = [], [[] for _ in archs], 0.0, 0.0
     for _ in range(repeats):
+        t0 = time.perf_counter()
+        luts.append(build_latency_table(model, size, threads=1, min_run_time=min_run_time, clock=clock))
+        t_lut += time.perf_counter() - t0
+        t0 = time.perf_counter()
         for j, run in enumerate(runs):
             times[j].append(median_ms(run, min_run_time, 1, clock=clock))
-    return [sorted(t)[len(t) // 2] for t in times]
+        t_e2e += time.perf_counter() - t0
+    lut = replace(luts[0], unit_ms=[{t: median([l.unit_ms[i][t] for l in luts]) for t in u}
+                                    for i, u in enumerate(luts[0].unit_ms)],
+                  fixed_ms={k: median([l.fixed_ms[k] for l in luts]) for k in luts[0].fixed_ms})
+    return lut, [median(t) for t in times], t_lut, t_e2e
 
 
 def main(argv=None) -> int:
@@ -67,14 +87,8 @@ def main(argv=None) -> int:
         for name, size in CASES[space]:
             torch.manual_seed(0)
             model = build_model(name, size, 10).eval()
-            t0 = time.perf_counter()
-            lut = build_latency_table(model, size, threads=1, min_run_time=args.min_run_time,
-                                      repeats=args.repeats, clock=args.clock)
-            t_lut = time.perf_counter() - t0
             archs = [model.space.sample(1000 + s) for s in range(args.archs)]
-            t0 = time.perf_counter()
-            measured = end_to_end(model, archs, size, args.repeats, args.min_run_time, args.clock)
-            t_e2e = time.perf_counter() - t0
+            lut, measured, t_lut, t_e2e = paired(model, size, archs, args.repeats, args.min_run_time, args.clock)
             summed = [lut.ms(a) for a in archs]
             errors = sorted(abs(s - m) / m for s, m in zip(summed, measured))
             tau = kendalltau(summed, measured).statistic
@@ -90,7 +104,7 @@ def main(argv=None) -> int:
                          f"{tau:.3f}", "yes" if tau >= 0.9 else "NO", f"{spread:.1%}",
                          f"{t_lut:.0f}", f"{t_e2e:.0f}", f"{t_lut / t_e2e:.2f}"))
     print(f"\nLatency LUT sum vs measured end-to-end latency ({args.archs} random architectures per model, "
-          f"batch 1, 1 thread, clock {args.clock}, {args.repeats} interleaved repeats, "
+          f"batch 1, 1 thread, clock {args.clock}, {args.repeats} paired rounds, "
           f"min_run_time {args.min_run_time}s)\n{machine()}, commit {commit()}")
     print(format_table(rows, ["space", "model", "LUT entries", "median rel. err", "max rel. err", "<= 10%",
                               "Kendall tau", ">= 0.9", "latency spread", "LUT build s", "end-to-end s",
