@@ -14,7 +14,7 @@ import math
 import random
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, fields
-from typing import Any, ClassVar, Iterator, Sequence
+from typing import Any, ClassVar, Iterator
 
 def as_rng(rng: random.Random | int | None) -> random.Random:
     """A `random.Random` from a generator, a seed, or None (fresh, unseeded)."""
