@@ -108,7 +108,7 @@ def fixed_network(checkpoint: str | Path, arch: str | None = None):
 
 # ---- the 4D lowering ------------------------------------------------------------------------
 class Flatten4d(nn.Module):
-    """Clip ``(B, C, T, H, W)`` -> ``(B, C, T, H·W)``: the 4D layout of 002 Sec. II."""
+    """Clip ``(B, C, T, H, W)`` -> ``(B, C, T, H·W)``: the 4D layout of Hajimolahoseini et al. Sec. II."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.flatten(3)
@@ -723,7 +723,7 @@ def run_export(checkpoint: str | Path, arch: str | None, out: str | Path, fmt: s
     return manifest
 
 
-# ---- reading an ONNX graph back (002's 4D claim) ------------------------------------------------
+# ---- reading an ONNX graph back (Hajimolahoseini et al.'s 4D claim) ------------------------------------------------
 def onnx_graph_report(path: str | Path) -> list[dict[str, Any]]:
     """One row per node of an exported ONNX graph: op type, module scope (the PyTorch module
     path it came from), Conv kernel_shape, and the ranks of its outputs (onnx shape
@@ -752,7 +752,7 @@ def onnx_graph_report(path: str | Path) -> list[dict[str, Any]]:
 
 def four_d_violations(rows: list[dict[str, Any]], scopes: list[str]) -> dict[str, list[str]]:
     """Nodes inside the module `scopes` (e.g. the lowered units' ``layers.k.block``) that break
-    002's claim: 3D convolutions (3-element kernel_shape) and rank-5 outputs."""
+    Hajimolahoseini et al.'s claim: 3D convolutions (3-element kernel_shape) and rank-5 outputs."""
     def inside(row):
         return any(row["scope"] == s or row["scope"].startswith(s + ".") for s in scopes)
     conv3d = [r["name"] for r in rows if r["op"] == "Conv" and r["kernel_shape"] is not None

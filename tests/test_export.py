@@ -1,4 +1,4 @@
-"""`nas export`: round trips in every format, ONNX parity with onnxruntime, 002's 4D claim on
+"""`nas export`: round trips in every format, ONNX parity with onnxruntime, Hajimolahoseini et al.'s 4D claim on
 the exported graph, folder refusals, one-line errors, and loading an export back."""
 import json
 from pathlib import Path

@@ -1,5 +1,5 @@
 """onnxruntime CPU latency of ECO-Lite with every 3D-Net block split the same way (issue 13,
-beside 002's Table II), one command:
+beside Hajimolahoseini et al.'s Table II), one command:
 
     python experiments/benchmarks/bench_onnx_strategies.py [--input 16x112x112] [--threads 1]
 
@@ -8,7 +8,7 @@ exported with `nas export`'s deploy graph (Proposed-Add/Cat blocks lowered to 4D
 to ONNX twice, whole and its 3D-Net alone (the 3D blocks + head on the 2D-Net's output), and
 timed in onnxruntime sessions (CPU execution provider, `--threads` intra-op threads); the
 strategies are timed in interleaved rounds (c3d, r21d, padd, pcat, c3d, ...) and each keeps
-the median of its round medians. A block where a strategy is not valid at this input (002's
+the median of its round medians. A block where a strategy is not valid at this input (Hajimolahoseini et al.'s
 Proposed ops stride the flattened X·Y axis by s², so a stride-2 block needs even H and W)
 keeps c3d, and the table says so. Also printed: the 3D-Net's GFLOPs (fvcore) and parameters.
 """
@@ -34,7 +34,7 @@ from search_spaces.conv_split import ConvSplitChoice, strategy_of  # noqa: E402
 from supernet.registry import build_model  # noqa: E402
 
 STRATEGIES = ("c3d", "r21d", "padd", "pcat")
-TABLE_II_FPS = {"c3d": 773, "r21d": 764, "pcat": 774, "padd": 865}     # 002 Table II
+TABLE_II_FPS = {"c3d": 773, "r21d": 764, "pcat": 774, "padd": 865}     # Hajimolahoseini et al. Table II
 
 
 class Body(nn.Module):
@@ -120,7 +120,7 @@ def main(argv=None) -> int:
     print(format_table(rows, ["strategy", "3D-Net params (M)", "3D-Net GFLOPs", "network ms", "speed vs c3d",
                               "3D-Net ms", "3D-Net speed vs c3d", "Table II FPS ratio", "max |ONNX - torch|",
                               "blocks kept c3d"], align="lrrrrrrrrl"))
-    print("speed vs c3d = c3d latency / this latency (> 1: faster); Table II FPS ratio = 002's FPS / Conv3D's FPS")
+    print("speed vs c3d = c3d latency / this latency (> 1: faster); Table II FPS ratio = Hajimolahoseini et al.'s FPS / Conv3D's FPS")
     return 0
 
 
