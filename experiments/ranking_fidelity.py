@@ -70,6 +70,7 @@ CLASSES = 10
 RECIPES = {"uniform": 16, "sandwich": 6, "fair": 4}
 WARMUP_STEPS = 400
 SEEDS = (0, 1)
+PLATEAU_TOP1 = 20.0        # a run below 2x chance (10 classes) has not left the chance plateau
 VAL_CLIPS = 2000                                           # the whole val split (200 per class)
 SEARCH_VAL_CLIPS = 500                                     # greedy search's validation subset
 PILOT_ARCHS = ("sr1-sr1-sr1-sr1-sr1-sr1-sr1-sr1", "sr2-sr2-sr2-sr2-sr2-sr2-sr2-sr2",
@@ -351,7 +352,9 @@ def plot_summary(summary: dict, path: Path) -> None:
         ax.axhspan(ceil["ci95"][0], ceil["ci95"][1], color="C1", alpha=0.15, lw=0)
         ax.axhline(ceil["value"], color="C1", lw=1.5, label=f"seed-to-seed tau {ceil['value']:.2f}")
         ax.legend(loc="lower right", fontsize=8)
-    ax.set_xticks(range(len(recipes)), recipes)
+    ax.set_xticks(range(len(recipes)),
+                  [f"{r}\n(n={summary['recipes'][r]['kendall_tau']['n']})" for r in recipes])
+    ax.set_xlim(-0.5, len(recipes) - 0.5)
     ax.set_ylabel("Kendall tau (estimate vs standalone)")
     ax.set_title(f"{summary['n_archs']} architectures x {len(SEEDS)} seeds" +
                  (" (partial)" if summary.get("partial") else ""), fontsize=9)
@@ -361,6 +364,47 @@ def plot_summary(summary: dict, path: Path) -> None:
     for ext in ("png", "pdf"):
         fig.savefig(path.with_suffix(f".{ext}"), dpi=150)
     plt.close(fig)
+
+
+def _ci(m: dict | None) -> str:
+    if not m or m.get("value") is None:
+        return "–"
+    lo, hi = m.get("ci95") or [None, None]
+    if lo is None or lo != lo:                                   # no interval (NaN)
+        return f"{m['value']:.2f}"
+    return f"{m['value']:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
+def report_markdown(summary: dict, frame: pd.DataFrame) -> str:
+    """The tables of the README section, from summary.json and the standalone table."""
+    lines = [f"# Ranking fidelity{' (PARTIAL)' if summary.get('partial') else ''}", "",
+             f"{summary['n_archs']} of {summary['archs_planned']} architectures have both seeds "
+             f"({', '.join(map(str, summary['seeds']))}); standalone: {summary['standalone_epochs']} epochs "
+             "from the 2D checkpoint (center init).", "",
+             "| recipe | archs | Kendall τ [95% CI] | Spearman ρ | Pearson r | precision@5 | regret (points) "
+             "| supernet steps |", "|---|---|---|---|---|---|---|---|"]
+    for r, e in summary["recipes"].items():
+        p5 = next((v for k, v in e.items() if k.startswith("precision_at_")), None)
+        p5k = next((k for k in e if k.startswith("precision_at_")), "precision_at_5")
+        lines.append(f"| {r} | {e['kendall_tau']['n']} | {_ci(e['kendall_tau'])} | {_ci(e['spearman_rho'])} | "
+                     f"{_ci(e['pearson_r'])} | {_ci(p5)}{'' if p5k == 'precision_at_5' else ' (' + p5k + ')'} | "
+                     f"{e['regret_top1']['value']:.2f} | {e.get('supernet_steps', '–')} |")
+    c = summary.get("seed_ceiling")
+    if c:
+        lines += ["", f"Seed-to-seed ceiling: Kendall τ between the two standalone seeds = {_ci(c)} "
+                      f"over {c['n']} architectures."]
+    if "plateau" in summary:
+        p = summary["plateau"]
+        lines += ["", f"Chance plateau (top-1 < {p['threshold_top1']:.0f}%): {p['runs_at_chance']} of {p['runs']} "
+                      f"runs; architectures with both seeds learned {p['archs_both_seeds_learned']}, both at chance "
+                      f"{p['archs_both_at_chance']}, seeds disagreeing {p['archs_seeds_disagree']}."]
+    if len(frame):
+        wide = frame.pivot(index="arch", columns="seed", values="top1")
+        lines += ["", "| architecture | " + " | ".join(f"seed {s}" for s in wide.columns) + " |",
+                  "|---|" + "---|" * len(wide.columns)]
+        for arch, row in wide.loc[wide.mean(axis=1).sort_values(ascending=False).index].iterrows():
+            lines.append(f"| `{arch}` | " + " | ".join("–" if v != v else f"{v:.1f}" for v in row) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def stage_report(work: Path, out: Path, archs: list[tuple[str, str]], epochs: int) -> dict:
@@ -383,6 +427,12 @@ def stage_report(work: Path, out: Path, archs: list[tuple[str, str]], epochs: in
         summary["standalone_top1"] = {"mean": float(wide.mean(axis=1).mean()),
                                       "min": float(wide.mean(axis=1).min()), "max": float(wide.mean(axis=1).max()),
                                       "mean_abs_seed_diff": float((wide[SEEDS[0]] - wide[SEEDS[1]]).abs().mean())}
+        learned = wide[list(SEEDS)] >= PLATEAU_TOP1        # a diagnostic of the plateau, not a filter
+        summary["plateau"] = {"threshold_top1": PLATEAU_TOP1, "runs": int(learned.size),
+                              "runs_at_chance": int((~learned).to_numpy().sum()),
+                              "archs_both_seeds_learned": int(learned.all(axis=1).sum()),
+                              "archs_both_at_chance": int((~learned).all(axis=1).sum()),
+                              "archs_seeds_disagree": int((learned.any(axis=1) & ~learned.all(axis=1)).sum())}
     for recipe in RECIPES:
         corr = work / f"corr-{recipe}" / "correlation.csv"
         if not corr.exists():
@@ -412,6 +462,7 @@ def stage_report(work: Path, out: Path, archs: list[tuple[str, str]], epochs: in
     if summary["recipes"] and "seed_ceiling" in summary:
         plot_summary(summary, out / "tau_summary")
     atomic_write_json(out / "summary.json", summary)
+    atomic_write_text(out / "report.md", report_markdown(summary, frame))
     atomic_write_json(out / "benchmark.json", {
         "name": "vidnas ranking-fidelity standalone table (MLP-3D-nano, synthetic-temporal, T'=8)",
         "space": model.space.config(), "model_spec": model.spec, "input_size": list(INPUT),
