@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,6 @@ from torch import nn
 from nas.cli import main
 from nas.plugins import ENV_VAR, load_plugin, load_plugins
 from nas.search.cost_table import CostTable, full_trace_flops
-from search_spaces import Arch
 from supernet.registry import build_model
 from supernet.training.checkpoint import load_checkpoint
 
