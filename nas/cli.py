@@ -249,6 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from .plugins import load_plugins
+    try:                                     # before the parser: plug-in strategies are choices
+        load_plugins()
+    except ValueError as e:
+        print(f"nas: error: {e}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0

@@ -82,7 +82,9 @@ def parse_arch_arg(space, text: str | None):
         return None
     if not text.lstrip().startswith("{") and Path(text).suffix == ".json":
         data = read_json(text, "architecture file")
-        return space.parse(data if "units" in data else data.get("arch", data))
+        if isinstance(data, dict) and isinstance(data.get("arch"), str):
+            return space.parse(data["arch"])   # best_arch.json: its "units" are the scores' units
+        return space.parse(data)
     return space.parse(text)
 
 

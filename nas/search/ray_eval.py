@@ -36,6 +36,8 @@ def worker_evaluator(factory):
     """The evaluator of `factory` in this process, built on first use."""
     if factory.key not in _WORKER_EVALUATORS:
         _WORKER_EVALUATORS.clear()                  # one search at a time per worker
+        from ..plugins import load_plugins
+        load_plugins()                              # a fresh worker: plug-in models by name
         _WORKER_EVALUATORS[factory.key] = factory.build()
         _BUILDS["count"] += 1
     return _WORKER_EVALUATORS[factory.key]

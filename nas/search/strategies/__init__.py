@@ -11,6 +11,18 @@ STRATEGIES: dict[str, type[Strategy]] = {
     cls.name: cls for cls in (GreedySearch, EvolutionSearch, RandomSearch, OptunaTPE, OptunaNSGA2)}
 
 
+def register_strategy(cls: type[Strategy]) -> type[Strategy]:
+    """Class decorator: make `cls` a `nas search --strategy` choice under `cls.name`
+    (plug-ins, see `nas.plugins`)."""
+    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+        raise ValueError(f"register_strategy needs a Strategy subclass, got {cls!r}")
+    if STRATEGIES.get(cls.name, cls) is not cls:
+        raise ValueError(f"strategy {cls.name!r} registered twice ({STRATEGIES[cls.name].__module__} "
+                         f"and {cls.__module__})")
+    STRATEGIES[cls.name] = cls
+    return cls
+
+
 def make_strategy(name: str, **params) -> Strategy:
     """The strategy `name` with `params` (unknown names and bad values: one-line errors)."""
     if name not in STRATEGIES:
@@ -18,4 +30,4 @@ def make_strategy(name: str, **params) -> Strategy:
     return STRATEGIES[name](**params)
 
 
-__all__ = ["Candidate", "Outcome", "Strategy", "best_of", "STRATEGIES", "make_strategy"]
+__all__ = ["Candidate", "Outcome", "Strategy", "best_of", "STRATEGIES", "make_strategy", "register_strategy"]
