@@ -105,7 +105,12 @@ def load_clip_batches(data: dict[str, Any], split: str, count: int, batch_size: 
     subset = fixed_subset(dataset, min(int(count), len(dataset)), seed)
     loader = build_loader(subset, batch_size=batch_size, shuffle=False, seed=seed, num_workers=0,
                           drop_last=False)
-    return [(b[0], b[1]) for b in loader if len(b[1])]       # a batch of only bad files: none
+    batches = [(b[0], b[1]) for b in loader if len(b[1])]       # a batch of only bad files: none
+    if not batches:
+        raise ValueError(f"the {split} split ({cfg.val_list if split == 'val' else cfg.train_list}) "
+                         f"has no readable clip among the {len(subset)} chosen; check it with "
+                         "`nas data check`")
+    return batches
 
 
 class CheckpointEvaluator(EvaluatorFactory):

@@ -1,0 +1,85 @@
+"""Batches made only of unreadable videos are skipped and counted, never fatal; an epoch
+without a single readable clip ends the run with one line after saving its checkpoint."""
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from nas.config import load_run_config
+from nas.data import ClipSampler
+from nas.pretrain import run_pretrain
+from nas.data.videogen import moving_frames, write_video
+from supernet.training.checkpoint import load_checkpoint
+
+SEED, BATCH = 3, 4
+
+
+def video_list(root: Path, good: int, bad: int, name: str) -> Path:
+    """A list of `good` videos and `bad` corrupt/missing ones placed so that the first shuffled
+    batch of epoch 0 (seed SEED, batch BATCH) holds only bad ones (when bad >= BATCH)."""
+    n = good + bad
+    order, _ = ClipSampler(n, True, SEED, 0).order()
+    bad_slots = set(order[:bad])
+    lines, g = [], 0
+    for i in range(n):
+        if i in bad_slots:
+            path = root / f"bad{i}.mp4"
+            if i % 2:
+                path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"junk" * 40)   # corrupt; even: missing
+            lines.append(f"{path.name} {i % 2}")
+        else:
+            path = root / f"good{g}.mp4"
+            if not path.exists():
+                write_video(path, moving_frames(8, 32, 32, seed=g), fps=8, gop=4)
+            lines.append(f"{path.name} {g % 2}")
+            g += 1
+    out = root / f"{name}.txt"
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def config(tmp_path, train_list, val_list, name):
+    cfg = {"output_dir": str(tmp_path / name), "model": {"name": "mlp3d-nano"},
+           "data": {"dataset": "video-list", "root": str(tmp_path), "train_list": str(train_list),
+                    "val_list": str(val_list), "num_classes": 2, "num_frames": 8, "size": 32},
+           "optim": {"lr": 1e-3, "base_batch_size": BATCH},
+           "train": {"epochs": 1, "batch_size": BATCH, "seed": SEED, "checkpoint_every": 100,
+                     "threads": 1}}
+    return load_run_config(None, base=cfg)
+
+
+def test_all_bad_first_batch_is_skipped_and_counted(tmp_path, capsys):
+    train_list = video_list(tmp_path, 8, 4, "train")
+    result = run_pretrain(config(tmp_path, train_list, train_list, "run"))
+    assert result.step == 3                              # 12 clips / 4: every batch position
+    assert result.last_epoch["clips"] == 8 and result.last_epoch["skipped"] == 4
+    assert result.last_epoch["skipped_batches"] == 1
+    captured = capsys.readouterr()
+    assert "4 skipped (1 empty batches skipped)" in captured.out + captured.err
+    ckpt = load_checkpoint(tmp_path / "run" / "supernet.pt")
+    assert ckpt["step"] == 3
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+
+
+def test_epoch_without_readable_clip_is_one_line_after_saving(tmp_path):
+    train_list = video_list(tmp_path, 0, 8, "train")
+    with pytest.raises(ValueError, match=r"^epoch 0 had no readable clip: all 8 clips of 2 batch") as e:
+        run_pretrain(config(tmp_path, train_list, train_list, "run"))
+    assert "\n" not in str(e.value)
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["step"] == 2
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["train"]["seed"] == SEED
+
+
+def test_evaluation_skips_and_counts_empty_batches(tmp_path):
+    from nas.data import build_dataset, build_loader
+    from nas.evaluate import evaluate_model
+    from supernet.registry import build_model
+
+    val_list = video_list(tmp_path, 8, 4, "val")
+    cfg = config(tmp_path, val_list, val_list, "run")
+    model = build_model("mlp3d-nano", cfg.input_size, 2)
+    model.set_arch(model.space.default_arch())
+    loader = build_loader(build_dataset(cfg.data, "val"), BATCH, shuffle=True, seed=SEED)
+    res = evaluate_model(model, loader)
+    assert (res["clips"], res["skipped"], res["skipped_batches"]) == (8, 4, 1)
