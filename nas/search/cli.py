@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from search_spaces import shorten
+
 from .objective import COST_KINDS, DEFAULT_ALPHA
 from .strategies import STRATEGIES
 
@@ -75,16 +77,28 @@ def _read_config_file(path: str | None) -> dict:
     if not path:
         return {}
     file = Path(path)
+    if file.is_dir():
+        raise ValueError(f"search config {shorten(path)} is a folder; give a YAML file")
     if not file.is_file():
-        raise FileNotFoundError(f"search config not found: {path}")
+        raise FileNotFoundError(f"search config not found: {shorten(path)}")
     try:
         data = yaml.safe_load(file.read_text()) or {}
     except yaml.YAMLError as e:
         raise ValueError(f"{path} does not parse: {str(e).splitlines()[0]}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a text (UTF-8) YAML file") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path} must hold a mapping of settings")
+        raise ValueError(f"{path} must hold a mapping of settings, got {shorten(data)}")
+    for section in ("search", "evaluation", "data", "params"):
+        if section in data and not isinstance(data[section], dict) and data[section] is not None:
+            raise ValueError(f"{path}: {section!r} must be a mapping of settings, got "
+                             f"{shorten(data[section])}")
+    data.update({k: data[k] or {} for k in ("search", "evaluation") if k in data})
     flat = {**data.get("search", {}), **data.get("evaluation", {}),
             **{k: v for k, v in data.items() if k not in ("search", "evaluation")}}
+    for key in ("params", "data"):
+        if flat.get(key) is not None and not isinstance(flat[key], dict):
+            raise ValueError(f"{path}: {key!r} must be a mapping, got {shorten(flat[key])}")
     allowed = set(SEARCH_KEYS) | set(EVAL_KEYS) | {"checkpoint", "source", "sha256", "model", "data"}
     unknown = sorted(set(flat) - allowed)
     if unknown:
