@@ -271,9 +271,10 @@ def stage_standalone(work: Path, archs: list[tuple[str, str]], epochs: int, jobs
     run_parallel(cmds, jobs)
 
 
-def stage_estimates(work: Path, archs_file: Path, epochs: int) -> None:
+def stage_estimates(work: Path, archs_file: Path, epochs: int, estimates_only: bool = False) -> None:
     """One `nas correlate` per recipe over the same architectures: its shared-weight estimates
-    on the 2000 validation clips; the standalone runs are all reused (none is trained here)."""
+    on the 2000 validation clips; the standalone runs are all reused (none is trained here
+    once the standalone stage is done; `estimates_only` trains none in any case)."""
     for recipe in RECIPES:
         ckpt = work / f"supernet-{recipe}" / "supernet.pt"
         if not ckpt.exists():
@@ -283,7 +284,8 @@ def stage_estimates(work: Path, archs_file: Path, epochs: int) -> None:
                    CONFIG_STANDALONE, "--epochs", str(epochs), "--set",
                    f"center_init_from={work / '2d' / 'model.pt'}", "--set", "train.threads=1",
                    "--seeds", *map(str, SEEDS), "--runs", work / "standalone", "--val-size", str(VAL_CLIPS),
-                   "--out", work / f"corr-{recipe}"], work / "logs" / f"corr-{recipe}.log")
+                   "--out", work / f"corr-{recipe}", *(["--estimates-only"] if estimates_only else [])],
+            work / "logs" / f"corr-{recipe}.log")
 
 
 # ---- report --------------------------------------------------------------------------------
@@ -433,6 +435,8 @@ def main(argv=None) -> int:
                    "variants (14) and the greedy results (<= 3)")
     p.add_argument("--epochs", type=int, help="standalone epochs (default: the pilot's choice)")
     p.add_argument("--jobs", type=int, default=2, help="processes at once (one thread each)")
+    p.add_argument("--estimates-only", action="store_true", help="estimates stage: shared-weight "
+                   "estimates only, no standalone training (the report then covers the finished runs)")
     args = p.parse_args(argv)
     work, out = Path(args.work).resolve(), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -465,7 +469,7 @@ def main(argv=None) -> int:
     if args.stage in ("all", "estimates"):
         plain = work / "archs_plain.txt"
         atomic_write_text(plain, "".join(a + "\n" for _, a in read_archs(archs_file)))
-        stage_estimates(work, plain, epochs)
+        stage_estimates(work, plain, epochs, args.estimates_only)
     stage_report(work, out, read_archs(archs_file), epochs)
     return 0
 

@@ -115,13 +115,14 @@ def cmd_correlate(args) -> int:
     from .correlate import CorrelateConfig, run_correlate
 
     archs = []
-    for item in args.archs or []:
-        archs += [line.strip() for line in open(item) if line.strip()] if Path(item).is_file() else [item]
+    for item in args.archs or []:                   # a file: one architecture per line, `#` comments
+        lines = (line.partition("#")[0].strip() for line in open(item)) if Path(item).is_file() else [item]
+        archs += [a for a in lines if a]
     cfg = CorrelateConfig(args.checkpoint, args.out, args.k, archs, args.epochs, args.val_size,
                           args.batch_size, args.seed, list(args.set), args.bn_recalib,
                           args.train_config, list(args.seeds or []), args.runs)
     run_correlate(cfg, ray=args.ray or bool(args.ray_address), ray_address=args.ray_address,
-                  cpus_per_trial=args.cpus_per_trial)
+                  cpus_per_trial=args.cpus_per_trial, estimates_only=args.estimates_only)
     return 0
 
 
@@ -179,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .search.cli import add_parser as add_search_parser
     add_search_parser(sub)
+    from .search.predictor import add_parser as add_predictor_parser
+    add_predictor_parser(sub)
 
     from .data.check import add_parser as add_data_parser
     add_data_parser(sub)
@@ -212,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override the standalone runs' config, e.g. --set train.batch_size=16")
     p.add_argument("--ray", action="store_true", help="train the architectures in parallel on a local Ray")
     p.add_argument("--ray-address", help="Ray cluster address (implies --ray)")
+    p.add_argument("--estimates-only", action="store_true", help="stop after the shared-weight estimates "
+                   "(rerun without it to train and correlate in the same folder)")
     p.add_argument("--cpus-per-trial", type=int, default=1)
     p.set_defaults(func=cmd_correlate)
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from supernet.training.config import (OptimConfig, TrainConfig, apply_overrides, from_dict,
                                       load_yaml, to_dict)
 
@@ -88,9 +90,19 @@ def config_diff(a: dict, b: dict, prefix: str = "") -> str | None:
     return None
 
 
+def read_stored_config(path: Path) -> dict[str, Any]:
+    """A run's stored ``config.yaml`` as the current schema sees it: keys added to the schema
+    after the run was written take their defaults, so an older run still resumes."""
+    try:
+        return from_dict(RunConfig, yaml.safe_load(path.read_text()) or {}).to_dict()
+    except ValueError as e:
+        raise ValueError(f"{path} does not fit the current run config ({e})") from None
+
+
 def prepare_output_dir(cfg: RunConfig, resume: bool, kind: str = "pretrain") -> Path:
     """Open the run's output folder (`nas.runfolder.prepare_run_folder`, kind "pretrain" or
-    "train") and write ``config.yaml``; refuses to mix two different runs or kinds."""
+    "train") and write ``config.yaml``; refuses to mix two different runs or kinds. The
+    stored config is read through the schema (`read_stored_config`)."""
     from .runfolder import prepare_run_folder
 
-    return prepare_run_folder(cfg.output_dir, kind, cfg.to_dict(), resume)
+    return prepare_run_folder(cfg.output_dir, kind, cfg.to_dict(), resume, read_stored=read_stored_config)

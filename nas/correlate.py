@@ -26,7 +26,7 @@ from search_spaces import Arch
 from supernet.training.checkpoint import load_checkpoint
 from supernet.training.config import apply_overrides, from_dict, load_yaml, to_dict
 
-from .config import RunConfig, config_diff
+from .config import RunConfig, config_diff, read_stored_config
 from .stats import correlations, precision_at_k, regret, seed_ceiling
 from .utils import atomic_write_text, format_table
 
@@ -121,7 +121,7 @@ def _train_one(run_config: dict, threads: int | None = None) -> float:
     done = load_eval(out)
     if done is not None:
         stored = out / "config.yaml"
-        diff = config_diff(_comparable(yaml.safe_load(stored.read_text()) or {}), _comparable(cfg.to_dict())) \
+        diff = config_diff(_comparable(read_stored_config(stored)), _comparable(cfg.to_dict())) \
             if stored.exists() else None
         if diff:
             raise ValueError(f"{out} holds a finished run with a different config ({diff}); use "
@@ -164,8 +164,10 @@ def _train_on_ray(jobs: list[tuple[int, dict]], address: str | None, cpus_per_tr
 
 
 def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | None = None,
-                  cpus_per_trial: int = 1, progress: bool = True) -> pd.DataFrame:
-    """Estimate, train and correlate; returns the per-architecture table."""
+                  cpus_per_trial: int = 1, progress: bool = True, estimates_only: bool = False) -> pd.DataFrame:
+    """Estimate, train and correlate; returns the per-architecture table. `estimates_only`
+    stops after the shared-weight estimates (``correlation.csv`` with ``real_acc`` empty):
+    the same folder, rerun without it, trains and correlates."""
     from tqdm.auto import tqdm
 
     from .search.cost_table import load_or_build_cost_table
@@ -215,6 +217,8 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
                         "gflops": table.gflops(a), "params_M": table.params(a) / 1e6,
                         "estimated_acc": res.top1, "estimated_loss": res.loss, "real_acc": float("nan")}
         save()
+    if estimates_only:
+        return pd.read_csv(table_path)
 
     def seed_of(run: RunConfig, s):
         return run.train.seed if s is None else s

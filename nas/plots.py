@@ -7,7 +7,9 @@
 * `plot_arch`: Fig. 7 — an architecture block by block, stages separated, each block labelled
   with its choice and coloured by its size parameter (group size, chunk length) or by strategy.
 * `plot_search`: objective of each evaluated architecture over time with the best so far, and
-  the accuracy–GFLOPs scatter with its Pareto front.
+  the accuracy–GFLOPs scatter with its Pareto front (max V; min GFLOPs, and min C when C is
+  latency), every point with its SE of V as an error bar (results with ``top1_se``); with a
+  latency cost, a third panel of accuracy against latency.
 """
 from __future__ import annotations
 
@@ -157,9 +159,13 @@ def plot_arch(space, arch, out: str | Path, title: str = "") -> list[Path]:
 
 def plot_search(df: pd.DataFrame, out: str | Path, title: str = "") -> list[Path]:
     """Search progress from a search's ``results.csv`` (columns ``objective``, ``top1_pct``,
-    ``gflops``, in evaluation order)."""
+    ``gflops``, in evaluation order; ``top1_se``, ``cost`` and ``cost_unit`` when present)."""
     _require(df, ["objective", "top1_pct", "gflops"], "the search plot")
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    from .search.engine import pareto_table
+
+    other = "cost_unit" in df and len(df) and (df["cost_unit"] != "GFLOPs").any()
+    fig, axes = plt.subplots(1, 3 if other else 2, figsize=(15 if other else 10, 4))
+    ax1 = axes[0]
     order = np.arange(1, len(df) + 1)
     ax1.scatter(order, df["objective"], s=10, alpha=0.6, label="evaluated architecture")
     ax1.plot(order, np.maximum.accumulate(df["objective"].to_numpy(float)), color="tab:red", lw=1.5,
@@ -168,15 +174,21 @@ def plot_search(df: pd.DataFrame, out: str | Path, title: str = "") -> list[Path
     ax1.set_ylabel("objective V − αC (%)")
     ax1.grid(alpha=0.3)
     ax1.legend(fontsize=8)
-    ax2.scatter(df["gflops"], df["top1_pct"], s=10, alpha=0.6, label="evaluated architecture")
-    from .search.engine import pareto_table
-
-    front = pareto_table(df, cost="gflops")     # complete architectures only (no greedy '*' rows)
-    ax2.plot(front["gflops"], front["top1_pct"], "-o", color="tab:red", ms=4, lw=1.3, label="Pareto front")
-    ax2.set_xlabel("GFLOPs per clip")
-    ax2.set_ylabel("estimated top-1 (%)")
-    ax2.grid(alpha=0.3)
-    ax2.legend(fontsize=8)
+    front = pareto_table(df)                 # complete architectures only (no greedy '*' rows)
+    se = "top1_se" in df
+    panels = [(axes[1], "gflops", "GFLOPs per clip")]
+    if other:
+        panels.append((axes[2], "cost", f"C ({df['cost_unit'].iloc[0]})"))
+    for ax, col, label in panels:
+        ax.errorbar(df[col], df["top1_pct"], yerr=df["top1_se"] if se else None, fmt="o", ms=3,
+                    alpha=0.45, elinewidth=0.6, label="evaluated architecture" + (" (± SE)" if se else ""))
+        f = front.sort_values(col)
+        ax.errorbar(f[col], f["top1_pct"], yerr=f["top1_se"] if se else None, fmt="-o", color="tab:red",
+                    ms=4, lw=1.3, capsize=2, label="Pareto front" + (" (V, GFLOPs, C)" if other else ""))
+        ax.set_xlabel(label)
+        ax.set_ylabel("estimated top-1 (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     fig.suptitle(title or "Search progress", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, out)

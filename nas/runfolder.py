@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -123,8 +123,10 @@ def remove_leftovers(out: Path) -> list[Path]:
 
 
 def prepare_run_folder(out: str | Path, kind: str, config: dict[str, Any], resume: bool,
-                       what: str = "output_dir") -> Path:
-    """Create or reopen the `kind` run folder `out` for `config` (see the module doc)."""
+                       what: str = "output_dir",
+                       read_stored: Callable[[Path], dict] | None = None) -> Path:
+    """Create or reopen the `kind` run folder `out` for `config` (see the module doc);
+    `read_stored(path)` reads the stored config (default: plain YAML)."""
     from .config import config_diff
 
     out = check_run_folder(out, kind, resume, what)
@@ -134,7 +136,7 @@ def prepare_run_folder(out: str | Path, kind: str, config: dict[str, Any], resum
     started = (out / spec.started).exists()
     if started and stored.is_file():
         try:
-            old = yaml.safe_load(stored.read_text()) or {}
+            old = read_stored(stored) if read_stored else yaml.safe_load(stored.read_text()) or {}
         except yaml.YAMLError as e:
             raise ValueError(f"{stored} does not parse: {str(e).splitlines()[0]}") from None
         current = json.loads(json.dumps(config))

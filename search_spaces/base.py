@@ -122,8 +122,8 @@ class SearchSpace(ABC):
         """Unit `i`'s choices up to equivalence: one canonical representative per function
         (`canonical` is unit-local in every space here: a unit's canonical choice does not
         depend on the other units)."""
-        base = self.default_arch()
-        out: list[Choice] = []
+        base = self.uniform(lambda j: self.choices(j)[0])    # valid in every space (default_arch
+        out: list[Choice] = []                                 # is not, e.g. MLP-3D without SW)
         for c in self.choices(i):
             rep = self.canonical(base.replace(i, c))[i]
             if rep not in out:

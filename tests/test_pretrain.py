@@ -115,6 +115,19 @@ def test_bad_configs_and_foreign_output_dirs_are_one_line_errors(tmp_path, capsy
     err = capsys.readouterr().err
     assert "different config (optim.lr" in err and len(err.strip().splitlines()) == 1
     assert (tmp_path / "run" / "checkpoints" / "last.pt").read_bytes() == before
+    # a run written before a schema key existed resumes (the key takes its default) ...
+    stored = tmp_path / "run" / "config.yaml"
+    old = yaml.safe_load(stored.read_text())
+    assert old["data"].pop("decoder") == "pyav"
+    stored.write_text(yaml.safe_dump(old))
+    assert main(["pretrain", "--config", str(path), "--resume", "--set", "train.max_steps=2"]) == 0
+    capsys.readouterr()
+    # ... but a stored key the schema does not know is a one-line error, not a silent match
+    old["data"]["decodr"] = "pyav"
+    stored.write_text(yaml.safe_dump(old))
+    assert main(["pretrain", "--config", str(path), "--resume", "--set", "train.max_steps=3"]) == 2
+    err = capsys.readouterr().err
+    assert "does not fit the current run config" in err and "decodr" in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("model,sampler", [("mlp3d-nano", "fair"), ("morphmlp-nano", "uniform"),

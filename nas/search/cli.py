@@ -1,6 +1,8 @@
 """`nas search`: architecture search on a pretrained supernet checkpoint.
 
     nas search --checkpoint runs/pretrain/supernet.pt --strategy greedy --out runs/search
+    nas search --checkpoint S.pt --racing --alpha 0.001,0.005,0.01 --out runs/race
+    nas search --bench-table experiments/results/ranking_fidelity --strategy evolution --out runs/b
 
 Strategies: greedy (MLP-3D Sec. 3.4), evolution (SPOS), random, optuna-tpe, optuna-nsga2.
 Settings come from `--config FILE` (YAML: the keys of the ``search`` and ``evaluation``
@@ -10,6 +12,16 @@ overridden by flags. `--ray` (local Ray) or `--ray-address ADDR` evaluates on Ra
 workers. `--resume` continues a search killed at any point and ends with the same result
 as an uninterrupted run. On a busy CPU machine pass `--threads 1`: small evaluation batches
 gain little from threads, and OpenMP threads competing with other processes are very slow.
+
+Confidence: every row of results.csv has `top1_se` (binomial SE of V) and `clips`; per-clip
+outcomes go to outcomes.npz; greedy logs each decision with its paired test (McNemar) and
+flags the ones inside the noise; best_arch.json has a `confidence` section. `--racing`
+scores each round slice by slice (`--race-slices`, default 4) and stops a candidate once
+the paired test separates it from the leader at `--confidence` (default 0.95); the leader
+always gets the full set. `--alpha a,b,c` runs the search with the first alpha and writes
+the best architecture for every alpha (Eq. 6 over the same evaluations) to best_arch.json.
+`--bench-table DIR` scores architectures by a standalone table (nas.bench; no checkpoint)
+and searches the table's architectures.
 """
 from __future__ import annotations
 
@@ -27,24 +39,42 @@ from .strategies import STRATEGIES
 STRATEGY_FLAGS = {
     "repeats": int, "population": int, "generations": int, "topk": int, "mutation_prob": float,
     "crossover_fraction": float, "budget": int, "batch": int, "startup_trials": int,
+    "predictor_share": float, "predictor": str,
 }
 EVAL_KEYS = ("val_size", "batch_size", "val_seed", "bn_recalib", "device")
-SEARCH_KEYS = ("strategy", "params", "seed", "alpha", "cost", "max_gflops")
+SEARCH_KEYS = ("strategy", "params", "seed", "alpha", "cost", "max_gflops", "racing", "race_slices",
+               "confidence", "alphas")
 DEFAULTS = {"strategy": "greedy", "seed": 0, "alpha": DEFAULT_ALPHA, "cost": "flops", "max_gflops": None,
-            "val_size": 256, "batch_size": 32, "val_seed": 0, "bn_recalib": 0, "device": "auto"}
+            "val_size": 256, "batch_size": 32, "val_seed": 0, "bn_recalib": 0, "device": "auto",
+            "racing": False, "race_slices": 4, "confidence": 0.95, "alphas": None}
+
+
+def parse_alphas(text: str) -> list[float]:
+    """'0.001,0.005,0.01' -> [0.001, 0.005, 0.01] (argparse type of --alpha)."""
+    try:
+        values = [float(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values:
+        raise argparse.ArgumentTypeError(f"--alpha must be a number or a comma-separated list "
+                                         f"of numbers (e.g. 0.001,0.005,0.01), got {text!r}")
+    return values
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the `search` sub-command (with its handler) on `subparsers`."""
     p = subparsers.add_parser("search", help="search architectures on a pretrained supernet",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", required=True, help="supernet checkpoint (from nas pretrain)")
+    p.add_argument("--checkpoint", help="supernet checkpoint (from nas pretrain)")
+    p.add_argument("--bench-table", metavar="DIR", help="score by a standalone table instead of a "
+                   "supernet (folder or standalone.csv with benchmark.json; see nas.bench)")
     p.add_argument("--out", required=True, help="output folder (results.csv, best_arch.json, ...)")
     p.add_argument("--strategy", choices=list(STRATEGIES), help="search strategy (default greedy)")
     p.add_argument("--config", help="YAML file with search settings (flags override it)")
     p.add_argument("--resume", action="store_true", help="continue the search in --out")
     g = p.add_argument_group("objective V - alpha*C (Eq. 6)")
-    g.add_argument("--alpha", type=float, help=f"trade-off alpha per cost unit (default {DEFAULT_ALPHA})")
+    g.add_argument("--alpha", type=parse_alphas, help=f"trade-off alpha per cost unit (default "
+                   f"{DEFAULT_ALPHA}); a list a,b,c searches with a and reports the best for each")
     g.add_argument("--cost", choices=COST_KINDS, help="C: fvcore GFLOPs (default) or latency (ms)")
     g.add_argument("--max-gflops", type=float, help="hard limit on GFLOPs")
     g.add_argument("--seed", type=int, help="search seed (default 0)")
@@ -54,6 +84,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         g.add_argument("--" + name.replace("_", "-"), type=typ, dest=name,
                        help=f"{', '.join(users)} (defaults: "
                             f"{', '.join(str(STRATEGIES[s].defaults[name]) for s in users)})")
+    g = p.add_argument_group("confidence and racing")
+    g.add_argument("--racing", action="store_true", default=None,
+                   help="score each round slice by slice; stop candidates separated from the leader")
+    g.add_argument("--race-slices", type=int, help="racing: slices of the validation set (default 4)")
+    g.add_argument("--confidence", type=float, help="level of racing's and greedy decisions' "
+                                                    "paired tests (default 0.95)")
     g = p.add_argument_group("evaluation")
     g.add_argument("--val-size", type=int, help="clips in the fixed validation subset (default 256)")
     g.add_argument("--batch-size", type=int, help="clips per evaluation batch (default 32)")
@@ -99,7 +135,8 @@ def _read_config_file(path: str | None) -> dict:
     for key in ("params", "data"):
         if flat.get(key) is not None and not isinstance(flat[key], dict):
             raise ValueError(f"{path}: {key!r} must be a mapping, got {shorten(flat[key])}")
-    allowed = set(SEARCH_KEYS) | set(EVAL_KEYS) | {"checkpoint", "source", "sha256", "model", "data"}
+    allowed = set(SEARCH_KEYS) | set(EVAL_KEYS) | {"checkpoint", "source", "sha256", "model", "data",
+                                                  "table", "archs"}
     unknown = sorted(set(flat) - allowed)
     if unknown:
         raise ValueError(f"{path}: unknown setting {unknown[0]!r}; allowed: {', '.join(SEARCH_KEYS + EVAL_KEYS)}")
@@ -109,9 +146,14 @@ def _read_config_file(path: str | None) -> dict:
 def resolve_settings(args) -> dict:
     """File settings, then flags, then defaults; strategy flags checked against the strategy."""
     settings = {**DEFAULTS, **_read_config_file(args.config)}
-    for key in ("strategy", "seed", "alpha", "cost", "max_gflops") + EVAL_KEYS:
+    for key in ("strategy", "seed", "cost", "max_gflops", "racing", "race_slices", "confidence") + EVAL_KEYS:
         if getattr(args, key, None) is not None:
             settings[key] = getattr(args, key)
+    if getattr(args, "alpha", None) is not None:
+        settings["alpha"], settings["alphas"] = args.alpha[0], list(args.alpha)
+    elif isinstance(settings["alpha"], list):               # alpha: [a, b, c] in a config file
+        settings["alphas"] = list(settings["alpha"])
+        settings["alpha"] = settings["alphas"][0] if settings["alphas"] else DEFAULT_ALPHA
     params = dict(settings.get("params") or {})
     strategy = settings["strategy"]
     if strategy not in STRATEGIES:
@@ -142,9 +184,16 @@ def cmd_search(args) -> int:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")
         import torch
         torch.set_num_threads(args.threads)
-    factory = CheckpointEvaluator(args.checkpoint, s["val_size"], s["batch_size"], s["val_seed"],
-                                  s["bn_recalib"], not args.no_prefix_cache, s["device"], s.get("data"))
-    config = SearchConfig(s["strategy"], s["params"], s["seed"], s["alpha"], s["cost"], s["max_gflops"])
+    if bool(args.checkpoint) == bool(args.bench_table):
+        raise ValueError("give one of --checkpoint (a supernet) or --bench-table (a standalone table)")
+    if args.bench_table:
+        from .bench_eval import BenchTableEvaluator
+        factory = BenchTableEvaluator(args.bench_table)
+    else:
+        factory = CheckpointEvaluator(args.checkpoint, s["val_size"], s["batch_size"], s["val_seed"],
+                                      s["bn_recalib"], not args.no_prefix_cache, s["device"], s.get("data"))
+    config = SearchConfig(s["strategy"], s["params"], s["seed"], s["alpha"], s["cost"], s["max_gflops"],
+                          s["racing"], s["race_slices"], s["confidence"], s["alphas"])
     backend = None
     if args.ray or args.ray_address:
         from .ray_eval import RayTuneBackend

@@ -25,6 +25,12 @@ A BN layer's statistics depend only on the layers before it, so with the prefix 
 decided prefix is recalibrated once when it is extended, and a candidate only re-estimates the
 BN layers from unit i on, from cached training activations; the statistics equal those of a
 full recalibration. With random undecided units the training batches get their own draws.
+
+Slices (racing, `nas.search.racing`): a request with ``parts = K`` scores only slice
+``part`` of the fixed validation set, batches ``floor(part*B/K) .. floor((part+1)*B/K) - 1``
+of its B batches, with the same per-batch draws as a full evaluation. Every result carries
+its per-clip correctness (`hits`, packed bits) and per-batch summed losses, so slices add up
+exactly to the full evaluation (`nas.search.outcomes`).
 """
 from __future__ import annotations
 
@@ -38,6 +44,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from search_spaces import Arch
+
+from .confidence import pack_hits
 
 _BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
@@ -56,12 +64,15 @@ class EvalRequest:
     decided: number of leading units that are fixed (None: all).
     draw_seed: seed of the per-batch draws of the random units (needed when decided < n).
     block: use the prefix cache at this unit (units before it shared by the round).
+    part, parts: score only slice `part` of `parts` equal slices of the validation batches.
     """
 
     arch: str
     decided: int | None = None
     draw_seed: int | None = None
     block: int | None = None
+    part: int = 0
+    parts: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,20 +84,33 @@ class EvalRequest:
 
 @dataclass(frozen=True)
 class EvalResult:
-    """Top-1 (%), mean cross-entropy, counts, and the wall time of one evaluation."""
+    """Top-1 (%), mean cross-entropy, counts, and the wall time of one evaluation.
+
+    hits: which clips were right, in clip order (`confidence.pack_hits`); None when the
+    scorer has no per-clip outcomes (a standalone table). batch_losses: summed loss of each
+    batch, in order (loss = their sum / total). top1_se: given by scorers whose SE is not
+    binomial over `total` clips (a table: over training seeds); None = binomial.
+    """
 
     top1: float
     loss: float
     correct: int
     total: int
     seconds: float
+    hits: str | None = None
+    batch_losses: tuple[float, ...] = ()
+    top1_se: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["batch_losses"] = list(self.batch_losses)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "EvalResult":
-        return cls(**{k: data[k] for k in ("top1", "loss", "correct", "total", "seconds")})
+        return cls(**{k: data[k] for k in ("top1", "loss", "correct", "total", "seconds")},
+                   hits=data.get("hits"), batch_losses=tuple(data.get("batch_losses") or ()),
+                   top1_se=data.get("top1_se"))
 
 
 def as_batches(data: Iterable, device) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -146,6 +170,17 @@ class Evaluator:
     def num_clips(self) -> int:
         return sum(len(y) for _, y in self.val)
 
+    def slice_batches(self, part: int, parts: int) -> range:
+        """Indices of the validation batches of slice `part` of `parts`."""
+        nb = len(self.val)
+        if not isinstance(parts, int) or not 1 <= parts <= nb:
+            raise ValueError(f"racing needs at most one slice per validation batch: {parts} slices "
+                             f"asked, the validation subset has {nb} batches (use fewer slices, "
+                             "or smaller batches)")
+        if not 0 <= part < parts:
+            raise ValueError(f"slice {part} outside 0..{parts - 1}")
+        return range(part * nb // parts, (part + 1) * nb // parts)
+
     # ---- architectures per batch -------------------------------------------------------
     def batch_archs(self, arch: Arch, decided: int | None, draw_seed: int | None,
                     split: str = "val") -> list[Arch]:
@@ -200,9 +235,10 @@ class Evaluator:
         h = self.model.forward_units(h, start, n if stop is None else stop)
         return self.model.forward_head(h) if stop is None else h
 
-    def _stem_acts(self) -> tuple[list, list]:
+    def _stem_acts(self, batches: range | None = None) -> tuple[list, list]:
         """Stem outputs of the validation (and recalibration) clips; BN in the stem is
-        recalibrated first."""
+        recalibrated first. Without the prefix cache only `batches` are computed (the
+        others are None)."""
         if self._stem is not None and self.prefix_cache:
             return self._stem
         train = []
@@ -211,7 +247,8 @@ class Evaluator:
             saved = self._begin_recalib(bns)
             train = [self.model.forward_stem(x) for x, _ in self.train]
             self._end_recalib(bns, saved)
-        val = [self.model.forward_stem(x) for x, _ in self.val]
+        want = range(len(self.val)) if batches is None or self.prefix_cache else batches
+        val = [self.model.forward_stem(x) if b in want else None for b, (x, _) in enumerate(self.val)]
         if self.prefix_cache:
             self._stem = (val, train)
         return val, train
@@ -230,12 +267,13 @@ class Evaluator:
         new_val = [self._run_units(h, a, start, stop) for h, a in zip(val, arch_val)]
         return new_val, new_train
 
-    def _prefix_acts(self, arch: Arch, block: int) -> tuple[list, list]:
-        """Activations entering unit `block` for the fixed prefix ``arch[:block]``."""
+    def _prefix_acts(self, arch: Arch, block: int, batches: range | None = None) -> tuple[list, list]:
+        """Activations entering unit `block` for the fixed prefix ``arch[:block]`` (every
+        validation batch: a cached prefix serves all slices)."""
         prefix = arch.choices[:block]
         if self.prefix_cache and self._prefix is not None and self._prefix[0] == prefix:
             return self._prefix[1], self._prefix[2]
-        start, acts = 0, self._stem_acts()
+        start, acts = 0, self._stem_acts(batches)
         if self.prefix_cache and self._prefix is not None:
             done = self._prefix[0]
             if len(done) <= block and prefix[:len(done)] == done:
@@ -261,16 +299,20 @@ class Evaluator:
             raise ValueError(f"request block={request.block} decided={request.decided} outside 0..{n}")
         if not self.prefix_cache:
             block = 0
-        acts = self._prefix_acts(arch, block)
+        batches = self.slice_batches(request.part, request.parts)
+        acts = self._prefix_acts(arch, block, batches)
         arch_val = self.batch_archs(arch, decided, request.draw_seed, "val")
         arch_train = self.batch_archs(arch, decided, request.draw_seed, "train")
-        logits, _ = self._advance(acts, arch_val, arch_train, block, None)
-        correct, loss = 0, 0.0
-        for out, (_, y) in zip(logits, self.val):
-            correct += int((out.argmax(dim=1) == y).sum())
-            loss += float(F.cross_entropy(out.float(), y, reduction="sum"))
-        total = self.num_clips
+        acts = ([acts[0][b] for b in batches], acts[1])
+        logits, _ = self._advance(acts, [arch_val[b] for b in batches], arch_train, block, None)
+        hits, losses = [], []
+        for out, b in zip(logits, batches):
+            y = self.val[b][1]
+            hits.append((out.argmax(dim=1) == y).cpu())
+            losses.append(float(F.cross_entropy(out.float(), y, reduction="sum")))
+        hit = torch.cat(hits).numpy()
+        correct, total = int(hit.sum()), len(hit)
         self.stats["evaluations"] += 1
-        return EvalResult(100.0 * correct / total, loss / total, correct, total,
-                          time.perf_counter() - start_time)
+        return EvalResult(100.0 * correct / total, sum(losses) / total, correct, total,
+                          time.perf_counter() - start_time, pack_hits(hit), tuple(losses))
 

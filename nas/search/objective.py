@@ -73,3 +73,20 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
             best_acc = points[i][0]
     return front
 
+
+
+def pareto_front_nd(points: Sequence[Sequence[float]], maximize: Sequence[bool]) -> list[int]:
+    """Indices of the non-dominated points over several objectives (`maximize[k]` says the
+    direction of objective k), in input order; of identical points only the first is kept.
+    With (accuracy, cost) it is the set `pareto_front` returns."""
+    import numpy as np
+
+    pts = np.asarray(points, dtype=float).reshape(len(points), len(maximize))
+    pts = pts * np.where(np.asarray(maximize, dtype=bool), 1.0, -1.0)      # all maximised
+    front = []
+    for i, p in enumerate(pts):
+        ge = np.all(pts >= p, axis=1)
+        same = np.all(pts == p, axis=1)
+        if not np.any(ge & ~same) and not np.any(same[:i]):
+            front.append(i)
+    return front

@@ -23,11 +23,13 @@ from .evaluator import Evaluator
 
 
 class EvaluatorFactory:
-    """A picklable recipe for an `Evaluator`. `key` identifies it in a worker's cache."""
+    """A picklable recipe for an `Evaluator`. `key` identifies it in a worker's cache.
+    `per_clip`: its results carry per-clip outcomes (racing and paired tests need them)."""
 
     key: str
     prefix_cache: bool = True
     device: str = "cpu"
+    per_clip: bool = True
 
     def model_spec(self) -> dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -42,6 +44,10 @@ class EvaluatorFactory:
         """The network with random weights (costs do not depend on weights)."""
         from supernet.registry import build_from_spec
         return build_from_spec(self.model_spec())
+
+    def search_space(self, model):
+        """The space the strategies search (the model's; a standalone table restricts it)."""
+        return model.space
 
 
 def _fingerprint(tensors) -> str:

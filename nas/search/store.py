@@ -4,17 +4,20 @@ Output folder of a search::
 
     search_config.yaml   the resolved search config, written at start (resume checks it)
     results.csv          every evaluated architecture, rewritten atomically after each one
+    outcomes.npz         per-clip correctness and per-batch losses of every row (`outcomes`)
     cost_table.json      the per-unit FLOPs / params table (reused on resume)
-    best_arch.json       the space's JSON of the best architecture plus V, C, objective, units
+    best_arch.json       the space's JSON of the best architecture plus V, C, objective, units,
+                         its `confidence` section and the best architecture per alpha
     best_arch.txt        its string
-    pareto.csv           the accuracy-vs-GFLOPs Pareto front of all evaluated architectures
+    pareto.csv           the Pareto front (max V; min GFLOPs, and min C when C is not GFLOPs)
     optuna.db            the Optuna study (optuna strategies; SQLite, resumable)
 
 Rows are keyed by `key` (canonical architecture + evaluation context, see `row_key`); a
 resumed search replays its strategy from the start and takes every result whose key is
 already stored instead of evaluating again, so it ends where an uninterrupted run ends.
 Rows are sorted by `eval_id`, the position of the key in the order the strategy first asked
-for it (not completion order), so parallel evaluation writes the same table.
+for it (not completion order), so parallel evaluation writes the same table. With racing a
+row can be extended later (more clips); its row then shows the most clips evaluated.
 """
 from __future__ import annotations
 
@@ -27,6 +30,8 @@ import pandas as pd
 from search_spaces import Arch, SearchSpace
 
 from ..utils import atomic_write_json, atomic_write_text
+from .confidence import binomial_se
+from .outcomes import OUTCOMES_NPZ, ClipLog, load_outcomes, save_outcomes
 
 RESULTS_CSV = "results.csv"
 CONFIG_YAML = "search_config.yaml"
@@ -49,9 +54,10 @@ class Record:
     arch: str               # tokens, '*' for units drawn at random per batch
     key: str
     top1_pct: float         # V
+    top1_se: float          # binomial SE of V over `clips` (a table: SE over training seeds)
     loss: float
     correct: int
-    total: int
+    clips: int              # validation clips V is measured on (racing: those evaluated)
     gflops: float           # expected GFLOPs when some units are random
     params_M: float
     cost: float             # C of Eq. 6, in cost_unit
@@ -68,7 +74,7 @@ class Record:
 
 
 COLUMNS = [f.name for f in fields(Record)]
-_INT_COLUMNS = {"eval_id", "round", "block", "correct", "total"}
+_INT_COLUMNS = {"eval_id", "round", "block", "correct", "clips"}
 _STR_COLUMNS = {"strategy", "arch", "key", "cost_unit"}
 
 
@@ -90,14 +96,37 @@ def display_arch(arch: Arch, decided: int | None = None) -> str:
 
 
 class ResultStore:
-    """The results table in memory and in `path` (CSV, rewritten atomically after each add)."""
+    """The results table and per-clip outcomes, in memory and in `path` (results.csv) with
+    ``outcomes.npz`` beside it, both rewritten atomically after each result (outcomes
+    first: results.csv is the commit point, see `nas.search.outcomes`)."""
 
     def __init__(self, path: str | Path | None = None, resume: bool = False):
         self.path = None if path is None else Path(path)
         self.records: dict[str, Record] = {}
+        self.logs: dict[str, ClipLog] = {}
+        self.legacy = 0                  # resumed rows of a folder from before per-clip outcomes
         if resume and self.path is not None and self.path.is_file():
             for rec in read_results(self.path):
                 self.records[rec.key] = rec
+            side = self.outcomes_path
+            logs = load_outcomes(side) if side.is_file() else {}
+            header = self.path.open().readline().strip().split(",")
+            if "clips" not in header and not side.is_file():
+                self.legacy = len(self.records)
+                return
+            for key, rec in self.records.items():
+                if rec.clips == 0 and rec.correct == 0:       # a scorer without per-clip outcomes
+                    continue
+                log = logs.get(key)
+                if log is None or not log.truncate(rec.clips):
+                    raise ValueError(f"{self.path}: row {rec.eval_id} ({rec.arch}) has no matching "
+                                     f"per-clip outcomes in {side}; the folder is inconsistent, "
+                                     "use another --out")
+                self.logs[key] = log
+
+    @property
+    def outcomes_path(self) -> Path:
+        return self.path.with_name(OUTCOMES_NPZ)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -105,12 +134,18 @@ class ResultStore:
     def get(self, key: str) -> Record | None:
         return self.records.get(key)
 
-    def add(self, record: Record) -> None:
-        if record.key in self.records:
-            raise ValueError(f"result for {record.key} is already stored")
+    def log(self, key: str) -> ClipLog | None:
+        return self.logs.get(key)
+
+    def put(self, record: Record, log: ClipLog | None = None) -> None:
+        """Store (or replace, keeping the key) one row and its per-clip outcomes."""
         self.records[record.key] = record
+        if log is not None:
+            self.logs[record.key] = log
         if self.path is not None:
-            atomic_write_text(self.path, self.frame().to_csv(index=False))
+            if log is not None:
+                save_outcomes(self.outcomes_path, self.logs)
+            atomic_write_text(self.path, self.frame().to_csv(index=False, na_rep="nan"))
 
     def sorted(self) -> list[Record]:
         return sorted(self.records.values(), key=lambda r: r.eval_id)
@@ -125,6 +160,10 @@ def read_results(path: str | Path) -> list[Record]:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)   # parsed below: exact
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise ValueError(f"cannot read results {path}: {str(e).splitlines()[0]}") from None
+    if "clips" not in df.columns and "total" in df.columns:     # written before per-clip outcomes
+        df = df.rename(columns={"total": "clips"})
+        df["top1_se"] = [repr(binomial_se(int(c), int(n))) if c.isdigit() and n.isdigit() else "nan"
+                         for c, n in zip(df["correct"], df["clips"])]
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"{path} is not a search results table (missing columns {', '.join(missing)})")
@@ -157,7 +196,8 @@ def prepare_folder(out: str | Path, config: dict[str, Any], resume: bool) -> Pat
 def write_best(out: Path, space: SearchSpace, arch: Arch, record: Record, extra: dict[str, Any]) -> None:
     """best_arch.json (the space's JSON plus scores and units) and best_arch.txt."""
     data = space.to_dict(arch)
-    data.update({"top1_pct": record.top1_pct, "loss": record.loss, "gflops": record.gflops,
+    data.update({"top1_pct": record.top1_pct, "top1_se": record.top1_se, "clips": record.clips,
+                 "loss": record.loss, "gflops": record.gflops,
                  "params_M": record.params_M, "cost": record.cost, "cost_unit": record.cost_unit,
                  "objective": record.objective, **extra})
     atomic_write_json(out / BEST_JSON, data)

@@ -23,6 +23,11 @@ which is the same for every candidate of the block and so leaves their ranking t
 the candidate's own cost. A hard GFLOPs limit keeps a candidate only when the cheapest
 completion of its decided blocks fits. Equivalent choices (`space.canonical`) share one
 evaluation through the result cache.
+
+Every decision is logged with its margin over the runner-up candidate of the block and the
+paired test on the clips both were scored on (`ctx.compare`: McNemar's exact test); a
+decision whose margin is not significant at the search's confidence level is flagged as
+inside the noise, and all decisions go to best_arch.json's `confidence` section.
 """
 from __future__ import annotations
 
@@ -51,7 +56,7 @@ class GreedySearch(Strategy):
         space = ctx.space
         n = space.num_units
         best: Arch | None = None
-        passes = []
+        passes, decisions = [], []
         for p in range(self.params["repeats"]):
             decided: list = []
             changed = []
@@ -72,7 +77,10 @@ class GreedySearch(Strategy):
                     raise ValueError(f"greedy: no choice of unit {i} fits max_gflops="
                                      f"{ctx.objective.max_gflops}")
                 records = ctx.evaluate([cands[k] for k in keep])
-                pick = keep[self._pick(records, keep.index(current) if current in keep else None)]
+                local = self._pick(records, keep.index(current) if current in keep else None)
+                pick = keep[local]
+                if len({r.key for r in records}) > 1:
+                    decisions.append(self._decision(ctx, p, i, records, local))
                 if best is None:
                     decided.append(choices[pick])
                 elif pick != current:
@@ -88,4 +96,15 @@ class GreedySearch(Strategy):
                     + (f"  changed: {', '.join(changed) or 'nothing'}" if p else ""))
             if p and not changed:
                 break
-        return Outcome(best, ctx.evaluate([Candidate(best)])[0], {"passes": passes})
+        return Outcome(best, ctx.evaluate([Candidate(best)])[0], {"passes": passes, "decisions": decisions})
+
+    def _decision(self, ctx, p: int, i: int, records, pick: int) -> dict:
+        """The decision of block i: the chosen candidate against the runner-up, logged."""
+        rest = [k for k in range(len(records)) if records[k].key != records[pick].key]   # not an alias
+        runner = min(rest, key=lambda k: (-records[k].objective, records[k].loss, k))
+        c = ctx.compare(records[pick], records[runner])
+        unit = ctx.space.unit_names[i]
+        ctx.log(f"greedy pass {p + 1} block {i} ({unit}): {records[pick].arch.split('-')[i]} over "
+                f"{records[runner].arch.split('-')[i]}, {c.describe()}")
+        return {"pass": p + 1, "block": i, "unit": unit, "chosen": records[pick].arch,
+                "runner_up": records[runner].arch, **c.to_dict()}

@@ -12,6 +12,8 @@ resumed study end exactly where an uninterrupted one ends, the sampler is rebuil
 each ask with a seed derived from the trial number (so a sample depends only on the study's
 stored history, not on how long the process has lived), and a round whose trials were asked
 but not all told before a crash is finished from the parameters stored with its trials.
+In a finite space (a standalone table) a suggestion is moved to the nearest member
+(`ctx.project`); trials then repeat architectures, which the result cache scores once.
 """
 from __future__ import annotations
 
@@ -48,8 +50,8 @@ class OptunaSearch(Strategy):
         names = [f"u{i:02d}_{space.unit_names[i]}" for i in range(space.num_units)]
         dists = {nm: CategoricalDistribution([c.token for c in space.choices(i)])
                  for i, nm in enumerate(names)}
-        def arch_of(params) -> Arch:
-            return space.validate(Arch(tuple(space.parse_token(params[nm]) for nm in names)))
+        def arch_of(params) -> Arch:      # moved into a finite space (a table) if needed
+            return ctx.project(space.validate(Arch(tuple(space.parse_token(params[nm]) for nm in names))))
 
         limit = ctx.objective.max_gflops
         constraints = ((lambda t: [ctx.table.gflops(arch_of(t.params)) - limit])

@@ -1,0 +1,152 @@
+"""A tabular video-NAS benchmark: standalone top-1 of architectures of one search space.
+
+A benchmark folder (the ranking-fidelity study writes one to
+``experiments/results/ranking_fidelity/``) holds::
+
+    standalone.csv   one row per (architecture, training seed): arch, canonical_arch, seed,
+                     top1, top5, loss, gflops, params_m, epochs, init, init_from (more allowed)
+    benchmark.json   {"space": space.config(), "model_spec": the supernet's registry spec,
+                      "protocol": {... how the rows were trained ...}}
+
+`load_bench(path)` (the folder, or the CSV with benchmark.json beside it) answers "what is
+the standalone top-1 of architecture X" — mean over seeds and per seed — through the
+space's canonical form (`space.canonical`: architectures computing the same function share
+one entry). An architecture not in the table is a one-line ValueError naming it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from search_spaces import Arch, SearchSpace, build_space
+
+STANDALONE_CSV = "standalone.csv"
+BENCHMARK_JSON = "benchmark.json"
+REQUIRED_COLUMNS = ("arch", "canonical_arch", "seed", "top1", "top5", "loss", "gflops", "params_m",
+                    "epochs", "init", "init_from")
+
+
+@dataclass(frozen=True)
+class BenchEntry:
+    """One canonical architecture of the table: its seeds' top-1 and their mean."""
+
+    arch: str                       # canonical architecture string
+    seeds: dict[int, float]         # training seed -> standalone top-1 (%)
+    top1: float                     # mean over seeds
+    top1_se: float                  # SE of the mean over seeds (sd / sqrt(k); nan for one seed)
+    top5: float
+    loss: float
+    gflops: float
+    params_m: float
+
+
+class BenchTable:
+    """Standalone results of one space, keyed by canonical architecture."""
+
+    def __init__(self, frame: pd.DataFrame, space: SearchSpace, model_spec: dict[str, Any],
+                 protocol: dict[str, Any], path: Path | None = None):
+        self.frame, self.space, self.model_spec, self.protocol = frame, space, model_spec, protocol
+        self.path = path
+        self._entries: dict[str, BenchEntry] = {}
+        for canon, rows in frame.groupby("_canonical", sort=False):
+            top1 = rows["top1"].to_numpy(float)
+            se = float(np.std(top1, ddof=1) / math.sqrt(len(top1))) if len(top1) > 1 else float("nan")
+            self._entries[canon] = BenchEntry(
+                canon, {int(s): float(v) for s, v in zip(rows["seed"], rows["top1"])}, float(top1.mean()),
+                se, float(rows["top5"].mean()), float(rows["loss"].mean()), float(rows["gflops"].iloc[0]),
+                float(rows["params_m"].iloc[0]))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, arch) -> bool:
+        try:
+            return self.key(arch) in self._entries
+        except ValueError:
+            return False
+
+    def key(self, arch: Arch | str) -> str:
+        """The canonical string of `arch` (validated against the table's space)."""
+        return str(self.space.canonical(self.space.parse(arch)))
+
+    def archs(self) -> list[str]:
+        """The table's distinct canonical architectures, in table order."""
+        return list(self._entries)
+
+    def entry(self, arch: Arch | str) -> BenchEntry:
+        key = self.key(arch)
+        if key not in self._entries:
+            where = f" {self.path}" if self.path else ""
+            raise ValueError(f"architecture {arch} (canonical {key}) is not in the standalone "
+                             f"table{where} ({len(self)} architectures)")
+        return self._entries[key]
+
+    def top1(self, arch: Arch | str) -> float:
+        """Mean standalone top-1 (%) over the table's seeds."""
+        return self.entry(arch).top1
+
+    def top1_seeds(self, arch: Arch | str) -> dict[int, float]:
+        """Standalone top-1 (%) per training seed."""
+        return dict(self.entry(arch).seeds)
+
+    def sha256(self) -> str:
+        text = self.frame.drop(columns=["_canonical"]).to_csv(index=False)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def bench_paths(path: str | Path) -> tuple[Path, Path]:
+    """(standalone.csv, benchmark.json) of a benchmark folder or of its CSV."""
+    p = Path(path)
+    csv = p / STANDALONE_CSV if p.is_dir() else p
+    if not csv.is_file():
+        raise FileNotFoundError(f"standalone table not found: {csv}")
+    meta = csv.parent / BENCHMARK_JSON
+    if not meta.is_file():
+        raise FileNotFoundError(f"{BENCHMARK_JSON} not found beside {csv} (it names the space and "
+                                "model of the table)")
+    return csv, meta
+
+
+def load_bench(path: str | Path) -> BenchTable:
+    """Read a benchmark table (see the module docstring); one-line errors for bad files."""
+    csv, meta_path = bench_paths(path)
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{meta_path} does not parse: {e}") from None
+    if not isinstance(meta, dict) or not all(k in meta for k in ("space", "model_spec")):
+        raise ValueError(f"{meta_path} needs 'space' (space.config()) and 'model_spec' (registry spec)")
+    space = build_space(meta["space"])
+    try:
+        frame = pd.read_csv(csv, keep_default_na=False, dtype={"arch": str, "canonical_arch": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise ValueError(f"cannot read standalone table {csv}: {str(e).splitlines()[0]}") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{csv} is not a standalone table (missing columns {', '.join(missing)})")
+    if frame.empty:
+        raise ValueError(f"{csv} has no rows")
+    canon = []
+    for n, row in enumerate(frame.itertuples(index=False)):
+        try:
+            c = str(space.canonical(space.parse(str(row.arch))))
+            float(row.top1), int(row.seed)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{csv} row {n + 1}: {str(e).splitlines()[0]}") from None
+        if str(row.canonical_arch) != c:
+            raise ValueError(f"{csv} row {n + 1}: canonical_arch {row.canonical_arch} is not the "
+                             f"canonical form of {row.arch} ({c})")
+        canon.append(c)
+    frame = frame.assign(_canonical=canon, top1=frame["top1"].astype(float), seed=frame["seed"].astype(int))
+    dup = frame.duplicated(["_canonical", "seed"])
+    if dup.any():
+        r = frame[dup].iloc[0]
+        raise ValueError(f"{csv}: architecture {r['_canonical']} seed {r['seed']} appears twice")
+    return BenchTable(frame, space, meta["model_spec"], meta.get("protocol") or {}, csv)

@@ -1,0 +1,254 @@
+"""An accuracy predictor for search: V(θ) from the architecture encoding (Once-for-All).
+
+Once-for-All scores candidates with "an accuracy predictor (a three-layer MLP) on the
+one-hot architecture encoding" instead of evaluating each. Here:
+
+* encoding: one one-hot group per unit over the unit's *canonical* choices
+  (`space.canonical`), so equivalent tokens share a column;
+* `mlp`: two hidden layers (64 units, ReLU), full-batch Adam on the standardised target,
+  seeded (the same data and seed give the same predictor);
+* `ridge`: the baseline, closed-form ridge regression on the same encoding.
+
+Predictors are fitted on the complete, full-set rows of a search's `results.csv` (V =
+``top1_pct``), saved with `atomic_torch_save` as plain tensors and data, and loaded with
+``torch.load(weights_only=True)``. Commands::
+
+    nas predictor fit  --results runs/search/results.csv --out runs/pred.pt [--kind ridge]
+    nas predictor eval --predictor runs/pred.pt --results runs/other/results.csv
+    nas predictor eval --predictor runs/pred.pt --bench-table experiments/results/ranking_fidelity
+
+Predictor-guided evolution (`--strategy evolution --predictor-share 0.25`) uses `fit` on
+the evaluated history to choose which children reach the evaluator.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from search_spaces import Arch, SearchSpace, build_space
+
+FORMAT = "vidnas-predictor-v1"
+KINDS = ("mlp", "ridge")
+
+
+class Encoder:
+    """One-hot of each unit's canonical choice."""
+
+    def __init__(self, space: SearchSpace):
+        self.space = space
+        self.columns = [[c.token for c in space.distinct_choices(i)] for i in range(space.num_units)]
+        self.width = sum(len(c) for c in self.columns)
+
+    def encode(self, archs: Sequence[Arch | str]) -> np.ndarray:
+        out = np.zeros((len(archs), self.width), dtype=np.float32)
+        for r, a in enumerate(archs):
+            canon = self.space.canonical(self.space.parse(a))
+            offset = 0
+            for i, c in enumerate(canon):
+                out[r, offset + self.columns[i].index(c.token)] = 1.0
+                offset += len(self.columns[i])
+        return out
+
+
+def _mlp(width: int, hidden: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                         nn.Linear(hidden, 1))
+
+
+class Predictor:
+    """A fitted predictor of V (%) from architectures of one space."""
+
+    def __init__(self, space: SearchSpace, kind: str, mean: float, std: float, state: dict[str, Any],
+                 settings: dict[str, Any], fitted_on: int):
+        if kind not in KINDS:
+            raise ValueError(f"predictor kind {kind!r} is not allowed; use one of {', '.join(KINDS)}")
+        self.space, self.kind, self.mean, self.std = space, kind, float(mean), float(std)
+        self.state, self.settings, self.fitted_on = state, dict(settings), int(fitted_on)
+        self.encoder = Encoder(space)
+        self._net = None
+        if kind == "mlp":
+            self._net = _mlp(self.encoder.width, int(settings["hidden"]))
+            self._net.load_state_dict(state)
+            self._net.eval()
+
+    @classmethod
+    def fit(cls, space: SearchSpace, archs: Sequence[Arch | str], targets: Sequence[float],
+            kind: str = "mlp", seed: int = 0, hidden: int = 64, epochs: int = 400, lr: float = 1e-2,
+            weight_decay: float = 1e-4, ridge_lambda: float = 1.0) -> "Predictor":
+        """Fit on (architecture, V) pairs; see the module docstring."""
+        if kind not in KINDS:
+            raise ValueError(f"predictor kind {kind!r} is not allowed; use one of {', '.join(KINDS)}")
+        y = np.asarray(targets, dtype=np.float64)
+        if len(archs) != len(y) or len(y) < 2:
+            raise ValueError(f"a predictor needs at least 2 (architecture, V) pairs, got {len(y)}")
+        x = Encoder(space).encode(archs)
+        mean, std = float(y.mean()), float(y.std()) or 1.0
+        z = (y - mean) / std
+        settings = {"hidden": hidden, "epochs": epochs, "lr": lr, "weight_decay": weight_decay,
+                    "ridge_lambda": ridge_lambda, "seed": seed}
+        if kind == "ridge":
+            xc = x.astype(np.float64)
+            xm = xc.mean(axis=0)
+            a = (xc - xm).T @ (xc - xm) + ridge_lambda * np.eye(x.shape[1])
+            w = np.linalg.solve(a, (xc - xm).T @ z)
+            state = {"w": torch.tensor(w), "x_mean": torch.tensor(xm)}
+        else:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                net = _mlp(x.shape[1], hidden)
+            xt, zt = torch.from_numpy(x), torch.tensor(z, dtype=torch.float32)[:, None]
+            opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
+            for _ in range(epochs):
+                opt.zero_grad()
+                loss = torch.mean((net(xt) - zt) ** 2)
+                loss.backward()
+                opt.step()
+            state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        return cls(space, kind, mean, std, state, settings, len(y))
+
+    def predict(self, archs: Sequence[Arch | str]) -> np.ndarray:
+        """Predicted V (%) of each architecture."""
+        x = self.encoder.encode(archs)
+        if self.kind == "ridge":
+            z = (x.astype(np.float64) - self.state["x_mean"].numpy()) @ self.state["w"].numpy()
+        else:
+            with torch.inference_mode():
+                z = self._net(torch.from_numpy(x))[:, 0].double().numpy()
+        return self.mean + self.std * z
+
+    # ---- persistence -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, "kind": self.kind, "space": self.space.config(), "mean": self.mean,
+                "std": self.std, "state": self.state, "settings": self.settings,
+                "fitted_on": self.fitted_on, "target": "top1_pct"}
+
+    def save(self, path: str | Path) -> None:
+        from supernet.training.checkpoint import atomic_torch_save
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        atomic_torch_save(self.to_dict(), path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Predictor":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"predictor not found: {path}")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")              # protocol notes on foreign pickles
+                data = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:                      # noqa: BLE001 - any unreadable file
+            raise ValueError(f"cannot load predictor {path}: {str(e).splitlines()[0]}") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ValueError(f"{path} is not a vidnas predictor (expected format {FORMAT!r})")
+        return cls(build_space(data["space"]), data["kind"], data["mean"], data["std"], data["state"],
+                   data["settings"], data["fitted_on"])
+
+
+# ---- training data from search results ---------------------------------------------------
+def results_space(results: str | Path) -> SearchSpace:
+    """The space of a search folder's results.csv (from cost_table.json beside it)."""
+    table = Path(results).with_name("cost_table.json")
+    if not table.is_file():
+        raise FileNotFoundError(f"{table} not found: fit and eval read the space from the search "
+                                "folder of --results")
+    try:
+        return build_space(json.loads(table.read_text())["space"])
+    except (json.JSONDecodeError, KeyError) as e:
+        raise ValueError(f"{table} holds no search space: {e}") from None
+
+
+def training_rows(results: str | Path) -> tuple[list[str], np.ndarray]:
+    """(architectures, V) of the complete rows of `results` scored on the most clips (racing's
+    stopped candidates are left out)."""
+    from .engine import complete_rows
+    from .store import read_results
+    import pandas as pd
+
+    df = complete_rows(pd.DataFrame([r.to_dict() for r in read_results(results)]))
+    if df.empty:
+        raise ValueError(f"{results} has no complete architectures to fit on")
+    df = df[df["clips"] == df["clips"].max()]
+    return list(df["arch"]), df["top1_pct"].to_numpy(float)
+
+
+def rank_report(predicted: np.ndarray, actual: np.ndarray) -> dict[str, Any]:
+    """Kendall τ / Spearman ρ (bootstrap 95% CIs, `nas.stats`) and RMSE of predictions."""
+    from ..stats import correlations
+
+    out: dict[str, Any] = {"n": int(len(actual)),
+                           "rmse": float(np.sqrt(np.mean((predicted - actual) ** 2)))}
+    for c in correlations(predicted, actual):
+        out[c.name] = {"value": c.value, "low": c.low, "high": c.high}
+    return out
+
+
+# ---- the command line --------------------------------------------------------------------
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register `nas predictor fit|eval`."""
+    p = subparsers.add_parser("predictor", help="fit or evaluate an accuracy predictor (Once-for-All)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    f = sub.add_parser("fit", help="fit a predictor on a search's results.csv")
+    f.add_argument("--results", required=True, help="results.csv of a search folder")
+    f.add_argument("--out", required=True, help="predictor file to write (.pt)")
+    f.add_argument("--kind", choices=KINDS, default="mlp", help="mlp (default) or the ridge baseline")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--epochs", type=int, default=400, help="mlp: full-batch Adam steps")
+    f.add_argument("--hidden", type=int, default=64, help="mlp: hidden width")
+    f.set_defaults(func=cmd_fit)
+    e = sub.add_parser("eval", help="rank correlation of a predictor against results or a table")
+    e.add_argument("--predictor", required=True, help="a file from `nas predictor fit`")
+    g = e.add_mutually_exclusive_group(required=True)
+    g.add_argument("--results", help="results.csv to compare with (complete full-set rows)")
+    g.add_argument("--bench-table", metavar="DIR", help="a standalone table (nas.bench)")
+    e.add_argument("--json", action="store_true", help="machine-readable output")
+    e.set_defaults(func=cmd_eval)
+    return p
+
+
+def cmd_fit(args) -> int:
+    for name in ("epochs", "hidden"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    space = results_space(args.results)
+    archs, v = training_rows(args.results)
+    pred = Predictor.fit(space, archs, v, args.kind, args.seed, args.hidden, args.epochs)
+    pred.save(args.out)
+    fit = rank_report(pred.predict(archs), v) if len(v) >= 3 else {"n": len(v)}
+    tau = fit.get("kendall_tau", {}).get("value", float("nan"))
+    print(f"fitted {args.kind} predictor on {len(v)} architectures of {args.results} "
+          f"(training Kendall tau {tau:.3f}); wrote {args.out}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    pred = Predictor.load(args.predictor)
+    if args.bench_table:
+        from ..bench import load_bench
+        table = load_bench(args.bench_table)
+        if table.space.config() != pred.space.config():
+            raise ValueError(f"the predictor is for space {pred.space.config()}, the table for "
+                             f"{table.space.config()}")
+        archs = table.archs()
+        actual = np.array([table.top1(a) for a in archs])
+        source = f"standalone table {args.bench_table}"
+    else:
+        archs, actual = training_rows(args.results)
+        source = args.results
+    report = {"predictor": str(args.predictor), "kind": pred.kind, "fitted_on": pred.fitted_on,
+              "against": source, **rank_report(pred.predict(archs), actual)}
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    t, r = report["kendall_tau"], report["spearman_rho"]
+    print(f"{pred.kind} predictor (fitted on {pred.fitted_on}) vs {source}: n={report['n']}, "
+          f"Kendall tau {t['value']:.3f} [{t['low']:.3f}, {t['high']:.3f}], Spearman rho "
+          f"{r['value']:.3f} [{r['low']:.3f}, {r['high']:.3f}], RMSE {report['rmse']:.3f} points")
+    return 0
