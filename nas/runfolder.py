@@ -38,7 +38,10 @@ class FolderKind:
     started: str                         # a file whose presence means a run is (partly) here
     ignore: tuple[str, ...] = ()         # config keys that may differ on resume
     resume_needs_start: bool = True      # --resume on a folder without `started` is an error
-    noun: str = "a run"                  # in messages: "holds a different <noun>"
+    differs: str = ("{out} holds a run with a different config ({diff}); resume with the same "
+                    "config or choose another {what}")
+    already: str = ("{out} already holds a run ({started}); pass --resume to continue it or "
+                    "--set {what}=... for a new one")
 
 
 FOLDER_KINDS: dict[str, FolderKind] = {}
@@ -52,12 +55,18 @@ def register_kind(kind: FolderKind) -> FolderKind:
 _TRAIN_IGNORE = ("train.max_steps", "train.threads")
 register_kind(FolderKind("pretrain", "config.yaml", "checkpoints/last.pt", _TRAIN_IGNORE))
 register_kind(FolderKind("train", "config.yaml", "checkpoints/last.pt", _TRAIN_IGNORE))
-register_kind(FolderKind("search", "search_config.yaml", "search_config.yaml",
-                         resume_needs_start=False, noun="search"))
+_SEARCH_ALREADY = "{out} holds this {noun} already; pass --resume to continue it or use another {what}"
+register_kind(FolderKind("search", "search_config.yaml", "search_config.yaml", resume_needs_start=False,
+                         differs="{out} holds a different search ({diff}); use another {what}",
+                         already=_SEARCH_ALREADY.replace("{noun}", "search")))
 register_kind(FolderKind("correlate", "correlate_config.yaml", "correlate_config.yaml",
-                         resume_needs_start=False, noun="correlation run"))
-register_kind(FolderKind("export", "export_config.yaml", "export_config.yaml",
-                         resume_needs_start=False, noun="export"))
+                         resume_needs_start=False,
+                         differs="{out} holds a correlation run with a different config ({diff}); "
+                                 "use another {what}",
+                         already=_SEARCH_ALREADY.replace("{noun}", "correlation run")))
+register_kind(FolderKind("export", "export_config.yaml", "export_config.yaml", resume_needs_start=False,
+                         differs="{out} holds a different export ({diff}); use another {what}",
+                         already=_SEARCH_ALREADY.replace("{noun}", "export")))
 
 
 def folder_kind(out: str | Path) -> str | None:
@@ -145,17 +154,10 @@ def prepare_run_folder(out: str | Path, kind: str, config: dict[str, Any], resum
             _drop(current, key)
         diff = config_diff(old, current)
         if diff:
-            if spec.noun == "a run":
-                raise ValueError(f"{out} holds a run with a different config ({shorten(diff, 160, quote=False)}); "
-                                 f"resume with the same config or choose another {what}")
-            raise ValueError(f"{out} holds a different {spec.noun} ({shorten(diff, 160, quote=False)}); use "
-                             f"another {what}")
+            raise ValueError(spec.differs.format(out=out, diff=shorten(diff, 160, quote=False), what=what))
     if started and not resume:
-        if spec.noun == "a run":
-            raise FileExistsError(f"{out} already holds a run ({spec.started}); pass --resume to "
-                                  f"continue it or --set {what}=... for a new one")
-        raise ValueError(f"{out} holds this {spec.noun} already; pass --resume to continue it or "
-                         f"use another {what}")
+        message = spec.already.format(out=out, started=spec.started, what=what)
+        raise FileExistsError(message) if spec.resume_needs_start else ValueError(message)
     if resume and not started and spec.resume_needs_start:
         raise FileNotFoundError(f"nothing to resume in {out}: {spec.started} does not exist")
     out.mkdir(parents=True, exist_ok=True)

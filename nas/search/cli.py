@@ -167,6 +167,8 @@ def resolve_settings(args) -> dict:
                              f"{', '.join(STRATEGIES[strategy].defaults)}")
         params[name] = value
     settings["params"] = params
+    if not isinstance(settings["params"], dict):
+        raise ValueError(f"params must be a mapping of strategy parameters, got {shorten(settings['params'])}")
     if settings["device"] == "auto":
         import torch
         settings["device"] = "cuda" if torch.cuda.is_available() else "cpu"
@@ -178,7 +180,12 @@ def cmd_search(args) -> int:
     from .engine import SearchConfig, run_search
     from .recipes import CheckpointEvaluator
 
+    from ..runfolder import check_run_folder
+    from ..validate import check_device
+
+    check_run_folder(args.out, "search", args.resume, "--out")      # before any work or output
     s = resolve_settings(args)
+    check_device(s["device"], "--device")
     if args.threads is not None:
         if args.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")

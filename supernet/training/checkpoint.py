@@ -11,7 +11,7 @@ is a tensor or a plain Python value (RNG states included). Keys:
     model        state dict
     optimizer, scheduler, sampler   training state (plain)
     step, epoch  progress (optimizer steps done; epoch of the next step)
-    rng          {"torch": ByteTensor, "cuda": [ByteTensor], "python": tuple}
+    rng          {"torch": ByteTensor, "cuda": [ByteTensor]} (Python's `random` is unused)
     config       the resolved run config (plain dict)
 """
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
-import random
 import re
 import tempfile
 from pathlib import Path
@@ -37,6 +36,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], binary: b
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())       # mkstemp makes 0600; outputs follow the umask
         with os.fdopen(fd, "wb" if binary else "w") as f:
             write(f)
             f.flush()
@@ -48,23 +48,31 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], binary: b
         raise
 
 
+def _umask() -> int:
+    """The process umask (read by setting and restoring it; there is no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     """`torch.save` through `atomic_write`."""
     atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def rng_state() -> dict[str, Any]:
-    """Every RNG a training step reads, as tensors and plain values."""
-    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    """Every RNG a training step reads, as tensors and plain values. Python's global `random`
+    is not among them (architecture samplers, random-GTM and data augmentation draw from their
+    own seeded generators), so it is not saved: its unseeded state only made two identical
+    runs write checkpoints with different bytes."""
+    state = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
+    torch.set_rng_state(state["torch"])       # an older checkpoint's "python" state is ignored
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
