@@ -250,7 +250,7 @@ def error_line(command: str, error: BaseException, limit: int = 600) -> str:
     """The one line `main` prints for a refused input: ``nas CMD: error: ...``, newlines
     folded and an over-long message cut in the middle (echoed values are already cut by
     `search_spaces.shorten`; this is the last guard)."""
-    text = " ".join(str(error).split()) or type(error).__name__
+    text = " ".join(str(error).splitlines()) or type(error).__name__
     if len(text) > limit:
         text = f"{text[:limit - 120]} ... {text[-100:]}"
     return f"nas {command}: error: {text}"

@@ -21,6 +21,7 @@ import os
 import pickle
 import re
 import tempfile
+import warnings
 from pathlib import Path
 from typing import IO, Any, Callable
 
@@ -92,7 +93,8 @@ def safe_load(path: str | os.PathLike, what: str = "checkpoint",
     if not path.is_file():
         raise FileNotFoundError(f"{what} not found: {path}" + (" (a folder)" if path.is_dir() else ""))
     try:
-        with torch.serialization.safe_globals(SAFE_GLOBALS):
+        with torch.serialization.safe_globals(SAFE_GLOBALS), warnings.catch_warnings():
+            warnings.simplefilter("ignore")     # e.g. "pickle protocol 4": the error says enough
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         needs = re.search(r"GLOBAL (\S+)|Unsupported global: (\S+)", str(e))
