@@ -161,7 +161,7 @@ def report(out: Path, reference: float, budgets, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs, curves = pd.read_csv(out / "runs.csv"), pd.read_csv(out / "curves.csv")
+    curves = pd.read_csv(out / "curves.csv")
     curves["regret"] = reference - curves["best_so_far"]
     rows = []
     for name, grp in curves.groupby("strategy", sort=False):
@@ -272,7 +272,6 @@ def cmd_predictor(args, argv) -> None:
     from scipy.stats import kendalltau
 
     from nas.search.predictor import Predictor
-    from nas.search.recipes import CheckpointEvaluator  # noqa: F401  (space via the cost table)
     from search_spaces import build_space
 
     out = Path(args.out)

@@ -186,6 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
     from .data.check import add_parser as add_data_parser
     add_data_parser(sub)
 
+    from .export import add_parser as add_export_parser
+    add_export_parser(sub)
+
+    from .latency import add_parser as add_latency_parser
+    add_latency_parser(sub)
+
     p = sub.add_parser("train", help=cmd_train.__doc__)
     p.add_argument("--config", required=True, help="YAML run config (see experiments/configs)")
     p.add_argument("--arch", help="architecture to train (overrides the config's `arch`)")

@@ -6,7 +6,7 @@ each standalone one, starts from an ImageNet-pretrained 2D CycleMLP by center
 initialization):
 
 * ``init_from`` (standalone only): the weights an architecture uses in a supernet checkpoint
-  (`Supernet.export`).
+  (`Supernet.export`), or a ``nas export`` folder of it.
 * ``center_init_from`` (MLP-3D supernets and fixed networks): a 2D CycleMLP checkpoint (a
   vidnas ``nas pretrain`` output of a ``cyclemlp-*`` model, a plain state dict, or an official
   CycleMLP checkpoint), inflated by `supernet.models.mlp3d.center_inflate_state`. The
@@ -14,6 +14,8 @@ initialization):
   own), as a Kinetics model replaces its ImageNet head.
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 
@@ -44,7 +46,11 @@ def initialise(model, cfg, supernet: bool = False) -> str:
         if supernet:
             raise ValueError("init_from starts a standalone network from a supernet; a supernet "
                              "starts from scratch or from a 2D model (center_init_from)")
-        exported = model_from_checkpoint(cfg.init_from).export(cfg.arch).state_dict()
+        if Path(cfg.init_from).is_dir():                   # a `nas export` folder
+            from .export import export_state_dict
+            exported = export_state_dict(cfg.init_from, cfg.model.name, cfg.arch)
+        else:
+            exported = model_from_checkpoint(cfg.init_from).export(cfg.arch).state_dict()
         for path in mlp3d_paths(model):             # a two-path net: both paths, no head FC
             own = path.state_dict()
             missing = sorted(set(own) - set(exported))

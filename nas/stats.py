@@ -37,7 +37,13 @@ def _safe(fn, x, y) -> float:
 
 
 def correlations(estimated, real, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> list[Correlation]:
-    """Kendall τ, Spearman ρ and Pearson r with bootstrap intervals (pairs resampled)."""
+    """Kendall τ, Spearman ρ and Pearson r with percentile-bootstrap intervals (pairs resampled).
+
+    Why not `scipy.stats.bootstrap(paired=True, method="percentile")`: tried on the same data
+    it gives the same intervals within Monte-Carlo error (±0.02 at 2000 resamples) as long as
+    no resample is constant, but one resample whose estimates (or real accuracies) are all
+    equal, where a correlation is undefined, makes its whole interval NaN. Few architectures
+    with tied accuracies hit that; here such resamples are dropped (tested)."""
     x = np.asarray(estimated, dtype=float)
     y = np.asarray(real, dtype=float)
     if x.shape != y.shape or x.ndim != 1:

@@ -14,7 +14,7 @@ import math
 import random
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, fields
-from typing import Any, ClassVar, Iterator, Sequence
+from typing import Any, ClassVar, Iterator
 
 SHORT_LIMIT = 80
 

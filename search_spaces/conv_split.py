@@ -2,8 +2,9 @@
 its t x d x d convolution.
 
 Papers: "Is 3D Convolution with 5D Tensors Really Necessary for Video Analysis?"
-(``002_b85c90faed639fb5``, Sec. I-II, Tables I-II) and 3D ResNet-RS (``004_9bbac0cd75acb928``,
-Table 1). A unit is one 3D-conv block of the host (an ECO-Lite 3D-Net block, a R3D-RS
+(Hajimolahoseini et al., arXiv:2407.16514; Sec. I-II, Tables I-II) and "Revisiting 3D ResNets
+for Video Recognition" (3D ResNet-RS, Du et al., arXiv:2109.01696; Table 1). A unit is one
+3D-conv block of the host (an ECO-Lite 3D-Net block, a R3D-RS
 bottleneck); its choice is the strategy every t x d x d conv of the block uses.
 
 Strategies and their tokens (an architecture joins one token per unit with ``-``):
@@ -18,10 +19,10 @@ token     strategy        what replaces the t x d x d conv (C -> S channels)
 ``p3db``  p3d_b           1 x d x d and t x 1 x 1 on the input in parallel, summed (P3D-B)
 ``p3dc``  p3d_c           1 x d x d, then t x 1 x 1 on its output added to it (P3D-C)
 ``r1``    rank1           three 1D convs t x 1 x 1, 1 x d x 1, 1 x 1 x d (Rank-1)
-``padd``  proposed_add    002 Sec. II on 4D tensors: spatial d x d 2D conv branch and temporal
+``padd``  proposed_add    Hajimolahoseini et al. Sec. II on 4D tensors: spatial d x d 2D conv branch and temporal
                           t x 1 2D conv branch with stride (s_t, s^2) on [B, T, X·Y, C], added
 ``pcat``  proposed_cat    the same two branches concatenated on channels, then a 1 x 1 conv
-``rs``    rs_reduce       R3D-RS's own bottleneck (004 Table 1): the temporal kernel sits in
+``rs``    rs_reduce       R3D-RS's own bottleneck (Du et al. Table 1): the temporal kernel sits in
                           the 1 x 1 x 1 reduce conv (t x 1 x 1), the middle conv is 1 x d x d
 ========  ==============  ================================================================
 
@@ -53,7 +54,7 @@ STRATEGY_TOKENS = {
 }
 TOKEN_STRATEGIES = {v: k for k, v in STRATEGY_TOKENS.items()}
 STRATEGIES = tuple(STRATEGY_TOKENS)
-# The strategies that are a drop-in replacement of one t x d x d conv (002 Table II rows).
+# The strategies that are a drop-in replacement of one t x d x d conv (Hajimolahoseini et al. Table II rows).
 DROP_IN_STRATEGIES = STRATEGIES[:-1]
 PROPOSED = ("proposed_add", "proposed_cat")
 
@@ -147,7 +148,7 @@ def strategy_error(strategy: str, unit: SplitUnit) -> str | None:
     tok = STRATEGY_TOKENS[strategy]
     if strategy == "rs_reduce":
         if not unit.bottleneck:
-            return ("rs puts the temporal kernel in a bottleneck's 1x1x1 reduce conv (004 Table 1); "
+            return ("rs puts the temporal kernel in a bottleneck's 1x1x1 reduce conv (Du et al. Table 1); "
                     "this block has no reduce conv")
         if t == 1:
             return "rs needs a temporal kernel t > 1 (t = 1 has nothing to move into the reduce conv)"
@@ -208,7 +209,7 @@ class ConvSplitSpace(SearchSpace):
         return f"strategy {choice.token} is not searched in this space"
 
     def strategy_arch(self, strategy: str) -> Arch:
-        """Every unit set to one strategy (name or token), e.g. the rows of 002 Table II."""
+        """Every unit set to one strategy (name or token), e.g. the rows of Hajimolahoseini et al. Table II."""
         choice = ConvSplitChoice(strategy_of(strategy))
         return self.uniform(lambda i: choice)
 

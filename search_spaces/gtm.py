@@ -1,6 +1,6 @@
 """The MLP-3D search space: a Grouped Time Mixing type and group size per block.
 
-Paper: MLP-3D (``000_19a983fd125bda1b``), Sec. 3.3 (four GTM types, group size S) and
+Paper: MLP-3D (Qiu et al., arXiv:2206.06292), Sec. 3.3 (four GTM types, group size S) and
 Sec. 3.4 (named variants, greedy search). A block's time length T' is the number of time
 tokens after the tubelet embedding (T / 4); it is the same in every block because stage
 transitions keep time.

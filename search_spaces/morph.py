@@ -1,6 +1,6 @@
 """The MorphMLP search space: the chunk lengths of MorphFC_s and MorphFC_t per block or stage.
 
-Paper: MorphMLP (``001_06811abe2daf7b71``), Sec. 3.1 (MorphFC_s, Eq. 1), Sec. 3.2 (MorphFC_t,
+Paper: MorphMLP (Zhang et al., arXiv:2111.12527), Sec. 3.1 (MorphFC_s, Eq. 1), Sec. 3.2 (MorphFC_t,
 Eq. 2), Sec. 3.3 (chunk lengths 14, 28, 28, 49 "cover quarter, one, two, all rows").
 
 A unit's choice is the spatial chunk length L (horizontal and vertical chunks of MorphFC_s)

@@ -9,6 +9,19 @@ if ROOT not in sys.path:
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module's tests (`pytestmark = pytest.mark.usefixtures("one_thread")`):
+    small inputs gain nothing from threads, and on a busy machine two OpenMP threads spinning
+    against other processes are many times slower than one."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def ray_session():
     """One local 2-CPU Ray for the whole test session (starting Ray costs seconds)."""

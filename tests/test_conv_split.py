@@ -1,4 +1,4 @@
-"""3D-conv split strategies (002 Sec. I-II), their search space, and the ECO-Lite / R3D-RS hosts."""
+"""3D-conv split strategies (Hajimolahoseini et al. Sec. I-II), their search space, and the ECO-Lite / R3D-RS hosts."""
 import json
 import random
 
@@ -108,7 +108,7 @@ def test_proposed_ops_only_make_4d_tensors(strategy, st, ss):
 
 
 def naive_proposed(op, x):
-    """002 Sec. II straight from the text, in float64, with explicit indexing."""
+    """Hajimolahoseini et al. Sec. II straight from the text, in float64, with explicit indexing."""
     b, c, T, H, W = x.shape
     S, t, d, st, ss = op.out_channels, op.t, op.d, op.st, op.ss
     ws = op.spatial.weight.double()

@@ -220,3 +220,25 @@ def test_validation_passes_and_threads_do_not_change_the_trained_weights(tmp_pat
     assert _comparable(a.to_dict()) == _comparable(b.to_dict()) and "train.eval_every" in RESULT_NEUTRAL_KEYS
     c = load_run_config(None, [f"output_dir={tmp_path / 'a'}", "train.epochs=3"], base=base)
     assert _comparable(a.to_dict()) != _comparable(c.to_dict())
+
+
+def test_bootstrap_keeps_an_interval_where_scipy_bootstrap_gives_nan():
+    """Why `correlations` keeps its own bootstrap: with few tied architectures some resamples
+    are constant; scipy's percentile bootstrap then returns NaN, this one drops them."""
+    import warnings
+
+    import numpy as np
+    from scipy import stats
+
+    from nas.stats import MEASURES, correlations
+
+    x = np.array([1.0, 1.0, 1.5, 2.0, 2.0, 0.5])
+    y = np.array([1.0, 0.5, 1.5, 1.5, 2.5, 0.5])
+    ours = {c.name: c for c in correlations(x, y)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sc = stats.bootstrap((x, y), MEASURES["kendall_tau"], paired=True, vectorized=False,
+                             n_resamples=2000, method="percentile", random_state=0).confidence_interval
+    assert np.isnan(sc.low) and np.isnan(sc.high)
+    tau = ours["kendall_tau"]
+    assert np.isfinite(tau.low) and tau.low < tau.value <= tau.high <= 1.0

@@ -6,8 +6,6 @@ measured (never because a target is missed: the table says so).
 """
 from __future__ import annotations
 
-import os
-import platform
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -35,17 +33,12 @@ def apply_threads(args) -> None:
 
 def machine() -> str:
     """CPU model, cores and torch threads (and the GPU when one is used)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    text = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
-    if torch.cuda.is_available():
-        text += f", GPU {torch.cuda.get_device_name()}"
+    from nas.latency import machine_info
+
+    info = machine_info()
+    text = f"{info['cpu']}, {info['cores']} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    if "gpu" in info:
+        text += f", GPU {info['gpu']}"
     return text
 
 

@@ -42,11 +42,14 @@ STRATEGY_FLAGS = {
     "predictor_share": float, "predictor": str,
 }
 EVAL_KEYS = ("val_size", "batch_size", "val_seed", "bn_recalib", "device")
+COST_KEYS = ("latency_table", "cost_device", "cost_batch", "memory_step", "max_memory_mb")
 SEARCH_KEYS = ("strategy", "params", "seed", "alpha", "cost", "max_gflops", "racing", "race_slices",
-               "confidence", "alphas")
+               "confidence", "alphas") + COST_KEYS
 DEFAULTS = {"strategy": "greedy", "seed": 0, "alpha": DEFAULT_ALPHA, "cost": "flops", "max_gflops": None,
             "val_size": 256, "batch_size": 32, "val_seed": 0, "bn_recalib": 0, "device": "auto",
-            "racing": False, "race_slices": 4, "confidence": 0.95, "alphas": None}
+            "racing": False, "race_slices": 4, "confidence": 0.95, "alphas": None,
+            "latency_table": None, "cost_device": None, "cost_batch": 1, "memory_step": "inference",
+            "max_memory_mb": None}
 
 
 def parse_alphas(text: str) -> list[float]:
@@ -75,8 +78,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     g = p.add_argument_group("objective V - alpha*C (Eq. 6)")
     g.add_argument("--alpha", type=parse_alphas, help=f"trade-off alpha per cost unit (default "
                    f"{DEFAULT_ALPHA}); a list a,b,c searches with a and reports the best for each")
-    g.add_argument("--cost", choices=COST_KINDS, help="C: fvcore GFLOPs (default) or latency (ms)")
+    g.add_argument("--cost", choices=COST_KINDS, help="C: fvcore GFLOPs (default), latency (ms) or "
+                                                      "peak memory (MB)")
     g.add_argument("--max-gflops", type=float, help="hard limit on GFLOPs")
+    g.add_argument("--latency-table", help="--cost latency: sum this table (nas latency-table) instead "
+                                           "of timing every candidate")
+    g.add_argument("--cost-device", help="device the latency / memory is for (default: --device)")
+    g.add_argument("--cost-batch", type=int, help="batch the latency / memory is for (default 1)")
+    g.add_argument("--memory-step", choices=["inference", "train"],
+                   help="--cost memory: peak of an inference step (default; per-unit table) or of a "
+                        "training step (measured per architecture)")
+    g.add_argument("--max-memory-mb", type=float, help="hard limit on peak inference memory (MB = 2^20 bytes)")
     g.add_argument("--seed", type=int, help="search seed (default 0)")
     g = p.add_argument_group("strategy parameters (each applies to the strategies that take it)")
     for name, typ in STRATEGY_FLAGS.items():
@@ -146,7 +158,8 @@ def _read_config_file(path: str | None) -> dict:
 def resolve_settings(args) -> dict:
     """File settings, then flags, then defaults; strategy flags checked against the strategy."""
     settings = {**DEFAULTS, **_read_config_file(args.config)}
-    for key in ("strategy", "seed", "cost", "max_gflops", "racing", "race_slices", "confidence") + EVAL_KEYS:
+    for key in ("strategy", "seed", "cost", "max_gflops", "racing", "race_slices", "confidence") \
+            + COST_KEYS + EVAL_KEYS:
         if getattr(args, key, None) is not None:
             settings[key] = getattr(args, key)
     if getattr(args, "alpha", None) is not None:
@@ -200,7 +213,8 @@ def cmd_search(args) -> int:
         factory = CheckpointEvaluator(args.checkpoint, s["val_size"], s["batch_size"], s["val_seed"],
                                       s["bn_recalib"], not args.no_prefix_cache, s["device"], s.get("data"))
     config = SearchConfig(s["strategy"], s["params"], s["seed"], s["alpha"], s["cost"], s["max_gflops"],
-                          s["racing"], s["race_slices"], s["confidence"], s["alphas"])
+                          s["racing"], s["race_slices"], s["confidence"], s["alphas"],
+                          **{k: s[k] for k in COST_KEYS})
     backend = None
     if args.ray or args.ray_address:
         from .ray_eval import RayTuneBackend

@@ -30,7 +30,7 @@ import torch
 from search_spaces import Arch, SearchSpace, build_space
 
 from ..cost import example_input, model_cost
-from ..utils import atomic_write_json
+from ..utils import atomic_write_json, read_json
 
 TABLE_FORMAT = "vidnas-cost-table-v1"
 CONTRACT = "a unit's cost must depend only on its own choice"
@@ -75,11 +75,7 @@ class CostTable:
 
     def _sum(self, table: list[dict[str, int]], fixed: int, arch: Arch, decided: int | None) -> float:
         self._check(arch)
-        n = len(table) if decided is None else decided
-        total = fixed + sum(table[i][c.token] for i, c in enumerate(arch.choices[:n]))
-        for i in range(n, len(table)):               # random units: expectation
-            total += sum(table[i].values()) / len(table[i])
-        return total
+        return sum_unit_table(table, fixed, arch, decided)
 
     def flops(self, arch: Arch, decided: int | None = None) -> float:
         """FLOPs of `arch` (exact int when every unit is decided, else the expectation)."""
@@ -122,14 +118,17 @@ class CostTable:
 
     @classmethod
     def load(cls, path: str | Path) -> "CostTable":
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"cost table not found: {path}")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise ValueError(f"cost table {path} does not parse: {e}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(read_json(path, "cost table"))
+
+
+def sum_unit_table(table: list[dict[str, Any]], fixed, arch: Arch, decided: int | None = None) -> float:
+    """C_fixed + Σ_i C_i(θ_i) of a per-unit table (FLOPs, params, or latency); units from
+    `decided` on are random: their mean over the unit's choices."""
+    n = len(table) if decided is None else decided
+    total = fixed + sum(table[i][c.token] for i, c in enumerate(arch.choices[:n]))
+    for i in range(n, len(table)):               # random units: expectation
+        total += sum(table[i].values()) / len(table[i])
+    return total
 
 
 def _plain(obj):
@@ -210,27 +209,29 @@ class LatencyCost:
     with the first validation batch's draw in the random units is measured.
     """
 
-    def __init__(self, model, input_size, device="cpu", min_run_time: float = 0.2):
+    def __init__(self, model, input_size, device="cpu", min_run_time: float = 0.2, batch: int = 1):
         self.model = model
         self.input_size = tuple(input_size)
         self.device = torch.device(device)
         self.min_run_time = float(min_run_time)
+        self.batch = int(batch)
         self._cache: dict[str, float] = {}
 
-    def __call__(self, arch: Arch) -> float:
+    def __call__(self, arch: Arch, decided: int | None = None) -> float:
         key = str(arch)
         if key not in self._cache:
             self._cache[key] = measure_latency_ms(self.model.export(arch), self.input_size,
-                                                  self.device, self.min_run_time)
+                                                  self.device, self.min_run_time, batch=self.batch)
         return self._cache[key]
 
 
-def measure_latency_ms(net, input_size, device="cpu", min_run_time: float = 0.2, warmup: int = 3) -> float:
-    """Median latency in ms of one batch-1 forward of `net` under inference mode."""
-    from torch.utils import benchmark
+def measure_latency_ms(net, input_size, device="cpu", min_run_time: float = 0.2, warmup: int = 3,
+                       batch: int = 1) -> float:
+    """Median latency in ms of one forward of `net` on a batch under inference mode."""
+    from ..latency import median_ms
 
     net = net.to(device).eval()
-    x = example_input(input_size, 1, device=device)
+    x = example_input(input_size, batch, device=device)
 
     def forward():
         with torch.inference_mode():
@@ -238,10 +239,7 @@ def measure_latency_ms(net, input_size, device="cpu", min_run_time: float = 0.2,
         if x.is_cuda:
             torch.cuda.synchronize(x.device)
 
-    for _ in range(warmup):
-        forward()
-    timer = benchmark.Timer(stmt="forward()", globals={"forward": forward})
-    return timer.blocked_autorange(min_run_time=min_run_time).median * 1e3
+    return median_ms(forward, min_run_time, torch.get_num_threads(), warmup)
 
 
 def extreme_archs(table: CostTable, space: SearchSpace) -> tuple[Arch, Arch]:
@@ -258,3 +256,33 @@ def extreme_archs(table: CostTable, space: SearchSpace) -> tuple[Arch, Arch]:
     largest = Arch(tuple(pick(i, 1) for i in range(space.num_units)))
     smallest = Arch(tuple(pick(i, -1) for i in range(space.num_units)))
     return space.validate(largest), space.validate(smallest)
+
+
+MEMORY_TABLE_JSON = "memory_table.json"
+LATENCY_TABLE_JSON = "latency_table.json"
+
+
+def measured_costs(config, model, input_size, device, out_dir: Path | None = None):
+    """C(θ) for the non-FLOPs cost kinds of a `SearchConfig` (None for flops), and the peak
+    memory table when ``--max-memory-mb`` or ``--cost memory`` needs it (None otherwise)."""
+    cost, memory = None, None
+    if config.cost == "latency":
+        if config.latency_table:
+            from ..latency import LatencyTable
+
+            cost = LatencyTable.load(config.latency_table)
+            cost.check(model.spec, input_size, config.cost_batch, device, f"latency table {config.latency_table}")
+            if out_dir is not None:                     # the search folder keeps what it summed
+                cost.save(Path(out_dir) / LATENCY_TABLE_JSON)
+        else:
+            cost = LatencyCost(model, input_size, device, batch=config.cost_batch)
+    if config.max_memory_mb is not None or (config.cost == "memory" and config.memory_step == "inference"):
+        from ..memory import load_or_build_memory_table
+
+        memory = load_or_build_memory_table(model, input_size, config.cost_batch, device,
+                                            None if out_dir is None else Path(out_dir) / MEMORY_TABLE_JSON)
+    if config.cost == "memory":
+        from ..memory import MemoryCost
+
+        cost = MemoryCost(model, input_size, config.cost_batch, device, config.memory_step, memory)
+    return cost, memory

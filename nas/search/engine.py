@@ -35,7 +35,7 @@ from search_spaces import Arch
 from ..utils import atomic_write_text, format_table
 from .confidence import (DEFAULT_CONFIDENCE, SE_KIND, TEST_NAME, Comparison, binomial_se,
                          check_level, compare_estimates, compare_outcomes)
-from .cost_table import CostTable, LatencyCost, load_or_build_cost_table
+from .cost_table import CostTable, LatencyCost, load_or_build_cost_table, measured_costs
 from .evaluator import EvalRequest, EvalResult, Evaluator
 from .objective import Objective, pareto_front, pareto_front_nd
 from .outcomes import ClipLog
@@ -54,18 +54,25 @@ class SearchConfig:
     params: dict[str, Any] = field(default_factory=dict)    # strategy parameters
     seed: int = 0
     alpha: float = 5e-3
-    cost: str = "flops"                   # flops | latency
+    cost: str = "flops"                   # flops | latency | memory
     max_gflops: float | None = None
     racing: bool = False                  # score rounds slice by slice (racing.py)
     race_slices: int = 4                  # slices of the validation set when racing
     confidence: float = DEFAULT_CONFIDENCE   # level of racing's and the decisions' tests
     alphas: list[float] | None = None     # alphas to report the best for (alpha first)
+    latency_table: str | None = None      # cost latency: sum this LUT (nas latency-table) instead of measuring
+    cost_device: str | None = None        # device latency / memory are for (None: the evaluation device)
+    cost_batch: int = 1                   # batch latency / memory are for
+    memory_step: str = "inference"        # cost memory: inference (per-unit table) | train (measured)
+    max_memory_mb: float | None = None    # hard limit on peak inference memory
 
     def to_dict(self) -> dict[str, Any]:
         """The config as stored in search_config.yaml. Settings added after the first
         version are stored only when not at their defaults, so earlier folders resume."""
         out = asdict(self)
-        for key, default in (("racing", False), ("race_slices", 4), ("confidence", DEFAULT_CONFIDENCE)):
+        for key, default in (("racing", False), ("race_slices", 4), ("confidence", DEFAULT_CONFIDENCE),
+                             ("latency_table", None), ("cost_device", None), ("cost_batch", 1),
+                             ("memory_step", "inference"), ("max_memory_mb", None)):
             if out[key] == default:
                 del out[key]
         if out["alphas"] in (None, [self.alpha]):
@@ -102,10 +109,11 @@ class SearchContext:
     def __init__(self, space, table: CostTable, objective: Objective, store: ResultStore, backend,
                  strategy: str, seed: int, latency: LatencyCost | None = None,
                  optuna_storage: str | None = None, progress=None, log: Callable[[str], None] = print,
-                 race_slices: int = 1, confidence: float = DEFAULT_CONFIDENCE):
+                 race_slices: int = 1, confidence: float = DEFAULT_CONFIDENCE, memory=None):
         self.space, self.table, self.objective = space, table, objective
         self.store, self.backend, self.strategy = store, backend, strategy
         self.seed, self.latency, self.optuna_storage = int(seed), latency, optuna_storage
+        self.memory = memory                    # MemoryTable for the --max-memory-mb limit
         self.progress, self.log = progress, log
         self.parts, self.level = int(race_slices), float(confidence)
         self._ids: dict[str, int] = {}
@@ -125,14 +133,16 @@ class SearchContext:
         """(GFLOPs, M params, C in the objective's unit) of `arch`."""
         gflops = self.table.gflops(arch, decided)
         params = self.table.params(arch, decided) / 1e6
-        cost = gflops if self.latency is None else self.latency(arch)
+        cost = gflops if self.latency is None else self.latency(arch, decided)
         return gflops, params, cost
 
     def feasible(self, arch: Arch, decided: int | None = None) -> bool:
-        """Within the GFLOPs limit, and (a finite space, e.g. a standalone table's
-        `TableSpace`) extended by one of its architectures."""
-        n = self.space.num_units
-        if not self.objective.allows(self.table.min_gflops(arch, n if decided is None else decided)):
+        """Within the GFLOPs (and memory) limits, and (a finite space, e.g. a standalone
+        table's `TableSpace`) extended by one of its architectures."""
+        n = self.space.num_units if decided is None else decided
+        if not self.objective.allows(self.table.min_gflops(arch, n)):
+            return False
+        if self.memory is not None and not self.objective.allows_memory(self.memory.min_mb(arch, n)):
             return False
         admits = getattr(self.space, "admits", None)
         return admits is None or admits(arch, decided)
@@ -265,9 +275,15 @@ class SearchResult:
 def resolve_config(config: SearchConfig) -> SearchConfig:
     """Validate the strategy and objective settings and fill the strategy's defaults."""
     strategy = make_strategy(config.strategy, **config.params)
-    Objective(config.alpha, config.cost, config.max_gflops)
+    Objective(config.alpha, config.cost, config.max_gflops, config.max_memory_mb)
     if not isinstance(config.seed, int) or isinstance(config.seed, bool) or config.seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {config.seed!r}")
+    if config.latency_table and config.cost != "latency":
+        raise ValueError(f"a latency table is a latency cost: pass --cost latency, not {config.cost}")
+    if config.memory_step not in ("inference", "train"):
+        raise ValueError(f"memory_step must be inference or train, got {config.memory_step!r}")
+    if not isinstance(config.cost_batch, int) or isinstance(config.cost_batch, bool) or config.cost_batch < 1:
+        raise ValueError(f"cost_batch must be a positive int, got {config.cost_batch!r}")
     if not isinstance(config.racing, bool):
         raise ValueError(f"racing must be true or false, got {config.racing!r}")
     if not isinstance(config.race_slices, int) or isinstance(config.race_slices, bool) \
@@ -280,7 +296,8 @@ def resolve_config(config: SearchConfig) -> SearchConfig:
             alphas.append(float(a))
     return replace(config, params=dict(strategy.params), alpha=float(config.alpha),
                    max_gflops=None if config.max_gflops is None else float(config.max_gflops),
-                   confidence=check_level(config.confidence), alphas=alphas)
+                   confidence=check_level(config.confidence), alphas=alphas,
+                   max_memory_mb=None if config.max_memory_mb is None else float(config.max_memory_mb))
 
 
 def run_search(config: SearchConfig, factory: EvaluatorFactory, out: str | Path | None = None,
@@ -296,6 +313,7 @@ def run_search(config: SearchConfig, factory: EvaluatorFactory, out: str | Path 
     out_dir = prepare_folder(out, full_config, resume) if out is not None else None
     model = factory.cost_model()
     input_size = tuple(model.spec["input_size"])
+    latency, memory = measured_costs(config, model, input_size, config.cost_device or factory.device, out_dir)
     if cost_table is None:
         cost_table = load_or_build_cost_table(
             model, input_size, None if out_dir is None else out_dir / COST_TABLE_JSON)
@@ -305,8 +323,7 @@ def run_search(config: SearchConfig, factory: EvaluatorFactory, out: str | Path 
                          f"{list(input_size)})")
     elif out_dir is not None:
         cost_table.save(out_dir / COST_TABLE_JSON)
-    objective = Objective(config.alpha, config.cost, config.max_gflops)
-    latency = LatencyCost(model, input_size, factory.device) if config.cost == "latency" else None
+    objective = Objective(config.alpha, config.cost, config.max_gflops, config.max_memory_mb)
     store = ResultStore(None if out_dir is None else out_dir / RESULTS_CSV, resume)
     if store.records:
         log(f"resuming: {len(store)} evaluated architectures found in {out_dir / RESULTS_CSV}")
@@ -329,7 +346,7 @@ def run_search(config: SearchConfig, factory: EvaluatorFactory, out: str | Path 
                             config.seed, latency, storage, bar,
                             log=bar.write if progress and log is print else log,
                             race_slices=config.race_slices if config.racing else 1,
-                            confidence=config.confidence)
+                            confidence=config.confidence, memory=memory)
         outcome: Outcome = backend.session(lambda: strategy.run(ctx))
         bar.total = bar.n                   # the estimate counted equivalent choices too
         bar.refresh()

@@ -14,8 +14,8 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
-COST_KINDS = ("flops", "latency")
-COST_UNITS = {"flops": "GFLOPs", "latency": "ms"}
+COST_KINDS = ("flops", "latency", "memory")
+COST_UNITS = {"flops": "GFLOPs", "latency": "ms", "memory": "MB"}
 DEFAULT_ALPHA = 5e-3                # Sec. 3.4
 
 
@@ -26,6 +26,7 @@ class Objective:
     alpha: float = DEFAULT_ALPHA
     kind: str = "flops"
     max_gflops: float | None = None
+    max_memory_mb: float | None = None          # hard limit on peak inference memory (MB = 2^20 B)
 
     def __post_init__(self):
         if self.kind not in COST_KINDS:
@@ -36,6 +37,9 @@ class Objective:
         if self.max_gflops is not None and not (isinstance(self.max_gflops, (int, float))
                                                 and self.max_gflops > 0):
             raise ValueError(f"max_gflops must be a positive number or None, got {self.max_gflops!r}")
+        if self.max_memory_mb is not None and not (isinstance(self.max_memory_mb, (int, float))
+                                                   and self.max_memory_mb > 0):
+            raise ValueError(f"max_memory_mb must be a positive number or None, got {self.max_memory_mb!r}")
 
     @property
     def unit(self) -> str:
@@ -49,10 +53,18 @@ class Objective:
         """Whether an architecture of `gflops` GFLOPs passes the hard limit."""
         return self.max_gflops is None or gflops <= self.max_gflops + 1e-12
 
+    def allows_memory(self, mb: float) -> bool:
+        """Whether an architecture whose peak inference memory is `mb` MB passes the limit."""
+        return self.max_memory_mb is None or mb <= self.max_memory_mb + 1e-9
+
     def describe(self) -> str:
         limit = "" if self.max_gflops is None else f"; hard limit C_flops <= {self.max_gflops:g} GFLOPs"
-        cost = ("GFLOPs of the exported subnet (fvcore, 1 multiply-add = 1 FLOP)" if self.kind == "flops"
-                else "median forward latency of the exported subnet (ms, batch 1)")
+        if self.max_memory_mb is not None:
+            limit += f"; hard limit peak inference memory <= {self.max_memory_mb:g} MB"
+        cost = {"flops": "GFLOPs of the exported subnet (fvcore, 1 multiply-add = 1 FLOP)",
+                "latency": "forward latency of the exported subnet (ms; measured, or summed from a "
+                           "latency table)",
+                "memory": "peak activation memory of a step of the exported subnet (MB = 2^20 bytes)"}[self.kind]
         return (f"objective = V - alpha*C (MLP-3D Eq. 6): V = top-1 accuracy (%), C = {cost}, "
                 f"alpha = {self.alpha:g} per {self.unit}{limit}")
 

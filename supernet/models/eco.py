@@ -1,4 +1,4 @@
-"""ECO-Lite as modified in 002 (Table I): a per-frame 2D-Net, then a 3D-Net whose 3D convs
+"""ECO-Lite as modified in Hajimolahoseini et al. (Table I): a per-frame 2D-Net, then a 3D-Net whose 3D convs
 are searched over split strategies (``search_spaces.conv_split``).
 
 2D-Net (Table I, the first layers of Inception-V3): conv2D-1 3x3/2 32, conv2D-2 3x3 32,
@@ -55,7 +55,7 @@ class EcoVariant:
 
 ECO_VARIANTS = {
     "lite": EcoVariant((32, 32, 64, 80, 192), ((64, 48, 64, 64, 96, 32), (64, 48, 64, 64, 96, 64)),
-                       (64, 96), (128, 256, 512), "ECO-Lite of 002 Table I"),
+                       (64, 96), (128, 256, 512), "ECO-Lite of Hajimolahoseini et al. Table I"),
     # Not in the paper: every width / 8, small enough for a laptop CPU.
     "nano": EcoVariant((4, 4, 8, 10, 24), ((8, 6, 8, 8, 12, 4), (8, 6, 8, 8, 12, 8)),
                        (8, 12), (16, 32, 64), "ECO-Lite with widths / 8"),

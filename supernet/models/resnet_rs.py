@@ -1,4 +1,4 @@
-"""3D ResNet-RS (004, Table 1 and Sec. 3.1) with its 3D convs searched over split strategies.
+"""3D ResNet-RS (Du et al., Table 1 and Sec. 3.1) with its 3D convs searched over split strategies.
 
 Network (R3D-RS-50 of Table 1, right):
 
@@ -13,8 +13,8 @@ Network (R3D-RS-50 of Table 1, right):
   (Table 1, left). Shortcut: 1x1x1 conv (spatial stride) + BN in each stage's first block.
 * Head: global average pool, dropout 0.5 (Sec. 4.1), FC (400 Kinetics classes).
 
-Choices where 004 is silent (checked against tensorflow/models' ``resnet_3d.py`` /
-``nn_blocks_3d.py``, the code 004 points to): self-gating (S3D-G: pooled 1x1x1 conv + bias,
+Choices where Du et al. is silent (checked against tensorflow/models' ``resnet_3d.py`` /
+``nn_blocks_3d.py``, the code Du et al. points to): self-gating (S3D-G: pooled 1x1x1 conv + bias,
 sigmoid, multiply) only in the *last* block of each stage, as that code does; with it
 R3D-RS-50 has 48.1M parameters against Table 3's 48.2M (gating every block would give 62.6M).
 SE: pooled 1x1x1 conv 4w -> w (+ bias), ReLU, 1x1x1 conv w -> 4w (+ bias), sigmoid. The
@@ -29,7 +29,7 @@ Each treats its spatio-temporal core as a 3 x 3 x 3 conv w -> w at the middle po
   strategy's drop-in op for a t x 3 x 3 conv (``c3d`` gives the classic R3D bottleneck).
 
 C2 / C3 blocks are fixed (2D in the original). The default architecture (all ``rs``) is
-004's network. Supernet weights: the 1x1x1 reduce conv + BN is shared by the drop-in
+Du et al.'s network. Supernet weights: the 1x1x1 reduce conv + BN is shared by the drop-in
 strategies (its input does not depend on the choice), ``rs`` owns its t x 1 x 1 reduce conv;
 each strategy owns its middle op + BN and the BN after the expand conv; expand conv, SE,
 self-gating and shortcut weights are shared. Recalibrate BN statistics of a sampled subnet
@@ -65,14 +65,14 @@ class RSVariant:
 
 
 RS_VARIANTS = {
-    "50": RSVariant((3, 4, 6, 3), description="R3D-RS-50 (004 Table 1)"),
+    "50": RSVariant((3, 4, 6, 3), description="R3D-RS-50 (Du et al. Table 1)"),
     "101": RSVariant((3, 4, 23, 3), description="R3D-RS-101"),
     "152": RSVariant((3, 8, 36, 3), description="R3D-RS-152"),
     "200": RSVariant((3, 24, 36, 3), description="R3D-RS-200"),
     # Not in the paper: the same layout, small enough for a laptop CPU.
     "nano": RSVariant((1, 1, 2, 1), (8, 16, 32, 64), (8, 8, 16), description="laptop-CPU R3D-RS"),
 }
-# 004 Table 3, Kinetics-400 (400 classes), millions of parameters.
+# Du et al. Table 3, Kinetics-400 (400 classes), millions of parameters.
 PAPER_PARAMS_M = {"50": 48.2, "101": 85.1, "152": 114.9, "200": 121.6}
 EXPANSION = 4
 SELF_GATING = ("last", "all", "none")
@@ -210,11 +210,11 @@ class RSUnit(SearchableUnit, RSBottleneck):
 
 class ResNetRS3D(Supernet):
     """3D ResNet-RS: a supernet over the split strategies of its C4 / C5 blocks
-    (``arch=None``) or the fixed network of `arch` (default arch: 004's own network).
+    (``arch=None``) or the fixed network of `arch` (default arch: Du et al.'s own network).
 
     Args:
         variant: ``"50"``, ``"101"``, ``"152"``, ``"200"`` or ``"nano"`` (`RS_VARIANTS`).
-        input_size: (T, H, W) of the clips (004: 32 x 224 x 224).
+        input_size: (T, H, W) of the clips (Du et al.: 32 x 224 x 224).
         num_classes: classifier outputs (400 for Kinetics-400).
         arch: None for the supernet, or an architecture (Arch, string or JSON dict).
         strategies: strategies to search over (default: all, including ``rs``).

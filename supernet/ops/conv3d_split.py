@@ -1,4 +1,4 @@
-"""Drop-in replacements of a t x d x d 3D convolution, one per split strategy (002 Sec. I-II).
+"""Drop-in replacements of a t x d x d 3D convolution, one per split strategy (Hajimolahoseini et al. Sec. I-II).
 
 Every op maps a clip ``(B, C, T, H, W)`` to ``(B, S, T', H', W')`` exactly as
 ``nn.Conv3d(C, S, (t, d, d), stride=(s_t, s, s), padding=(t//2, d//2, d//2))`` does, has no
@@ -19,7 +19,7 @@ bias (a BatchNorm follows it in the hosts), and is named by its strategy in
 * ``Rank1Op`` [r1]: t x 1 x 1 (C -> S, temporal stride), 1 x d x 1, 1 x 1 x d (S -> S, the
   spatial stride on its own axis), no nonlinearity between: a rank-1 (outer product) kernel
   per channel path (Rank-1 CNN). With stride 1 it equals a 3D conv with that kernel.
-* ``ProposedSplitOp`` [padd / pcat]: 002 Sec. II, on 4D tensors only (see its docstring).
+* ``ProposedSplitOp`` [padd / pcat]: Hajimolahoseini et al. Sec. II, on 4D tensors only (see its docstring).
 
 `SplitConv3d` is the searchable choice op: one (op, BatchNorm) path per strategy.
 """
@@ -163,7 +163,7 @@ class Rank1Op(SplitOp):
 
 
 class ProposedSplitOp(SplitOp):
-    """002 Sec. II (Fig. 2-3): two parallel branches on 4D tensors, added or concatenated.
+    """Hajimolahoseini et al. Sec. II (Fig. 2-3): two parallel branches on 4D tensors, added or concatenated.
 
     In PyTorch's channels-first order the paper's [B, T, X·Y, C] is ``(B, C, T, X·Y)``.
 

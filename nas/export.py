@@ -1,0 +1,792 @@
+"""`nas export`: a searched architecture as files that run without the search code.
+
+    nas export --checkpoint S.pt --arch ARCH --out DIR [--format state_dict|torchscript|onnx]
+               [--input TxHxW] [--batch B] [--check]
+
+An export folder holds
+
+    export.json   manifest: model spec, architecture, source checkpoint (path, sha256), input,
+                  batch, the files written, versions and the last parity check
+    arch.json     the space's JSON of the architecture (`space.to_dict`)
+    model.json    the resolved model config: the registry spec of the fixed network
+                  (name, input_size, num_classes, kwargs, arch), enough to rebuild it
+    weights.pt    the fixed network's state dict: only the weights the architecture uses
+                  (`Supernet.export`); always written, read back with ``weights_only=True``
+    model.ts      --format torchscript: `torch.jit.trace` of the deploy graph
+    model.onnx    --format onnx: torch's exporter (torch.export -> ONNX, opset 18), with a
+                  dynamic batch axis ("batch") on the clip input and the logits
+
+A folder holding a different export (other model, architecture, checkpoint, input or batch)
+is refused; the same export may be written again, e.g. in another format.
+
+**The deploy graph.** TorchScript and ONNX files hold the fixed network in eval mode, with
+one rewrite: a searched unit whose ops are natively 4D (Proposed-Add/Cat of the
+3D-convolution split paper, `ProposedSplitOp`) is *lowered to 4D*: the clip
+``(B, C, T, H, W)`` is flattened to ``(B, C, T, H·W)`` once before a run of such units and
+unflattened after it, and inside, the op runs `forward_4d`, BatchNorm3d runs as a
+per-channel batch norm on the 4D tensor, 1x1x1 Conv3d as a 1x1 Conv2d (on frames
+``(B·T, C, H, W)`` when it strides space), and SE / self-gating pool over ``(T, H·W)``. So
+those blocks hold no 5D tensor and no 3D convolution, as the paper claims for edge devices
+(`onnx_graph_report` checks it on the file). The rules are a registry (`FOUR_D_RULES`,
+`LAYOUT_FREE`); a module in such a unit with no rule is a one-line error, never a silent
+5D fallback. Other strategies (c3d, r21d, P3D, Rank-1) are 3D convs and stay 5D.
+
+`--check` runs the written file (weights: rebuilt network; TorchScript: `torch.jit.load`;
+ONNX: onnxruntime) on a random clip at batch 1 and at `--batch`, and prints the max abs
+difference against the PyTorch subnet; above 1e-4 (fp32) the command exits with status 1.
+
+Loading back: `load_export(DIR)` rebuilds the PyTorch network (evaluation, fine-tuning),
+`load_export(DIR, runtime="torchscript" | "onnx")` runs the deploy file, and
+``nas train --set init_from=DIR`` starts standalone training from the export's weights.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import copy
+import io
+import json
+import logging
+import re
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+from .utils import atomic_write_json, parse_size, read_json
+
+EXPORT_FORMAT = "vidnas-export-v1"
+FORMATS = ("state_dict", "torchscript", "onnx")
+MANIFEST, ARCH_JSON, MODEL_JSON, WEIGHTS = "export.json", "arch.json", "model.json", "weights.pt"
+FILES = {"torchscript": "model.ts", "onnx": "model.onnx"}
+RUNTIME_OF = {"state_dict": "torch", "torchscript": "torchscript", "onnx": "onnx"}
+ONNX_OPSET = 18
+PARITY_TOL = 1e-4                     # max abs difference allowed by --check (fp32)
+INPUT_NAME, OUTPUT_NAME = "clip", "logits"
+
+
+class ExportError(ValueError):
+    """A network that cannot be written in a format (one line: the op and why)."""
+
+
+# ---- loading a network and an architecture ------------------------------------------------
+def parse_arch_arg(space, text: str | None):
+    """An architecture from a string, JSON text, or a JSON file (e.g. a search's
+    ``best_arch.json``); None when `text` is None."""
+    if text is None:
+        return None
+    if not text.lstrip().startswith("{") and Path(text).suffix == ".json":
+        data = read_json(text, "architecture file")
+        return space.parse(data if "units" in data else data.get("arch", data))
+    return space.parse(text)
+
+
+def fixed_network(checkpoint: str | Path, arch: str | None = None):
+    """(fixed network in eval mode, its architecture) from a supernet checkpoint and `arch`,
+    or from a standalone checkpoint (`nas train`'s model.pt; `arch` optional)."""
+    from supernet.training.checkpoint import model_from_checkpoint
+
+    model = model_from_checkpoint(checkpoint)
+    if getattr(model, "space", None) is None:
+        raise ValueError(f"{checkpoint} holds {model.spec['name']}, which has no search space to export from")
+    chosen = parse_arch_arg(model.space, arch)
+    if model.is_fixed:
+        if chosen is not None and chosen != model.arch:
+            raise ValueError(f"{checkpoint} holds the fixed network {model.arch}; it cannot export {chosen}")
+        net = model
+    else:
+        if chosen is None:
+            raise ValueError(f"{checkpoint} holds a supernet: pass --arch (a string, JSON or best_arch.json)")
+        net = model.export(chosen)
+    return net.eval(), net.arch
+
+
+# ---- the 4D lowering ------------------------------------------------------------------------
+class Flatten4d(nn.Module):
+    """Clip ``(B, C, T, H, W)`` -> ``(B, C, T, H·W)``: the 4D layout of Hajimolahoseini et al. Sec. II."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(3)
+
+
+class Unflatten5d(nn.Module):
+    """``(B, C, T, H·W)`` -> ``(B, C, T, H, W)`` for the 5D layers after a 4D run."""
+
+    def __init__(self, height: int, width: int):
+        super().__init__()
+        self.height, self.width = height, width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unflatten(3, (self.height, self.width))
+
+
+class FourDUnit(nn.Module):
+    """A searched unit computed on 4D tensors; `enter` / `leave` convert at a run's edges."""
+
+    def __init__(self, block: nn.Module, enter: bool, leave: bool, out_hw: tuple[int, int]):
+        super().__init__()
+        self.enter = Flatten4d() if enter else None
+        self.block = block
+        self.leave = Unflatten5d(*out_hw) if leave else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.enter is not None:
+            x = self.enter(x)
+        y = self.block(x)
+        return y if self.leave is None else self.leave(y)
+
+
+class ProposedSplit4d(nn.Module):
+    """`ProposedSplitOp.forward_4d` with the map size fixed at export."""
+
+    def __init__(self, op: nn.Module, height: int, width: int):
+        super().__init__()
+        self.op, self.height, self.width = op, height, width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.op.forward_4d(x, self.height, self.width)
+
+
+class BatchNorm4d(nn.Module):
+    """An (eval-mode) BatchNorm3d applied to the 4D layout: statistics are per channel, so
+    ``(B, C, T, H·W)`` normalises exactly as ``(B, C, T, H, W)`` does."""
+
+    def __init__(self, bn: nn.BatchNorm3d):
+        super().__init__()
+        self.bn = bn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bn = self.bn
+        return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
+
+
+def to_frames(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``(B, C, T, H·W)`` (or a clip ``(B, C, T, H, W)``) -> frames ``(B·T, C, H, W)``."""
+    b, c, t = x.shape[:3]
+    return x.transpose(1, 2).reshape(b * t, c, height, width)
+
+
+def from_frames(y: torch.Tensor, batch) -> torch.Tensor:
+    """Frames ``(B·T, C, H, W)`` -> the 4D layout ``(B, C, T, H·W)``."""
+    return y.reshape(batch, -1, y.shape[1], y.shape[2] * y.shape[3]).transpose(1, 2)
+
+
+class PointwiseConv4d(nn.Module):
+    """A 1x1x1 Conv3d with stride (s_t, s, s) on the 4D layout: a 1x1 Conv2d, striding time
+    on ``(B, C, T, H·W)`` and space on frames ``(B·T, C, H, W)``."""
+
+    def __init__(self, conv: nn.Conv3d, height: int, width: int):
+        super().__init__()
+        self.conv, self.height, self.width = conv, height, width
+        self.st, self.ss = conv.stride[0], conv.stride[1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = self.conv.weight.flatten(2).unsqueeze(-1)            # (O, I, 1, 1)
+        if self.ss == 1:
+            return F.conv2d(x, weight, self.conv.bias, (self.st, 1), groups=self.conv.groups)
+        if self.st > 1:
+            x = x[:, :, ::self.st]
+        y = F.conv2d(to_frames(x, self.height, self.width), weight, self.conv.bias, self.ss,
+                     groups=self.conv.groups)
+        return from_frames(y, x.shape[0])
+
+
+class SqueezeExcite4d(nn.Module):
+    """R3D-RS's SE on the 4D layout (pool over T and H·W)."""
+
+    def __init__(self, se: nn.Module):
+        super().__init__()
+        self.reduce, self.expand = se.reduce, se.expand
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = x.mean(dim=(2, 3), keepdim=True)
+        return x * torch.sigmoid(self.expand(F.relu(self.reduce(s))))
+
+
+class SelfGating4d(nn.Module):
+    """S3D-G self-gating on the 4D layout."""
+
+    def __init__(self, gate: nn.Module):
+        super().__init__()
+        self.proj = gate.proj
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(self.proj(x.mean(dim=(2, 3), keepdim=True)))
+
+
+class Eco2dNet4d(nn.Module):
+    """ECO's per-frame 2D-Net handing its maps on in the 4D layout ``(B, C, T, H·W)``
+    (the original ends with a 5D reshape + transpose, which the 4D blocks would undo)."""
+
+    def __init__(self, stem: nn.Module):
+        super().__init__()
+        self.frames, self.inception = stem.frames, stem.inception
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.inception(self.frames(to_frames(x, x.shape[3], x.shape[4])))
+        return from_frames(y, x.shape[0])
+
+
+class VideoHead4d(nn.Module):
+    """The pool + dropout + FC head on the 4D layout (mean over T and H·W)."""
+
+    def __init__(self, head: nn.Module):
+        super().__init__()
+        self.dropout, self.fc = head.dropout, head.fc
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.dropout(x.mean(dim=(2, 3))))
+
+
+def _pointwise_rule(conv: nn.Conv3d, shape, lower_child) -> nn.Module:
+    if tuple(conv.kernel_size) != (1, 1, 1) or any(conv.padding) or conv.dilation != (1, 1, 1) \
+            or conv.stride[1] != conv.stride[2]:
+        raise ExportError(f"a {'x'.join(map(str, conv.kernel_size))} Conv3d is a 3D convolution; "
+                          "only 1x1x1 ones have a 4D form")
+    return PointwiseConv4d(conv, shape[3], shape[4])
+
+
+def _se_rule(module, shape, lower_child) -> nn.Module:
+    out = SqueezeExcite4d(module) if hasattr(module, "reduce") else SelfGating4d(module)
+    for name, child in list(out.named_children()):
+        setattr(out, name, lower_child(child, name))
+    return out
+
+
+def _default_rules() -> dict[type, Callable]:
+    from supernet.models.resnet_rs import SelfGating3d, SqueezeExcite3d
+    from supernet.ops.conv3d_split import ProposedSplitOp
+
+    return {
+        ProposedSplitOp: lambda op, shape, _: ProposedSplit4d(op, shape[3], shape[4]),
+        nn.BatchNorm3d: lambda bn, shape, _: BatchNorm4d(bn),
+        nn.Conv3d: _pointwise_rule,
+        SqueezeExcite3d: _se_rule,
+        SelfGating3d: _se_rule,
+    }
+
+
+def _default_layout_free() -> tuple[type, ...]:
+    """Modules whose own code only calls children and elementwise ops (layout-agnostic)."""
+    from supernet.models.eco import EcoBasicBlock, EcoConvUnit
+    from supernet.models.resnet_rs import RSUnit
+    from supernet.ops.conv3d_split import ConvBN, SplitConv3d
+    from supernet.ops.layers import DropPath
+
+    return (nn.Sequential, nn.ModuleDict, nn.ModuleList, nn.ReLU, nn.Identity, nn.Dropout, DropPath,
+            ConvBN, SplitConv3d, EcoConvUnit, EcoBasicBlock, RSUnit)
+
+
+def _default_edge_rules() -> tuple[dict[type, Callable], dict[type, Callable]]:
+    """Stems that can hand over 4D maps, heads that can take them (no 5D tensor at the edge
+    of a 4D run that starts at the first layer or ends at the last)."""
+    from supernet.models.eco import Eco2dNet, VideoHead
+
+    return {Eco2dNet: Eco2dNet4d}, {VideoHead: VideoHead4d}
+
+
+FOUR_D_RULES: dict[type, Callable] = {}        # filled on first use (imports the host models)
+LAYOUT_FREE: list[type] = []
+STEM_RULES: dict[type, Callable] = {}
+HEAD_RULES: dict[type, Callable] = {}
+
+
+def _registry():
+    if not FOUR_D_RULES:
+        FOUR_D_RULES.update(_default_rules())
+        LAYOUT_FREE.extend(_default_layout_free())
+        stems, heads = _default_edge_rules()
+        STEM_RULES.update(stems)
+        HEAD_RULES.update(heads)
+    return FOUR_D_RULES, tuple(LAYOUT_FREE)
+
+
+def _natively_4d(unit: nn.Module) -> bool:
+    from supernet.ops.conv3d_split import ProposedSplitOp
+
+    return any(isinstance(m, ProposedSplitOp) for m in unit.modules())
+
+
+def _input_shapes(run: Callable[[], Any], modules: dict[str, nn.Module]) -> dict[str, tuple]:
+    """The input shape of each named module while `run()` runs."""
+    shapes: dict[str, tuple] = {}
+    hooks = []
+    for name, mod in modules.items():
+        def hook(_, args, name=name):
+            shape = tuple(args[0].shape)
+            if shapes.setdefault(name, shape) != shape:
+                raise ExportError(f"{name} runs on two shapes ({shapes[name]}, {shape}); cannot lower it")
+        hooks.append(mod.register_forward_pre_hook(hook))
+    try:
+        with torch.no_grad():
+            run()
+    finally:
+        for h in hooks:
+            h.remove()
+    return shapes
+
+
+def _lower(module: nn.Module, qualname: str, shapes: dict[str, tuple]) -> nn.Module:
+    rules, free = _registry()
+    rule = next((r for t, r in rules.items() if type(module) is t), None)
+    if rule is None:
+        rule = next((r for t, r in rules.items() if isinstance(module, t)), None)
+    if rule is not None:
+        try:
+            return rule(module, shapes.get(qualname), lambda child, sub: _lower(child, f"{qualname}.{sub}", shapes))
+        except ExportError as e:
+            if str(e).startswith("cannot lower"):
+                raise
+            raise ExportError(f"cannot lower {qualname} ({type(module).__name__}) to 4D tensors: {e}") from None
+    if not isinstance(module, free):
+        raise ExportError(f"cannot lower {qualname} ({type(module).__name__}) to 4D tensors: no 4D rule "
+                          "for it (nas.export.FOUR_D_RULES / LAYOUT_FREE)")
+    for sub, child in list(module.named_children()):
+        module._modules[sub] = _lower(child, f"{qualname}.{sub}", shapes)
+    return module
+
+
+def lower_unit(unit: nn.Module, x: torch.Tensor, name: str = "unit", enter: bool = True,
+               leave: bool = True) -> FourDUnit:
+    """A natively-4D unit (eval mode) on its 5D input `x`, as a `FourDUnit` computing it on
+    4D tensors (`unit` is modified: pass a copy)."""
+    _registry()
+    inner = {f"{name}.{sub}" if sub else name: m for sub, m in unit.named_modules()}
+    shapes = _input_shapes(lambda: unit(x), inner)
+    with torch.no_grad():
+        out = unit(x).shape
+    return FourDUnit(_lower(unit, name, shapes), enter, leave, out_hw=(out[3], out[4]))
+
+
+def deploy_network(net: nn.Module, example: torch.Tensor) -> tuple[nn.Module, list[int]]:
+    """The deploy graph of a fixed network: an eval-mode copy whose natively-4D units are
+    lowered to 4D tensors (module docstring). Returns it and the lowered unit indices."""
+    _registry()
+    net = copy.deepcopy(net).eval()
+    units = [i for i in range(net.space.num_units) if _natively_4d(net.unit(i))]
+    if not units:
+        return net, []
+    inputs = layer_inputs(net, example)
+    lowered = set(net.unit_layers[i] for i in units)
+    last = len(net.layers) - 1
+    stem_rule, head_rule = STEM_RULES.get(type(net.stem)), HEAD_RULES.get(type(net.head))
+    if 0 in lowered and stem_rule is not None:
+        net.stem = stem_rule(net.stem)
+    if last in lowered and head_rule is not None:
+        net.head = head_rule(net.head)
+    for i in units:
+        k = net.unit_layers[i]
+        enter = k - 1 not in lowered and not (k == 0 and stem_rule is not None)
+        leave = k + 1 not in lowered and not (k == last and head_rule is not None)
+        net.layers[k] = lower_unit(net.layers[k], inputs[f"layers.{k}"], net.unit_module_name(i), enter, leave)
+    return net, units
+
+
+def layer_inputs(net: nn.Module, example: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The input of the stem, of every layer (``layers.k``) and of the head in one eval
+    forward of a stem -> layers -> head network on `example`."""
+    parts = {"stem": net.stem, "head": net.head, **{f"layers.{k}": m for k, m in enumerate(net.layers)}}
+    got: dict[str, torch.Tensor] = {}
+    hooks = [m.register_forward_pre_hook(lambda _, a, n=n: got.__setitem__(n, a[0])) for n, m in parts.items()]
+    try:
+        with torch.no_grad():
+            net(example)
+    finally:
+        for h in hooks:
+            h.remove()
+    return got
+
+
+def unit_scopes(deploy: nn.Module) -> list[str]:
+    """The module path computing each searched unit in a deploy graph (the inner block of a
+    4D unit), as `onnx_graph_report` names scopes."""
+    out = []
+    for i in range(deploy.space.num_units):
+        name = deploy.unit_module_name(i)
+        out.append(f"{name}.block" if isinstance(deploy.layers[deploy.unit_layers[i]], FourDUnit) else name)
+    return out
+
+
+# ---- writing the deploy files ---------------------------------------------------------------
+def _reason(e: BaseException) -> str:
+    """The most telling single line of an exporter's error message."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    skip = ("For more information", "The error above", "Suggested fixes", "If you would like")
+    lines = [ln for ln in lines if not ln.startswith(skip)] or [type(e).__name__]
+    text = lines[0]
+    for ln in lines[1:4]:                        # torch.export puts the culprit on a later line
+        if re.search(r"(aten|onnx|prim)::|[Uu]nsupported|not supported|data-dependent|Could not guard", ln):
+            text = f"{text} ({ln})"
+            break
+    return text if len(text) <= 400 else text[:397] + "..."
+
+
+def _trace_torchscript(module: nn.Module, example: torch.Tensor):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with torch.enable_grad():                     # no evaluation caches baked in as constants
+            return torch.jit.trace(module, (example,), check_trace=False)
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """torch.export / the ONNX exporter log progress and, on failure, whole graphs; the error
+    is reported in one line instead."""
+    logging.disable(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def _export_onnx_program(module: nn.Module, example: torch.Tensor, dynamic: bool = True):
+    """torch's exporter (torch.export + onnxscript), opset `ONNX_OPSET`, dynamic batch."""
+    dynamic_shapes = ({0: torch.export.Dim("batch")},) if dynamic else None
+    with _quiet_exporter():
+        with torch.enable_grad():
+            program = torch.export.export(module, (example,), dynamic_shapes=dynamic_shapes)
+            # onnxscript's optimiser is needed, not only faster to run: without it torch 2.13
+            # writes a bias-free Conv with a 2D zero bias that onnxruntime rejects.
+            return torch.onnx.export(program, (example,), dynamo=True, opset_version=ONNX_OPSET,
+                                     input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                                     optimize=True, verify=False, report=False, verbose=False)
+
+
+def _locate_failure(module: nn.Module, args: tuple, attempt: Callable, prefix: str = "",
+                    depth: int = 0) -> tuple[str, nn.Module]:
+    """The deepest submodule (qualified name, module) whose export fails too: the op to blame."""
+    children = list(module.named_children())
+    if not children or depth > 8:
+        return prefix, module
+    captured: dict[str, tuple] = {}
+    hooks = [child.register_forward_pre_hook(lambda m, a, name=name: captured.setdefault(name, a))
+             for name, child in children]
+    try:
+        with torch.no_grad():
+            module(*args)
+    except Exception:                                              # noqa: BLE001
+        pass
+    finally:
+        for h in hooks:
+            h.remove()
+    for name, child in children:
+        if name not in captured:
+            continue
+        child_args = captured[name]
+        qual = f"{prefix}.{name}" if prefix else name
+        if not all(isinstance(a, torch.Tensor) for a in child_args):
+            found = _locate_failure(child, child_args, attempt, qual, depth + 1)
+            if found[1] is not child:
+                return found
+            continue
+        try:
+            attempt(child, child_args)
+        except Exception:                                          # noqa: BLE001
+            return _locate_failure(child, child_args, attempt, qual, depth + 1)
+    return prefix, module
+
+
+def _blame(module: nn.Module, example: torch.Tensor, fmt: str, error: BaseException,
+           attempt: Callable) -> ExportError:
+    name, culprit = _locate_failure(module, (example,), attempt)
+    where = f"{name} ({type(culprit).__name__})" if name else type(culprit).__name__
+    return ExportError(f"cannot export to {fmt}: {where}: {_reason(error)}")
+
+
+def write_torchscript(module: nn.Module, example: torch.Tensor, path: Path) -> None:
+    """Trace `module` on `example` and save it atomically to `path`."""
+    from supernet.training.checkpoint import atomic_write
+
+    try:
+        traced = _trace_torchscript(module, example)
+    except Exception as e:                                         # noqa: BLE001
+        raise _blame(module, example, "TorchScript", e, lambda m, a: _trace_torchscript(m, a[0])) from None
+    atomic_write(path, lambda f: torch.jit.save(traced, f))
+
+
+def write_onnx(module: nn.Module, example: torch.Tensor, path: Path) -> None:
+    """Export `module` to ONNX (dynamic batch) and save it atomically to `path`."""
+    from supernet.training.checkpoint import atomic_write
+
+    _require_onnx()
+    if example.shape[0] < 2:              # torch.export specialises a batch of 1
+        example = torch.cat([example, example])
+    try:
+        program = _export_onnx_program(module, example)
+    except Exception as e:                                         # noqa: BLE001
+        raise _blame(module, example, "ONNX", e,
+                     lambda m, a: _export_onnx_program(m, a[0], dynamic=False)) from None
+    import onnx
+
+    proto = program.model_proto
+    _name_batch_axis(proto)
+    atomic_write(path, lambda f: f.write(proto.SerializeToString()))
+    onnx.checker.check_model(str(path))
+
+
+def _name_batch_axis(proto) -> None:
+    """Call the exporter's symbol for the clip's dim 0 (e.g. ``s77``) "batch" everywhere."""
+    dim = proto.graph.input[0].type.tensor_type.shape.dim[0]
+    symbol = dim.dim_param
+    if not symbol:
+        return
+    for value in [*proto.graph.input, *proto.graph.output, *proto.graph.value_info]:
+        for d in value.type.tensor_type.shape.dim:
+            if d.dim_param == symbol:
+                d.dim_param = "batch"
+
+
+def _require_onnx() -> None:
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError as e:
+        raise ValueError(f"ONNX export needs the deploy extra ({e.name} is missing): "
+                         "pip install -e '.[deploy]'") from None
+
+
+# ---- running an export ----------------------------------------------------------------------
+class OnnxRunner:
+    """An onnxruntime session on an exported ``model.onnx``, called like a module on clips."""
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        _require_onnx()
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = options.inter_op_num_threads = int(threads)
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def run_numpy(self, clips):
+        return self.session.run(None, {self.input_name: clips})[0]
+
+    def __call__(self, clips: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.run_numpy(clips.detach().cpu().numpy()))
+
+
+def _manifest(folder: Path) -> dict[str, Any] | None:
+    if not (folder / MANIFEST).is_file():
+        return None
+    data = read_json(folder / MANIFEST, "export manifest")
+    if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
+        raise ValueError(f"{folder} is not a vidnas export (expected {MANIFEST} format {EXPORT_FORMAT!r})")
+    return data
+
+
+def read_export(folder: str | Path) -> dict[str, Any]:
+    """The manifest of an export folder (one-line errors for a missing or foreign folder)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"export folder not found: {folder}")
+    data = _manifest(folder)
+    if data is None:
+        raise FileNotFoundError(f"{folder} holds no {MANIFEST}: not a `nas export` folder")
+    return data
+
+
+def load_export(folder: str | Path, runtime: str = "torch", threads: int | None = None):
+    """The network of an export folder: ``torch`` (rebuilt nn.Module with the exported weights,
+    eval mode; for evaluation or fine-tuning), ``torchscript`` or ``onnx`` (the deploy file)."""
+    folder = Path(folder)
+    manifest = read_export(folder)
+    if runtime == "torch":
+        from supernet.registry import build_from_spec
+
+        net = build_from_spec(manifest["model_spec"])
+        net.load_state_dict(torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True), strict=True)
+        return net.eval()
+    if runtime not in FILES:
+        raise ValueError(f"unknown runtime {runtime!r}; allowed: torch, {', '.join(FILES)}")
+    path = folder / FILES[runtime]
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder} has no {FILES[runtime]}: export it with --format {runtime}")
+    if runtime == "torchscript":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)     # torch 2.13 deprecates TorchScript
+            return torch.jit.load(str(path), map_location="cpu").eval()
+    return OnnxRunner(path, threads)
+
+
+def export_state_dict(folder: str | Path, model_name: str, arch: str | None) -> dict[str, torch.Tensor]:
+    """The exported weights for ``nas train --set init_from=DIR``, checked against the run's
+    model and architecture."""
+    manifest = read_export(folder)
+    spec = manifest["model_spec"]
+    if spec["name"] != model_name:
+        raise ValueError(f"export {folder} holds {spec['name']}, not {model_name}")
+    if arch is not None:
+        from supernet.registry import build_from_spec
+
+        with torch.device("meta"):
+            space = build_from_spec(spec).space
+        if space.parse(arch) != space.parse(spec["arch"]):
+            raise ValueError(f"export {folder} holds the architecture {spec['arch']}, not {arch}")
+    return torch.load(Path(folder) / WEIGHTS, map_location="cpu", weights_only=True)
+
+
+def max_abs_diff(run: Callable, reference: nn.Module, clips: torch.Tensor) -> float:
+    with torch.no_grad():
+        ref = reference(clips)
+        out = run(clips)
+    return float((out.to(ref.dtype) - ref).abs().max())
+
+
+# ---- the export command -----------------------------------------------------------------------
+def _identity(spec, checkpoint_sha256, input_size, batch) -> dict[str, Any]:
+    """What makes two exports the same export (the checkpoint by content, not by path)."""
+    return json.loads(json.dumps({"model_spec": spec, "checkpoint_sha256": checkpoint_sha256,
+                                  "input": list(input_size), "batch": int(batch)}))
+
+
+def _prepare_folder(out: Path, identity: dict[str, Any]) -> dict[str, Any]:
+    """Open `out` for this export; refuse a folder holding anything else."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a folder")
+    old = _manifest(out) if out.is_dir() else None
+    if old is None:
+        if out.is_dir() and any(out.iterdir()):
+            raise ValueError(f"--out {out} is not empty and holds no {MANIFEST}; use another folder")
+        return {}
+    from .config import config_diff
+
+    diff = config_diff({k: old.get(k) for k in identity}, identity)
+    if diff:
+        raise ValueError(f"{out} holds a different export ({diff}); use another --out")
+    return old
+
+
+def run_export(checkpoint: str | Path, arch: str | None, out: str | Path, fmt: str = "state_dict",
+               input_size=None, batch: int = 1, check: bool = False, log: Callable[[str], None] = print,
+               seed: int = 0) -> dict[str, Any]:
+    """Write an export folder (module docstring); returns its manifest (with ``check`` results
+    when asked: max abs differences at batch 1 and `batch`)."""
+    from supernet.training.checkpoint import atomic_torch_save
+
+    from .latency import library_versions
+    from .search.recipes import file_sha256
+
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; allowed: {', '.join(FORMATS)}")
+    if not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"--batch must be a positive int, got {batch!r}")
+    if fmt == "onnx":
+        _require_onnx()
+    net, arch_obj = fixed_network(checkpoint, arch)
+    size = tuple(int(v) for v in (input_size or net.spec["input_size"]))
+    if len(size) != 3:
+        raise ValueError(f"--input must be TxHxW for a video model, got {'x'.join(map(str, size))}")
+    identity = _identity(net.spec, file_sha256(checkpoint), size, batch)
+    out = Path(out)
+    old = _prepare_folder(out, identity)
+    gen = torch.Generator().manual_seed(seed)
+    example = torch.randn(max(batch, 2), 3, *size, generator=gen)
+    with torch.no_grad():
+        net(example[:1])                                # bad sizes fail here, in one line
+    files = dict(old.get("files", {}))
+    atomic_torch_save(net.state_dict(), out / WEIGHTS)
+    atomic_write_json(out / ARCH_JSON, net.space.to_dict(arch_obj))
+    atomic_write_json(out / MODEL_JSON, net.spec)
+    files["state_dict"] = WEIGHTS
+    lowered: list[int] = []
+    if fmt != "state_dict":
+        deploy, lowered = deploy_network(net, example[:1])
+        writer = write_onnx if fmt == "onnx" else write_torchscript
+        writer(deploy, example[:batch], out / FILES[fmt])
+        files[fmt] = FILES[fmt]
+    manifest = {"format": EXPORT_FORMAT, **identity, "checkpoint": str(Path(checkpoint).resolve()),
+                "arch": str(arch_obj), "files": files,
+                "four_d_units": {**old.get("four_d_units", {}), **({fmt: lowered} if fmt != "state_dict" else {})},
+                "onnx_opset": ONNX_OPSET if "onnx" in files else None, "versions": library_versions(),
+                "checks": {k: v for k, v in old.get("checks", {}).items() if k != fmt}}
+    atomic_write_json(out / MANIFEST, manifest)
+    if check:
+        run = load_export(out, RUNTIME_OF[fmt])
+        clips = torch.randn(batch, 3, *size, generator=gen)
+        diffs = {f"batch {b}": max_abs_diff(run, net, clips[:b]) for b in sorted({1, batch})}
+        worst = max(diffs.values())
+        manifest["checks"][fmt] = {"max_abs_diff": diffs, "tolerance": PARITY_TOL, "passed": worst <= PARITY_TOL}
+        log(f"check {fmt}: max |diff| vs the PyTorch subnet = "
+            + ", ".join(f"{v:.3g} ({k})" for k, v in diffs.items())
+            + f"; {'ok' if worst <= PARITY_TOL else 'FAILED'} (tolerance {PARITY_TOL:g})")
+        atomic_write_json(out / MANIFEST, manifest)
+    return manifest
+
+
+# ---- reading an ONNX graph back (Hajimolahoseini et al.'s 4D claim) ------------------------------------------------
+def onnx_graph_report(path: str | Path) -> list[dict[str, Any]]:
+    """One row per node of an exported ONNX graph: op type, module scope (the PyTorch module
+    path it came from), Conv kernel_shape, and the ranks of its outputs (onnx shape
+    inference on the value infos)."""
+    import onnx
+
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
+    values = list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output)
+    ranks = {v.name: len(v.type.tensor_type.shape.dim) if v.type.tensor_type.HasField("shape") else None
+             for v in values}
+    rows = []
+    for node in model.graph.node:
+        meta = {p.key: p.value for p in node.metadata_props}
+        scopes = meta.get("pkg.torch.onnx.name_scopes", "[]")
+        try:
+            scope = [s for s in ast.literal_eval(scopes) if isinstance(s, str)]
+        except (ValueError, SyntaxError):
+            scope = []
+        # [root '', module paths outer to inner..., the op's own name]
+        module = scope[-2] if len(scope) >= 2 and not scope[-2].startswith("_") else ""
+        kernel = next((list(a.ints) for a in node.attribute if a.name == "kernel_shape"), None)
+        rows.append({"op": node.op_type, "name": node.name, "scope": module, "kernel_shape": kernel,
+                     "output_ranks": [ranks.get(o) for o in node.output]})
+    return rows
+
+
+def four_d_violations(rows: list[dict[str, Any]], scopes: list[str]) -> dict[str, list[str]]:
+    """Nodes inside the module `scopes` (e.g. the lowered units' ``layers.k.block``) that break
+    Hajimolahoseini et al.'s claim: 3D convolutions (3-element kernel_shape) and rank-5 outputs."""
+    def inside(row):
+        return any(row["scope"] == s or row["scope"].startswith(s + ".") for s in scopes)
+    conv3d = [r["name"] for r in rows if r["op"] == "Conv" and r["kernel_shape"] is not None
+              and len(r["kernel_shape"]) == 3 and inside(r)]
+    rank5 = [r["name"] for r in rows if inside(r) and 5 in r["output_ranks"]]
+    return {"conv3d": conv3d, "rank5": rank5}
+
+
+# ---- CLI ----------------------------------------------------------------------------------------
+def cmd_export(args) -> int:
+    """Export a searched architecture: weights, TorchScript or ONNX (parity-checked)."""
+    manifest = run_export(args.checkpoint, args.arch, args.out, args.format,
+                          parse_size(args.input) if args.input else None, args.batch, args.check)
+    files = ", ".join(sorted(set(manifest["files"].values())))
+    print(f"exported {manifest['model_spec']['name']} {manifest['arch']} to {args.out} ({files})")
+    lowered = manifest["four_d_units"].get(args.format)
+    if lowered:
+        print(f"units {lowered} run on 4D tensors (Proposed-Add/Cat, no 3D conv)")
+    check = manifest["checks"].get(args.format) if args.check else None
+    return 1 if check is not None and not check["passed"] else 0
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("export", help=cmd_export.__doc__, description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="supernet checkpoint (nas pretrain) or a "
+                   "standalone one (nas train's model.pt)")
+    p.add_argument("--arch", help="architecture string, JSON, or a JSON file such as best_arch.json")
+    p.add_argument("--out", required=True, help="export folder")
+    p.add_argument("--format", default="state_dict", choices=FORMATS)
+    p.add_argument("--input", help="TxHxW of the clip (default: the checkpoint's)")
+    p.add_argument("--batch", type=int, default=1, help="batch of the traced example (ONNX: the "
+                   "batch axis is dynamic anyway)")
+    p.add_argument("--check", action="store_true", help=f"run the written file and compare with "
+                   f"PyTorch; exit 1 above {PARITY_TOL:g}")
+    p.set_defaults(func=cmd_export)
+    return p

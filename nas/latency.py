@@ -1,0 +1,368 @@
+"""Latency lookup table (Once-for-All's LUT): `nas latency-table`, and C(θ) summed from it.
+
+    nas latency-table --model M --input TxHxW [--batch B] [--device cpu|cuda] [--threads N]
+                      [--runtime torch|onnxruntime] [--repeats R] --out lut.json
+
+Measuring every candidate end to end (`--cost latency` without a table) costs a warm-up and
+repeats per architecture and is noisy on a shared machine. A network is ``stem -> layers ->
+head`` and a unit's op is a drop-in replacement (its input shape does not depend on any
+choice), so, as in Once-for-All, each unit's every choice is timed *once, in isolation, on its
+real input* (the activation the network feeds it), and the fixed parts (stem, stage
+transitions, head) are timed once; the latency of an architecture is then
+
+    L(θ) ≈ L_fixed + Σ_i L_i(θ_i)
+
+summed exactly like the FLOPs table (`nas.search.cost_table.sum_unit_table`). Every entry
+is the median of `torch.utils.benchmark`'s `blocked_autorange` after a warm-up; with
+``--repeats R`` the whole table is timed R times in interleaved passes (entry 1, 2, ..., then
+again) and each entry keeps the median of its R medians, so that a slow spell of a busy
+machine hits all entries alike instead of a few. ``--runtime onnxruntime`` times each piece
+as its own ONNX file (Proposed-Add/Cat units lowered to 4D as in `nas export`) in an
+onnxruntime session with ``--threads`` intra-op threads.
+
+The JSON records the model spec, input, batch, device, threads, runtime, library versions and
+the machine, and `LatencyTable.check` refuses a table made for another model, input, batch or
+device (one line naming the mismatch). ``nas search --cost latency --latency-table lut.json``
+uses it. The sum ignores what the pieces share when run together (caches, allocator reuse,
+Python overhead of one call instead of many): `experiments/benchmarks/bench_latency.py`
+measures how far the sum is from end-to-end latency.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from search_spaces import Arch
+
+from .utils import atomic_write_json, format_table, parse_size, read_json
+
+LUT_FORMAT = "vidnas-latency-table-v1"
+RUNTIMES = ("torch", "onnxruntime")
+
+
+# ---- timing ---------------------------------------------------------------------------------
+CLOCKS = ("wall", "cpu")
+
+
+def median_ms(fn: Callable[[], Any], min_run_time: float = 0.2, threads: int = 1, warmup: int = 3,
+              clock: str = "wall") -> float:
+    """Median time of `fn()` in ms: `warmup` calls, then `torch.utils.benchmark`'s
+    `blocked_autorange` (blocks of calls until `min_run_time` seconds) with `threads` torch
+    threads. `fn` synchronises itself when it runs on a GPU.
+
+    ``clock="cpu"`` times the calling thread's CPU time (`time.thread_time`) instead of wall
+    time: with one thread it is the latency on an idle core without the time the OS gave to
+    other processes, the steady figure on a busy machine (more threads would run outside
+    the calling thread, so it needs ``threads=1``)."""
+    from torch.utils import benchmark
+
+    if clock not in CLOCKS:
+        raise ValueError(f"unknown clock {clock!r}; allowed: {', '.join(CLOCKS)}")
+    if clock == "cpu" and threads != 1:
+        raise ValueError(f"the cpu clock times the calling thread only; it needs 1 thread, not {threads}")
+    for _ in range(warmup):
+        fn()
+    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads,
+                            timer=time.thread_time if clock == "cpu" else time.perf_counter)
+    return timer.blocked_autorange(min_run_time=min_run_time).median * 1e3
+
+
+def machine_info() -> dict[str, Any]:
+    """The CPU model, core count, OS and GPU (if any) of this machine."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "os": platform.platform(), "host": platform.node()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def library_versions() -> dict[str, str]:
+    out = {"torch": torch.__version__, "python": platform.python_version()}
+    for name in ("onnx", "onnxruntime", "onnxscript"):
+        try:
+            out[name] = __import__(name).__version__
+        except ImportError:
+            pass
+    return out
+
+
+# ---- the pieces of a network ----------------------------------------------------------------
+@dataclass
+class Piece:
+    """A part of a fixed network with its real input: the stem, a layer or the head."""
+
+    key: str                     # "stem", "layers.K", "head"
+    unit: int | None             # the searchable unit it is, if any
+    token: str | None            # that unit's choice
+    module: nn.Module
+    x: torch.Tensor
+
+
+def choice_sweep(space) -> list[Arch]:
+    """max_i |choices(i)| architectures; the k-th gives unit i its ``k mod |choices(i)|``-th
+    choice, so that together they hold every choice of every unit (as the FLOPs table)."""
+    n = space.num_units
+    return [Arch(tuple(space.choices(i)[k % len(space.choices(i))] for i in range(n)))
+            for k in range(max(len(space.choices(i)) for i in range(n)))]
+
+
+@torch.no_grad()
+def network_pieces(model, input_size, batch: int = 1, device="cpu", seed: int = 0) -> list[Piece]:
+    """Every fixed part once and every (unit, choice) once, each with the input the exported
+    network gives it on a random clip (fixed parts first, in network order)."""
+    from .export import layer_inputs
+
+    gen = torch.Generator().manual_seed(seed)
+    clip = torch.randn(batch, 3, *input_size, generator=gen).to(device)
+    pieces: list[Piece] = []
+    seen: set[tuple[int, str]] = set()
+    for k, arch in enumerate(choice_sweep(model.space)):
+        net = model.export(arch).eval().to(device)
+        inputs = layer_inputs(net, clip)
+        units = {layer: i for i, layer in enumerate(net.unit_layers)}
+        if k == 0:
+            pieces.append(Piece("stem", None, None, net.stem, inputs["stem"]))
+            pieces += [Piece(f"layers.{j}", None, None, net.layers[j], inputs[f"layers.{j}"])
+                       for j in range(len(net.layers)) if j not in units]
+            pieces.append(Piece("head", None, None, net.head, inputs["head"]))
+        for j, i in units.items():
+            token = arch[i].token
+            if (i, token) not in seen:
+                seen.add((i, token))
+                pieces.append(Piece(f"layers.{j}", i, token, net.layers[j], inputs[f"layers.{j}"]))
+    return pieces
+
+
+def _torch_runner(module: nn.Module, x: torch.Tensor) -> Callable[[], Any]:
+    def run():
+        with torch.inference_mode():
+            module(x)
+        if x.is_cuda:
+            torch.cuda.synchronize(x.device)
+    return run
+
+
+def _onnx_runner(piece: Piece, folder: Path, threads: int) -> Callable[[], Any]:
+    from .export import OnnxRunner, _natively_4d, lower_unit, write_onnx
+
+    module = copy.deepcopy(piece.module).cpu().eval()
+    x = piece.x.cpu()
+    if piece.unit is not None and _natively_4d(module):
+        module = lower_unit(module, x, piece.key)
+    path = folder / f"{piece.key}-{piece.token or 'fixed'}.onnx"
+    write_onnx(module, x, path)
+    runner = OnnxRunner(path, threads)
+    xn = x.numpy()
+    return lambda: runner.run_numpy(xn)
+
+
+# ---- the table ----------------------------------------------------------------------------------
+@dataclass
+class LatencyTable:
+    """Per-unit latency (ms) of every choice (by token) plus the fixed parts, and where it was
+    measured."""
+
+    model_spec: dict[str, Any]
+    input_size: tuple[int, ...]
+    batch: int
+    device: str
+    threads: int
+    runtime: str
+    unit_ms: list[dict[str, float]]
+    fixed_ms: dict[str, float]
+    space: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fixed_total(self) -> float:
+        return sum(self.fixed_ms.values())
+
+    def ms(self, arch: Arch, decided: int | None = None) -> float:
+        """L(θ) of `arch` (units from `decided` on: their mean, as for FLOPs)."""
+        from .search.cost_table import sum_unit_table
+
+        if len(arch) != len(self.unit_ms):
+            raise ValueError(f"latency table has {len(self.unit_ms)} units, architecture has {len(arch)}: {arch}")
+        missing = [(i, c.token) for i, c in enumerate(arch) if c.token not in self.unit_ms[i]]
+        if missing:
+            i, tok = missing[0]
+            raise ValueError(f"latency table has no entry for unit {i} choice {tok}; it holds "
+                             f"{', '.join(self.unit_ms[i])}")
+        return sum_unit_table(self.unit_ms, self.fixed_total, arch, decided)
+
+    __call__ = ms
+
+    def check(self, model_spec: dict[str, Any], input_size, batch: int | None = None,
+              device: str | None = None, source: str = "latency table") -> None:
+        """One-line ValueError when this table was made for another model, input, batch or device."""
+        from .config import config_diff
+        from .search.cost_table import _plain
+
+        mine, theirs = _plain(self.model_spec), _plain(model_spec)
+        if mine.get("name") != theirs.get("name"):
+            raise ValueError(f"{source} was made for model {mine.get('name')}, not {theirs.get('name')}")
+        size = tuple(int(v) for v in input_size)
+        if tuple(self.input_size) != size:
+            raise ValueError(f"{source} was made for input {'x'.join(map(str, self.input_size))}, "
+                             f"not {'x'.join(map(str, size))}")
+        if batch is not None and int(batch) != self.batch:
+            raise ValueError(f"{source} was made for batch {self.batch}, not {batch}")
+        if device is not None and torch.device(device).type != torch.device(self.device).type:
+            raise ValueError(f"{source} was made on device {self.device}, not {torch.device(device).type}")
+        mine.pop("input_size", None)
+        theirs.pop("input_size", None)
+        diff = config_diff(mine, theirs)
+        if diff:
+            raise ValueError(f"{source} was made for another configuration of {mine['name']} ({diff})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": LUT_FORMAT, "model": self.model_spec.get("name"),
+                "input": list(self.input_size), "batch": self.batch, "device": self.device,
+                "threads": self.threads, "runtime": self.runtime, "model_spec": self.model_spec,
+                "space": self.space, "meta": self.meta, "fixed_ms": self.fixed_ms, "unit_ms": self.unit_ms}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "latency table") -> "LatencyTable":
+        if not isinstance(data, dict) or data.get("format") != LUT_FORMAT:
+            raise ValueError(f"{source} is not a latency table (expected format {LUT_FORMAT!r})")
+        try:
+            return cls(data["model_spec"], tuple(int(v) for v in data["input"]), int(data["batch"]),
+                       str(data["device"]), int(data["threads"]), str(data["runtime"]),
+                       [{k: float(v) for k, v in u.items()} for u in data["unit_ms"]],
+                       {k: float(v) for k, v in data["fixed_ms"].items()}, data.get("space", {}),
+                       data.get("meta", {}))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise ValueError(f"{source} is malformed: {type(e).__name__} {e}") from None
+
+    def save(self, path: str | Path) -> None:
+        atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> "LatencyTable":
+        return cls.from_dict(read_json(path, "latency table"), f"latency table {path}")
+
+
+def build_latency_table(model, input_size, batch: int = 1, device: str = "cpu", threads: int = 1,
+                        runtime: str = "torch", min_run_time: float = 0.2, repeats: int = 1,
+                        clock: str = "wall", progress: bool = False) -> LatencyTable:
+    """Time every piece of `model` (a supernet) in isolation (module docstring)."""
+    if clock == "cpu" and torch.device(device).type == "cuda":
+        raise ValueError("the cpu clock cannot time a GPU; use --clock wall with --device cuda")
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}; allowed: {', '.join(RUNTIMES)}")
+    if runtime == "onnxruntime" and torch.device(device).type != "cpu":
+        raise ValueError(f"--runtime onnxruntime times the CPU execution provider; use --device cpu, not {device}")
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA device is available here")
+    for name, v in (("batch", batch), ("threads", threads), ("repeats", repeats)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    if getattr(model, "space", None) is None or getattr(model, "is_fixed", False):
+        raise ValueError("a latency table is built from a supernet (a searchable model)")
+    start = time.perf_counter()
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        model = model.eval().to(device)
+        pieces = network_pieces(model, input_size, batch, device)
+        with tempfile.TemporaryDirectory(prefix="vidnas-lut-") as tmp:
+            runners = [_torch_runner(p.module, p.x) if runtime == "torch" else _onnx_runner(p, Path(tmp), threads)
+                       for p in _progress(pieces, progress, "preparing" if runtime != "torch" else None)]
+            times: list[list[float]] = [[] for _ in pieces]
+            for _ in range(repeats):                       # interleaved passes
+                for j, run in enumerate(_progress(runners, progress, "timing")):
+                    times[j].append(median_ms(run, min_run_time, threads, clock=clock))
+    finally:
+        torch.set_num_threads(before)
+    med = [sorted(t)[len(t) // 2] for t in times]
+    unit_ms: list[dict[str, float]] = [{} for _ in range(model.space.num_units)]
+    fixed_ms: dict[str, float] = {}
+    for p, ms in zip(pieces, med):
+        if p.unit is None:
+            fixed_ms[p.key] = ms
+        else:
+            unit_ms[p.unit][p.token] = ms
+    meta = {"versions": library_versions(), "machine": machine_info(), "min_run_time": min_run_time,
+            "repeats": repeats, "clock": clock, "seconds": round(time.perf_counter() - start, 3),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "method": "median of torch.utils.benchmark "
+            "blocked_autorange per piece in isolation on its real input, median over interleaved repeats"}
+    spec = getattr(model, "spec", None) or {"name": type(model).__name__, "input_size": list(input_size)}
+    return LatencyTable(spec, tuple(int(v) for v in input_size), batch, torch.device(device).type, threads,
+                        runtime, unit_ms, fixed_ms, model.space.config(), meta)
+
+
+def _progress(items, show: bool, desc: str | None):
+    if not show or desc is None:
+        return items
+    from tqdm.auto import tqdm
+    return tqdm(items, desc=desc, unit="piece", file=sys.stderr, dynamic_ncols=True, leave=False)
+
+
+# ---- CLI ------------------------------------------------------------------------------------------
+def cmd_latency_table(args) -> int:
+    """Build a latency lookup table (Once-for-All's LUT) for a model on this device."""
+    from supernet.registry import build_model, model_entry
+
+    if bool(args.model) == bool(args.checkpoint):
+        raise ValueError("pass exactly one of --model M or --checkpoint S.pt (the model spec of a supernet)")
+    if args.checkpoint:
+        from supernet.registry import build_from_spec
+        from supernet.training.checkpoint import load_checkpoint
+
+        spec = dict(load_checkpoint(args.checkpoint)["model_spec"])
+        if args.input:
+            spec["input_size"] = list(parse_size(args.input))
+        model = build_from_spec(spec)
+    else:
+        entry = model_entry(args.model)
+        model = build_model(args.model, parse_size(args.input) if args.input else entry.default_input, args.classes)
+    size = tuple(model.spec["input_size"])
+    table = build_latency_table(model, size, args.batch, args.device, args.threads, args.runtime,
+                                args.min_run_time, args.repeats, args.clock, progress=not args.no_progress)
+    table.save(args.out)
+    rows = [(k, f"{v:.3f}") for k, v in table.fixed_ms.items()]
+    rows += [(f"unit {i}", "  ".join(f"{t}={v:.3f}" for t, v in u.items())) for i, u in enumerate(table.unit_ms)]
+    print(format_table(rows, ["part", "ms"], align="ll"))
+    print(f"latency table of {model.spec['name']} on {'x'.join(map(str, size))}, batch {args.batch}, "
+          f"{table.device}, {args.threads} thread(s), {args.runtime}: {sum(len(u) for u in table.unit_ms)} "
+          f"unit entries + {len(table.fixed_ms)} fixed parts in {table.meta['seconds']:.1f} s -> {args.out}")
+    return 0
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("latency-table", help=cmd_latency_table.__doc__, description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", help="registered model name (see `nas models`)")
+    p.add_argument("--checkpoint", help="take the model spec (kwargs included) from a supernet checkpoint")
+    p.add_argument("--input", help="TxHxW (default: the model's / the checkpoint's)")
+    p.add_argument("--classes", type=int, help="number of classes (with --model)")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1: steady on a busy machine)")
+    p.add_argument("--runtime", default="torch", choices=RUNTIMES)
+    p.add_argument("--min-run-time", type=float, default=0.2, help="seconds of timing per entry and pass")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved passes; each entry keeps its median")
+    p.add_argument("--clock", default="wall", choices=CLOCKS, help="wall time, or the thread's CPU time "
+                   "(1 thread; steady on a busy machine)")
+    p.add_argument("--out", required=True, help="JSON file to write")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_latency_table)
+    return p
