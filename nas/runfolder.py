@@ -64,7 +64,7 @@ register_kind(FolderKind("correlate", "correlate_config.yaml", "correlate_config
                          differs="{out} holds a correlation run with a different config ({diff}); "
                                  "use another {what}",
                          already=_SEARCH_ALREADY.replace("{noun}", "correlation run")))
-register_kind(FolderKind("export", "export_config.yaml", "export_config.yaml", resume_needs_start=False,
+register_kind(FolderKind("export", "export.json", "export.json", resume_needs_start=False,
                          differs="{out} holds a different export ({diff}); use another {what}",
                          already=_SEARCH_ALREADY.replace("{noun}", "export")))
 
@@ -95,6 +95,13 @@ def folder_kind(out: str | Path) -> str | None:
     return None
 
 
+def mark_folder(out: str | Path, kind: str) -> None:
+    """Record `kind` in `out` (created) unless it is recorded already."""
+    out = Path(out)
+    if not (out / KIND_FILE).is_file():
+        atomic_write_text(out / KIND_FILE, yaml.safe_dump({"kind": kind}))
+
+
 def check_run_folder(out: str | Path, kind: str, resume: bool = False, what: str = "output_dir") -> Path:
     """Validate `out` for a `kind` run without writing anything: creatable and writable, and
     not a folder of another kind."""
@@ -106,7 +113,8 @@ def check_run_folder(out: str | Path, kind: str, resume: bool = False, what: str
     if out.is_dir():
         found = folder_kind(out)
         if found is not None and found != kind:
-            raise ValueError(f"{what} {shorten(str(out), quote=False)} is a {found} folder; `nas {kind}` does not "
+            article = "an" if found[0] in "aeiou" else "a"
+            raise ValueError(f"{what} {shorten(str(out), quote=False)} is {article} {found} folder; `nas {kind}` does not "
                              f"write into it; choose another {what}")
     return out
 
@@ -163,8 +171,7 @@ def prepare_run_folder(out: str | Path, kind: str, config: dict[str, Any], resum
     out.mkdir(parents=True, exist_ok=True)
     if resume:
         remove_leftovers(out)
-    if not (out / KIND_FILE).is_file():
-        atomic_write_text(out / KIND_FILE, yaml.safe_dump({"kind": kind}))
+    mark_folder(out, kind)
     if not (started and stored.is_file() and spec.config_file == spec.started):
         atomic_write_text(stored, yaml.safe_dump(config, sort_keys=False))
     return out

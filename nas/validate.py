@@ -164,7 +164,10 @@ def check_run(cfg, command: str, model, resume: bool, evaluates: bool) -> dict:
             space.parse(cfg.train.warmup_arch)
         except ValueError as e:
             raise ValueError(f"train.warmup_arch: {e}") from None
-    if cfg.init_from:
+    if cfg.init_from and Path(cfg.init_from).is_dir():            # a `nas export` folder
+        from .export import export_state_dict
+        export_state_dict(cfg.init_from, cfg.model.name, cfg.arch)
+    elif cfg.init_from:
         check_checkpoint(cfg.init_from, "init_from", kinds=("supernet",))
     if cfg.center_init_from:
         from .initialise import load_2d_state
@@ -191,3 +194,22 @@ def check_run(cfg, command: str, model, resume: bool, evaluates: bool) -> dict:
 def _plain(value) -> str:
     import json
     return json.dumps(value, sort_keys=True, default=str)
+
+
+def check_latency_args(args) -> None:
+    """`nas latency-table`: numbers, device, the checkpoint and the --out file's folder."""
+    for name in ("batch", "threads", "repeats"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name} must be >= 1, got {value}")
+    if args.classes is not None and args.classes < 1:
+        raise ValueError(f"--classes {args.classes}: the number of classes must be >= 1")
+    if not (math.isfinite(args.min_run_time) and args.min_run_time > 0):
+        raise ValueError(f"--min-run-time must be a positive number of seconds, got {args.min_run_time}")
+    check_device(args.device, "--device")
+    if args.checkpoint:
+        check_checkpoint(args.checkpoint, "--checkpoint", weights=False)
+    out = Path(args.out)
+    if out.is_dir() or not out.name:
+        raise ValueError(f"--out {shorten(args.out)} is a folder; give a JSON file path")
+    check_output_dir(out.parent if str(out.parent) else ".", "--out folder")

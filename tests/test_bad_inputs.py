@@ -108,6 +108,10 @@ def world(tmp_path_factory):
     (w / "search_noval.yaml").write_text(yaml.safe_dump({"data": {**videos, "val_list": str(w / "nope.txt")}}))
     (w / "search_list.yaml").write_text("search: [1, 2]\n")
     (w / "search_params.yaml").write_text("strategy: random\nparams: [1]\n")
+    exp = w / "export_run"                         # an export folder (manifest + marker)
+    exp.mkdir()
+    (exp / "export.json").write_text(json.dumps({"format": "vidnas-export-v1"}))
+    (exp / KIND_FILE).write_text("kind: export\n")
     (w / "archs_long.txt").write_text("-".join(["sr4"] * 30000))
     return w
 
@@ -117,6 +121,7 @@ def cases(w: Path) -> list[Case]:
         return str(w / "out" / name)
 
     ck = str(w / "supernet.pt")
+    exp = w / "export_run"
     long_arch = (w / "archs_long.txt").read_text()
     flops = ["flops", "--model", "mlp3d-nano"]
     space = ["space", "--model", "mlp3d-nano"]
@@ -252,6 +257,40 @@ def cases(w: Path) -> list[Case]:
         Case("correlate-k", ["correlate", "--checkpoint", ck, "--out", out("c-k"), "--k", "2"], "k=2", out("c-k")),
         Case("correlate-init", ["correlate", "--checkpoint", ck, "--out", out("c-i"), "--set",
                                 f"init_from={w / 'nope.pt'}"], "nope.pt", out("c-i")),
+        # export and latency-table
+        Case("export-arch-empty", ["export", "--checkpoint", ck, "--arch", "", "--out", out("x-e")], "''", out("x-e")),
+        Case("export-units", ["export", "--checkpoint", ck, "--arch", '{"units": 5}', "--out", out("x-u")],
+             "got 5", out("x-u")),
+        Case("export-into-pretrain", ["export", "--checkpoint", ck, "--arch", ARCH, "--out",
+                                      str(w / "pretrain_run")], "pretrain folder", str(w / "pretrain_run")),
+        Case("export-hostile", ["export", "--checkpoint", str(w / "hostile.pt"), "--arch", ARCH, "--out",
+                                out("x-h")], "unsafe to load", out("x-h")),
+        Case("export-nospec", ["export", "--checkpoint", str(w / "nospec.pt"), "--arch", ARCH, "--out",
+                               out("x-n")], "model_spec", out("x-n")),
+        Case("export-weights", ["export", "--checkpoint", str(w / "badweights.pt"), "--arch", ARCH, "--out",
+                                out("x-w")], "stem.proj.weight", out("x-w")),
+        Case("export-under-file", ["export", "--checkpoint", ck, "--arch", ARCH, "--out",
+                                   str(w / "a_file" / "x")], "a_file"),
+        Case("export-batch", ["export", "--checkpoint", ck, "--arch", ARCH, "--out", out("x-b"), "--batch", "0"],
+             "got 0", out("x-b")),
+        Case("export-input", ["export", "--checkpoint", ck, "--arch", ARCH, "--out", out("x-i"), "--input",
+                              "16x0x3"], "16x0x3", out("x-i")),
+        Case("pretrain-into-export", pre + ["--set", f"output_dir={exp}"], "export folder", str(exp)),
+        Case("search-into-export", search("", out_dir=str(exp)), "export folder", str(exp)),
+        Case("latency-under-file", ["latency-table", "--model", "mlp3d-nano", "--out",
+                                    str(w / "a_file" / "t.json")], "a_file"),
+        Case("latency-device", ["latency-table", "--model", "mlp3d-nano", "--device", "tpu", "--out",
+                                out("lat") + "/t.json"], "'tpu'", out("lat")),
+        Case("latency-threads", ["latency-table", "--model", "mlp3d-nano", "--threads", "0", "--out",
+                                 out("lat2") + "/t.json"], "got 0", out("lat2")),
+        Case("latency-run-time", ["latency-table", "--model", "mlp3d-nano", "--min-run-time", "nan", "--out",
+                                  out("lat3") + "/t.json"], "nan", out("lat3")),
+        Case("latency-nospec", ["latency-table", "--checkpoint", str(w / "nospec.pt"), "--out",
+                                out("lat4") + "/t.json"], "model_spec", out("lat4")),
+        Case("latency-classes", ["latency-table", "--model", "mlp3d-nano", "--classes", "0", "--out",
+                                 out("lat5") + "/t.json"], "--classes 0", out("lat5")),
+        Case("latency-out-dir", ["latency-table", "--model", "mlp3d-nano", "--out", str(w / "a_dir")],
+             "a_dir", str(w / "a_dir")),
         # data check
         Case("data-check-dir", ["data", "check", "--config", str(w / "a_dir")], "a_dir"),
     ]
@@ -270,6 +309,7 @@ FORKER = r"""
 import json, os, sys, traceback
 import nas.cli, nas.pretrain, nas.train, nas.correlate, nas.validate, nas.runfolder
 import nas.search.cli, nas.search.engine, nas.search.recipes, nas.data.check, nas.plots
+import nas.export, nas.latency
 import supernet.models
 for line in sys.stdin:
     job = json.loads(line)
@@ -292,7 +332,8 @@ for line in sys.stdin:
     print(json.dumps({"rc": os.waitstatus_to_exitcode(status)}), flush=True)
 """
 FRESH = {"units-int", "check-empty", "lr-nan", "train-init-nospec", "search-device", "correlate-k",
-         "data-check-dir", "plot-arch-units", "center-hostile", "search-into-pretrain"}
+         "data-check-dir", "plot-arch-units", "center-hostile", "search-into-pretrain", "export-hostile",
+         "latency-device"}
 
 
 class Forker:
