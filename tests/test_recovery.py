@@ -1,5 +1,7 @@
-"""Batches made only of unreadable videos are skipped and counted, never fatal; an epoch
-without a single readable clip ends the run with one line after saving its checkpoint."""
+"""Recovery: batches made only of unreadable videos are skipped and counted, never fatal; an
+epoch without a single readable clip ends the run with one line after saving its checkpoint;
+resume removes the temporaries of killed writes; identical runs write identical bytes with the
+user's umask."""
 from pathlib import Path
 
 import pytest
@@ -83,3 +85,55 @@ def test_evaluation_skips_and_counts_empty_batches(tmp_path):
     loader = build_loader(build_dataset(cfg.data, "val"), BATCH, shuffle=True, seed=SEED)
     res = evaluate_model(model, loader)
     assert (res["clips"], res["skipped"], res["skipped_batches"]) == (8, 4, 1)
+
+
+def synthetic_config(tmp_path, name="run", **train):
+    cfg = {"output_dir": str(tmp_path / name), "model": {"name": "mlp3d-nano"},
+           "data": {"dataset": "synthetic-temporal", "num_frames": 16, "size": 32, "num_classes": 10,
+                    "train_clips_per_class": 2, "val_clips_per_class": 1,
+                    "cache_dir": str(tmp_path / "cache")},
+           "optim": {"lr": 1e-3, "base_batch_size": 8},
+           "train": {"epochs": 1, "batch_size": 8, "seed": 1, "threads": 1, "checkpoint_every": 1, **train}}
+    return load_run_config(None, base=cfg)
+
+
+def test_identical_runs_write_identical_checkpoint_bytes_and_follow_the_umask(tmp_path):
+    """Python's `random` state is no longer saved (nothing in a step reads it), so two identical
+    runs write the same bytes; outputs get the umask's mode, not mkstemp's 0600."""
+    import os
+    import random
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        random.seed(1)
+        run_pretrain(synthetic_config(tmp_path, max_steps=1))
+        first = (tmp_path / "run" / "supernet.pt").read_bytes()
+        mode = stat.S_IMODE((tmp_path / "run" / "supernet.pt").stat().st_mode)
+        import shutil
+        shutil.rmtree(tmp_path / "run")
+        random.seed(2)                                   # a different global state changes nothing
+        run_pretrain(synthetic_config(tmp_path, max_steps=1))
+        assert (tmp_path / "run" / "supernet.pt").read_bytes() == first
+        assert "python" not in load_checkpoint(tmp_path / "run" / "supernet.pt")["rng"]
+    finally:
+        os.umask(old)
+    assert mode == 0o644
+    for name in ("config.yaml", "metrics.csv", ".vidnas-run", "checkpoints/last.pt"):
+        assert stat.S_IMODE((tmp_path / "run" / name).stat().st_mode) == 0o644, name
+
+
+def test_resume_removes_leftover_temporaries(tmp_path):
+    """A write killed mid-way leaves `.NAME.*.tmp` files; resume deletes them (and only them)."""
+    cfg = synthetic_config(tmp_path, max_steps=1)
+    run_pretrain(cfg)
+    run = tmp_path / "run"
+    leftovers = [run / "checkpoints" / ".last.pt.abc123.tmp", run / ".results.csv.x1.tmp"]
+    for p in leftovers:
+        p.write_bytes(b"\0" * 1000)
+    (run / "keep.tmp").write_text("not ours")
+    cfg2 = synthetic_config(tmp_path, max_steps=2)
+    run_pretrain(cfg2, resume=True)
+    assert not any(p.exists() for p in leftovers)
+    assert (run / "keep.tmp").exists()
+    assert load_checkpoint(run / "supernet.pt")["step"] == 2
