@@ -97,6 +97,12 @@ def safe_load(path: str | os.PathLike, what: str = "checkpoint",
             warnings.simplefilter("ignore")     # e.g. "pickle protocol 4": the error says enough
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
+        operand = re.search(r"Unsupported operand (\d+)", str(e))
+        if operand or ("weights only" not in str(e).lower() and "weights_only" not in str(e)):
+            detail = (f"not a torch checkpoint (the weights-only reader stops at pickle operand "
+                      f"{operand.group(1)})" if operand else
+                      (str(e).strip().splitlines() or [type(e).__name__])[0][:200])
+            raise ValueError(f"cannot read {what} {path}: {detail}; it was not loaded") from None
         needs = re.search(r"GLOBAL (\S+)|Unsupported global: (\S+)", str(e))
         name = next((g for g in needs.groups() if g), None) if needs else None
         why = f" (it needs {name.rstrip(',.')!r}, which could run code)" if name else ""
