@@ -146,18 +146,23 @@ def stage_supernets(work: Path, two_d: Path, jobs: int) -> None:
 
 
 def stage_search(work: Path, jobs: int) -> dict[str, str]:
-    """Greedy search (MLP-3D Sec. 3.4) on each supernet; returns recipe -> searched arch."""
+    """Greedy search (MLP-3D Sec. 3.4) on each finished supernet; returns recipe -> searched
+    arch for the recipes searched so far (a supernet still training is searched on a rerun)."""
     cmds = []
     for recipe in RECIPES:
         out = work / f"search-{recipe}"
         if (out / "best_arch.txt").exists():
+            continue
+        if not (work / f"supernet-{recipe}" / "supernet.pt").exists():
+            print(f"skipping the {recipe} search: its supernet is not trained yet")
             continue
         resume = ["--resume"] if (out / "search_config.yaml").exists() else []
         cmds.append((NAS + ["search", "--checkpoint", work / f"supernet-{recipe}" / "supernet.pt",
                             "--strategy", "greedy", "--val-size", str(SEARCH_VAL_CLIPS), "--threads", "1",
                             "--out", out, "--no-progress"] + resume, work / "logs" / f"search-{recipe}.log"))
     run_parallel(cmds, jobs)
-    return {r: (work / f"search-{r}" / "best_arch.txt").read_text().strip() for r in RECIPES}
+    return {r: (work / f"search-{r}" / "best_arch.txt").read_text().strip() for r in RECIPES
+            if (work / f"search-{r}" / "best_arch.txt").exists()}
 
 
 def architecture_list(searched: dict[str, str], random_count: int, seed: int = 0) -> list[tuple[str, str]]:
@@ -323,7 +328,7 @@ def ranking_report(frame: pd.DataFrame, estimates: pd.DataFrame) -> dict:
     joined["real_acc"] = joined[list(SEEDS)].mean(axis=1)
     for s in SEEDS:
         joined[f"real_acc_seed{s}"] = joined[s]
-    joined = joined.reset_index()
+    joined = joined.drop(columns=list(SEEDS)).reset_index()
     stats = ranking_stats(joined.rename(columns={"estimated_top1": "estimated_acc"}))
     return {r.measure: {"value": r.value, "ci95": [r.ci95_low, r.ci95_high], "n": int(r.n)}
             for r in stats.itertuples()}, joined
