@@ -601,8 +601,6 @@ def load_export(folder: str | Path, runtime: str = "torch", threads: int | None 
     folder = Path(folder)
     manifest = read_export(folder)
     if runtime == "torch":
-        from supernet.registry import build_from_spec
-
         from supernet.training.checkpoint import check_weights, safe_load
 
         state = safe_load(folder / WEIGHTS, "export weights")
