@@ -137,3 +137,37 @@ def test_resume_removes_leftover_temporaries(tmp_path):
     assert not any(p.exists() for p in leftovers)
     assert (run / "keep.tmp").exists()
     assert load_checkpoint(run / "supernet.pt")["step"] == 2
+
+
+@pytest.mark.slow
+def test_ddp_ranks_agree_on_skipping_and_keep_in_step(tmp_path):
+    """torchrun, 2 processes, global batch 4: batch 0 is all bad (every rank skips it), batch 2
+    is bad only in rank 0's slice (rank 0 runs a zero-weight pass so the gradient all-reduce
+    stays in step). The run ends at step 3 with the clips of both ranks counted."""
+    import subprocess
+    import sys
+
+    n = 12
+    order, _ = ClipSampler(n, True, SEED, 0).order()
+    bad = set(order[0:4]) | set(order[8:10])             # batch 0: all; batch 2: rank 0's half
+    lines, g = [], 0
+    for i in range(n):
+        if i in bad:
+            lines.append(f"missing{i}.mp4 0")
+        else:
+            path = tmp_path / f"good{g}.mp4"
+            write_video(path, moving_frames(8, 32, 32, seed=g), fps=8, gop=4)
+            lines.append(f"{path.name} {g % 2}")
+            g += 1
+    (tmp_path / "train.txt").write_text("\n".join(lines) + "\n")
+    cfg = config(tmp_path, tmp_path / "train.txt", tmp_path / "train.txt", "ddp").to_dict()
+    (tmp_path / "ddp.yaml").write_text(yaml.safe_dump(cfg))
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in __import__("os").environ.items() if k != "WORLD_SIZE"}
+    env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(root))
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                          "--master_port", "29541", "-m", "nas.cli", "pretrain", "--config",
+                          str(tmp_path / "ddp.yaml")], env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "6 clips, 6 skipped (1 empty batches skipped)" in res.stdout + res.stderr, res.stdout[-600:]
+    assert load_checkpoint(tmp_path / "ddp" / "supernet.pt")["step"] == 3

@@ -191,7 +191,7 @@ def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
                 if not good:                    # every clip of the batch unreadable: skip it
                     step = _skip_batch(step, scheduler)
                     sums[3] += skipped
-                    sums[4] += 1
+                    sums[4] += info.is_main     # a global batch, counted once over the ranks
                     bar.update(1)
                     if step % train_cfg.checkpoint_every == 0 and step < stop:
                         checkpoint()
