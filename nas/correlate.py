@@ -176,7 +176,7 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
     from .validate import check_checkpoint, check_data, check_device, check_output_dir
 
     cfg.validate()                                # everything below is checked before any output
-    out = check_run_folder(cfg.out, "correlate", True, "--out")
+    out = check_run_folder(cfg.out, "correlate", "--out")
     ckpt = check_checkpoint(cfg.checkpoint, "--checkpoint", kinds=("supernet",), weights=False)
     seeds = list(cfg.seeds) or [None]
     runs_root = check_output_dir(cfg.runs, "--runs") if cfg.runs else out / "archs"

@@ -102,7 +102,7 @@ def mark_folder(out: str | Path, kind: str) -> None:
         atomic_write_text(out / KIND_FILE, yaml.safe_dump({"kind": kind}))
 
 
-def check_run_folder(out: str | Path, kind: str, resume: bool = False, what: str = "output_dir") -> Path:
+def check_run_folder(out: str | Path, kind: str, what: str = "output_dir") -> Path:
     """Validate `out` for a `kind` run without writing anything: creatable and writable, and
     not a folder of another kind."""
     from .validate import check_output_dir
@@ -114,8 +114,8 @@ def check_run_folder(out: str | Path, kind: str, resume: bool = False, what: str
         found = folder_kind(out)
         if found is not None and found != kind:
             article = "an" if found[0] in "aeiou" else "a"
-            raise ValueError(f"{what} {shorten(str(out), quote=False)} is {article} {found} folder; `nas {kind}` does not "
-                             f"write into it; choose another {what}")
+            raise ValueError(f"{what} {shorten(str(out), quote=False)} is {article} {found} folder; "
+                             f"`nas {kind}` does not write into it; choose another {what}")
     return out
 
 
@@ -146,7 +146,7 @@ def prepare_run_folder(out: str | Path, kind: str, config: dict[str, Any], resum
     `read_stored(path)` reads the stored config (default: plain YAML)."""
     from .config import config_diff
 
-    out = check_run_folder(out, kind, resume, what)
+    out = check_run_folder(out, kind, what)
     spec = FOLDER_KINDS[kind]
     config = json.loads(json.dumps(config))          # tuples -> lists, as YAML reads them back
     stored = out / spec.config_file

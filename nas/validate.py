@@ -177,7 +177,7 @@ def check_run(cfg, command: str, model, resume: bool, evaluates: bool) -> dict:
     splits = ("train", "val") if evaluates else ("train",)
     datasets = check_data(cfg.data, splits, readable=("val",) if evaluates else (), images=images)
     from .runfolder import check_run_folder
-    check_run_folder(cfg.output_dir, command, resume, "output_dir")
+    check_run_folder(cfg.output_dir, command, "output_dir")
     if resume:
         last = Path(cfg.output_dir) / "checkpoints" / "last.pt"
         if last.is_file():

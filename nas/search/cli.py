@@ -196,7 +196,7 @@ def cmd_search(args) -> int:
     from ..runfolder import check_run_folder
     from ..validate import check_device
 
-    check_run_folder(args.out, "search", args.resume, "--out")      # before any work or output
+    check_run_folder(args.out, "search", "--out")      # before any work or output
     s = resolve_settings(args)
     check_device(s["device"], "--device")
     if args.threads is not None:
