@@ -14,12 +14,14 @@ def _build_for_cli(args, arch_required: bool = False):
     from supernet.registry import build_model, model_entry
 
     entry = model_entry(args.model)
-    size = parse_size(args.input) if args.input else entry.default_input
+    size = parse_size(args.input) if args.input is not None else entry.default_input
+    if args.classes is not None and args.classes < 1:
+        raise ValueError(f"--classes {args.classes}: the number of classes must be >= 1")
     model = build_model(args.model, size, args.classes)
     arch = None
     if entry.searchable:
-        arch = model.space.parse(args.arch) if args.arch else model.space.default_arch()
-    elif args.arch:
+        arch = model.space.parse(args.arch) if args.arch is not None else model.space.default_arch()
+    elif args.arch is not None:
         raise ValueError(f"{args.model} is a fixed model; it takes no --arch")
     return entry, size, model, arch
 
@@ -64,7 +66,7 @@ def cmd_space(args) -> int:
     space = getattr(model, "space", None)
     if space is None:
         raise ValueError(f"{args.model} has no search space")
-    if args.check:
+    if args.check is not None:
         a = space.parse(args.check)
         print(space.to_json(a) if args.json else f"ok: {a}")
         return 0
@@ -101,7 +103,9 @@ def cmd_train(args) -> int:
     from .config import load_run_config
     from .train import run_train
 
-    overrides = list(args.set) + ([f"arch={args.arch}"] if args.arch else [])
+    if args.arch is not None and not args.arch.strip():
+        raise ValueError(f"--arch {args.arch!r} is empty; give an architecture string or JSON")
+    overrides = list(args.set) + ([f"arch={args.arch}"] if args.arch is not None else [])
     run_train(load_run_config(args.config, overrides), resume=args.resume)
     return 0
 
@@ -248,6 +252,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def error_line(command: str, error: BaseException, limit: int = 600) -> str:
+    """The one line `main` prints for a refused input: ``nas CMD: error: ...``, newlines
+    folded and an over-long message cut in the middle (echoed values are already cut by
+    `search_spaces.shorten`; this is the last guard)."""
+    text = " ".join(str(error).splitlines()) or type(error).__name__
+    if len(text) > limit:
+        text = f"{text[:limit - 120]} ... {text[-100:]}"
+    return f"nas {command}: error: {text}"
+
+
 def main(argv=None) -> int:
     from .plugins import load_plugins
     try:                                     # before the parser: plug-in strategies are choices
@@ -258,8 +272,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
-    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as e:
-        print(f"nas {args.command}: error: {e}", file=sys.stderr)
+    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError,
+            IsADirectoryError, RuntimeError) as e:
+        print(error_line(args.command, e), file=sys.stderr)
         return 2
 
 

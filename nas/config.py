@@ -17,7 +17,6 @@ from supernet.training.config import (OptimConfig, TrainConfig, apply_overrides,
                                       load_yaml, to_dict)
 
 from .data.config import DataConfig
-from .utils import atomic_write_text
 
 
 @dataclass
@@ -100,35 +99,10 @@ def read_stored_config(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path} does not fit the current run config ({e})") from None
 
 
-def prepare_output_dir(cfg: RunConfig, resume: bool, marker: str = "checkpoints/last.pt",
-                       ignore: tuple[str, ...] = ("train.max_steps", "train.threads")) -> Path:
-    """Create the output dir and write ``config.yaml``; refuse to mix two different runs.
+def prepare_output_dir(cfg: RunConfig, resume: bool, kind: str = "pretrain") -> Path:
+    """Open the run's output folder (`nas.runfolder.prepare_run_folder`, kind "pretrain" or
+    "train") and write ``config.yaml``; refuses to mix two different runs or kinds. The
+    stored config is read through the schema (`read_stored_config`)."""
+    from .runfolder import prepare_run_folder
 
-    Without `resume`, a folder that already holds a run (`marker`) is an error. With `resume`,
-    the stored config must equal this one (keys in `ignore` may differ, e.g. a longer
-    ``train.max_steps`` to continue a smoke run, or another thread count).
-    """
-    out = Path(cfg.output_dir)
-    stored = out / "config.yaml"
-    current = cfg.to_dict()
-    if resume:
-        if not (out / marker).exists():
-            raise FileNotFoundError(f"nothing to resume in {out}: {marker} does not exist")
-        if stored.exists():
-            old = read_stored_config(stored)
-            for key in ignore:
-                for d in (old, current):
-                    section, _, leaf = key.rpartition(".")
-                    node = d.get(section, {}) if section else d
-                    if isinstance(node, dict):
-                        node.pop(leaf, None)
-            diff = config_diff(old, current)
-            if diff:
-                raise ValueError(f"{out} holds a run with a different config ({diff}); "
-                                 "resume with the same config or choose another output_dir")
-    elif (out / marker).exists():
-        raise FileExistsError(f"{out} already holds a run ({marker}); pass --resume to continue it "
-                              "or --set output_dir=... for a new one")
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(stored, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    return out
+    return prepare_run_folder(cfg.output_dir, kind, cfg.to_dict(), resume, read_stored=read_stored_config)

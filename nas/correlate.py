@@ -20,10 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from search_spaces import Arch
-from supernet.training.checkpoint import load_checkpoint
 from supernet.training.config import apply_overrides, from_dict, load_yaml, to_dict
 
 from .config import RunConfig, config_diff, read_stored_config
@@ -174,24 +172,30 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
     from .search.evaluator import EvalRequest
     from .search.recipes import CheckpointEvaluator
 
-    cfg.validate()
-    out = Path(cfg.out)
-    ckpt = load_checkpoint(cfg.checkpoint)
+    from .runfolder import check_run_folder, prepare_run_folder
+    from .validate import check_checkpoint, check_data, check_device, check_output_dir
+
+    cfg.validate()                                # everything below is checked before any output
+    out = check_run_folder(cfg.out, "correlate", "--out")
+    ckpt = check_checkpoint(cfg.checkpoint, "--checkpoint", kinds=("supernet",), weights=False)
     seeds = list(cfg.seeds) or [None]
-    runs_root = Path(cfg.runs) if cfg.runs else out / "archs"
-    probe = standalone_config(ckpt, cfg, "", runs_root / "probe")     # bad configs fail before output
+    runs_root = check_output_dir(cfg.runs, "--runs") if cfg.runs else out / "archs"
+    probe = standalone_config(ckpt, cfg, "", runs_root / "probe")
+    if not estimates_only:                        # what every standalone run will read
+        check_device(probe.train.device, "train.device")
+        check_data(probe.data, ("train", "val"), readable=("val",))
+        if probe.init_from:
+            check_checkpoint(probe.init_from, "init_from", kinds=("supernet",))
+        if probe.center_init_from:
+            from .initialise import load_2d_state
+            load_2d_state(probe.center_init_from)
     factory = CheckpointEvaluator(cfg.checkpoint, cfg.val_size or 10 ** 9, cfg.batch_size, cfg.seed,
                                   cfg.bn_recalib, prefix_cache=False)
-    stored = out / "correlate_config.yaml"
-    if stored.exists():
-        diff = config_diff(yaml.safe_load(stored.read_text()) or {}, to_dict(cfg))
-        if diff:
-            raise ValueError(f"{out} holds a correlation run with a different config ({diff}); "
-                             "use another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(stored, yaml.safe_dump(to_dict(cfg), sort_keys=False))
-
     model = factory.cost_model()
+    for a in cfg.archs:                           # a bad listed architecture: one line, no output
+        model.space.parse(a)
+    prepare_run_folder(out, "correlate", to_dict(cfg), resume=True, what="--out")
+
     input_size = tuple(ckpt["model_spec"]["input_size"])
     table = load_or_build_cost_table(model, input_size, out / "cost_table.json")
     space = model.space

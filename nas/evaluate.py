@@ -22,13 +22,14 @@ def evaluate_model(model: nn.Module, batches: Iterable, device: torch.device | s
     device = torch.device(device)
     was_training = model.training
     model.eval()
-    correct1 = correct5 = loss_sum = count = skipped = 0.0
+    correct1 = correct5 = loss_sum = count = skipped = empty = 0.0
     views = 1
     try:
         for batch in batches:
             clips, labels = batch[0], batch[1]
             skipped += batch[2] if len(batch) > 2 else 0
-            if labels.numel() == 0:
+            if labels.numel() == 0:            # every clip of the batch unreadable: skip, count
+                empty += 1
                 continue
             clips, labels = clips.to(device), labels.to(device)
             views = clips.shape[1] if clips.dim() == 6 else 1
@@ -50,7 +51,9 @@ def evaluate_model(model: nn.Module, batches: Iterable, device: torch.device | s
     finally:
         model.train(was_training)
     if not count:
-        raise ValueError("evaluation saw no clips (empty or all-bad validation set)")
+        raise ValueError(f"evaluation saw no readable clip ({int(skipped)} missing or corrupt in "
+                         f"{int(empty)} batch(es)); check the validation data with `nas data check`")
     return {"top1": 100.0 * correct1 / count, "top5": 100.0 * correct5 / count,
-            "loss": loss_sum / count, "clips": int(count), "views": int(views), "skipped": int(skipped)}
+            "loss": loss_sum / count, "clips": int(count), "views": int(views), "skipped": int(skipped),
+            "skipped_batches": int(empty)}
 

@@ -603,11 +603,10 @@ def load_export(folder: str | Path, runtime: str = "torch", threads: int | None 
     folder = Path(folder)
     manifest = read_export(folder)
     if runtime == "torch":
-        from supernet.registry import build_from_spec
+        from supernet.training.checkpoint import check_weights, safe_load
 
-        net = build_from_spec(manifest["model_spec"])
-        net.load_state_dict(torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True), strict=True)
-        return net.eval()
+        state = safe_load(folder / WEIGHTS, "export weights")
+        return check_weights(manifest["model_spec"], state, f"export {folder}").eval()
     if runtime not in FILES:
         raise ValueError(f"unknown runtime {runtime!r}; allowed: torch, {', '.join(FILES)}")
     path = folder / FILES[runtime]
@@ -634,7 +633,9 @@ def export_state_dict(folder: str | Path, model_name: str, arch: str | None) -> 
             space = build_from_spec(spec).space
         if space.parse(arch) != space.parse(spec["arch"]):
             raise ValueError(f"export {folder} holds the architecture {spec['arch']}, not {arch}")
-    return torch.load(Path(folder) / WEIGHTS, map_location="cpu", weights_only=True)
+    from supernet.training.checkpoint import safe_load
+
+    return safe_load(Path(folder) / WEIGHTS, "export weights")
 
 
 def max_abs_diff(run: Callable, reference: nn.Module, clips: torch.Tensor) -> float:
@@ -657,7 +658,9 @@ def _prepare_folder(out: Path, identity: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"--out {out} exists and is not a folder")
     old = _manifest(out) if out.is_dir() else None
     if old is None:
-        if out.is_dir() and any(out.iterdir()):
+        from .runfolder import KIND_FILE
+
+        if out.is_dir() and any(p.name != KIND_FILE for p in out.iterdir()):
             raise ValueError(f"--out {out} is not empty and holds no {MANIFEST}; use another folder")
         return {}
     from .config import config_diff
@@ -682,19 +685,24 @@ def run_export(checkpoint: str | Path, arch: str | None, out: str | Path, fmt: s
         raise ValueError(f"unknown export format {fmt!r}; allowed: {', '.join(FORMATS)}")
     if not isinstance(batch, int) or batch < 1:
         raise ValueError(f"--batch must be a positive int, got {batch!r}")
+    from .runfolder import check_run_folder, mark_folder
+    from .validate import check_checkpoint
+
     if fmt == "onnx":
         _require_onnx()
+    out = check_run_folder(out, "export", what="--out")           # before anything is written
+    check_checkpoint(checkpoint, "--checkpoint", weights=False)
     net, arch_obj = fixed_network(checkpoint, arch)
     size = tuple(int(v) for v in (input_size or net.spec["input_size"]))
     if len(size) != 3:
         raise ValueError(f"--input must be TxHxW for a video model, got {'x'.join(map(str, size))}")
     identity = _identity(net.spec, file_sha256(checkpoint), size, batch)
-    out = Path(out)
     old = _prepare_folder(out, identity)
     gen = torch.Generator().manual_seed(seed)
     example = torch.randn(max(batch, 2), 3, *size, generator=gen)
     with torch.no_grad():
         net(example[:1])                                # bad sizes fail here, in one line
+    mark_folder(out, "export")
     files = dict(old.get("files", {}))
     atomic_torch_save(net.state_dict(), out / WEIGHTS)
     atomic_write_json(out / ARCH_JSON, net.space.to_dict(arch_obj))
@@ -767,7 +775,7 @@ def four_d_violations(rows: list[dict[str, Any]], scopes: list[str]) -> dict[str
 def cmd_export(args) -> int:
     """Export a searched architecture: weights, TorchScript or ONNX (parity-checked)."""
     manifest = run_export(args.checkpoint, args.arch, args.out, args.format,
-                          parse_size(args.input) if args.input else None, args.batch, args.check)
+                          parse_size(args.input) if args.input is not None else None, args.batch, args.check)
     files = ", ".join(sorted(set(manifest["files"].values())))
     print(f"exported {manifest['model_spec']['name']} {manifest['arch']} to {args.out} ({files})")
     lowered = manifest["four_d_units"].get(args.format)

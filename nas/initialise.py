@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from supernet.training.checkpoint import model_from_checkpoint
+from supernet.training.checkpoint import model_from_checkpoint, safe_load
 
 
 def mlp3d_paths(model) -> list:
@@ -31,13 +31,7 @@ def load_2d_state(path: str) -> dict[str, torch.Tensor]:
     """The state dict of a 2D CycleMLP checkpoint, loaded weights-only, in our key layout."""
     from supernet.models.mlp3d import convert_official_cyclemlp
 
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"center_init_from: 2D checkpoint not found: {path}") from None
-    except Exception as e:                                            # noqa: BLE001
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise ValueError(f"center_init_from: cannot read {path} as a weights-only checkpoint: {first}") from None
+    raw = safe_load(path, "center_init_from: 2D checkpoint")
     state = raw.get("model", raw) if isinstance(raw, dict) else raw
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"center_init_from: {path} holds no state dict of tensors")

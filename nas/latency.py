@@ -321,19 +321,23 @@ def cmd_latency_table(args) -> int:
     """Build a latency lookup table (Once-for-All's LUT) for a model on this device."""
     from supernet.registry import build_model, model_entry
 
+    from .validate import check_latency_args
+
     if bool(args.model) == bool(args.checkpoint):
         raise ValueError("pass exactly one of --model M or --checkpoint S.pt (the model spec of a supernet)")
+    check_latency_args(args)                                      # before any timing or output
     if args.checkpoint:
         from supernet.registry import build_from_spec
         from supernet.training.checkpoint import load_checkpoint
 
         spec = dict(load_checkpoint(args.checkpoint)["model_spec"])
-        if args.input:
+        if args.input is not None:
             spec["input_size"] = list(parse_size(args.input))
         model = build_from_spec(spec)
     else:
         entry = model_entry(args.model)
-        model = build_model(args.model, parse_size(args.input) if args.input else entry.default_input, args.classes)
+        model = build_model(args.model, parse_size(args.input) if args.input is not None else entry.default_input,
+                            args.classes)
     size = tuple(model.spec["input_size"])
     table = build_latency_table(model, size, args.batch, args.device, args.threads, args.runtime,
                                 args.min_run_time, args.repeats, args.clock, progress=not args.no_progress)

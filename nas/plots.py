@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .stats import correlations, least_squares_band  # noqa: E402
+from .utils import atomic_write  # noqa: E402
 
 VARIANT_STYLE = {"2d": ("2D (per frame)", "k", "o"), "sr": ("MLP-3D-SR", "tab:blue", "s"),
                  "lr": ("MLP-3D-LR", "tab:orange", "^"), "st": ("MLP-3D-ST", "tab:green", "D"),
@@ -36,8 +37,8 @@ def save_figure(fig, out: str | Path) -> list[Path]:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     paths = [out.with_suffix(".png"), out.with_suffix(".pdf")]
-    for p in paths:
-        fig.savefig(p, dpi=150, bbox_inches="tight")
+    for p in paths:                           # atomically: a killed run leaves no torn figure
+        atomic_write(p, lambda f, p=p: fig.savefig(f, format=p.suffix[1:], dpi=150, bbox_inches="tight"))
     plt.close(fig)
     return paths
 

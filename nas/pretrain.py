@@ -18,9 +18,10 @@ from supernet.training.loop import TrainResult, train
 from supernet.training.sampler import ArchSampler, RankSlices
 
 from .config import RunConfig, prepare_output_dir
-from .data import ClipSampler, build_dataset, build_loader
+from .data import ClipSampler, build_loader
 from .initialise import initialise
 from .utils import atomic_write_json
+from .validate import check_run
 
 
 def make_loader_factory(cfg: RunConfig, dataset, rank: int, world: int, shuffle: bool = True):
@@ -45,14 +46,15 @@ def make_loader_factory(cfg: RunConfig, dataset, rank: int, world: int, shuffle:
     return make_loader, steps
 
 
-def setup_run(cfg: RunConfig, resume: bool):
-    """Device, process group, threads and output dir (rank 0 writes the resolved config)."""
+def setup_run(cfg: RunConfig, resume: bool, kind: str = "pretrain"):
+    """Device, process group, threads and output dir (rank 0 writes the resolved config).
+    Call it after `nas.validate.check_run`: it is where the run's first file is written."""
     device = resolve_device(cfg.train.device)
     info = init_distributed(device)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     if info.is_main:
-        prepare_output_dir(cfg, resume)
+        prepare_output_dir(cfg, resume, kind)
     barrier(info)
     return device, info
 
@@ -79,7 +81,7 @@ def run_pretrain(cfg: RunConfig, resume: bool = False) -> TrainResult:
             raise ValueError(f"model {cfg.model.name!r} has no search space; pretraining needs a "
                              "supernet or a 2D image model")
         return _pretrain_image_model(cfg, model, resume)
-    train_set = build_dataset(cfg.data, "train")          # bad data paths fail before any output
+    train_set = check_run(cfg, "pretrain", model, resume, evaluates=False)["train"]   # before any output
     sampler = build_sampler(cfg, model)
     how = initialise(model, cfg, supernet=True) if not resume else "resumed"
     device, info = setup_run(cfg, resume)
@@ -112,8 +114,8 @@ def _pretrain_image_model(cfg: RunConfig, model, resume: bool) -> TrainResult:
     if cfg.init_from or cfg.center_init_from or cfg.arch:
         raise ValueError(f"{cfg.model.name} is a 2D image model trained from scratch; it takes no "
                          "arch, init_from or center_init_from")
-    train_set = build_dataset(cfg.data, "train", images=True)
-    val_set = build_dataset(cfg.data, "val", images=True)
+    datasets = check_run(cfg, "pretrain", model, resume, evaluates=True)     # before any output
+    train_set, val_set = datasets["train"], datasets["val"]
     device, info = setup_run(cfg, resume)
     try:
         make_loader, steps = make_loader_factory(cfg, train_set, info.rank, info.world)

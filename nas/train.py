@@ -24,6 +24,7 @@ from .evaluate import evaluate_model
 from .initialise import initialise
 from .pretrain import make_loader_factory, setup_run
 from .utils import atomic_write_json, atomic_write_text
+from .validate import check_run
 
 
 def evaluate_run(model, cfg: RunConfig, device) -> dict:
@@ -75,9 +76,9 @@ def run_train(cfg: RunConfig, resume: bool = False, quiet: bool = False) -> dict
                         **cfg.model.kwargs)
     if cfg.random_gtm and getattr(getattr(model, "space", None), "name", None) != "mlp3d":
         raise ValueError(f"random_gtm applies to MLP-3D networks, not {cfg.model.name}")
-    train_set = build_dataset(cfg.data, "train")          # bad data paths fail before any output
+    train_set = check_run(cfg, "train", model, resume, evaluates=True)["train"]   # before any output
     how = initialise(model, cfg) if not resume else "resumed"
-    device, info = setup_run(cfg, resume)
+    device, info = setup_run(cfg, resume, kind="train")
     try:
         make_loader, steps = make_loader_factory(cfg, train_set, info.rank, info.world)
         hook = None

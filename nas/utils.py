@@ -5,6 +5,7 @@ import json
 import os
 from typing import Any, Sequence
 
+from search_spaces import shorten
 from supernet.training.checkpoint import atomic_write
 
 
@@ -15,7 +16,7 @@ def parse_size(text: str) -> tuple[int, ...]:
     except ValueError:
         parts = ()
     if len(parts) not in (2, 3) or min(parts) < 1:
-        raise ValueError(f"input size {text!r} must look like TxHxW (e.g. 16x224x224) or HxW")
+        raise ValueError(f"input size {shorten(text)} must look like TxHxW (e.g. 16x224x224) or HxW")
     return parts
 
 

@@ -16,6 +16,21 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar, Iterator
 
+SHORT_LIMIT = 80
+
+
+def shorten(value: Any, limit: int = SHORT_LIMIT, quote: bool = True) -> str:
+    """`value` as echoed in an error message: its repr (strings quoted unless not `quote`), on
+    one line, cut to about `limit` characters with the full length noted, so a 30,000-token
+    architecture or a pasted file never floods the terminal. Every message that echoes user
+    input uses it."""
+    text = value if isinstance(value, str) and not quote else repr(value)
+    text = " ".join(text.splitlines())
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit - 20]}...{text[-8:]} ({len(text)} characters)"
+
+
 def as_rng(rng: random.Random | int | None) -> random.Random:
     """A `random.Random` from a generator, a seed, or None (fresh, unseeded)."""
     if isinstance(rng, random.Random):
@@ -191,18 +206,19 @@ class SearchSpace(ABC):
     def decode(self, text: str) -> Arch:
         """Parse and validate an architecture string (inverse of `encode`)."""
         if not isinstance(text, str) or not text.strip():
-            raise ValueError(f"{self.name}: empty architecture string")
+            raise ValueError(f"{self.name}: empty architecture string {shorten(text)}; give one "
+                             f"token per unit, e.g. {self.default_arch()}")
         tokens = text.strip().split("-")
         if len(tokens) != self.num_units:
             raise ValueError(
                 f"{self.name}: architecture string has {len(tokens)} tokens, the space has "
-                f"{self.num_units} units: {text!r}")
+                f"{self.num_units} units: {shorten(text)}")
         choices = []
         for i, tok in enumerate(tokens):
             try:
                 c = self.parse_token(tok)
             except ValueError as e:
-                raise self._unit_error(i, f"bad token {tok!r} ({e})") from None
+                raise self._unit_error(i, f"bad token {shorten(tok)} ({e})") from None
             choices.append(self.check_choice(i, c))
         return Arch(tuple(choices))
 
@@ -217,16 +233,22 @@ class SearchSpace(ABC):
         if data.get("space", self.name) != self.name:
             raise ValueError(f"architecture JSON is for space {data.get('space')!r}, not {self.name!r}")
         units = data["units"]
+        if not isinstance(units, list):
+            raise ValueError(f"{self.name}: architecture JSON 'units' must be a list of "
+                             f"{self.num_units} unit objects, got {shorten(units)}")
         if len(units) != self.num_units:
             raise ValueError(f"{self.name}: architecture JSON has {len(units)} units, the space has "
                              f"{self.num_units}")
         choices = []
         for i, u in enumerate(units):
+            if not isinstance(u, dict):
+                raise self._unit_error(i, f"bad entry {shorten(u)} (expected an object such as "
+                                          f"{json.dumps(self.choices(i)[0].to_dict())})")
             u = {k: v for k, v in u.items() if k != "name"}
             try:
                 c = self.choice_cls.from_dict(u)
             except (TypeError, ValueError) as e:
-                raise self._unit_error(i, f"bad entry {u} ({e})") from None
+                raise self._unit_error(i, f"bad entry {shorten(u)} ({shorten(str(e))})") from None
             choices.append(self.check_choice(i, c))
         return Arch(tuple(choices))
 
@@ -237,7 +259,8 @@ class SearchSpace(ABC):
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
-            raise ValueError(f"{self.name}: architecture JSON does not parse: {e}") from None
+            raise ValueError(f"{self.name}: architecture JSON does not parse: {e} "
+                             f"(in {shorten(text)})") from None
         return self.from_dict(data)
 
     def parse(self, arch: "Arch | str | dict") -> Arch:

@@ -25,7 +25,7 @@ from .base import Arch, Choice, SearchSpace, register_space
 GTM_TYPES = ("short_range", "long_range", "shift_window", "shift_token")
 TYPE_ABBREV = {"short_range": "sr", "long_range": "lr", "shift_window": "sw", "shift_token": "st"}
 ABBREV_TYPE = {v: k for k, v in TYPE_ABBREV.items()}
-_TOKEN = re.compile(r"^([a-z]+)(\d+)$")
+_TOKEN = re.compile(r"^([a-z]+)(\d+)$", re.ASCII)     # "sr٤" is not "sr4"
 
 # Sec. 3.4: variants built from one type, or two types alternating block by block.
 NAMED_VARIANTS = {

@@ -41,7 +41,7 @@ from .base import Arch, Choice, SearchSpace, register_space
 GRANULARITIES = ("block", "stage")
 # Sec. 3.3: stage 1-4 chunks cover a quarter row, one row, two rows and the whole map.
 PAPER_ROWS = (0.25, 1.0, 2.0, None)
-_TOKEN = re.compile(r"^s(\d+)(?:t(\d+))?$")
+_TOKEN = re.compile(r"^s(\d+)(?:t(\d+))?$", re.ASCII)
 
 
 def _is_int(v) -> bool:

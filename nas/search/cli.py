@@ -30,6 +30,8 @@ from pathlib import Path
 
 import yaml
 
+from search_spaces import shorten
+
 from .objective import COST_KINDS, DEFAULT_ALPHA
 from .strategies import STRATEGIES
 
@@ -123,16 +125,28 @@ def _read_config_file(path: str | None) -> dict:
     if not path:
         return {}
     file = Path(path)
+    if file.is_dir():
+        raise ValueError(f"search config {shorten(path)} is a folder; give a YAML file")
     if not file.is_file():
-        raise FileNotFoundError(f"search config not found: {path}")
+        raise FileNotFoundError(f"search config not found: {shorten(path)}")
     try:
         data = yaml.safe_load(file.read_text()) or {}
     except yaml.YAMLError as e:
         raise ValueError(f"{path} does not parse: {str(e).splitlines()[0]}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a text (UTF-8) YAML file") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path} must hold a mapping of settings")
+        raise ValueError(f"{path} must hold a mapping of settings, got {shorten(data)}")
+    for section in ("search", "evaluation", "data", "params"):
+        if section in data and not isinstance(data[section], dict) and data[section] is not None:
+            raise ValueError(f"{path}: {section!r} must be a mapping of settings, got "
+                             f"{shorten(data[section])}")
+    data.update({k: data[k] or {} for k in ("search", "evaluation") if k in data})
     flat = {**data.get("search", {}), **data.get("evaluation", {}),
             **{k: v for k, v in data.items() if k not in ("search", "evaluation")}}
+    for key in ("params", "data"):
+        if flat.get(key) is not None and not isinstance(flat[key], dict):
+            raise ValueError(f"{path}: {key!r} must be a mapping, got {shorten(flat[key])}")
     allowed = set(SEARCH_KEYS) | set(EVAL_KEYS) | {"checkpoint", "source", "sha256", "model", "data",
                                                   "table", "archs"}
     unknown = sorted(set(flat) - allowed)
@@ -166,6 +180,8 @@ def resolve_settings(args) -> dict:
                              f"{', '.join(STRATEGIES[strategy].defaults)}")
         params[name] = value
     settings["params"] = params
+    if not isinstance(settings["params"], dict):
+        raise ValueError(f"params must be a mapping of strategy parameters, got {shorten(settings['params'])}")
     if settings["device"] == "auto":
         import torch
         settings["device"] = "cuda" if torch.cuda.is_available() else "cpu"
@@ -177,7 +193,12 @@ def cmd_search(args) -> int:
     from .engine import SearchConfig, run_search
     from .recipes import CheckpointEvaluator
 
+    from ..runfolder import check_run_folder
+    from ..validate import check_device
+
+    check_run_folder(args.out, "search", "--out")      # before any work or output
     s = resolve_settings(args)
+    check_device(s["device"], "--device")
     if args.threads is not None:
         if args.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")

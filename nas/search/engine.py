@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterator
 
 from search_spaces import Arch
 
-from ..utils import format_table
+from ..utils import atomic_write_text, format_table
 from .confidence import (DEFAULT_CONFIDENCE, SE_KIND, TEST_NAME, Comparison, binomial_se,
                          check_level, compare_estimates, compare_outcomes)
 from .cost_table import CostTable, LatencyCost, load_or_build_cost_table, measured_costs
@@ -362,7 +362,7 @@ def run_search(config: SearchConfig, factory: EvaluatorFactory, out: str | Path 
                               "params_M": "M", "cost": objective.unit,
                               "objective": f"% - alpha * {objective.unit}"},
                     "confidence": info["confidence"], "per_alpha": info["per_alpha"]})
-        pareto_table(result.table).to_csv(out_dir / PARETO_CSV, index=False)
+        atomic_write_text(out_dir / PARETO_CSV, pareto_table(result.table).to_csv(index=False))
     log(summary(result, objective, config.strategy))
     return result
 

@@ -111,7 +111,12 @@ def load_clip_batches(data: dict[str, Any], split: str, count: int, batch_size: 
     subset = fixed_subset(dataset, min(int(count), len(dataset)), seed)
     loader = build_loader(subset, batch_size=batch_size, shuffle=False, seed=seed, num_workers=0,
                           drop_last=False)
-    return [(b[0], b[1]) for b in loader if len(b[1])]       # a batch of only bad files: none
+    batches = [(b[0], b[1]) for b in loader if len(b[1])]       # a batch of only bad files: none
+    if not batches:
+        raise ValueError(f"the {split} split ({cfg.val_list if split == 'val' else cfg.train_list}) "
+                         f"has no readable clip among the {len(subset)} chosen; check it with "
+                         "`nas data check`")
+    return batches
 
 
 class CheckpointEvaluator(EvaluatorFactory):
@@ -127,14 +132,15 @@ class CheckpointEvaluator(EvaluatorFactory):
     def __init__(self, checkpoint: str | Path, val_size: int = 256, batch_size: int = 32,
                  val_seed: int = 0, bn_recalib: int = 0, prefix_cache: bool = True,
                  device: str = "cpu", data: dict[str, Any] | None = None):
-        from supernet.training.checkpoint import load_checkpoint
+        from ..validate import check_checkpoint, check_device, check_input_file
 
         for name, value, low in (("val_size", val_size, 1), ("batch_size", batch_size, 1),
                                  ("val_seed", val_seed, 0), ("bn_recalib", bn_recalib, 0)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        self.checkpoint = str(Path(checkpoint).resolve())
-        ckpt = load_checkpoint(self.checkpoint)
+        check_device(str(device), "--device")
+        self.checkpoint = str(check_input_file(checkpoint, "checkpoint").resolve())
+        ckpt = check_checkpoint(self.checkpoint, "checkpoint")       # spec and weights agree
         if ckpt.get("kind") != "supernet":
             raise ValueError(f"{checkpoint} is a {ckpt.get('kind')!r} checkpoint; the search needs "
                              "a supernet checkpoint (from nas pretrain)")
@@ -143,10 +149,27 @@ class CheckpointEvaluator(EvaluatorFactory):
         if stored is None and not data:
             raise ValueError(f"{checkpoint} stores no data config; pass the data settings")
         self.data = DataConfig.absolute_paths({**(stored or {}), **(data or {})})
+        self._check_data(val_size, val_seed, bn_recalib)
         self.sha256 = file_sha256(self.checkpoint)
         self.val_size, self.batch_size, self.val_seed = val_size, batch_size, val_seed
         self.bn_recalib, self.prefix_cache, self.device = bn_recalib, prefix_cache, device
         self.key = hashlib.sha256(json.dumps(self.describe(), sort_keys=True).encode()).hexdigest()
+
+    def _check_data(self, val_size: int, val_seed: int, bn_recalib: int) -> None:
+        """Before any output: the lists exist and parse, and the validation subset holds a
+        readable clip (`nas.validate`)."""
+        from nas.data import fixed_subset
+        from supernet.training.config import from_dict
+
+        from ..validate import check_data, first_readable
+
+        cfg = from_dict(DataConfig, self.data, "data.")
+        sets = check_data(cfg, ("val", "train") if bn_recalib else ("val",))
+        subset = fixed_subset(sets["val"], min(val_size, len(sets["val"])), val_seed)
+        if first_readable(subset) is None:
+            raise ValueError(f"data.val_list {cfg.val_list or cfg.dataset}: none of the "
+                             f"{len(subset)} validation clips is readable (missing or corrupt); "
+                             "check it with `nas data check`")
 
     def model_spec(self) -> dict[str, Any]:
         return self.spec

@@ -21,17 +21,14 @@ row can be extended later (more clips); its row then shows the most clips evalua
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from search_spaces import Arch, SearchSpace
 
-from ..config import config_diff
 from ..utils import atomic_write_json, atomic_write_text
 from .confidence import binomial_se
 from .outcomes import OUTCOMES_NPZ, ClipLog, load_outcomes, save_outcomes
@@ -182,33 +179,18 @@ def read_results(path: str | Path) -> list[Record]:
 
 # ---- run folder ----------------------------------------------------------------------------
 def prepare_folder(out: str | Path, config: dict[str, Any], resume: bool) -> Path:
-    """Create or reopen a search folder; one-line errors for a folder holding another search.
+    """Create or reopen a search folder (`nas.runfolder.prepare_run_folder`, kind "search");
+    one-line errors for a folder holding another search or another kind of run.
 
     A folder with a config is reused only with `resume` and an identical config; `resume`
     on a folder without one starts afresh.
     """
+    from ..runfolder import prepare_run_folder
+
     out = Path(out)
-    config = json.loads(json.dumps(config))          # tuples -> lists, as YAML reads them back
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} exists and is not a folder")
-    cfg_path = out / CONFIG_YAML
-    if cfg_path.is_file():
-        try:
-            old = yaml.safe_load(cfg_path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ValueError(f"{cfg_path} does not parse: {str(e).splitlines()[0]}") from None
-        diff = config_diff(old, config)
-        if diff:
-            raise ValueError(f"{out} holds a different search ({diff}); use another --out")
-        if not resume:
-            raise ValueError(f"{out} holds this search already; pass --resume to continue it or "
-                             "use another --out")
-    elif out.is_dir() and (out / RESULTS_CSV).is_file():
+    if out.is_dir() and (out / RESULTS_CSV).is_file() and not (out / CONFIG_YAML).is_file():
         raise ValueError(f"{out} holds search results without {CONFIG_YAML}; use another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    if not cfg_path.is_file():
-        atomic_write_text(cfg_path, yaml.safe_dump(config, sort_keys=False))
-    return out
+    return prepare_run_folder(out, "search", config, resume, what="--out")
 
 
 def write_best(out: Path, space: SearchSpace, arch: Arch, record: Record, extra: dict[str, Any]) -> None:

@@ -11,14 +11,17 @@ is a tensor or a plain Python value (RNG states included). Keys:
     model        state dict
     optimizer, scheduler, sampler   training state (plain)
     step, epoch  progress (optimizer steps done; epoch of the next step)
-    rng          {"torch": ByteTensor, "cuda": [ByteTensor], "python": tuple}
+    rng          {"torch": ByteTensor, "cuda": [ByteTensor]} (Python's `random` is unused)
     config       the resolved run config (plain dict)
 """
 from __future__ import annotations
 
+import argparse
 import os
-import random
+import pickle
+import re
 import tempfile
+import warnings
 from pathlib import Path
 from typing import IO, Any, Callable
 
@@ -34,6 +37,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], binary: b
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())       # mkstemp makes 0600; outputs follow the umask
         with os.fdopen(fd, "wb" if binary else "w") as f:
             write(f)
             f.flush()
@@ -45,40 +49,111 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], binary: b
         raise
 
 
+def _umask() -> int:
+    """The process umask (read by setting and restoring it; there is no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     """`torch.save` through `atomic_write`."""
     atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def rng_state() -> dict[str, Any]:
-    """Every RNG a training step reads, as tensors and plain values."""
-    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    """Every RNG a training step reads, as tensors and plain values. Python's global `random`
+    is not among them (architecture samplers, random-GTM and data augmentation draw from their
+    own seeded generators), so it is not saved: its unseeded state only made two identical
+    runs write checkpoints with different bytes."""
+    state = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
+    torch.set_rng_state(state["torch"])       # an older checkpoint's "python" state is ignored
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a vidnas checkpoint safely; one-line errors for a missing or foreign file."""
+# Classes weights-only loading may rebuild besides tensors and plain values: the official
+# CycleMLP `main.py` saves its command line as ``args`` (an argparse.Namespace of plain values).
+SAFE_GLOBALS = [argparse.Namespace]
+
+
+def safe_load(path: str | os.PathLike, what: str = "checkpoint",
+              map_location: str | torch.device = "cpu") -> Any:
+    """`torch.load(path, weights_only=True)` with only `SAFE_GLOBALS` allow-listed (scoped to
+    this call, never process-wide), so an untrusted file never runs code. A missing file is a
+    FileNotFoundError, any other failure one ValueError line: a file that needs other classes
+    is "not a vidnas checkpoint, or unsafe to load", never torch's weights_only=False advice."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+        raise FileNotFoundError(f"{what} not found: {path}" + (" (a folder)" if path.is_dir() else ""))
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        with torch.serialization.safe_globals(SAFE_GLOBALS), warnings.catch_warnings():
+            warnings.simplefilter("ignore")     # e.g. "pickle protocol 4": the error says enough
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        operand = re.search(r"Unsupported operand (\d+)", str(e))
+        if operand or ("weights only" not in str(e).lower() and "weights_only" not in str(e)):
+            detail = (f"not a torch checkpoint (the weights-only reader stops at pickle operand "
+                      f"{operand.group(1)})" if operand else
+                      (str(e).strip().splitlines() or [type(e).__name__])[0][:200])
+            raise ValueError(f"cannot read {what} {path}: {detail}; it was not loaded") from None
+        needs = re.search(r"GLOBAL (\S+)|Unsupported global: (\S+)", str(e))
+        name = next((g for g in needs.groups() if g), None) if needs else None
+        why = f" (it needs {name.rstrip(',.')!r}, which could run code)" if name else ""
+        raise ValueError(f"{what} {path} is not a vidnas checkpoint, or is unsafe to load{why}; it "
+                         "was not loaded") from None
     except Exception as e:                                            # noqa: BLE001
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ValueError(f"cannot read checkpoint {path}: {first}") from None
+        raise ValueError(f"cannot read {what} {path}: {first[:200]}") from None
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu",
+                    what: str = "checkpoint") -> dict[str, Any]:
+    """Read a vidnas checkpoint safely; one-line errors for a missing or foreign file."""
+    ckpt = safe_load(path, what, map_location)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ValueError(f"{path} is not a vidnas checkpoint (expected format {FORMAT!r})")
+    for key in ("model_spec", "model"):
+        if not isinstance(ckpt.get(key), dict):
+            raise ValueError(f"{what} {path} is damaged: it has no {key!r} (a vidnas checkpoint "
+                             "stores model_spec and model)")
     return ckpt
+
+
+def check_weights(spec: dict[str, Any], state: dict[str, Any], where: str):
+    """The network of `spec` with `state` loaded; a one-line error naming the first missing,
+    unexpected or mis-shaped tensor when they do not match (never torch's multi-line list)."""
+    from ..registry import build_from_spec
+
+    try:
+        model = build_from_spec(spec)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{where}: its model_spec does not build: {str(e).splitlines()[0][:200]}") from None
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shaped = [k for k in own if k in state and (not isinstance(state[k], torch.Tensor)
+                                               or tuple(state[k].shape) != tuple(own[k].shape))]
+    if missing or unexpected or shaped:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (first {missing[0]!r})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (first {unexpected[0]!r})")
+        if shaped:
+            k = shaped[0]
+            got = tuple(state[k].shape) if isinstance(state[k], torch.Tensor) else type(state[k]).__name__
+            parts.append(f"{len(shaped)} of another shape (first {k!r}: {got} != {tuple(own[k].shape)})")
+        raise ValueError(f"{where}: the weights do not match its model spec "
+                         f"{spec.get('name')!r}: {'; '.join(parts)}")
+    model.load_state_dict(state, strict=True)
+    return model
 
 
 def save_checkpoint(path: str | os.PathLike, *, model, kind: str, step: int, epoch: int,
@@ -108,12 +183,11 @@ def model_from_checkpoint(ckpt: dict[str, Any] | str | os.PathLike, arch=None,
 
     For a supernet checkpoint, `arch` optionally sets the active architecture.
     """
-    from ..registry import build_from_spec
-
+    where = "checkpoint"
     if not isinstance(ckpt, dict):
+        where = f"checkpoint {ckpt}"
         ckpt = load_checkpoint(ckpt, map_location)
-    model = build_from_spec(ckpt["model_spec"])
-    model.load_state_dict(ckpt["model"], strict=True)
+    model = check_weights(ckpt["model_spec"], ckpt["model"], where)
     if arch is not None:
         model.set_arch(arch)
     return model.to(map_location)

@@ -8,6 +8,7 @@ plain dict that is written next to a run's outputs.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -139,6 +140,10 @@ def load_yaml(path) -> dict[str, Any]:
             data = yaml.safe_load(f)
     except FileNotFoundError:
         raise FileNotFoundError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ValueError(f"config {path} is a folder; give a YAML file") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"config {path} is not a text (UTF-8) YAML file") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -165,6 +170,12 @@ class OptimConfig:
     lr_mults: dict = field(default_factory=dict)   # {parameter-name substring: lr multiplier}
 
     def validate(self):
+        for name in ("lr", "weight_decay", "warmup_epochs", "min_lr", "label_smoothing", "clip_grad"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"optim.{name} must be a finite number, got {value!r}")
+        if not all(math.isfinite(b) and 0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"optim.betas must be two numbers in [0, 1), got {list(self.betas)}")
         if self.lr <= 0 or self.base_batch_size < 1:
             raise ValueError(f"optim.lr must be > 0 and base_batch_size >= 1, got {self.lr}, {self.base_batch_size}")
         if not 0.0 <= self.label_smoothing < 1.0:

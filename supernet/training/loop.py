@@ -15,6 +15,7 @@ import csv
 import math
 import os
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +113,16 @@ def _forward_loss(model, clips, labels, smoothing, amp, teacher: torch.Tensor | 
     return loss, (logits.argmax(1) == labels).float().mean(), logits
 
 
+def _skip_batch(step: int, scheduler) -> int:
+    """A batch without one readable clip: no forward, no optimizer update, but the step (the
+    batch position that resume maps back to (epoch, batch)) and the schedule advance, so a
+    resumed run stays exact and the learning rate follows the data position."""
+    with warnings.catch_warnings():                # "scheduler.step() before optimizer.step()"
+        warnings.simplefilter("ignore", UserWarning)
+        scheduler.step()
+    return step + 1
+
+
 def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
           make_loader: Callable[[int, int], Iterable], steps_per_epoch: int, out_dir: str | Path,
           kind: str, config: dict, device: torch.device, dist_info: DistInfo | None = None,
@@ -167,12 +178,33 @@ def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
     bar = tqdm(total=stop, initial=step, disable=not info.is_main, desc=f"{kind} training",
                unit="step", dynamic_ncols=True)
     last_epoch: dict = {}
+    last_good = None
     net.train()
     try:
         while step < stop:
             epoch, start_batch = divmod(step, steps_per_epoch)
-            sums = [0.0, 0.0, 0.0, 0.0]        # loss*n, correct, clips, skipped
+            sums = [0.0, 0.0, 0.0, 0.0, 0.0]   # loss*n, correct, clips, skipped clips, empty batches
             for clips, labels, skipped in make_loader(epoch, start_batch):
+                weight, good = 1.0, labels.numel()
+                if info.enabled:                # every rank must agree to skip (collectives)
+                    good = all_reduce_sum([float(good)], info, device)[0]
+                if not good:                    # every clip of the batch unreadable: skip it
+                    step = _skip_batch(step, scheduler)
+                    sums[3] += skipped
+                    sums[4] += info.is_main     # a global batch, counted once over the ranks
+                    bar.update(1)
+                    if step % train_cfg.checkpoint_every == 0 and step < stop:
+                        checkpoint()
+                    if step >= stop:
+                        break
+                    continue
+                if labels.numel() == 0:         # DDP: only this rank's slice is empty; keep
+                    if last_good is None:       # the collectives in step with a zero-weight pass
+                        raise ValueError(f"rank {info.rank}: the first batch of its slice had no "
+                                         "readable clip; check the data with `nas data check`")
+                    clips, labels, weight = *last_good, 0.0
+                else:
+                    last_good = (clips, labels)
                 tic = time.perf_counter()
                 clips, labels = clips.to(device, non_blocking=True), labels.to(device, non_blocking=True)
                 if before_step is not None:
@@ -189,7 +221,7 @@ def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
                     with sync:
                         loss, acc, logits = _forward_loss(runner, clips, labels, optim_cfg.label_smoothing,
                                                           amp, teacher)
-                        (loss / len(archs)).backward()
+                        (loss * weight / len(archs)).backward()
                     if distill and k == 0:          # sandwich: the largest path teaches the rest
                         teacher = logits.detach().softmax(dim=1)
                     loss_sum += loss.item()
@@ -199,9 +231,9 @@ def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
                 optimizer.step()
                 scheduler.step()
                 step += 1
-                n = labels.shape[0]
+                n = labels.shape[0] if weight else 0
                 loss_v, acc_v = loss_sum / len(archs), acc_sum / len(archs)
-                sums = [sums[0] + loss_v * n, sums[1] + acc_v * n, sums[2] + n, sums[3] + skipped]
+                sums = [sums[0] + loss_v * n, sums[1] + acc_v * n, sums[2] + n, sums[3] + skipped, sums[4]]
                 speed = n * info.world / max(time.perf_counter() - tic, 1e-9)
                 if step % train_cfg.log_every == 0 or step == stop:
                     log.write({"step": step, "epoch": epoch, "loss": f"{loss_v:.6f}", "acc": f"{acc_v:.4f}",
@@ -213,19 +245,26 @@ def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
                     checkpoint()
                 if step >= stop:
                     break
-            loss_n, correct, count, skipped_n = all_reduce_sum(sums, info, device)
+            loss_n, correct, count, skipped_n, empty_n = all_reduce_sum(sums, info, device)
+            if not count and skipped_n and start_batch == 0:
+                checkpoint()                    # what a run saves today, then one line
+                raise ValueError(f"epoch {epoch} had no readable clip: all {int(skipped_n)} clips of "
+                                 f"{int(empty_n)} batch(es) were missing or corrupt; check the data "
+                                 "with `nas data check`")
             if count:
                 last_epoch = {"epoch": epoch, "loss": loss_n / count, "acc": correct / count,
-                              "clips": int(count), "skipped": int(skipped_n)}
+                              "clips": int(count), "skipped": int(skipped_n),
+                              "skipped_batches": int(empty_n)}
                 if evaluate is not None and (step % steps_per_epoch == 0 or step >= stop):
                     last_epoch.update(evaluate(net, step))
                     net.train()
                 if info.is_main:
                     extra = "".join(f", {k} {v:.4f}" for k, v in last_epoch.items()
-                                    if k not in ("epoch", "loss", "acc", "clips", "skipped"))
+                                    if k not in ("epoch", "loss", "acc", "clips", "skipped", "skipped_batches"))
                     bar.write(f"epoch {epoch}: loss {last_epoch['loss']:.4f}, train acc "
                               f"{100 * last_epoch['acc']:.1f}%, {last_epoch['clips']} clips, "
-                              f"{last_epoch['skipped']} skipped{extra}")
+                              f"{last_epoch['skipped']} skipped ({last_epoch['skipped_batches']} "
+                              f"empty batches skipped){extra}")
         checkpoint()
         if final_name:
             checkpoint(out / final_name)

@@ -1,0 +1,177 @@
+"""Run folders: one guard for every command's output folder, and the folder's kind.
+
+Each run folder records what made it in ``.vidnas-run`` (one YAML line, ``kind: pretrain``),
+one of `FOLDER_KINDS`: pretrain, train, search, correlate, export. Every command refuses a
+folder of another kind, so ``nas search --out <a pretrain folder>`` or ``nas pretrain`` into a
+search folder is a one-line error, not a mixed folder. Folders made before the marker existed
+get their kind from the config file they hold.
+
+`prepare_run_folder` is the single way a command opens its folder: validate (`check_run_folder`:
+writable, not under a file, same kind), refuse to mix two different runs (the stored config
+must equal this one, keys in the kind's `ignore` aside), refuse to restart a started run
+without ``--resume`` (and, for kinds that need one, to resume a run that never started), then
+create the folder, write the marker and the resolved config, and on resume remove the
+``.*.tmp`` files that a write killed mid-way left behind (`atomic_write`'s temporaries).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from search_spaces import shorten
+
+from .utils import atomic_write_text
+
+KIND_FILE = ".vidnas-run"
+
+
+@dataclass(frozen=True)
+class FolderKind:
+    """How a kind of run folder is recognised and guarded."""
+
+    name: str
+    config_file: str                     # the resolved config, written when the folder opens
+    started: str                         # a file whose presence means a run is (partly) here
+    ignore: tuple[str, ...] = ()         # config keys that may differ on resume
+    resume_needs_start: bool = True      # --resume on a folder without `started` is an error
+    differs: str = ("{out} holds a run with a different config ({diff}); resume with the same "
+                    "config or choose another {what}")
+    already: str = ("{out} already holds a run ({started}); pass --resume to continue it or "
+                    "--set {what}=... for a new one")
+
+
+FOLDER_KINDS: dict[str, FolderKind] = {}
+
+
+def register_kind(kind: FolderKind) -> FolderKind:
+    FOLDER_KINDS[kind.name] = kind
+    return kind
+
+
+_TRAIN_IGNORE = ("train.max_steps", "train.threads")
+register_kind(FolderKind("pretrain", "config.yaml", "checkpoints/last.pt", _TRAIN_IGNORE))
+register_kind(FolderKind("train", "config.yaml", "checkpoints/last.pt", _TRAIN_IGNORE))
+_SEARCH_ALREADY = "{out} holds this {noun} already; pass --resume to continue it or use another {what}"
+register_kind(FolderKind("search", "search_config.yaml", "search_config.yaml", resume_needs_start=False,
+                         differs="{out} holds a different search ({diff}); use another {what}",
+                         already=_SEARCH_ALREADY.replace("{noun}", "search")))
+register_kind(FolderKind("correlate", "correlate_config.yaml", "correlate_config.yaml",
+                         resume_needs_start=False,
+                         differs="{out} holds a correlation run with a different config ({diff}); "
+                                 "use another {what}",
+                         already=_SEARCH_ALREADY.replace("{noun}", "correlation run")))
+register_kind(FolderKind("export", "export.json", "export.json", resume_needs_start=False,
+                         differs="{out} holds a different export ({diff}); use another {what}",
+                         already=_SEARCH_ALREADY.replace("{noun}", "export")))
+
+
+def folder_kind(out: str | Path) -> str | None:
+    """The kind recorded in `out` (or inferred from its config file for older folders)."""
+    out = Path(out)
+    marker = out / KIND_FILE
+    if marker.is_file():
+        try:
+            data = yaml.safe_load(marker.read_text()) or {}
+        except (yaml.YAMLError, UnicodeDecodeError):
+            data = {}
+        kind = data.get("kind") if isinstance(data, dict) else None
+        if kind not in FOLDER_KINDS:
+            raise ValueError(f"{marker} records an unknown kind {shorten(kind)}; allowed: "
+                             f"{', '.join(FOLDER_KINDS)}")
+        return kind
+    for name in ("search", "correlate", "export"):
+        if (out / FOLDER_KINDS[name].config_file).is_file():
+            return name
+    if (out / "config.yaml").is_file():
+        try:
+            cfg = yaml.safe_load((out / "config.yaml").read_text()) or {}
+        except (yaml.YAMLError, UnicodeDecodeError):
+            return None
+        return "train" if isinstance(cfg, dict) and cfg.get("arch") else "pretrain"
+    return None
+
+
+def mark_folder(out: str | Path, kind: str) -> None:
+    """Record `kind` in `out` (created) unless it is recorded already."""
+    out = Path(out)
+    if not (out / KIND_FILE).is_file():
+        atomic_write_text(out / KIND_FILE, yaml.safe_dump({"kind": kind}))
+
+
+def check_run_folder(out: str | Path, kind: str, what: str = "output_dir") -> Path:
+    """Validate `out` for a `kind` run without writing anything: creatable and writable, and
+    not a folder of another kind."""
+    from .validate import check_output_dir
+
+    if kind not in FOLDER_KINDS:
+        raise ValueError(f"unknown run-folder kind {kind!r}; allowed: {', '.join(FOLDER_KINDS)}")
+    out = check_output_dir(out, what)
+    if out.is_dir():
+        found = folder_kind(out)
+        if found is not None and found != kind:
+            article = "an" if found[0] in "aeiou" else "a"
+            raise ValueError(f"{what} {shorten(str(out), quote=False)} is {article} {found} folder; "
+                             f"`nas {kind}` does not write into it; choose another {what}")
+    return out
+
+
+def _drop(d: dict, key: str) -> None:
+    section, _, leaf = key.rpartition(".")
+    node = d
+    for part in section.split(".") if section else []:
+        node = node.get(part, {}) if isinstance(node, dict) else {}
+    if isinstance(node, dict):
+        node.pop(leaf, None)
+
+
+def remove_leftovers(out: Path) -> list[Path]:
+    """Delete the ``.NAME.*.tmp`` files of writes killed mid-way (`atomic_write`), anywhere in
+    the run folder; returns them. Only resume calls it: then no other writer is running."""
+    gone = []
+    for tmp in sorted(out.rglob(".*.tmp")):
+        if tmp.is_file():
+            tmp.unlink()
+            gone.append(tmp)
+    return gone
+
+
+def prepare_run_folder(out: str | Path, kind: str, config: dict[str, Any], resume: bool,
+                       what: str = "output_dir",
+                       read_stored: Callable[[Path], dict] | None = None) -> Path:
+    """Create or reopen the `kind` run folder `out` for `config` (see the module doc);
+    `read_stored(path)` reads the stored config (default: plain YAML)."""
+    from .config import config_diff
+
+    out = check_run_folder(out, kind, what)
+    spec = FOLDER_KINDS[kind]
+    config = json.loads(json.dumps(config))          # tuples -> lists, as YAML reads them back
+    stored = out / spec.config_file
+    started = (out / spec.started).exists()
+    if started and stored.is_file():
+        try:
+            old = read_stored(stored) if read_stored else yaml.safe_load(stored.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ValueError(f"{stored} does not parse: {str(e).splitlines()[0]}") from None
+        current = json.loads(json.dumps(config))
+        for key in spec.ignore:
+            _drop(old, key)
+            _drop(current, key)
+        diff = config_diff(old, current)
+        if diff:
+            raise ValueError(spec.differs.format(out=out, diff=shorten(diff, 160, quote=False), what=what))
+    if started and not resume:
+        message = spec.already.format(out=out, started=spec.started, what=what)
+        raise FileExistsError(message) if spec.resume_needs_start else ValueError(message)
+    if resume and not started and spec.resume_needs_start:
+        raise FileNotFoundError(f"nothing to resume in {out}: {spec.started} does not exist")
+    out.mkdir(parents=True, exist_ok=True)
+    if resume:
+        remove_leftovers(out)
+    mark_folder(out, kind)
+    if not (started and stored.is_file() and spec.config_file == spec.started):
+        atomic_write_text(stored, yaml.safe_dump(config, sort_keys=False))
+    return out

@@ -1,0 +1,215 @@
+"""The validation phase: everything a command will need, checked before it writes anything.
+
+Every command calls these checks first, so a bad input is one line on stderr (``nas CMD:
+error: ...``, exit 2) and the output folder is left as it was (absent, or unchanged):
+
+* config values: the dataclasses' own ``validate`` (`nas.config`, `supernet.training.config`,
+  `nas.data.config`), plus what needs the model: ``train.warmup_arch`` parses in its space;
+* every path a command will read: ``init_from``, ``center_init_from`` (loaded weights-only
+  and checked against the model), data lists (``train_list``; ``val_list`` whenever the run
+  evaluates, before the first step) and a resumed run's checkpoint;
+* the device (``auto``, ``cpu``, ``cuda``, ``cuda:N``, available here);
+* checkpoints: a vidnas checkpoint with a ``model_spec`` whose weights match it;
+* the output folder: not under a file, writable, and of the command's kind (`nas.runfolder`).
+
+Kept in one module with plain functions, so one configuration schema can call them later.
+Every echoed value goes through `search_spaces.shorten`.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from search_spaces import shorten
+
+DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$", re.ASCII)
+
+
+def check_device(name: Any, what: str = "device") -> str:
+    """`name` when it is a device this machine has: auto, cpu, cuda or cuda:N."""
+    if not isinstance(name, str) or not DEVICE_RE.match(name):
+        raise ValueError(f"{what} {shorten(name)} is not allowed; use auto, cpu, cuda or cuda:N")
+    if name.startswith("cuda"):
+        import torch
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(name.partition(":")[2] or 0)
+        if index >= count:
+            raise ValueError(f"{what} {shorten(name)} asked for, but this machine has "
+                             f"{count} CUDA device(s); use cpu or auto")
+    return name
+
+
+def check_finite(name: str, value: Any) -> None:
+    """A number config value that is not NaN or infinite."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+
+
+def check_output_dir(path: str | os.PathLike, what: str = "output_dir") -> Path:
+    """An output folder that can be created (or exists as a folder) and is writable.
+
+    Walks up to the nearest existing ancestor: a file there is "under a file"; otherwise a
+    probe folder is created and removed at once (so a read-only file system is caught even
+    for root, whom permission bits do not stop)."""
+    if path is None or str(path).strip() == "":
+        raise ValueError(f"{what} is empty; give a folder path")
+    out = Path(path).expanduser()
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{what} {shorten(str(out), quote=False)} exists and is not a folder")
+    anc = out
+    while not anc.exists():
+        anc = anc.parent
+    if not anc.is_dir():
+        raise ValueError(f"{what} {shorten(str(out), quote=False)} is under the file {shorten(str(anc), quote=False)}, "
+                         "not a folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".vidnas-probe-", dir=anc))
+    except OSError as e:
+        raise ValueError(f"{what} {shorten(str(out), quote=False)}: cannot write in {shorten(str(anc), quote=False)} "
+                         f"({e.strerror or type(e).__name__}); choose a writable folder") from None
+    return out
+
+
+def check_input_file(path: Any, what: str) -> Path:
+    """A file that exists (not a folder)."""
+    if not isinstance(path, (str, os.PathLike)) or str(path).strip() == "":
+        raise ValueError(f"{what} {shorten(path)} is empty; give a file path")
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise ValueError(f"{what} {shorten(str(p), quote=False)} is a folder, not a file")
+    if not p.is_file():
+        raise FileNotFoundError(f"{what} not found: {shorten(str(p), quote=False)}")
+    return p
+
+
+def check_checkpoint(path: Any, what: str = "checkpoint", kinds: tuple[str, ...] | None = None,
+                     weights: bool = True) -> dict:
+    """A loaded vidnas checkpoint (weights-only) with a model_spec, of one of `kinds`, whose
+    weights match its spec (`weights`)."""
+    from supernet.training.checkpoint import check_weights, load_checkpoint
+
+    check_input_file(path, what)
+    ckpt = load_checkpoint(path, what=what)
+    if kinds is not None and ckpt.get("kind") not in kinds:
+        raise ValueError(f"{what} {shorten(str(path), quote=False)} is a {ckpt.get('kind')!r} checkpoint; "
+                         f"this needs {' or '.join(map(repr, kinds))}")
+    if weights:
+        check_weights(ckpt["model_spec"], ckpt["model"], f"{what} {shorten(str(path), quote=False)}")
+    return ckpt
+
+
+@contextmanager
+def _quiet_data_log():
+    """Probing samples logs one warning per bad file; validation reports only its one line."""
+    log = logging.getLogger("nas.data")
+    old = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(old)
+
+
+def first_readable(dataset, limit: int | None = None) -> int | None:
+    """Index of the first item of `dataset` that loads (None when none of the first `limit`
+    does): a search or evaluation on a list of only unreadable files fails up front."""
+    with _quiet_data_log():
+        for i in range(len(dataset) if limit is None else min(limit, len(dataset))):
+            if dataset[i] is not None:
+                return i
+    return None
+
+
+def check_data(data, splits: tuple[str, ...], readable: tuple[str, ...] = (),
+               images: bool = False) -> dict:
+    """Build each split of `data` (a DataConfig): list files exist and parse; the splits in
+    `readable` hold at least one readable clip. Returns {split: dataset}."""
+    from .data import build_dataset
+
+    out = {}
+    for split in splits:
+        listed = getattr(data, f"{split}_list", "")
+        if not data.is_synthetic and not listed:
+            raise ValueError(f"data.{split}_list is empty; this command reads the {split} split")
+        if listed:
+            check_input_file(listed, f"data.{split}_list")
+        out[split] = build_dataset(data, split, images=images)
+        if split in readable and first_readable(out[split]) is None:
+            raise ValueError(f"data.{split}_list {shorten(listed)} has no readable clip (all "
+                             f"{len(out[split])} missing or corrupt); check it with `nas data check`")
+    return out
+
+
+def check_run(cfg, command: str, model, resume: bool, evaluates: bool) -> dict:
+    """Everything `nas pretrain` / `nas train` (`command`) reads, before any output: config
+    numbers, device, warmup_arch, init_from / center_init_from, data lists (val_list when the
+    run `evaluates`), the resumed checkpoint, and the output folder. Returns the datasets."""
+    for section in ("optim", "train"):
+        for key, value in vars(getattr(cfg, section)).items():
+            check_finite(f"{section}.{key}", value)
+    check_finite("random_gtm", cfg.random_gtm)
+    check_device(cfg.train.device, "train.device")
+    space = getattr(model, "space", None)
+    if cfg.train.warmup_arch is not None and command == "pretrain":   # standalone runs ignore it
+        if space is None:
+            raise ValueError(f"train.warmup_arch {shorten(cfg.train.warmup_arch)}: "
+                             f"{cfg.model.name} has no search space")
+        try:
+            space.parse(cfg.train.warmup_arch)
+        except ValueError as e:
+            raise ValueError(f"train.warmup_arch: {e}") from None
+    if cfg.init_from and Path(cfg.init_from).is_dir():            # a `nas export` folder
+        from .export import export_state_dict
+        export_state_dict(cfg.init_from, cfg.model.name, cfg.arch)
+    elif cfg.init_from:
+        check_checkpoint(cfg.init_from, "init_from", kinds=("supernet",))
+    if cfg.center_init_from:
+        from .initialise import load_2d_state
+        check_input_file(cfg.center_init_from, "center_init_from")
+        load_2d_state(cfg.center_init_from)
+    images = space is None and not cfg.is_video
+    splits = ("train", "val") if evaluates else ("train",)
+    datasets = check_data(cfg.data, splits, readable=("val",) if evaluates else (), images=images)
+    from .runfolder import check_run_folder
+    check_run_folder(cfg.output_dir, command, "output_dir")
+    if resume:
+        last = Path(cfg.output_dir) / "checkpoints" / "last.pt"
+        if last.is_file():
+            ckpt = check_checkpoint(last, "resume checkpoint", weights=False)
+            if _plain(ckpt["model_spec"]) != _plain(model.spec):
+                raise ValueError(f"resume checkpoint {shorten(str(last), quote=False)} holds "
+                                 f"{ckpt['model_spec'].get('name')!r} with another spec than the "
+                                 f"config's {cfg.model.name!r}; use the same config")
+            from supernet.training.checkpoint import check_weights
+            check_weights(model.spec, ckpt["model"], f"resume checkpoint {shorten(str(last), quote=False)}")
+    return datasets
+
+
+def _plain(value) -> str:
+    import json
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def check_latency_args(args) -> None:
+    """`nas latency-table`: numbers, device, the checkpoint and the --out file's folder."""
+    for name in ("batch", "threads", "repeats"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name} must be >= 1, got {value}")
+    if args.classes is not None and args.classes < 1:
+        raise ValueError(f"--classes {args.classes}: the number of classes must be >= 1")
+    if not (math.isfinite(args.min_run_time) and args.min_run_time > 0):
+        raise ValueError(f"--min-run-time must be a positive number of seconds, got {args.min_run_time}")
+    check_device(args.device, "--device")
+    if args.checkpoint:
+        check_checkpoint(args.checkpoint, "--checkpoint", weights=False)
+    out = Path(args.out)
+    if out.is_dir() or not out.name:
+        raise ValueError(f"--out {shorten(args.out)} is a folder; give a JSON file path")
+    check_output_dir(out.parent if str(out.parent) else ".", "--out folder")
