@@ -38,6 +38,7 @@ class FolderKind:
     started: str                         # a file whose presence means a run is (partly) here
     ignore: tuple[str, ...] = ()         # config keys that may differ on resume
     resume_needs_start: bool = True      # --resume on a folder without `started` is an error
+    grows: tuple[str, ...] = ()          # list keys a rerun may extend (the stored items kept)
     differs: str = ("{out} holds a run with a different config ({diff}); resume with the same "
                     "config or choose another {what}")
     already: str = ("{out} already holds a run ({started}); pass --resume to continue it or "
@@ -60,7 +61,7 @@ register_kind(FolderKind("search", "search_config.yaml", "search_config.yaml", r
                          differs="{out} holds a different search ({diff}); use another {what}",
                          already=_SEARCH_ALREADY.replace("{noun}", "search")))
 register_kind(FolderKind("correlate", "correlate_config.yaml", "correlate_config.yaml",
-                         resume_needs_start=False,
+                         resume_needs_start=False, grows=("archs",),
                          differs="{out} holds a correlation run with a different config ({diff}); "
                                  "use another {what}",
                          already=_SEARCH_ALREADY.replace("{noun}", "correlation run")))
@@ -148,6 +149,7 @@ def prepare_run_folder(out: str | Path, kind: str, config: dict[str, Any], resum
 
     out = check_run_folder(out, kind, what)
     spec = FOLDER_KINDS[kind]
+    grown = False
     config = json.loads(json.dumps(config))          # tuples -> lists, as YAML reads them back
     stored = out / spec.config_file
     started = (out / spec.started).exists()
@@ -160,6 +162,12 @@ def prepare_run_folder(out: str | Path, kind: str, config: dict[str, Any], resum
         for key in spec.ignore:
             _drop(old, key)
             _drop(current, key)
+        for key in spec.grows:              # e.g. more architectures for a correlation
+            was, now = old.get(key), current.get(key)
+            if isinstance(was, list) and isinstance(now, list) and len(now) > len(was) and now[:len(was)] == was:
+                grown = True
+                old.pop(key)
+                current.pop(key)
         diff = config_diff(old, current)
         if diff:
             raise ValueError(spec.differs.format(out=out, diff=shorten(diff, 160, quote=False), what=what))
@@ -172,6 +180,6 @@ def prepare_run_folder(out: str | Path, kind: str, config: dict[str, Any], resum
     if resume:
         remove_leftovers(out)
     mark_folder(out, kind)
-    if not (started and stored.is_file() and spec.config_file == spec.started):
+    if grown or not (started and stored.is_file() and spec.config_file == spec.started):
         atomic_write_text(stored, yaml.safe_dump(config, sort_keys=False))
     return out

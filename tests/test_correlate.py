@@ -242,3 +242,28 @@ def test_bootstrap_keeps_an_interval_where_scipy_bootstrap_gives_nan():
     assert np.isnan(sc.low) and np.isnan(sc.high)
     tau = ours["kendall_tau"]
     assert np.isfinite(tau.low) and tau.low < tau.value <= tau.high <= 1.0
+
+
+def test_estimates_only_then_more_architectures_reuses_the_estimates(tmp_path, supernet_ckpt, monkeypatch):
+    """`--estimates-only` trains nothing; a rerun with the list extended estimates only the new
+    architectures (the ranking-fidelity study adds the greedy results later); any other change
+    of the list is a different correlation."""
+    import nas.search.evaluator as ev
+    from supernet.training.checkpoint import model_from_checkpoint
+
+    space = model_from_checkpoint(str(supernet_ckpt)).space
+    archs = list(dict.fromkeys(str(space.canonical(space.sample(s))) for s in range(12)))[:4]
+    monkeypatch.setattr(nas.train, "run_train", lambda *a, **k: pytest.fail("estimates-only trained a run"))
+    first = CorrelateConfig(str(supernet_ckpt), str(tmp_path / "c"), archs=archs[:3], epochs=1, val_size=16)
+    frame = run_correlate(first, progress=False, estimates_only=True)
+    assert list(frame["arch"]) == archs[:3] and frame["real_acc"].isna().all()
+    seen = []
+    real_request = ev.EvalRequest
+    monkeypatch.setattr(ev, "EvalRequest", lambda **kw: seen.append(kw["arch"]) or real_request(**kw))
+    grown = CorrelateConfig(str(supernet_ckpt), str(tmp_path / "c"), archs=archs, epochs=1, val_size=16)
+    again = run_correlate(grown, progress=False, estimates_only=True)
+    assert list(again["arch"]) == archs and seen == [archs[3]]
+    assert again["estimated_acc"][:3].tolist() == frame["estimated_acc"].tolist()
+    shuffled = CorrelateConfig(str(supernet_ckpt), str(tmp_path / "c"), archs=archs[::-1], epochs=1, val_size=16)
+    with pytest.raises(ValueError, match="different config"):
+        run_correlate(shuffled, progress=False, estimates_only=True)
