@@ -119,23 +119,32 @@ def load_clip_batches(data: dict[str, Any], split: str, count: int, batch_size: 
     return batches
 
 
+def search_default(model_spec: dict[str, Any], key: str, fallback: Any) -> Any:
+    """The search/evaluation default `key` the model's family declares (`register_family`)."""
+    from supernet.registry import family_info, model_entry
+
+    return family_info(model_entry(model_spec["name"]).family).search_defaults.get(key, fallback)
+
+
 class CheckpointEvaluator(EvaluatorFactory):
     """A supernet checkpoint and a validation subset of the data it was trained on.
 
     Args:
         checkpoint: path of a ``kind="supernet"`` checkpoint.
         val_size: clips in the fixed validation subset; batch_size: clips per batch.
-        val_seed: seed of the subset choice. bn_recalib: N training batches per θ (0: off).
+        val_seed: seed of the subset choice. bn_recalib: N training batches per θ (0: off;
+            None: the model family's default, e.g. 4 on BatchNorm hosts).
         data: overrides of the checkpoint's data config (e.g. another ``val_list``).
     """
 
     def __init__(self, checkpoint: str | Path, val_size: int = 256, batch_size: int = 32,
-                 val_seed: int = 0, bn_recalib: int = 0, prefix_cache: bool = True,
+                 val_seed: int = 0, bn_recalib: int | None = 0, prefix_cache: bool = True,
                  device: str = "cpu", data: dict[str, Any] | None = None):
         from ..validate import check_checkpoint, check_device, check_input_file
 
         for name, value, low in (("val_size", val_size, 1), ("batch_size", batch_size, 1),
-                                 ("val_seed", val_seed, 0), ("bn_recalib", bn_recalib, 0)):
+                                 ("val_seed", val_seed, 0)) + ((("bn_recalib", bn_recalib, 0),)
+                                                                if bn_recalib is not None else ()):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         check_device(str(device), "--device")
@@ -145,6 +154,8 @@ class CheckpointEvaluator(EvaluatorFactory):
             raise ValueError(f"{checkpoint} is a {ckpt.get('kind')!r} checkpoint; the search needs "
                              "a supernet checkpoint (from nas pretrain)")
         self.spec = ckpt["model_spec"]
+        if bn_recalib is None:                      # the model family's default (`register_family`)
+            bn_recalib = search_default(self.spec, "bn_recalib", 0)
         stored = (ckpt.get("config") or {}).get("data")
         if stored is None and not data:
             raise ValueError(f"{checkpoint} stores no data config; pass the data settings")

@@ -34,6 +34,7 @@ class Strategy:
 
     name: ClassVar[str] = "base"
     defaults: ClassVar[dict[str, Any]] = {}
+    reports_pareto: ClassVar[bool] = False    # the summary prints the Pareto front (multi-objective)
 
     def __init__(self, **params):
         unknown = sorted(set(params) - set(self.defaults))
