@@ -598,7 +598,7 @@ def test_cli_search_writes_results_and_best_architecture(tmp_path, checkpoint, c
     capsys.readouterr()
     (tmp_path / "bad.yaml").write_text("strategy: random\nbugdet: 3\n")
     for argv, needle in ((search_argv(checkpoint, tmp_path / "z", "--config", str(tmp_path / "bad.yaml")),
-                          "unknown setting 'bugdet'"),
+                          "unknown config key 'bugdet'"),
                          (search_argv(checkpoint, tmp_path / "x", "--strategy", "evolution", "--repeats", "2"),
                           "--repeats does not apply to strategy evolution"),
                          (search_argv(checkpoint, tmp_path / "y", "--bn-recalib", "1"), "has no BatchNorm"),
