@@ -92,7 +92,7 @@ def cmd_pretrain(args) -> int:
 
 def cmd_demo(args) -> int:
     """The pipeline on the bundled data in minutes: pretrain, greedy search, figures."""
-    from supernet.training.config import load_config
+    from supernet.utils.config import load_config
 
     from .demo import DemoConfig, run_demo
 
@@ -118,7 +118,7 @@ def correlate_config(args):
     correlate setting overrides the standalone runs' config (``--set train.batch_size=16``)."""
     from dataclasses import fields
 
-    from supernet.training.config import load_config
+    from supernet.utils.config import load_config
 
     from .config import RunConfig
     from .correlate import CorrelateConfig

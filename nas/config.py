@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from supernet.training.config import (OptimConfig, TrainConfig, apply_overrides, from_dict,
-                                      load_yaml, to_dict)
+from supernet.training.config import OptimConfig, TrainConfig
+from supernet.utils.config import apply_overrides, from_dict, load_yaml, to_dict
 
 from .data.config import DataConfig
 

@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from search_spaces import Arch
-from supernet.training.config import apply_overrides, from_dict, load_yaml, to_dict
+from supernet.utils.config import apply_overrides, from_dict, load_yaml, to_dict
 
 from .config import RunConfig, config_diff, read_stored_config
 from .stats import correlations, precision_at_k, regret, seed_ceiling
@@ -176,7 +176,7 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
 
     from .search.cost_table import load_or_build_cost_table
     from .search.evaluator import EvalRequest
-    from .search.recipes import CheckpointEvaluator
+    from .search.recipes import CheckpointEvaluatorFactory
 
     from .runfolder import check_run_folder, prepare_run_folder
     from .validate import check_checkpoint, check_data, check_device, check_output_dir
@@ -195,7 +195,7 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
         if probe.center_init_from:
             from supernet.registry import run_option
             run_option(probe.model.name, "center_init_from").check(probe.center_init_from)
-    factory = CheckpointEvaluator(cfg.checkpoint, cfg.val_size or 10 ** 9, cfg.batch_size, cfg.seed,
+    factory = CheckpointEvaluatorFactory(cfg.checkpoint, cfg.val_size or 10 ** 9, cfg.batch_size, cfg.seed,
                                   cfg.bn_recalib, prefix_cache=False)
     model = factory.cost_model()
     for a in cfg.archs:                           # a bad listed architecture: one line, no output

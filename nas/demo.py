@@ -58,7 +58,7 @@ def run_demo(space: str = DEFAULT_SPACE, out: str | Path | None = None, val_size
     from .config import load_run_config
     from .pretrain import run_pretrain
     from .search import SearchConfig, run_search
-    from .search.recipes import CheckpointEvaluator
+    from .search.recipes import CheckpointEvaluatorFactory
 
     out = Path(out or f"runs/demo-{space}")
     supernet_dir, search_dir = out / "supernet", out / "search"
@@ -66,7 +66,7 @@ def run_demo(space: str = DEFAULT_SPACE, out: str | Path | None = None, val_size
     if not ckpt.exists():
         cfg = load_run_config(demo_config_path(space), [f"output_dir={supernet_dir}"])
         run_pretrain(cfg, resume=(supernet_dir / "checkpoints" / "last.pt").exists())
-    factory = CheckpointEvaluator(ckpt, val_size=val_size, bn_recalib=None)   # the family's default
+    factory = CheckpointEvaluatorFactory(ckpt, val_size=val_size, bn_recalib=None)   # the family's default
     resume = (search_dir / "results.csv").exists()
     result = run_search(SearchConfig(), factory, out=search_dir, resume=resume,
                         progress=progress)

@@ -28,10 +28,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import yaml
-
 from search_spaces import shorten
-from supernet.training.config import to_dict
+from supernet.utils.config import load_yaml, to_dict
 
 from .objective import COST_KINDS, DEFAULT_ALPHA
 from .strategies import STRATEGIES
@@ -165,8 +163,8 @@ def stored_setting(out: str, section: str, key: str):
     if not path.is_file():
         return None
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (yaml.YAMLError, UnicodeDecodeError):
+        data = load_yaml(path)
+    except ValueError:
         return None                               # the folder guard reports it
     return (data.get(section) or {}).get(key) if isinstance(data, dict) else None
 
@@ -174,7 +172,7 @@ def stored_setting(out: str, section: str, key: str):
 def cmd_search(args) -> int:
     """Run a search (see the module docstring)."""
     from .engine import SearchConfig, run_search
-    from .recipes import CheckpointEvaluator
+    from .recipes import CheckpointEvaluatorFactory
 
     from ..runfolder import check_run_folder
     from ..validate import check_device
@@ -195,7 +193,7 @@ def cmd_search(args) -> int:
     else:
         if s["bn_recalib"] is None and args.resume:      # a folder written before family defaults
             s["bn_recalib"] = stored_setting(args.out, "evaluation", "bn_recalib")
-        factory = CheckpointEvaluator(args.checkpoint, s["val_size"], s["batch_size"], s["val_seed"],
+        factory = CheckpointEvaluatorFactory(args.checkpoint, s["val_size"], s["batch_size"], s["val_seed"],
                                       s["bn_recalib"], not args.no_prefix_cache, s["device"], s.get("data"))
     config = SearchConfig(s["strategy"], s["params"], s["seed"], s["alpha"], s["cost"], s["max_gflops"],
                           s["racing"], s["race_slices"], s["confidence"], s["alphas"],

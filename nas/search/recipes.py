@@ -5,8 +5,8 @@ cached), so in-process and distributed searches score with identical models and 
 `describe()` is the plain-data identity of a recipe written into ``search_config.yaml``;
 a resumed search must describe the same evaluation.
 
-* `InMemoryEvaluator`: the model spec, weights and batches themselves (tests, notebooks).
-* `CheckpointEvaluator`: a supernet checkpoint plus the data config stored in it; the fixed
+* `InMemoryEvaluatorFactory`: the model spec, weights and batches themselves (tests, notebooks).
+* `CheckpointEvaluatorFactory`: a supernet checkpoint plus the data config stored in it; the fixed
   validation subset is `fixed_subset(val split, val_size, val_seed)` in order, batched
   without shuffling, so every candidate sees the same clips in the same batches.
 """
@@ -57,7 +57,7 @@ def _fingerprint(tensors) -> str:
     return h.hexdigest()[:16]
 
 
-class InMemoryEvaluator(EvaluatorFactory):
+class InMemoryEvaluatorFactory(EvaluatorFactory):
     """A recipe holding the model spec, its weights and the batches themselves."""
 
     def __init__(self, model_spec: dict, state: dict, val_batches, train_batches=None,
@@ -70,7 +70,7 @@ class InMemoryEvaluator(EvaluatorFactory):
         self.key = uuid.uuid4().hex
 
     @classmethod
-    def from_model(cls, model, val_batches, train_batches=None, **kwargs) -> "InMemoryEvaluator":
+    def from_model(cls, model, val_batches, train_batches=None, **kwargs) -> "InMemoryEvaluatorFactory":
         if getattr(model, "spec", None) is None:
             raise ValueError("the search needs a model built by supernet.registry.build_model")
         return cls(model.spec, model.state_dict(), val_batches, train_batches, **kwargs)
@@ -104,7 +104,7 @@ def load_clip_batches(data: dict[str, Any], split: str, count: int, batch_size: 
     """`count` clips of `split` (a fixed seeded subset; all when count >= the split), as
     in-order ``(clips, labels)`` batches of `batch_size`."""
     from nas.data import build_dataset, build_loader, fixed_subset
-    from supernet.training.config import from_dict
+    from supernet.utils.config import from_dict
 
     cfg = from_dict(DataConfig, data, "data.")
     dataset = build_dataset(cfg, split)
@@ -126,7 +126,7 @@ def search_default(model_spec: dict[str, Any], key: str, fallback: Any) -> Any:
     return family_info(model_entry(model_spec["name"]).family).search_defaults.get(key, fallback)
 
 
-class CheckpointEvaluator(EvaluatorFactory):
+class CheckpointEvaluatorFactory(EvaluatorFactory):
     """A supernet checkpoint and a validation subset of the data it was trained on.
 
     Args:
@@ -170,7 +170,7 @@ class CheckpointEvaluator(EvaluatorFactory):
         """Before any output: the lists exist and parse, and the validation subset holds a
         readable clip (`nas.validate`)."""
         from nas.data import fixed_subset
-        from supernet.training.config import from_dict
+        from supernet.utils.config import from_dict
 
         from ..validate import check_data, first_readable
 

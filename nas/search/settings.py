@@ -1,6 +1,6 @@
 """The typed schema of `nas search` settings (the ``search`` and ``evaluation`` sections of a
 ``search_config.yaml``), built by the same machinery as run configs
-(`supernet.training.config.from_dict`: unknown keys and wrong types are one-line errors).
+(`supernet.utils.config.from_dict`: unknown keys and wrong types are one-line errors).
 
 `load_search_settings(path, overrides, shorthands)` reads ``--config FILE`` (YAML), applies
 ``--set key=value`` (``search.seed=3``, or flat ``seed=3``) and then the command's flags
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from supernet.training.config import apply_overrides, from_dict, load_yaml, to_dict
+from supernet.utils.config import apply_overrides, from_dict, load_yaml, to_dict
 
 from .confidence import DEFAULT_CONFIDENCE
 from .objective import COST_KINDS, DEFAULT_ALPHA
@@ -52,7 +52,7 @@ class SearchSettings:
 
 @dataclass
 class EvaluationSettings:
-    """How candidates are scored on the supernet (`CheckpointEvaluator`)."""
+    """How candidates are scored on the supernet (`CheckpointEvaluatorFactory`)."""
 
     val_size: int = 256
     batch_size: int = 32
