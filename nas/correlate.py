@@ -135,7 +135,7 @@ def _train_one(run_config: dict, threads: int | None = None) -> float:
     return run_train(cfg, resume=resume, quiet=True)["top1"]
 
 
-RESULT_NEUTRAL_KEYS = ("output_dir", "train.threads", "train.eval_every")
+RESULT_NEUTRAL_KEYS = ("output_dir", "train.threads", "train.eval_every", "train.tensorboard")
 
 
 def _comparable(run: dict) -> dict:

@@ -55,6 +55,8 @@ def run_demo(space: str = DEFAULT_SPACE, out: str | Path | None = None, val_size
     import pandas as pd
 
     from . import plots
+    from .log import get_logger
+    LOG = get_logger()
     from .config import load_run_config
     from .pretrain import run_pretrain
     from .search import SearchConfig, run_search
@@ -74,6 +76,6 @@ def run_demo(space: str = DEFAULT_SPACE, out: str | Path | None = None, val_size
     figures = plots.plot_search(pd.read_csv(search_dir / "results.csv"), out / "search_progress")
     figures += plots.plot_arch(model.space, result.arch, out / "searched_arch",
                                title=f"{model.spec['name']}: {result.arch}")
-    print(f"demo done: best {result.arch}; results {search_dir / 'results.csv'}; figures "
+    LOG.info(f"demo done: best {result.arch}; results {search_dir / 'results.csv'}; figures "
           + ", ".join(str(p) for p in figures if p.suffix == ".png"))
     return {"arch": str(result.arch), "figures": [str(p) for p in figures]}

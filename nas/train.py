@@ -24,7 +24,10 @@ from .evaluate import evaluate_model
 from .initialise import initialise
 from .pretrain import make_loader_factory, setup_run
 from .utils import atomic_write_json, atomic_write_text
+from .log import get_logger
 from .validate import check_run
+
+LOG = get_logger()
 
 
 def evaluate_run(model, cfg: RunConfig, device) -> dict:
@@ -84,7 +87,7 @@ def run_train(cfg: RunConfig, resume: bool = False, quiet: bool = False) -> dict
         if random_gtm:
             hook = random_gtm(model, cfg.random_gtm, cfg.train.seed)
         if info.is_main and not quiet:
-            print(f"training {cfg.model.name} {cfg.arch} standalone ({how}) on {cfg.data.dataset}: "
+            LOG.info(f"training {cfg.model.name} {cfg.arch} standalone ({how}) on {cfg.data.dataset}: "
                   f"{len(train_set)} clips, {steps} steps/epoch x {cfg.train.epochs} epochs")
         result: TrainResult = train(model, train_cfg=cfg.train, optim_cfg=cfg.optim, make_loader=make_loader,
                                     steps_per_epoch=steps, out_dir=cfg.output_dir, kind="standalone",
@@ -96,7 +99,7 @@ def run_train(cfg: RunConfig, resume: bool = False, quiet: bool = False) -> dict
         if info.is_main:
             atomic_write_json(Path(cfg.output_dir) / "eval.json", metrics)
             if not quiet:
-                print(f"{cfg.arch}: top-1 {metrics['single_view']['top1']:.2f}% single view"
+                LOG.info(f"{cfg.arch}: top-1 {metrics['single_view']['top1']:.2f}% single view"
                       + (f", {metrics['multi_view']['top1']:.2f}% over {metrics['multi_view']['views']} views"
                          if "multi_view" in metrics else "") + f"; {Path(cfg.output_dir) / 'eval.json'}")
         return metrics

@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterator
 
 from search_spaces import Arch
 
+from ..log import info as log_info
 from ..utils import atomic_write_text, format_table
 from .confidence import (DEFAULT_CONFIDENCE, SE_KIND, TEST_NAME, Comparison, binomial_se,
                          check_level, compare_estimates, compare_outcomes)
@@ -108,7 +109,7 @@ class SearchContext:
 
     def __init__(self, space, table: CostTable, objective: Objective, store: ResultStore, backend,
                  strategy: str, seed: int, latency: LatencyCost | None = None,
-                 out_dir: Path | None = None, progress=None, log: Callable[[str], None] = print,
+                 out_dir: Path | None = None, progress=None, log: Callable[[str], None] = log_info,
                  race_slices: int = 1, confidence: float = DEFAULT_CONFIDENCE, memory=None):
         self.space, self.table, self.objective = space, table, objective
         self.store, self.backend, self.strategy = store, backend, strategy
@@ -303,7 +304,7 @@ def resolve_config(config: SearchConfig) -> SearchConfig:
 
 def run_search(config: SearchConfig, factory: EvaluatorFactory, out: str | Path | None = None,
                resume: bool = False, backend=None, progress: bool = True,
-               log: Callable[[str], None] = print, cost_table: CostTable | None = None) -> SearchResult:
+               log: Callable[[str], None] = log_info, cost_table: CostTable | None = None) -> SearchResult:
     """Run one search; see the module docstring. `out=None` keeps everything in memory."""
     config = resolve_config(config)
     if config.racing and not factory.per_clip:
@@ -344,7 +345,7 @@ def run_search(config: SearchConfig, factory: EvaluatorFactory, out: str | Path 
               disable=not progress, file=sys.stderr, dynamic_ncols=True) as bar:
         ctx = SearchContext(space, cost_table, objective, store, backend, config.strategy,
                             config.seed, latency, out_dir, bar,
-                            log=bar.write if progress and log is print else log,
+                            log=log,
                             race_slices=config.race_slices if config.racing else 1,
                             confidence=config.confidence, memory=memory)
         outcome: Outcome = backend.session(lambda: strategy.run(ctx))

@@ -13,6 +13,15 @@ from typing import Literal
 from ..utils.config import apply_overrides, from_dict, load_config, load_yaml, to_dict  # noqa: F401
 
 
+def tensorboard_available() -> bool:
+    """Whether `torch.utils.tensorboard` imports (it needs the tensorboard package)."""
+    try:
+        import torch.utils.tensorboard  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 @dataclass
 class OptimConfig:
     """AdamW with warmup then cosine decay (MLP-3D Sec. 3.4 defaults)."""
@@ -73,6 +82,7 @@ class TrainConfig:
     device: str = "auto"                      # auto | cpu | cuda | cuda:N
     num_workers: int = 0
     threads: int | None = None                # torch intra-op threads on CPU (None: torch default)
+    tensorboard: bool = False                 # also log the curves to OUT/tensorboard (needs tensorboard)
 
     def validate(self):
         if self.epochs < 1 or self.batch_size < 1:
@@ -88,6 +98,9 @@ class TrainConfig:
             raise ValueError(f"train.sandwich_random must be >= 0, got {self.sandwich_random}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"train.max_steps must be >= 1, got {self.max_steps}")
+        if self.tensorboard and not tensorboard_available():
+            raise ValueError("train.tensorboard: true needs the tensorboard package, which is not "
+                             "installed here (pip install tensorboard), or set train.tensorboard: false")
 
 
 __all__ = ["OptimConfig", "TrainConfig", "from_dict", "to_dict", "apply_overrides", "load_yaml", "load_config"]

@@ -58,6 +58,8 @@ def _coerce(value: Any, tp, key: str):
         if isinstance(value, tp):
             return value
         return from_dict(tp, value, prefix=f"{key}.")
+    if tp in (list, tuple):                  # a bare `list` annotation: items of any type
+        origin = tp
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise ValueError(f"config key {key!r}: expected a list, got {value!r}")
