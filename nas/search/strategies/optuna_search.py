@@ -107,6 +107,7 @@ class OptunaSearch(Strategy):
 class OptunaTPE(OptunaSearch):
     name = "optuna-tpe"
     defaults = {"budget": 1000, "batch": 4, "startup_trials": 10}
+    smoke_params = {"budget": 8, "batch": 3, "startup_trials": 3}
 
     def make_sampler(self, seed: int, constraints):
         import optuna
@@ -122,6 +123,7 @@ class OptunaNSGA2(OptunaSearch):
     reports_pareto = True
     directions = ("maximize", "minimize")
     defaults = {"budget": 1000, "batch": 4, "population": 50}
+    smoke_params = {"budget": 8, "batch": 3, "population": 4}
 
     def validate(self) -> None:
         super().validate()
