@@ -7,8 +7,9 @@
 Strategies: greedy (MLP-3D Sec. 3.4), evolution (SPOS), random, optuna-tpe, optuna-nsga2.
 Settings come from `--config FILE` (YAML: the keys of the ``search`` and ``evaluation``
 sections of a `search_config.yaml`, flat or in those sections; ``data`` overrides the
-checkpoint's data config; identity keys such as ``checkpoint`` are ignored) and are
-overridden by flags. `--ray` (local Ray) or `--ray-address ADDR` evaluates on Ray Tune
+checkpoint's data config; identity keys such as ``checkpoint`` are ignored; the typed
+schema is `nas.search.settings`), then ``--set key=value`` (``search.seed=3`` or ``seed=3``),
+then flags, which are shorthands that set keys. `--ray` (local Ray) or `--ray-address ADDR` evaluates on Ray Tune
 workers. `--resume` continues a search killed at any point and ends with the same result
 as an uninterrupted run. On a busy CPU machine pass `--threads 1`: small evaluation batches
 gain little from threads, and OpenMP threads competing with other processes are very slow.
@@ -32,7 +33,7 @@ from search_spaces import shorten
 from supernet.utils.config import load_yaml, to_dict
 
 from .objective import COST_KINDS, DEFAULT_ALPHA
-from .strategies import STRATEGIES
+from .strategies import DEFAULT_STRATEGY, STRATEGIES
 
 # flag -> strategy parameter (applied only to strategies that take it)
 STRATEGY_FLAGS = {
@@ -65,7 +66,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--bench-table", metavar="DIR", help="score by a standalone table instead of a "
                    "supernet (folder or standalone.csv with benchmark.json; see nas.bench)")
     p.add_argument("--out", required=True, help="output folder (results.csv, best_arch.json, ...)")
-    p.add_argument("--strategy", choices=list(STRATEGIES), help="search strategy (default greedy)")
+    p.add_argument("--strategy", choices=list(STRATEGIES), help=f"search strategy (default {DEFAULT_STRATEGY})")
     p.add_argument("--config", help="YAML file with search settings (the search and evaluation "
                                     "sections of a search_config.yaml; --set and flags override it)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
