@@ -55,7 +55,9 @@ class FamilyInfo:
     * ``run_options``: the model-specific `RunConfig` keys the family supports, each with its
       `RunOption`, e.g. ``{"random_gtm": RunOption(hook_builder)}``;
       a run that sets one of these keys on another family is a one-line error;
-    * ``labels``: optional ``{choice field: label}`` for the architecture plot.
+
+    (The architecture plot's labels belong to the search space: `SearchSpace.plot_field` and
+    `plot_labels`.)
     """
 
     name: str
@@ -63,7 +65,6 @@ class FamilyInfo:
     demo_config: str | None = None
     search_defaults: dict[str, Any] = field(default_factory=dict)
     run_options: dict[str, RunOption] = field(default_factory=dict)
-    labels: dict[str, str] = field(default_factory=dict)
 
 
 _FAMILIES: dict[str, FamilyInfo] = {}
@@ -71,13 +72,12 @@ _FAMILIES: dict[str, FamilyInfo] = {}
 
 def register_family(name: str, description: str = "", demo_config: str | None = None,
                     search_defaults: dict[str, Any] | None = None,
-                    run_options: dict[str, RunOption] | None = None,
-                    labels: dict[str, str] | None = None) -> FamilyInfo:
+                    run_options: dict[str, RunOption] | None = None) -> FamilyInfo:
     """Declare model family `name` (see `FamilyInfo`); a family registered twice is an error."""
     if name in _FAMILIES:
         raise ValueError(f"model family {name!r} registered twice")
     info = FamilyInfo(name, description, demo_config, dict(search_defaults or {}),
-                      dict(run_options or {}), dict(labels or {}))
+                      dict(run_options or {}))
     _FAMILIES[name] = info
     return info
 
