@@ -9,7 +9,8 @@
    searched architecture block by block (Fig. 7), and a summary table.
 
 Every step resumes: run it again after an interruption and finished steps are skipped. Outputs
-go to ``--out`` (default ``runs/demo-<space>``): ``supernet/``, ``search/``, ``*.png``.
+go to ``--out`` (default ``runs/demo-<space>``): ``demo_config.yaml`` (the resolved settings;
+``--config FILE`` + ``--set key=value`` as every command), ``supernet/``, ``search/``, ``*.png``.
 """
 from __future__ import annotations
 
@@ -54,15 +55,20 @@ def run_demo(space: str = DEFAULT_SPACE, out: str | Path | None = None, val_size
     """Pretrain, search and plot; returns the best architecture and its figures."""
     import pandas as pd
 
+    import yaml
+
     from . import plots
-    from .log import get_logger
-    LOG = get_logger()
     from .config import load_run_config
+    from .log import get_logger
     from .pretrain import run_pretrain
     from .search import SearchConfig, run_search
     from .search.recipes import CheckpointEvaluatorFactory
+    from .utils import atomic_write_text
 
+    LOG = get_logger()
     out = Path(out or f"runs/demo-{space}")
+    atomic_write_text(out / "demo_config.yaml",            # the resolved settings, next to the outputs
+                      yaml.safe_dump({"space": space, "out": str(out), "val_size": val_size}, sort_keys=False))
     supernet_dir, search_dir = out / "supernet", out / "search"
     ckpt = supernet_dir / "supernet.pt"
     if not ckpt.exists():
