@@ -77,3 +77,18 @@ def test_search_flags_are_shorthands_for_keys(tmp_path):
     cfg = load_search_settings(path, ["search.strategy=random", "batch_size=8"], {"seed": 5})
     assert (cfg.search.seed, cfg.search.strategy) == (5, "random")
     assert (cfg.evaluation.val_size, cfg.evaluation.batch_size) == (64, 8)
+
+
+def test_a_stored_search_config_is_a_valid_config_file(tmp_path):
+    """search_config.yaml (identity keys included) reads back; its data overrides the checkpoint's."""
+    from nas.search.settings import load_search_settings
+
+    stored = {"search": {"strategy": "random", "params": {"budget": 3}, "seed": 2, "alpha": 0.01},
+              "evaluation": {"source": "checkpoint", "checkpoint": "/x/supernet.pt", "sha256": "ab",
+                             "model": {"name": "mlp3d-nano"}, "data": {"val_list": "v.txt"},
+                             "val_size": 80, "batch_size": 8, "val_seed": 0, "bn_recalib": 0, "device": "cpu"}}
+    path = tmp_path / "search_config.yaml"
+    path.write_text(yaml.safe_dump(stored))
+    cfg = load_search_settings(path)
+    assert (cfg.search.strategy, cfg.search.params, cfg.search.alpha) == ("random", {"budget": 3}, 0.01)
+    assert (cfg.evaluation.val_size, cfg.evaluation.bn_recalib, cfg.evaluation.data) == (80, 0, {"val_list": "v.txt"})
