@@ -210,13 +210,13 @@ def cmd_shared(args, argv) -> None:
     import torch
 
     from nas.search.cost_table import load_or_build_cost_table
-    from nas.search.recipes import CheckpointEvaluator
+    from nas.search.recipes import CheckpointEvaluatorFactory
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     save_command(out, argv)
-    factory = CheckpointEvaluator(args.checkpoint, args.val_size, args.batch_size, 0, device="cpu")
+    factory = CheckpointEvaluatorFactory(args.checkpoint, args.val_size, args.batch_size, 0, device="cpu")
     model = factory.cost_model()
     table = load_or_build_cost_table(model, tuple(model.spec["input_size"]), out / "cost_table.json")
     cache = Path(args.cache) if args.cache else out / "cache.json"

@@ -92,9 +92,12 @@ def cmd_pretrain(args) -> int:
 
 def cmd_demo(args) -> int:
     """The pipeline on the bundled data in minutes: pretrain, greedy search, figures."""
-    from .demo import run_demo
+    from supernet.utils.config import load_config
 
-    run_demo(args.space, args.out, progress=not args.no_progress)
+    from .demo import DemoConfig, run_demo
+
+    cfg = load_config(DemoConfig, args.config, args.set, {"space": args.space, "out": args.out})
+    run_demo(cfg.space, cfg.out, val_size=cfg.val_size, progress=not args.no_progress)
     return 0
 
 
@@ -110,17 +113,48 @@ def cmd_train(args) -> int:
     return 0
 
 
+def correlate_config(args):
+    """`CorrelateConfig` from ``--config`` + ``--set`` + flags. A ``--set`` key that is not a
+    correlate setting overrides the standalone runs' config (``--set train.batch_size=16``)."""
+    from dataclasses import fields
+
+    from supernet.utils.config import load_config
+
+    from .config import RunConfig
+    from .correlate import CorrelateConfig
+
+    own, runs = [], []
+    names = {f.name for f in fields(CorrelateConfig)}
+    run_names = {f.name for f in fields(RunConfig)}
+    for item in args.set:
+        root = item.split("=", 1)[0].strip().split(".")[0]
+        if root in names:
+            own.append(item)
+        elif root in run_names or "=" not in item:
+            runs.append(item)
+        else:
+            raise ValueError(f"unknown config key {root!r}; allowed in the root: {', '.join(sorted(names))} "
+                             f"(correlate) or {', '.join(sorted(run_names))} (the standalone runs' config)")
+    archs = None
+    if args.archs:
+        archs = []
+        for item in args.archs:                      # a file: one architecture per line, `#` comments
+            lines = (line.partition("#")[0].strip() for line in open(item)) if Path(item).is_file() else [item]
+            archs += [a for a in lines if a]
+    flags = {"checkpoint": args.checkpoint, "out": args.out, "k": args.k, "archs": archs,
+             "epochs": args.epochs, "val_size": args.val_size, "batch_size": args.batch_size,
+             "seed": args.seed, "bn_recalib": args.bn_recalib, "train_config": args.train_config,
+             "seeds": list(args.seeds) if args.seeds else None, "runs": args.runs}
+    cfg = load_config(CorrelateConfig, args.config, own, flags)
+    cfg.overrides = list(cfg.overrides) + runs
+    return cfg
+
+
 def cmd_correlate(args) -> int:
     """Estimated (shared weights) vs real (standalone) accuracy: Kendall tau, Spearman rho, plot."""
     from .correlate import CorrelateConfig, run_correlate
 
-    archs = []
-    for item in args.archs or []:                   # a file: one architecture per line, `#` comments
-        lines = (line.partition("#")[0].strip() for line in open(item)) if Path(item).is_file() else [item]
-        archs += [a for a in lines if a]
-    cfg = CorrelateConfig(args.checkpoint, args.out, args.k, archs, args.epochs, args.val_size,
-                          args.batch_size, args.seed, list(args.set), args.bn_recalib,
-                          args.train_config, list(args.seeds or []), args.runs)
+    cfg = correlate_config(args)
     run_correlate(cfg, ray=args.ray or bool(args.ray_address), ray_address=args.ray_address,
                   cpus_per_trial=args.cpus_per_trial, estimates_only=args.estimates_only)
     return 0
@@ -166,7 +200,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_flops)
 
     p = sub.add_parser("demo", help=cmd_demo.__doc__)
-    p.add_argument("--space", default="mlp3d", choices=["mlp3d", "morphmlp", "conv3d_split"])
+    from supernet.registry import demo_families
+
+    from .demo import DEFAULT_SPACE
+    p.add_argument("--space", choices=demo_families(), help=f"model family whose demo config to "
+                   f"run (registered with register_family; default {DEFAULT_SPACE})")
+    p.add_argument("--config", help="YAML file with demo settings (space, out, val_size)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. --set val_size=64")
     p.add_argument("--out", help="output folder (default runs/demo-SPACE; resumable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_demo)
@@ -201,9 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("correlate", help=cmd_correlate.__doc__)
-    p.add_argument("--checkpoint", required=True, help="supernet checkpoint (from nas pretrain)")
-    p.add_argument("--out", required=True, help="output folder (resumable)")
-    p.add_argument("--k", type=int, default=10, help="architectures sampled to span GFLOPs (default 10)")
+    p.add_argument("--config", help="YAML file with correlate settings (the keys of a correlate_config.yaml)")
+    p.add_argument("--checkpoint", help="supernet checkpoint (from nas pretrain)")
+    p.add_argument("--out", help="output folder (resumable)")
+    p.add_argument("--k", type=int, help="architectures sampled to span GFLOPs (default 10)")
     p.add_argument("--archs", nargs="+", help="architectures to use instead (strings or files of lines)")
     p.add_argument("--epochs", type=int, help="standalone training epochs per architecture (default: "
                    "the --train-config's, else 10)")
@@ -214,11 +255,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", help="folder of the standalone runs, shared between correlations "
                    "(default OUT/archs); a finished (arch, seed) run is never trained again")
     p.add_argument("--val-size", type=int, help="validation clips for the estimate (default: all)")
-    p.add_argument("--batch-size", type=int, default=32, help="evaluation batch size")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--bn-recalib", type=int, default=0, help="BatchNorm recalibration batches (BN hosts)")
+    p.add_argument("--batch-size", type=int, help="evaluation batch size (default 32)")
+    p.add_argument("--seed", type=int, help="default 0")
+    p.add_argument("--bn-recalib", type=int, help="BatchNorm recalibration batches (BN hosts; default 0)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override the standalone runs' config, e.g. --set train.batch_size=16")
+                   help="set a correlate key (--set k=5) or override the standalone runs' config "
+                        "(--set train.batch_size=16)")
     p.add_argument("--ray", action="store_true", help="train the architectures in parallel on a local Ray")
     p.add_argument("--ray-address", help="Ray cluster address (implies --ray)")
     p.add_argument("--estimates-only", action="store_true", help="stop after the shared-weight estimates "
@@ -239,7 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("models", help=cmd_models.__doc__)
-    p.add_argument("--family", help="only this family (mlp3d, cyclemlp, morphmlp, conv3d_split)")
+    from supernet.registry import list_families
+    p.add_argument("--family", help=f"only this family ({', '.join(list_families())})")
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("space", help=cmd_space.__doc__)

@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from supernet.training.config import (OptimConfig, TrainConfig, apply_overrides, from_dict,
-                                      load_yaml, to_dict)
+from supernet.training.config import OptimConfig, TrainConfig
+from supernet.utils.config import apply_overrides, from_dict, load_yaml, to_dict
 
 from .data.config import DataConfig
 
@@ -36,8 +36,10 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     arch: str | None = None            # standalone training: the architecture to train
     init_from: str | None = None       # standalone: supernet checkpoint whose weights to start from
-    center_init_from: str | None = None  # MLP-3D supernet or standalone: 2D CycleMLP checkpoint (Sec. 4.2)
-    random_gtm: float = 0.0            # standalone MLP-3D: random-GTM probability (Sec. 4.2)
+    # model-specific run options: a family supports them by declaring them
+    # (`supernet.registry.register_family(run_options=...)`); other families refuse them
+    center_init_from: str | None = None  # 2D checkpoint to inflate (MLP-3D: CycleMLP, Sec. 4.2)
+    random_gtm: float = 0.0            # standalone: random-GTM probability (MLP-3D Sec. 4.2)
 
     def validate(self):
         if self.init_from and self.center_init_from:

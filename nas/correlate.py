@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from search_spaces import Arch
-from supernet.training.config import apply_overrides, from_dict, load_yaml, to_dict
+from supernet.utils.config import apply_overrides, from_dict, load_yaml, to_dict
 
 from .config import RunConfig, config_diff, read_stored_config
 from .stats import correlations, precision_at_k, regret, seed_ceiling
@@ -31,8 +31,11 @@ from .utils import atomic_write_text, format_table
 
 @dataclass
 class CorrelateConfig:
-    checkpoint: str
-    out: str
+    """`nas correlate` settings (``--config FILE`` + ``--set key=value``, flags as shorthands;
+    written to ``correlate_config.yaml`` in the output folder, which resume checks)."""
+
+    checkpoint: str = ""
+    out: str = ""
     k: int = 10                          # architectures (when not listed)
     archs: list = field(default_factory=list)
     epochs: int | None = None            # standalone epochs (None: the standalone config's, or 10)
@@ -46,6 +49,9 @@ class CorrelateConfig:
     runs: str | None = None              # folder of the standalone runs (default: OUT/archs)
 
     def validate(self):
+        for key in ("checkpoint", "out"):
+            if not getattr(self, key):
+                raise ValueError(f"correlate needs {key}: give --{key} or `{key}:` in --config")
         if not self.archs and self.k < 3:
             raise ValueError(f"correlation needs at least 3 architectures, got k={self.k}")
         if self.epochs is not None and self.epochs < 1:
@@ -129,7 +135,7 @@ def _train_one(run_config: dict, threads: int | None = None) -> float:
     return run_train(cfg, resume=resume, quiet=True)["top1"]
 
 
-RESULT_NEUTRAL_KEYS = ("output_dir", "train.threads", "train.eval_every")
+RESULT_NEUTRAL_KEYS = ("output_dir", "train.threads", "train.eval_every", "train.tensorboard")
 
 
 def _comparable(run: dict) -> dict:
@@ -170,7 +176,7 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
 
     from .search.cost_table import load_or_build_cost_table
     from .search.evaluator import EvalRequest
-    from .search.recipes import CheckpointEvaluator
+    from .search.recipes import CheckpointEvaluatorFactory
 
     from .runfolder import check_run_folder, prepare_run_folder
     from .validate import check_checkpoint, check_data, check_device, check_output_dir
@@ -187,9 +193,9 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
         if probe.init_from:
             check_checkpoint(probe.init_from, "init_from", kinds=("supernet",))
         if probe.center_init_from:
-            from .initialise import load_2d_state
-            load_2d_state(probe.center_init_from)
-    factory = CheckpointEvaluator(cfg.checkpoint, cfg.val_size or 10 ** 9, cfg.batch_size, cfg.seed,
+            from supernet.registry import run_option
+            run_option(probe.model.name, "center_init_from").check(probe.center_init_from)
+    factory = CheckpointEvaluatorFactory(cfg.checkpoint, cfg.val_size or 10 ** 9, cfg.batch_size, cfg.seed,
                                   cfg.bn_recalib, prefix_cache=False)
     model = factory.cost_model()
     for a in cfg.archs:                           # a bad listed architecture: one line, no output

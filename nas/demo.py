@@ -9,55 +9,79 @@
    searched architecture block by block (Fig. 7), and a summary table.
 
 Every step resumes: run it again after an interruption and finished steps are skipped. Outputs
-go to ``--out`` (default ``runs/demo-<space>``): ``supernet/``, ``search/``, ``*.png``.
+go to ``--out`` (default ``runs/demo-<space>``): ``demo_config.yaml`` (the resolved settings;
+``--config FILE`` + ``--set key=value`` as every command), ``supernet/``, ``search/``, ``*.png``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
-DEMO_CONFIGS = {
-    "mlp3d": "pretrain_mlp3d_nano_cpu.yaml",
-    "morphmlp": "pretrain_morphmlp_nano_cpu.yaml",
-    "conv3d_split": "pretrain_r3d_rs_nano_cpu.yaml",
-}
+DEFAULT_SPACE = "mlp3d"     # the default of `nas demo --space` (a registered family)
+
+
+@dataclass
+class DemoConfig:
+    """`nas demo` settings (``--config FILE`` + ``--set key=value``; flags are shorthands)."""
+
+    space: str = DEFAULT_SPACE
+    out: str | None = None             # default runs/demo-<space>
+    val_size: int = 256
+
+    def validate(self):
+        demo_config_path(self.space)                 # a one-line error for an unknown space
+        if self.val_size < 1:
+            raise ValueError(f"config key 'val_size': must be >= 1, got {self.val_size}")
 
 
 def demo_config_path(space: str) -> Path:
-    if space not in DEMO_CONFIGS:
-        raise ValueError(f"unknown demo space {space!r}; allowed: {', '.join(DEMO_CONFIGS)}")
-    path = CONFIGS / DEMO_CONFIGS[space]
+    """The pretraining config the family `space` declares for the demo
+    (`supernet.registry.register_family(demo_config=...)`)."""
+    from supernet.registry import demo_families, family_info
+
+    if space not in demo_families():
+        raise ValueError(f"unknown demo space {space!r}; allowed: {', '.join(demo_families())}")
+    path = Path(family_info(space).demo_config)
+    path = path if path.is_absolute() else CONFIGS / path
     if not path.exists():
         raise FileNotFoundError(f"demo config {path} not found; run nas demo from an installed "
                                 "clone of the repository (pip install -e .)")
     return path
 
 
-def run_demo(space: str = "mlp3d", out: str | Path | None = None, val_size: int = 256,
+def run_demo(space: str = DEFAULT_SPACE, out: str | Path | None = None, val_size: int = 256,
              progress: bool = True) -> dict:
     """Pretrain, search and plot; returns the best architecture and its figures."""
     import pandas as pd
 
+    import yaml
+
     from . import plots
     from .config import load_run_config
+    from .log import get_logger
     from .pretrain import run_pretrain
     from .search import SearchConfig, run_search
-    from .search.recipes import CheckpointEvaluator
+    from .search.recipes import CheckpointEvaluatorFactory
+    from .utils import atomic_write_text
 
+    LOG = get_logger()
     out = Path(out or f"runs/demo-{space}")
+    atomic_write_text(out / "demo_config.yaml",            # the resolved settings, next to the outputs
+                      yaml.safe_dump({"space": space, "out": str(out), "val_size": val_size}, sort_keys=False))
     supernet_dir, search_dir = out / "supernet", out / "search"
     ckpt = supernet_dir / "supernet.pt"
     if not ckpt.exists():
         cfg = load_run_config(demo_config_path(space), [f"output_dir={supernet_dir}"])
         run_pretrain(cfg, resume=(supernet_dir / "checkpoints" / "last.pt").exists())
-    factory = CheckpointEvaluator(ckpt, val_size=val_size, bn_recalib=4 if space == "conv3d_split" else 0)
+    factory = CheckpointEvaluatorFactory(ckpt, val_size=val_size, bn_recalib=None)   # the family's default
     resume = (search_dir / "results.csv").exists()
-    result = run_search(SearchConfig(strategy="greedy"), factory, out=search_dir, resume=resume,
+    result = run_search(SearchConfig(), factory, out=search_dir, resume=resume,
                         progress=progress)
     model = factory.cost_model()
     figures = plots.plot_search(pd.read_csv(search_dir / "results.csv"), out / "search_progress")
     figures += plots.plot_arch(model.space, result.arch, out / "searched_arch",
                                title=f"{model.spec['name']}: {result.arch}")
-    print(f"demo done: best {result.arch}; results {search_dir / 'results.csv'}; figures "
+    LOG.info(f"demo done: best {result.arch}; results {search_dir / 'results.csv'}; figures "
           + ", ".join(str(p) for p in figures if p.suffix == ".png"))
     return {"arch": str(result.arch), "figures": [str(p) for p in figures]}

@@ -505,7 +505,7 @@ def _blame(module: nn.Module, example: torch.Tensor, fmt: str, error: BaseExcept
 
 def write_torchscript(module: nn.Module, example: torch.Tensor, path: Path) -> None:
     """Trace `module` on `example` and save it atomically to `path`."""
-    from supernet.training.checkpoint import atomic_write
+    from supernet.utils.io import atomic_write
 
     try:
         traced = _trace_torchscript(module, example)
@@ -516,7 +516,7 @@ def write_torchscript(module: nn.Module, example: torch.Tensor, path: Path) -> N
 
 def write_onnx(module: nn.Module, example: torch.Tensor, path: Path) -> None:
     """Export `module` to ONNX (dynamic batch) and save it atomically to `path`."""
-    from supernet.training.checkpoint import atomic_write
+    from supernet.utils.io import atomic_write
 
     _require_onnx()
     if example.shape[0] < 2:              # torch.export specialises a batch of 1

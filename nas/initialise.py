@@ -9,7 +9,7 @@ initialization):
   (`Supernet.export`), or a ``nas export`` folder of it.
 * ``center_init_from`` (MLP-3D supernets and fixed networks): a 2D CycleMLP checkpoint (a
   vidnas ``nas pretrain`` output of a ``cyclemlp-*`` model, a plain state dict, or an official
-  CycleMLP checkpoint), inflated by `supernet.models.mlp3d.center_inflate_state`. The
+  CycleMLP checkpoint), inflated by the family's ``center_init_from`` run option (`supernet.registry.RunOption`). The
   classifier is not copied (the 2D model's classes are image classes; a video task has its
   own), as a Kinetics model replaces its ImageNet head.
 """
@@ -19,25 +19,21 @@ from pathlib import Path
 
 import torch
 
-from supernet.training.checkpoint import model_from_checkpoint, safe_load
+from supernet.registry import run_option
+from supernet.training.checkpoint import model_from_checkpoint
 
 
-def mlp3d_paths(model) -> list:
-    """The MLP-3D networks inside `model` (both paths of a two-path network)."""
+def network_paths(model) -> list:
+    """The networks inside `model` (both paths of a two-path network, without the joint head)."""
     return [model.main, model.extra] if hasattr(model, "extra") else [model]
 
 
 def load_2d_state(path: str) -> dict[str, torch.Tensor]:
-    """The state dict of a 2D CycleMLP checkpoint, loaded weights-only, in our key layout."""
-    from supernet.models.mlp3d import convert_official_cyclemlp
+    """The state dict of a 2D CycleMLP checkpoint (kept for callers of the old name; the
+    loader lives with its model family)."""
+    from supernet.models.mlp3d import load_2d_state as load
 
-    raw = safe_load(path, "center_init_from: 2D checkpoint")
-    state = raw.get("model", raw) if isinstance(raw, dict) else raw
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"center_init_from: {path} holds no state dict of tensors")
-    if any(k.startswith("network.") for k in state):
-        state = convert_official_cyclemlp(state)
-    return state
+    return load(path)
 
 
 def initialise(model, cfg, supernet: bool = False) -> str:
@@ -51,7 +47,7 @@ def initialise(model, cfg, supernet: bool = False) -> str:
             exported = export_state_dict(cfg.init_from, cfg.model.name, cfg.arch)
         else:
             exported = model_from_checkpoint(cfg.init_from).export(cfg.arch).state_dict()
-        for path in mlp3d_paths(model):             # a two-path net: both paths, no head FC
+        for path in network_paths(model):             # a two-path net: both paths, no head FC
             own = path.state_dict()
             missing = sorted(set(own) - set(exported))
             if missing:
@@ -60,14 +56,5 @@ def initialise(model, cfg, supernet: bool = False) -> str:
             path.load_state_dict({k: exported[k] for k in own})
         return f"initialised from the supernet weights in {cfg.init_from}"
     if cfg.center_init_from:
-        from supernet.models.mlp3d import MLP3D, center_inflate_state
-
-        paths = mlp3d_paths(model)
-        if not all(isinstance(p, MLP3D) for p in paths):
-            raise ValueError(f"center_init_from inflates a 2D CycleMLP into MLP-3D networks, not "
-                             f"{cfg.model.name}")
-        state = load_2d_state(cfg.center_init_from)
-        for path in paths:                    # the classifier stays fresh: image classes differ
-            path.load_state_dict(center_inflate_state(path, state, load_head=False))
-        return f"center-initialised from the 2D CycleMLP in {cfg.center_init_from} (new classifier)"
+        return run_option(cfg.model.name, "center_init_from").apply(model, cfg.center_init_from)
     return "trained from scratch"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import matplotlib
 
@@ -103,30 +103,37 @@ def plot_variants(df: pd.DataFrame, out: str | Path, searched: dict | None = Non
     return save_figure(fig, out)
 
 
-def _size_field(choice) -> str | None:
-    """The first integer field of a choice (group size, chunk length), if any."""
+def _size_field(choice, space=None) -> str | None:
+    """The field that colours the architecture plot: the space's `plot_field`, else the first
+    integer field of a choice (group size, chunk length), if any."""
+    if space is not None and getattr(space, "plot_field", None):
+        return space.plot_field
     for f in dataclasses.fields(choice):
         if isinstance(getattr(choice, f.name), int) and not isinstance(getattr(choice, f.name), bool):
             return f.name
     return None
 
 
-def plot_arch(space, arch, out: str | Path, title: str = "") -> list[Path]:
-    """Fig. 7: one box per unit in network order, stages separated, coloured by choice size."""
-    arch = space.parse(arch)
-    field = _size_field(arch[0])
+def arch_legend(space, arch) -> tuple[list, list[tuple[str, Any]]]:
+    """Box colours and legend (label, colour) of the architecture plot; labels come from the
+    space (`SearchSpace.plot_field` / `plot_labels`)."""
+    field = _size_field(arch[0], space)
     if field:
+        label = getattr(space, "plot_labels", {}).get(field, field.replace("_", " "))
         values = sorted({getattr(c, field) for c in space.choices(0)} | {getattr(c, field) for c in arch})
         cmap = plt.get_cmap("viridis", max(len(values), 2))
         color_of = {v: cmap(i) for i, v in enumerate(values)}
-        colors = [color_of[getattr(c, field)] for c in arch]
-        legend = [(f"{field.replace('_', ' ')} {v}", color_of[v]) for v in values]
-    else:
-        kinds = sorted({c.token for c in arch})
-        cmap = plt.get_cmap("tab10")
-        color_of = {k: cmap(i % 10) for i, k in enumerate(kinds)}
-        colors = [color_of[c.token] for c in arch]
-        legend = [(k, color_of[k]) for k in kinds]
+        return [color_of[getattr(c, field)] for c in arch], [(f"{label} {v}", color_of[v]) for v in values]
+    kinds = sorted({c.token for c in arch})
+    cmap = plt.get_cmap("tab10")
+    color_of = {k: cmap(i % 10) for i, k in enumerate(kinds)}
+    return [color_of[c.token] for c in arch], [(k, color_of[k]) for k in kinds]
+
+
+def plot_arch(space, arch, out: str | Path, title: str = "") -> list[Path]:
+    """Fig. 7: one box per unit in network order, stages separated, coloured by choice size."""
+    arch = space.parse(arch)
+    colors, legend = arch_legend(space, arch)
     n = len(arch)
     gaps = [i for i in range(1, n) if space.unit_stages[i] != space.unit_stages[i - 1]]
     xs, x = [], 0.0

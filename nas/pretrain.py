@@ -21,7 +21,10 @@ from .config import RunConfig, prepare_output_dir
 from .data import ClipSampler, build_loader
 from .initialise import initialise
 from .utils import atomic_write_json
+from .log import get_logger
 from .validate import check_run
+
+LOG = get_logger()
 
 
 def make_loader_factory(cfg: RunConfig, dataset, rank: int, world: int, shuffle: bool = True):
@@ -88,7 +91,7 @@ def run_pretrain(cfg: RunConfig, resume: bool = False) -> TrainResult:
     try:
         make_loader, steps = make_loader_factory(cfg, train_set, info.rank, info.world)
         if info.is_main:
-            print(f"pretraining {cfg.model.name} supernet ({model.space.num_units} units, "
+            LOG.info(f"pretraining {cfg.model.name} supernet ({model.space.num_units} units, "
                   f"{model.space.size():.3g} architectures; {how}) on {cfg.data.dataset}: "
                   f"{len(train_set)} clips, {steps} steps/epoch x {cfg.train.epochs} epochs, "
                   f"sampler {cfg.train.sampler} ({sampler.paths_per_step} path(s)/step), "
@@ -98,7 +101,7 @@ def run_pretrain(cfg: RunConfig, resume: bool = False) -> TrainResult:
                        config=cfg.to_dict(), device=device, dist_info=info, arch_sampler=sampler,
                        resume=resume, final_name="supernet.pt")
         if info.is_main:
-            print(f"done: step {result.step}; checkpoint {result.checkpoint}; metrics "
+            LOG.info(f"done: step {result.step}; checkpoint {result.checkpoint}; metrics "
                   f"{Path(cfg.output_dir) / 'metrics.csv'}; config {Path(cfg.output_dir) / 'config.yaml'}")
         return result
     finally:
@@ -120,7 +123,7 @@ def _pretrain_image_model(cfg: RunConfig, model, resume: bool) -> TrainResult:
     try:
         make_loader, steps = make_loader_factory(cfg, train_set, info.rank, info.world)
         if info.is_main:
-            print(f"pretraining {cfg.model.name} (2D image model) on frames of {cfg.data.dataset}: "
+            LOG.info(f"pretraining {cfg.model.name} (2D image model) on frames of {cfg.data.dataset}: "
                   f"{len(train_set)} images, {steps} steps/epoch x {cfg.train.epochs} epochs on {device}")
         result = train(model, train_cfg=cfg.train, optim_cfg=cfg.optim, make_loader=make_loader,
                        steps_per_epoch=steps, out_dir=cfg.output_dir, kind="image",
@@ -131,7 +134,7 @@ def _pretrain_image_model(cfg: RunConfig, model, resume: bool) -> TrainResult:
         metrics.update({"step": result.step, "train": result.last_epoch})
         if info.is_main:
             atomic_write_json(Path(cfg.output_dir) / "eval.json", metrics)
-            print(f"done: val top-1 {metrics['top1']:.2f}% on {metrics['clips']} centre frames; "
+            LOG.info(f"done: val top-1 {metrics['top1']:.2f}% on {metrics['clips']} centre frames; "
                   f"checkpoint {result.checkpoint}")
         return result
     finally:

@@ -53,7 +53,7 @@ def register_kind(kind: FolderKind) -> FolderKind:
     return kind
 
 
-_TRAIN_IGNORE = ("train.max_steps", "train.threads")
+_TRAIN_IGNORE = ("train.max_steps", "train.threads", "train.tensorboard")   # change nothing a run computes
 register_kind(FolderKind("pretrain", "config.yaml", "checkpoints/last.pt", _TRAIN_IGNORE))
 register_kind(FolderKind("train", "config.yaml", "checkpoints/last.pt", _TRAIN_IGNORE))
 _SEARCH_ALREADY = "{out} holds this {noun} already; pass --resume to continue it or use another {what}"

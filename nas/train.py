@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from supernet.registry import build_model
+from supernet.registry import build_model, run_option
 from supernet.training.distributed import cleanup
 from supernet.training.loop import TrainResult, train
 
@@ -24,7 +24,10 @@ from .evaluate import evaluate_model
 from .initialise import initialise
 from .pretrain import make_loader_factory, setup_run
 from .utils import atomic_write_json, atomic_write_text
+from .log import get_logger
 from .validate import check_run
+
+LOG = get_logger()
 
 
 def evaluate_run(model, cfg: RunConfig, device) -> dict:
@@ -74,19 +77,17 @@ def run_train(cfg: RunConfig, resume: bool = False, quiet: bool = False) -> dict
     torch.manual_seed(cfg.train.seed)                 # the initial weights depend on the seed only
     model = build_model(cfg.model.name, cfg.input_size, cfg.data.num_classes, arch=cfg.arch,
                         **cfg.model.kwargs)
-    if cfg.random_gtm and getattr(getattr(model, "space", None), "name", None) != "mlp3d":
-        raise ValueError(f"random_gtm applies to MLP-3D networks, not {cfg.model.name}")
+    random_gtm = run_option(cfg.model.name, "random_gtm").apply if cfg.random_gtm else None
     train_set = check_run(cfg, "train", model, resume, evaluates=True)["train"]   # before any output
     how = initialise(model, cfg) if not resume else "resumed"
     device, info = setup_run(cfg, resume, kind="train")
     try:
         make_loader, steps = make_loader_factory(cfg, train_set, info.rank, info.world)
         hook = None
-        if cfg.random_gtm:
-            from supernet.models.mlp3d import random_gtm_hook
-            hook = random_gtm_hook(model, cfg.random_gtm, cfg.train.seed)
+        if random_gtm:
+            hook = random_gtm(model, cfg.random_gtm, cfg.train.seed)
         if info.is_main and not quiet:
-            print(f"training {cfg.model.name} {cfg.arch} standalone ({how}) on {cfg.data.dataset}: "
+            LOG.info(f"training {cfg.model.name} {cfg.arch} standalone ({how}) on {cfg.data.dataset}: "
                   f"{len(train_set)} clips, {steps} steps/epoch x {cfg.train.epochs} epochs")
         result: TrainResult = train(model, train_cfg=cfg.train, optim_cfg=cfg.optim, make_loader=make_loader,
                                     steps_per_epoch=steps, out_dir=cfg.output_dir, kind="standalone",
@@ -98,7 +99,7 @@ def run_train(cfg: RunConfig, resume: bool = False, quiet: bool = False) -> dict
         if info.is_main:
             atomic_write_json(Path(cfg.output_dir) / "eval.json", metrics)
             if not quiet:
-                print(f"{cfg.arch}: top-1 {metrics['single_view']['top1']:.2f}% single view"
+                LOG.info(f"{cfg.arch}: top-1 {metrics['single_view']['top1']:.2f}% single view"
                       + (f", {metrics['multi_view']['top1']:.2f}% over {metrics['multi_view']['views']} views"
                          if "multi_view" in metrics else "") + f"; {Path(cfg.output_dir) / 'eval.json'}")
         return metrics

@@ -1,4 +1,5 @@
-"""Small helpers shared across `nas`: size parsing, tables, atomic writes."""
+"""Small helpers shared across `nas`: size parsing, tables, JSON reading (atomic writes are
+`supernet.utils.io`'s, re-exported here)."""
 from __future__ import annotations
 
 import json
@@ -6,7 +7,7 @@ import os
 from typing import Any, Sequence
 
 from search_spaces import shorten
-from supernet.training.checkpoint import atomic_write
+from supernet.utils.io import atomic_write, atomic_write_json, atomic_write_text  # noqa: F401  (re-exported)
 
 
 def parse_size(text: str) -> tuple[int, ...]:
@@ -42,11 +43,6 @@ def _is_number(text: str) -> bool:
         return False
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write `text` to `path` via a temporary file and rename, so a crash leaves the old file."""
-    atomic_write(path, lambda f: f.write(text), binary=False)
-
-
 def read_json(path: str | os.PathLike, what: str = "file") -> Any:
     """The JSON in `path`; one-line FileNotFoundError / ValueError naming `what`."""
     from pathlib import Path
@@ -59,6 +55,3 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{what} {path} does not parse: {e}") from None
 
-
-def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")

@@ -170,9 +170,10 @@ def check_run(cfg, command: str, model, resume: bool, evaluates: bool) -> dict:
     elif cfg.init_from:
         check_checkpoint(cfg.init_from, "init_from", kinds=("supernet",))
     if cfg.center_init_from:
-        from .initialise import load_2d_state
+        from supernet.registry import run_option
+        option = run_option(cfg.model.name, "center_init_from")   # the family supports it
         check_input_file(cfg.center_init_from, "center_init_from")
-        load_2d_state(cfg.center_init_from)
+        option.check(cfg.center_init_from)
     images = space is None and not cfg.is_video
     splits = ("train", "val") if evaluates else ("train",)
     datasets = check_data(cfg.data, splits, readable=("val",) if evaluates else (), images=images)

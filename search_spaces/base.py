@@ -100,6 +100,10 @@ class SearchSpace(ABC):
 
     name: ClassVar[str] = "base"
     choice_cls: ClassVar[type[Choice]] = Choice
+    # the architecture plot (`nas plot arch`, Fig. 7): the choice field that colours the boxes
+    # (None: the first integer field, else the token) and legend labels per field
+    plot_field: ClassVar[str | None] = None
+    plot_labels: ClassVar[dict[str, str]] = {}
 
     unit_names: tuple[str, ...]
     unit_stages: tuple[int, ...]

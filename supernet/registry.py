@@ -16,7 +16,7 @@ from torch import nn
 @dataclass(frozen=True)
 class ModelEntry:
     name: str
-    family: str                  # "mlp3d", "cyclemlp", "morphmlp", "conv3d_split", ...
+    family: str                  # declared with `register_family` (demo config, run options, ...)
     builder: Callable[..., nn.Module]
     default_input: tuple[int, ...]   # (T, H, W) for video, (H, W) for images
     default_classes: int
@@ -30,6 +30,87 @@ class ModelEntry:
 
 
 _MODELS: dict[str, ModelEntry] = {}
+
+
+@dataclass(frozen=True)
+class RunOption:
+    """A model-specific run-config key: `apply` implements it (its signature is the key's
+    contract with `nas`), `check(value)` validates the value before any work (one-line
+    ValueError), e.g. that a checkpoint file loads."""
+
+    apply: Callable[..., Any]
+    check: Callable[[Any], Any] | None = None
+    what: str = ""            # the refusal on other families: "<key> <what>, not <model>"
+
+
+@dataclass(frozen=True)
+class FamilyInfo:
+    """Everything generic code needs to know about a model family (a search space's hosts),
+    declared next to its models (`register_family`) so that `nas/` names no family:
+
+    * ``demo_config``: the ``nas demo`` pretraining config (a file under
+      ``experiments/configs/`` or an absolute path); None: no demo;
+    * ``search_defaults``: defaults of ``nas search`` / ``nas demo`` evaluation settings the
+      user did not set, e.g. ``{"bn_recalib": 4}`` for BatchNorm hosts;
+    * ``run_options``: the model-specific `RunConfig` keys the family supports, each with its
+      `RunOption`, e.g. ``{"random_gtm": RunOption(hook_builder)}``;
+      a run that sets one of these keys on another family is a one-line error;
+
+    (The architecture plot's labels belong to the search space: `SearchSpace.plot_field` and
+    `plot_labels`.)
+    """
+
+    name: str
+    description: str = ""
+    demo_config: str | None = None
+    search_defaults: dict[str, Any] = field(default_factory=dict)
+    run_options: dict[str, RunOption] = field(default_factory=dict)
+
+
+_FAMILIES: dict[str, FamilyInfo] = {}
+
+
+def register_family(name: str, description: str = "", demo_config: str | None = None,
+                    search_defaults: dict[str, Any] | None = None,
+                    run_options: dict[str, RunOption] | None = None) -> FamilyInfo:
+    """Declare model family `name` (see `FamilyInfo`); a family registered twice is an error."""
+    if name in _FAMILIES:
+        raise ValueError(f"model family {name!r} registered twice")
+    info = FamilyInfo(name, description, demo_config, dict(search_defaults or {}),
+                      dict(run_options or {}))
+    _FAMILIES[name] = info
+    return info
+
+
+def family_info(name: str) -> FamilyInfo:
+    """The family's declaration; a family that declared nothing gets an empty one."""
+    _ensure_loaded()
+    return _FAMILIES.get(name) or FamilyInfo(name)
+
+
+def list_families() -> list[str]:
+    """Every family with a registered model or declaration, sorted."""
+    _ensure_loaded()
+    return sorted(set(_FAMILIES) | {e.family for e in _MODELS.values()})
+
+
+def demo_families() -> list[str]:
+    """Families that declare a ``nas demo`` config, in registration order."""
+    _ensure_loaded()
+    return [n for n, f in _FAMILIES.items() if f.demo_config]
+
+
+def run_option(model_name: str, key: str) -> RunOption:
+    """The `RunOption` of run option `key` for model `model_name`; a one-line ValueError
+    naming the families that support it when its family does not."""
+    entry = model_entry(model_name)
+    impl = family_info(entry.family).run_options.get(key)
+    if impl is None:
+        owners = [(n, f.run_options[key]) for n, f in _FAMILIES.items() if key in f.run_options]
+        what = owners[0][1].what if len(owners) == 1 and owners[0][1].what else \
+            f"applies to the model families {', '.join(n for n, _ in owners) or '(none)'}"
+        raise ValueError(f"{key} {what}, not {model_name}")
+    return impl
 
 
 def register_model(name: str, family: str, default_input: tuple[int, ...], default_classes: int,

@@ -1,6 +1,7 @@
 """`nas demo`: pretrain, greedy search and figures in one resumable command."""
 import pandas as pd
 import pytest
+import yaml
 
 import nas.demo
 from nas.cli import main
@@ -13,6 +14,8 @@ def test_demo_runs_the_pipeline_and_resumes(tmp_path, monkeypatch, capsys):
     assert main(["demo", "--out", str(out), "--no-progress"]) == 0
     assert (out / "supernet" / "supernet.pt").exists() and (out / "supernet" / "metrics.csv").exists()
     results = pd.read_csv(out / "search" / "results.csv")
+    assert yaml.safe_load((out / "demo_config.yaml").read_text()) == {"space": "mlp3d", "out": str(out),
+                                                                      "val_size": 256}
     assert len(results) > 0 and (out / "search" / "best_arch.json").exists()
     for name in ("search_progress.png", "searched_arch.png"):
         assert (out / name).stat().st_size > 5_000

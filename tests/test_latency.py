@@ -7,7 +7,7 @@ import torch
 
 from nas.cli import main
 from nas.latency import LUT_FORMAT, LatencyTable, build_latency_table, choice_sweep, median_ms
-from nas.search import InMemoryEvaluator, SearchConfig, build_cost_table, run_search
+from nas.search import InMemoryEvaluatorFactory, SearchConfig, build_cost_table, run_search
 from supernet.registry import build_model
 from supernet.training.checkpoint import save_checkpoint
 
@@ -90,7 +90,7 @@ def val_batches(seed=1):
 
 
 def test_search_with_the_table_sums_it(lut, model, tmp_path):
-    factory = InMemoryEvaluator.from_model(model, val_batches())
+    factory = InMemoryEvaluatorFactory.from_model(model, val_batches())
     table = LatencyTable.load(lut)
     costs = build_cost_table(model, SIZE)
     res = run_search(SearchConfig("random", {"budget": 4, "batch": 2}, cost="latency", latency_table=str(lut)),

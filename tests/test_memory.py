@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from nas.memory import MB, MemoryCost, build_memory_table, measure_peak_bytes, peak_bytes
-from nas.search import InMemoryEvaluator, SearchConfig, build_cost_table, run_search
+from nas.search import InMemoryEvaluatorFactory, SearchConfig, build_cost_table, run_search
 from supernet.registry import build_model
 
 SIZE = (8, 32, 32)
@@ -62,7 +62,7 @@ def test_cost_memory_and_the_hard_limit_in_the_search(tmp_path):
     torch.manual_seed(0)
     model = build_model("r3d-rs-nano", SIZE, 10)
     g = torch.Generator().manual_seed(1)
-    factory = InMemoryEvaluator.from_model(model, [(torch.randn(2, 3, *SIZE, generator=g), torch.tensor([1, 2]))])
+    factory = InMemoryEvaluatorFactory.from_model(model, [(torch.randn(2, 3, *SIZE, generator=g), torch.tensor([1, 2]))])
     costs = build_cost_table(model, SIZE)
     res = run_search(SearchConfig("random", {"budget": 6, "batch": 3}, cost="memory", cost_batch=2), factory,
                      out=tmp_path / "m", cost_table=costs, progress=False, log=lambda s: None)

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 
-from nas.search import (CostTable, EvalRequest, Evaluator, InMemoryEvaluator, InProcessBackend,
+from nas.search import (CostTable, EvalRequest, Evaluator, InMemoryEvaluatorFactory, InProcessBackend,
                         Objective, SearchConfig, build_cost_table, full_trace_flops, make_strategy,
                         pareto_front, read_results, run_search)
 from nas.search.cost_table import LatencyCost
@@ -74,7 +74,7 @@ def cost_table_of(name, **kwargs):
 @pytest.fixture(scope="module")
 def small():
     model, table = cost_table_of("small")
-    factory = InMemoryEvaluator.from_model(model, random_batches(2, 4, seed=1))
+    factory = InMemoryEvaluatorFactory.from_model(model, random_batches(2, 4, seed=1))
     return model, table, factory
 
 
@@ -374,7 +374,7 @@ def test_greedy_matches_naive_reference_and_prefix_cache_changes_only_time(small
     want, keys = naive_greedy(model, factory.val, table, alpha, 4, 2)
     assert got.arch == want
     assert set(got.table["key"]) == keys               # one row per distinct function
-    nocache = InMemoryEvaluator.from_model(model, factory.val, prefix_cache=False)
+    nocache = InMemoryEvaluatorFactory.from_model(model, factory.val, prefix_cache=False)
     other = run_search(cfg, nocache, cost_table=table, progress=False, log=lambda s: None)
     assert other.arch == got.arch
     pd.testing.assert_frame_equal(rows(other.table), rows(got.table))
@@ -598,7 +598,7 @@ def test_cli_search_writes_results_and_best_architecture(tmp_path, checkpoint, c
     capsys.readouterr()
     (tmp_path / "bad.yaml").write_text("strategy: random\nbugdet: 3\n")
     for argv, needle in ((search_argv(checkpoint, tmp_path / "z", "--config", str(tmp_path / "bad.yaml")),
-                          "unknown setting 'bugdet'"),
+                          "unknown config key 'bugdet'"),
                          (search_argv(checkpoint, tmp_path / "x", "--strategy", "evolution", "--repeats", "2"),
                           "--repeats does not apply to strategy evolution"),
                          (search_argv(checkpoint, tmp_path / "y", "--bn-recalib", "1"), "has no BatchNorm"),

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from fake_scorer import OracleFactory, toy_cost_table
-from nas.search import EvalRequest, Evaluator, InMemoryEvaluator, SearchConfig, run_search
+from nas.search import EvalRequest, Evaluator, InMemoryEvaluatorFactory, SearchConfig, run_search
 from nas.search.confidence import (binomial_se, compare_estimates, compare_outcomes, pack_hits,
                                    paired_se, unpack_hits, worse_pvalue)
 from nas.search.engine import complete_rows, pareto_table
@@ -271,7 +271,7 @@ def test_racing_on_ray_workers_equals_in_process(ray_session, tmp_path):
     from nas.search.ray_eval import RayTuneBackend
 
     model, table = cost_table_of("small")
-    factory = InMemoryEvaluator.from_model(model, random_batches(4, 2, seed=9))
+    factory = InMemoryEvaluatorFactory.from_model(model, random_batches(4, 2, seed=9))
     cfg = SearchConfig("random", {"budget": 8, "batch": 4}, seed=1, racing=True, race_slices=2)
     on_ray = run_search(cfg, factory, out=tmp_path / "ray", backend=RayTuneBackend(factory, workers=2),
                         cost_table=table, **QUIET)
@@ -291,7 +291,7 @@ def test_racing_refuses_bad_settings():
         run_search(SearchConfig("random", {"budget": 2}, confidence=1.0), OracleFactory(),
                    cost_table=toy_cost_table(), **QUIET)
     model, table = cost_table_of("small")
-    factory = InMemoryEvaluator.from_model(model, random_batches(2, 2, seed=1))
+    factory = InMemoryEvaluatorFactory.from_model(model, random_batches(2, 2, seed=1))
     with pytest.raises(ValueError, match="9 slices asked, the validation subset has 2 batches"):
         run_search(SearchConfig("random", {"budget": 2}, racing=True, race_slices=9), factory,
                    cost_table=table, **QUIET)

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
-from nas.search import InMemoryEvaluator, SearchConfig, build_cost_table, run_search
+from nas.search import InMemoryEvaluatorFactory, SearchConfig, build_cost_table, run_search
 from supernet.registry import build_model
 
 pytest.importorskip("ray")
@@ -21,7 +21,7 @@ def test_greedy_on_ray_tune_equals_in_process(ray_session, tmp_path):
     torch.set_num_threads(1)                            # as the 1-CPU workers do
     try:
         table = build_cost_table(model, (16, 32, 32))
-        factory = InMemoryEvaluator.from_model(model, batches)
+        factory = InMemoryEvaluatorFactory.from_model(model, batches)
         cfg = SearchConfig("greedy", {"repeats": 1}, seed=3, alpha=50.0)
         quiet = dict(cost_table=table, progress=False, log=lambda s: None)
         backend = RayTuneBackend(factory, workers=2)

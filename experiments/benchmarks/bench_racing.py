@@ -24,7 +24,7 @@ from nas.search import SearchConfig, run_search  # noqa: E402
 from nas.search.confidence import compare_outcomes, unpack_hits  # noqa: E402
 from nas.search.engine import InProcessBackend  # noqa: E402
 from nas.search.evaluator import EvalRequest  # noqa: E402
-from nas.search.recipes import CheckpointEvaluator  # noqa: E402
+from nas.search.recipes import CheckpointEvaluatorFactory  # noqa: E402
 
 
 def timed(cfg, factory, backend, table):
@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     try:
         from nas.search.cost_table import load_or_build_cost_table
-        factory = CheckpointEvaluator(args.checkpoint, args.val_size, args.batch_size, 0, device="cpu")
+        factory = CheckpointEvaluatorFactory(args.checkpoint, args.val_size, args.batch_size, 0, device="cpu")
         model = factory.cost_model()
         table = load_or_build_cost_table(model, tuple(model.spec["input_size"]))
         backend = InProcessBackend(factory)

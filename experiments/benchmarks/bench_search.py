@@ -22,14 +22,14 @@ import torch
 
 from common import Row, median_seconds, print_table  # noqa: E402  (adds the repo to sys.path)
 
-from nas.search import InMemoryEvaluator, SearchConfig, build_cost_table, full_trace_flops, run_search  # noqa: E402
+from nas.search import InMemoryEvaluatorFactory, SearchConfig, build_cost_table, full_trace_flops, run_search  # noqa: E402
 from supernet.registry import build_model  # noqa: E402
 
 SIZE = (16, 32, 32)
 
 
 def greedy_seconds(model, table, batches, prefix_cache: bool, repeats: int):
-    factory = InMemoryEvaluator.from_model(model, batches, prefix_cache=prefix_cache)
+    factory = InMemoryEvaluatorFactory.from_model(model, batches, prefix_cache=prefix_cache)
     factory.build().evaluate({"arch": str(model.space.sample(0))})           # warm-up
     start = time.perf_counter()
     result = run_search(SearchConfig("greedy", {"repeats": repeats}, seed=0), factory,

@@ -8,12 +8,12 @@ predictor, `nas predictor`); `bench_eval` (scoring by a standalone table, `--ben
 from .cost_table import CostTable, LatencyCost, build_cost_table, full_trace_flops, measure_latency_ms
 from .engine import InProcessBackend, SearchConfig, SearchContext, SearchResult, run_search
 from .evaluator import EvalRequest, EvalResult, Evaluator
-from .recipes import CheckpointEvaluator, InMemoryEvaluator
+from .recipes import CheckpointEvaluatorFactory, InMemoryEvaluatorFactory
 from .objective import Objective, pareto_front
 from .store import Record, ResultStore, read_results
 from .strategies import STRATEGIES, make_strategy
 
 __all__ = ["CostTable", "LatencyCost", "build_cost_table", "full_trace_flops", "measure_latency_ms",
-           "InMemoryEvaluator", "CheckpointEvaluator", "InProcessBackend", "SearchConfig", "SearchContext", "SearchResult",
+           "InMemoryEvaluatorFactory", "CheckpointEvaluatorFactory", "InProcessBackend", "SearchConfig", "SearchContext", "SearchResult",
            "run_search", "EvalRequest", "EvalResult", "Evaluator", "Objective", "pareto_front",
            "Record", "ResultStore", "read_results", "STRATEGIES", "make_strategy"]

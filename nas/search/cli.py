@@ -7,8 +7,9 @@
 Strategies: greedy (MLP-3D Sec. 3.4), evolution (SPOS), random, optuna-tpe, optuna-nsga2.
 Settings come from `--config FILE` (YAML: the keys of the ``search`` and ``evaluation``
 sections of a `search_config.yaml`, flat or in those sections; ``data`` overrides the
-checkpoint's data config; identity keys such as ``checkpoint`` are ignored) and are
-overridden by flags. `--ray` (local Ray) or `--ray-address ADDR` evaluates on Ray Tune
+checkpoint's data config; identity keys such as ``checkpoint`` are ignored; the typed
+schema is `nas.search.settings`), then ``--set key=value`` (``search.seed=3`` or ``seed=3``),
+then flags, which are shorthands that set keys. `--ray` (local Ray) or `--ray-address ADDR` evaluates on Ray Tune
 workers. `--resume` continues a search killed at any point and ends with the same result
 as an uninterrupted run. On a busy CPU machine pass `--threads 1`: small evaluation batches
 gain little from threads, and OpenMP threads competing with other processes are very slow.
@@ -28,12 +29,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import yaml
-
 from search_spaces import shorten
+from supernet.utils.config import load_yaml, to_dict
 
 from .objective import COST_KINDS, DEFAULT_ALPHA
-from .strategies import STRATEGIES
+from .strategies import DEFAULT_STRATEGY, STRATEGIES
 
 # flag -> strategy parameter (applied only to strategies that take it)
 STRATEGY_FLAGS = {
@@ -43,13 +43,7 @@ STRATEGY_FLAGS = {
 }
 EVAL_KEYS = ("val_size", "batch_size", "val_seed", "bn_recalib", "device")
 COST_KEYS = ("latency_table", "cost_device", "cost_batch", "memory_step", "max_memory_mb")
-SEARCH_KEYS = ("strategy", "params", "seed", "alpha", "cost", "max_gflops", "racing", "race_slices",
-               "confidence", "alphas") + COST_KEYS
-DEFAULTS = {"strategy": "greedy", "seed": 0, "alpha": DEFAULT_ALPHA, "cost": "flops", "max_gflops": None,
-            "val_size": 256, "batch_size": 32, "val_seed": 0, "bn_recalib": 0, "device": "auto",
-            "racing": False, "race_slices": 4, "confidence": 0.95, "alphas": None,
-            "latency_table": None, "cost_device": None, "cost_batch": 1, "memory_step": "inference",
-            "max_memory_mb": None}
+FLAG_KEYS = ("strategy", "seed", "cost", "max_gflops", "racing", "race_slices", "confidence") + COST_KEYS
 
 
 def parse_alphas(text: str) -> list[float]:
@@ -72,8 +66,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--bench-table", metavar="DIR", help="score by a standalone table instead of a "
                    "supernet (folder or standalone.csv with benchmark.json; see nas.bench)")
     p.add_argument("--out", required=True, help="output folder (results.csv, best_arch.json, ...)")
-    p.add_argument("--strategy", choices=list(STRATEGIES), help="search strategy (default greedy)")
-    p.add_argument("--config", help="YAML file with search settings (flags override it)")
+    p.add_argument("--strategy", choices=list(STRATEGIES), help=f"search strategy (default {DEFAULT_STRATEGY})")
+    p.add_argument("--config", help="YAML file with search settings (the search and evaluation "
+                                    "sections of a search_config.yaml; --set and flags override it)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting, e.g. --set search.seed=3 or --set evaluation.val_size=64")
     p.add_argument("--resume", action="store_true", help="continue the search in --out")
     g = p.add_argument_group("objective V - alpha*C (Eq. 6)")
     g.add_argument("--alpha", type=parse_alphas, help=f"trade-off alpha per cost unit (default "
@@ -107,7 +104,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     g.add_argument("--batch-size", type=int, help="clips per evaluation batch (default 32)")
     g.add_argument("--val-seed", type=int, help="seed of the validation subset (default 0)")
     g.add_argument("--bn-recalib", type=int, help="re-estimate BatchNorm statistics on N training "
-                                                  "batches per architecture (BN hosts; default 0)")
+                                                  "batches per architecture (default: the model "
+                                                  "family's, e.g. 4 on BatchNorm hosts, else 0)")
     g.add_argument("--device", help="cpu, cuda, cuda:1 or auto (default)")
     g.add_argument("--no-prefix-cache", action="store_true", help="greedy: recompute prefixes (slower)")
     g.add_argument("--threads", type=int, help="torch intra-op threads in this process")
@@ -121,50 +119,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _read_config_file(path: str | None) -> dict:
-    if not path:
-        return {}
-    file = Path(path)
-    if file.is_dir():
-        raise ValueError(f"search config {shorten(path)} is a folder; give a YAML file")
-    if not file.is_file():
-        raise FileNotFoundError(f"search config not found: {shorten(path)}")
-    try:
-        data = yaml.safe_load(file.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ValueError(f"{path} does not parse: {str(e).splitlines()[0]}") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{path} is not a text (UTF-8) YAML file") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} must hold a mapping of settings, got {shorten(data)}")
-    for section in ("search", "evaluation", "data", "params"):
-        if section in data and not isinstance(data[section], dict) and data[section] is not None:
-            raise ValueError(f"{path}: {section!r} must be a mapping of settings, got "
-                             f"{shorten(data[section])}")
-    data.update({k: data[k] or {} for k in ("search", "evaluation") if k in data})
-    flat = {**data.get("search", {}), **data.get("evaluation", {}),
-            **{k: v for k, v in data.items() if k not in ("search", "evaluation")}}
-    for key in ("params", "data"):
-        if flat.get(key) is not None and not isinstance(flat[key], dict):
-            raise ValueError(f"{path}: {key!r} must be a mapping, got {shorten(flat[key])}")
-    allowed = set(SEARCH_KEYS) | set(EVAL_KEYS) | {"checkpoint", "source", "sha256", "model", "data",
-                                                  "table", "archs"}
-    unknown = sorted(set(flat) - allowed)
-    if unknown:
-        raise ValueError(f"{path}: unknown setting {unknown[0]!r}; allowed: {', '.join(SEARCH_KEYS + EVAL_KEYS)}")
-    return flat
-
-
 def resolve_settings(args) -> dict:
-    """File settings, then flags, then defaults; strategy flags checked against the strategy."""
-    settings = {**DEFAULTS, **_read_config_file(args.config)}
-    for key in ("strategy", "seed", "cost", "max_gflops", "racing", "race_slices", "confidence") \
-            + COST_KEYS + EVAL_KEYS:
-        if getattr(args, key, None) is not None:
-            settings[key] = getattr(args, key)
+    """``--config`` file, then ``--set``, then flags (shorthands that set keys), validated by
+    the typed schema (`nas.search.settings`); strategy flags checked against the strategy."""
+    from .settings import load_search_settings
+
+    shorthands = {k: getattr(args, k, None) for k in FLAG_KEYS + EVAL_KEYS}
     if getattr(args, "alpha", None) is not None:
-        settings["alpha"], settings["alphas"] = args.alpha[0], list(args.alpha)
-    elif isinstance(settings["alpha"], list):               # alpha: [a, b, c] in a config file
+        shorthands["alpha"], shorthands["alphas"] = args.alpha[0], list(args.alpha)
+    cfg = load_search_settings(args.config, getattr(args, "set", None), shorthands)
+    settings = {**to_dict(cfg.search), **{k: getattr(cfg.evaluation, k) for k in EVAL_KEYS}}
+    data = cfg.data if cfg.data is not None else cfg.evaluation.data
+    if data is not None:
+        settings["data"] = data
+    if isinstance(settings["alpha"], list):               # alpha: [a, b, c] in a config file
         settings["alphas"] = list(settings["alpha"])
         settings["alpha"] = settings["alphas"][0] if settings["alphas"] else DEFAULT_ALPHA
     params = dict(settings.get("params") or {})
@@ -188,10 +156,24 @@ def resolve_settings(args) -> dict:
     return settings
 
 
+def stored_setting(out: str, section: str, key: str):
+    """`key` of `section` in the search_config.yaml of folder `out`, or None."""
+    from .store import CONFIG_YAML
+
+    path = Path(out) / CONFIG_YAML
+    if not path.is_file():
+        return None
+    try:
+        data = load_yaml(path)
+    except ValueError:
+        return None                               # the folder guard reports it
+    return (data.get(section) or {}).get(key) if isinstance(data, dict) else None
+
+
 def cmd_search(args) -> int:
     """Run a search (see the module docstring)."""
     from .engine import SearchConfig, run_search
-    from .recipes import CheckpointEvaluator
+    from .recipes import CheckpointEvaluatorFactory
 
     from ..runfolder import check_run_folder
     from ..validate import check_device
@@ -210,7 +192,9 @@ def cmd_search(args) -> int:
         from .bench_eval import BenchTableEvaluator
         factory = BenchTableEvaluator(args.bench_table)
     else:
-        factory = CheckpointEvaluator(args.checkpoint, s["val_size"], s["batch_size"], s["val_seed"],
+        if s["bn_recalib"] is None and args.resume:      # a folder written before family defaults
+            s["bn_recalib"] = stored_setting(args.out, "evaluation", "bn_recalib")
+        factory = CheckpointEvaluatorFactory(args.checkpoint, s["val_size"], s["batch_size"], s["val_seed"],
                                       s["bn_recalib"], not args.no_prefix_cache, s["device"], s.get("data"))
     config = SearchConfig(s["strategy"], s["params"], s["seed"], s["alpha"], s["cost"], s["max_gflops"],
                           s["racing"], s["race_slices"], s["confidence"], s["alphas"],

@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterator
 
 from search_spaces import Arch
 
+from ..log import info as log_info
 from ..utils import atomic_write_text, format_table
 from .confidence import (DEFAULT_CONFIDENCE, SE_KIND, TEST_NAME, Comparison, binomial_se,
                          check_level, compare_estimates, compare_outcomes)
@@ -41,16 +42,16 @@ from .objective import Objective, pareto_front, pareto_front_nd
 from .outcomes import ClipLog
 from .racing import race
 from .recipes import EvaluatorFactory
-from .store import (COST_TABLE_JSON, OPTUNA_DB, PARETO_CSV, RANDOM_TOKEN, RESULTS_CSV, Record,
+from .store import (COST_TABLE_JSON, PARETO_CSV, RANDOM_TOKEN, RESULTS_CSV, Record,
                     ResultStore, display_arch, prepare_folder, row_key, write_best)
-from .strategies import Candidate, Outcome, make_strategy
+from .strategies import DEFAULT_STRATEGY, Candidate, Outcome, make_strategy
 
 
 @dataclass
 class SearchConfig:
     """What a search does (the part of `search_config.yaml` that is not the evaluator)."""
 
-    strategy: str = "greedy"
+    strategy: str = DEFAULT_STRATEGY
     params: dict[str, Any] = field(default_factory=dict)    # strategy parameters
     seed: int = 0
     alpha: float = 5e-3
@@ -108,11 +109,12 @@ class SearchContext:
 
     def __init__(self, space, table: CostTable, objective: Objective, store: ResultStore, backend,
                  strategy: str, seed: int, latency: LatencyCost | None = None,
-                 optuna_storage: str | None = None, progress=None, log: Callable[[str], None] = print,
+                 out_dir: Path | None = None, progress=None, log: Callable[[str], None] = log_info,
                  race_slices: int = 1, confidence: float = DEFAULT_CONFIDENCE, memory=None):
         self.space, self.table, self.objective = space, table, objective
         self.store, self.backend, self.strategy = store, backend, strategy
-        self.seed, self.latency, self.optuna_storage = int(seed), latency, optuna_storage
+        self.seed, self.latency = int(seed), latency
+        self.out_dir = None if out_dir is None else Path(out_dir)   # strategies keep their own files here
         self.memory = memory                    # MemoryTable for the --max-memory-mb limit
         self.progress, self.log = progress, log
         self.parts, self.level = int(race_slices), float(confidence)
@@ -302,7 +304,7 @@ def resolve_config(config: SearchConfig) -> SearchConfig:
 
 def run_search(config: SearchConfig, factory: EvaluatorFactory, out: str | Path | None = None,
                resume: bool = False, backend=None, progress: bool = True,
-               log: Callable[[str], None] = print, cost_table: CostTable | None = None) -> SearchResult:
+               log: Callable[[str], None] = log_info, cost_table: CostTable | None = None) -> SearchResult:
     """Run one search; see the module docstring. `out=None` keeps everything in memory."""
     config = resolve_config(config)
     if config.racing and not factory.per_clip:
@@ -331,7 +333,6 @@ def run_search(config: SearchConfig, factory: EvaluatorFactory, out: str | Path 
         log(f"{store.legacy} rows come from a folder written before per-clip outcomes: they have "
             "none, and comparisons with them use their binomial SEs (not paired)")
     backend = backend or InProcessBackend(factory)
-    storage = None if out_dir is None else f"sqlite:///{(out_dir / OPTUNA_DB).resolve()}"
     space = factory.search_space(model)
     log(f"search: {config.strategy} on {model.spec['name']} ({space.name} space, "
         f"{space.num_units} units, {space.size():.3g} architectures), seed {config.seed}")
@@ -343,8 +344,8 @@ def run_search(config: SearchConfig, factory: EvaluatorFactory, out: str | Path 
     with tqdm(total=strategy.estimate(space) or None, unit="arch", desc=config.strategy,
               disable=not progress, file=sys.stderr, dynamic_ncols=True) as bar:
         ctx = SearchContext(space, cost_table, objective, store, backend, config.strategy,
-                            config.seed, latency, storage, bar,
-                            log=bar.write if progress and log is print else log,
+                            config.seed, latency, out_dir, bar,
+                            log=log,
                             race_slices=config.race_slices if config.racing else 1,
                             confidence=config.confidence, memory=memory)
         outcome: Outcome = backend.session(lambda: strategy.run(ctx))
@@ -363,7 +364,7 @@ def run_search(config: SearchConfig, factory: EvaluatorFactory, out: str | Path 
                               "objective": f"% - alpha * {objective.unit}"},
                     "confidence": info["confidence"], "per_alpha": info["per_alpha"]})
         atomic_write_text(out_dir / PARETO_CSV, pareto_table(result.table).to_csv(index=False))
-    log(summary(result, objective, config.strategy))
+    log(summary(result, objective, config.strategy, pareto=strategy.reports_pareto))
     return result
 
 
@@ -420,7 +421,8 @@ def pareto_table(df, cost: str | None = None):
     return full.iloc[idx].sort_values(cols[1:] + ["eval_id"]).reset_index(drop=True)
 
 
-def summary(result: SearchResult, objective: Objective, strategy: str, top: int = 5) -> str:
+def summary(result: SearchResult, objective: Objective, strategy: str, top: int = 5,
+            pareto: bool = False) -> str:
     """The short terminal report: best architecture with units and SE, top rows, confidence,
     the best per alpha, Pareto front."""
     r = result.record
@@ -454,7 +456,7 @@ def summary(result: SearchResult, objective: Objective, strategy: str, top: int 
         lines.append(format_table([(f"{p['alpha']:g}", p["arch"], f"{p['top1_pct']:.2f}", f"{p['cost']:.5g}",
                                     f"{p['objective']:.4f}") for p in per_alpha],
                                   ["alpha", "architecture", "V (%)", f"C ({unit})", "objective"], align="llrrr"))
-    if strategy == "optuna-nsga2":
+    if pareto:
         front = pareto_table(df)
         lines.append("Pareto front (max V, min C):")
         lines.append(format_table([(x.arch, f"{x.top1_pct:.2f}", f"{x.cost:.5g}") for x in front.itertuples()],

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from supernet.training.checkpoint import atomic_write
+from supernet.utils.io import atomic_write
 
 from .confidence import unpack_hits
 from .evaluator import EvalResult

@@ -5,8 +5,8 @@ cached), so in-process and distributed searches score with identical models and 
 `describe()` is the plain-data identity of a recipe written into ``search_config.yaml``;
 a resumed search must describe the same evaluation.
 
-* `InMemoryEvaluator`: the model spec, weights and batches themselves (tests, notebooks).
-* `CheckpointEvaluator`: a supernet checkpoint plus the data config stored in it; the fixed
+* `InMemoryEvaluatorFactory`: the model spec, weights and batches themselves (tests, notebooks).
+* `CheckpointEvaluatorFactory`: a supernet checkpoint plus the data config stored in it; the fixed
   validation subset is `fixed_subset(val split, val_size, val_seed)` in order, batched
   without shuffling, so every candidate sees the same clips in the same batches.
 """
@@ -57,7 +57,7 @@ def _fingerprint(tensors) -> str:
     return h.hexdigest()[:16]
 
 
-class InMemoryEvaluator(EvaluatorFactory):
+class InMemoryEvaluatorFactory(EvaluatorFactory):
     """A recipe holding the model spec, its weights and the batches themselves."""
 
     def __init__(self, model_spec: dict, state: dict, val_batches, train_batches=None,
@@ -70,7 +70,7 @@ class InMemoryEvaluator(EvaluatorFactory):
         self.key = uuid.uuid4().hex
 
     @classmethod
-    def from_model(cls, model, val_batches, train_batches=None, **kwargs) -> "InMemoryEvaluator":
+    def from_model(cls, model, val_batches, train_batches=None, **kwargs) -> "InMemoryEvaluatorFactory":
         if getattr(model, "spec", None) is None:
             raise ValueError("the search needs a model built by supernet.registry.build_model")
         return cls(model.spec, model.state_dict(), val_batches, train_batches, **kwargs)
@@ -104,7 +104,7 @@ def load_clip_batches(data: dict[str, Any], split: str, count: int, batch_size: 
     """`count` clips of `split` (a fixed seeded subset; all when count >= the split), as
     in-order ``(clips, labels)`` batches of `batch_size`."""
     from nas.data import build_dataset, build_loader, fixed_subset
-    from supernet.training.config import from_dict
+    from supernet.utils.config import from_dict
 
     cfg = from_dict(DataConfig, data, "data.")
     dataset = build_dataset(cfg, split)
@@ -119,23 +119,32 @@ def load_clip_batches(data: dict[str, Any], split: str, count: int, batch_size: 
     return batches
 
 
-class CheckpointEvaluator(EvaluatorFactory):
+def search_default(model_spec: dict[str, Any], key: str, fallback: Any) -> Any:
+    """The search/evaluation default `key` the model's family declares (`register_family`)."""
+    from supernet.registry import family_info, model_entry
+
+    return family_info(model_entry(model_spec["name"]).family).search_defaults.get(key, fallback)
+
+
+class CheckpointEvaluatorFactory(EvaluatorFactory):
     """A supernet checkpoint and a validation subset of the data it was trained on.
 
     Args:
         checkpoint: path of a ``kind="supernet"`` checkpoint.
         val_size: clips in the fixed validation subset; batch_size: clips per batch.
-        val_seed: seed of the subset choice. bn_recalib: N training batches per θ (0: off).
+        val_seed: seed of the subset choice. bn_recalib: N training batches per θ (0: off;
+            None: the model family's default, e.g. 4 on BatchNorm hosts).
         data: overrides of the checkpoint's data config (e.g. another ``val_list``).
     """
 
     def __init__(self, checkpoint: str | Path, val_size: int = 256, batch_size: int = 32,
-                 val_seed: int = 0, bn_recalib: int = 0, prefix_cache: bool = True,
+                 val_seed: int = 0, bn_recalib: int | None = 0, prefix_cache: bool = True,
                  device: str = "cpu", data: dict[str, Any] | None = None):
         from ..validate import check_checkpoint, check_device, check_input_file
 
         for name, value, low in (("val_size", val_size, 1), ("batch_size", batch_size, 1),
-                                 ("val_seed", val_seed, 0), ("bn_recalib", bn_recalib, 0)):
+                                 ("val_seed", val_seed, 0)) + ((("bn_recalib", bn_recalib, 0),)
+                                                                if bn_recalib is not None else ()):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         check_device(str(device), "--device")
@@ -145,6 +154,8 @@ class CheckpointEvaluator(EvaluatorFactory):
             raise ValueError(f"{checkpoint} is a {ckpt.get('kind')!r} checkpoint; the search needs "
                              "a supernet checkpoint (from nas pretrain)")
         self.spec = ckpt["model_spec"]
+        if bn_recalib is None:                      # the model family's default (`register_family`)
+            bn_recalib = search_default(self.spec, "bn_recalib", 0)
         stored = (ckpt.get("config") or {}).get("data")
         if stored is None and not data:
             raise ValueError(f"{checkpoint} stores no data config; pass the data settings")
@@ -159,7 +170,7 @@ class CheckpointEvaluator(EvaluatorFactory):
         """Before any output: the lists exist and parse, and the validation subset holds a
         readable clip (`nas.validate`)."""
         from nas.data import fixed_subset
-        from supernet.training.config import from_dict
+        from supernet.utils.config import from_dict
 
         from ..validate import check_data, first_readable
 

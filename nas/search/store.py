@@ -10,7 +10,7 @@ Output folder of a search::
                          its `confidence` section and the best architecture per alpha
     best_arch.txt        its string
     pareto.csv           the Pareto front (max V; min GFLOPs, and min C when C is not GFLOPs)
-    optuna.db            the Optuna study (optuna strategies; SQLite, resumable)
+    (a strategy's own files, e.g. the Optuna study ``optuna.db``, written by the strategy)
 
 Rows are keyed by `key` (canonical architecture + evaluation context, see `row_key`); a
 resumed search replays its strategy from the start and takes every result whose key is
@@ -39,7 +39,6 @@ COST_TABLE_JSON = "cost_table.json"
 BEST_JSON = "best_arch.json"
 BEST_TXT = "best_arch.txt"
 PARETO_CSV = "pareto.csv"
-OPTUNA_DB = "optuna.db"
 RANDOM_TOKEN = "*"
 
 

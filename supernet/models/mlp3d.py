@@ -32,7 +32,7 @@ from ..base import SearchableUnit, Supernet
 from ..ops.cycle_fc import CycleFC
 from ..ops.gtm import GTM, GroupedTimeMixing
 from ..ops.layers import DropPath, Mlp, linear_drop_path_rates, reweighted_sum
-from ..registry import register_model
+from ..registry import RunOption, register_family, register_model
 
 
 @dataclass(frozen=True)
@@ -470,4 +470,34 @@ def _register_variants() -> None:
                        f"{cfg.description} 2D image model", searchable=False)(build_2d)
 
 
+def load_2d_state(path: str) -> dict[str, torch.Tensor]:
+    """The state dict of a 2D CycleMLP checkpoint, loaded weights-only, in our key layout."""
+    from supernet.training.checkpoint import safe_load
+
+    raw = safe_load(path, "center_init_from: 2D checkpoint")
+    state = raw.get("model", raw) if isinstance(raw, dict) else raw
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"center_init_from: {path} holds no state dict of tensors")
+    if any(k.startswith("network.") for k in state):
+        state = convert_official_cyclemlp(state)
+    return state
+
+
+def center_init(model: nn.Module, path: str) -> str:
+    """Center initialization (Sec. 4.2): inflate the 2D CycleMLP in `path` into every MLP-3D
+    path of `model`; the classifier stays fresh (image classes differ)."""
+    paths = _mlp3d_paths(model)
+    if not all(isinstance(p, MLP3D) for p in paths):
+        raise ValueError(f"center_init_from inflates a 2D CycleMLP into MLP-3D networks, not "
+                         f"{type(model).__name__}")
+    state = load_2d_state(path)
+    for net in paths:
+        net.load_state_dict(center_inflate_state(net, state, load_head=False))
+    return f"center-initialised from the 2D CycleMLP in {path} (new classifier)"
+
+
+register_family("mlp3d", "MLP-3D (gated token mixers, Sec. 3)", demo_config="pretrain_mlp3d_nano_cpu.yaml",
+                run_options={"random_gtm": RunOption(random_gtm_hook, what="applies to MLP-3D networks"),
+                             "center_init_from": RunOption(center_init, check=load_2d_state,
+                                                           what="inflates a 2D CycleMLP into MLP-3D networks")})
 _register_variants()

@@ -45,7 +45,7 @@ from search_spaces.morph import MorphChoice, MorphSpace
 from ..base import SearchableUnit, Supernet
 from ..ops.layers import DropPath, Mlp, linear_drop_path_rates
 from ..ops.morph_fc import MorphFCS, MorphFCT, SharedMorphFCS, SharedMorphFCT
-from ..registry import register_model
+from ..registry import register_family, register_model
 from .mlp3d import Downsample, Head, init_weights
 
 PAPER_DIMS = (112, 224, 392, 784)
@@ -259,4 +259,5 @@ def _register_variants() -> None:
         register_model(f"morphmlp-{key}", "morphmlp", default_input, classes, cfg.description)(build)
 
 
+register_family("morphmlp", "MorphMLP (chunk lengths per block)", demo_config="pretrain_morphmlp_nano_cpu.yaml")
 _register_variants()

@@ -49,7 +49,7 @@ from search_spaces.conv_split import (STRATEGIES, STRATEGY_TOKENS, ConvSplitChoi
 from ..base import SearchableUnit, Supernet
 from ..ops.conv3d_split import ConvBN, build_split_op, choice_state
 from ..ops.layers import DropPath
-from ..registry import register_model
+from ..registry import register_family, register_model
 from .eco import VideoHead, init_conv_bn
 
 
@@ -287,4 +287,7 @@ def _register_variants() -> None:
                        f"{cfg.description}; C4/C5 3D convs searched over split strategies")(build)
 
 
+# BatchNorm hosts: a sampled path's BN statistics are re-estimated before it is scored
+register_family("conv3d_split", "3D-conv split strategies on BatchNorm hosts (R3D-RS, ECO)",
+                demo_config="pretrain_r3d_rs_nano_cpu.yaml", search_defaults={"bn_recalib": 4})
 _register_variants()

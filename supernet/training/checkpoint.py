@@ -27,33 +27,9 @@ from typing import IO, Any, Callable
 
 import torch
 
+from ..utils.io import atomic_write  # noqa: F401  (re-exported: the one atomic write)
+
 FORMAT = "vidnas-checkpoint-v1"
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], binary: bool = True) -> None:
-    """Run `write(file)` on a temporary file in the same folder, fsync, then rename it over
-    `path`: a crash leaves either the old file or the new one, never a torn one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())       # mkstemp makes 0600; outputs follow the umask
-        with os.fdopen(fd, "wb" if binary else "w") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    """The process umask (read by setting and restoring it; there is no getter)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:

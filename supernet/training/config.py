@@ -1,158 +1,25 @@
-"""Config objects: dataclasses built from plain dicts (YAML) with one-line errors.
+"""The training loop's config sections (`OptimConfig`, `TrainConfig`).
 
-One config object drives a run (PySlowFast / Detectron2 style). `from_dict` rejects unknown
-keys and wrong types naming the key and what is allowed; `apply_overrides` applies
-``--set a.b=value`` strings (values parsed with `yaml.safe_load`); `to_dict` gives back the
-plain dict that is written next to a run's outputs.
+The machinery that builds config dataclasses from YAML with one-line errors (`from_dict`,
+`apply_overrides`, `load_config`, `to_dict`, `load_yaml`) lives in `supernet.utils.config`
+(re-exported here for older imports); its docstring records why it is hand-written.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
-import types
-import typing
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
-
-
-def _type_name(tp) -> str:
-    return getattr(tp, "__name__", str(tp).replace("typing.", ""))
+from ..utils.config import apply_overrides, from_dict, load_config, load_yaml, to_dict  # noqa: F401
 
 
-def _coerce(value: Any, tp, key: str):
-    """Check/convert `value` to annotation `tp`; ValueError naming `key` otherwise."""
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if tp is Any:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _coerce(value, a, key)
-            except ValueError as e:
-                errors.append(str(e))
-        raise ValueError(errors[0] if errors else f"config key {key!r}: bad value {value!r}")
-    if origin is Literal:
-        if value not in args:
-            raise ValueError(f"config key {key!r}: {value!r} is not allowed; allowed: "
-                             f"{', '.join(map(repr, args))}")
-        return value
-    if dataclasses.is_dataclass(tp):
-        if isinstance(value, tp):
-            return value
-        return from_dict(tp, value, prefix=f"{key}.")
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f"config key {key!r}: expected a list, got {value!r}")
-        item = args[0] if args else Any
-        items = [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
-        return tuple(items) if origin is tuple else items
-    if origin is dict or tp is dict:
-        if not isinstance(value, dict):
-            raise ValueError(f"config key {key!r}: expected a mapping, got {value!r}")
-        return dict(value)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"config key {key!r}: expected true/false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"config key {key!r}: expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, str):           # YAML 1.1 reads 1e-3 (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"config key {key!r}: expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ValueError(f"config key {key!r}: expected a string, got {value!r}")
-        return value
-    raise TypeError(f"unsupported config annotation {_type_name(tp)} for {key}")
-
-
-def from_dict(cls, data: dict | None, prefix: str = ""):
-    """Build dataclass `cls` from a plain dict; unknown keys and bad types are one-line errors."""
-    data = {} if data is None else data
-    if not isinstance(data, dict):
-        raise ValueError(f"config section {prefix.rstrip('.') or '<root>'!r} must be a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls) if f.init]
-    unknown = [k for k in data if k not in names]
-    if unknown:
-        raise ValueError(f"unknown config key {prefix + str(unknown[0])!r}; allowed in "
-                         f"{prefix.rstrip('.') or 'the root'}: {', '.join(names)}")
-    kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in data.items()}
-    obj = cls(**kwargs)
-    check = getattr(obj, "validate", None)
-    if callable(check):
-        check()
-    return obj
-
-
-def to_dict(obj) -> dict[str, Any]:
-    """Plain dict (lists, not tuples) of a config dataclass, ready for YAML/JSON."""
-    def plain(v):
-        if dataclasses.is_dataclass(v):
-            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
-        if isinstance(v, (list, tuple)):
-            return [plain(x) for x in v]
-        if isinstance(v, dict):
-            return {k: plain(x) for k, x in v.items()}
-        return v
-    return plain(obj)
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
-    """Apply ``key.sub=value`` strings to a nested dict (a copy); values parsed as YAML."""
-    out = yaml.safe_load(yaml.safe_dump(data)) if data else {}
-    for item in overrides or []:
-        if "=" not in item:
-            raise ValueError(f"--set expects key=value, got {item!r}")
-        key, raw = item.split("=", 1)
-        parts = key.strip().split(".")
-        if not all(parts):
-            raise ValueError(f"--set has an empty key in {item!r}")
-        node = out
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise ValueError(f"--set {key}: {p!r} is not a section")
-        node[parts[-1]] = yaml.safe_load(raw)
-    return out
-
-
-def load_yaml(path) -> dict[str, Any]:
-    """Read a YAML config with `yaml.safe_load` (never runs code); one-line errors."""
+def tensorboard_available() -> bool:
+    """Whether `torch.utils.tensorboard` imports (it needs the tensorboard package)."""
     try:
-        with open(path) as f:
-            data = yaml.safe_load(f)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"config file not found: {path}") from None
-    except IsADirectoryError:
-        raise ValueError(f"config {path} is a folder; give a YAML file") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"config {path} is not a text (UTF-8) YAML file") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ValueError(f"config {path} is not valid YAML{where}: {getattr(e, 'problem', e)}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ValueError(f"config {path} must be a mapping at the top level")
-    return data
+        import torch.utils.tensorboard  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 @dataclass
@@ -215,6 +82,7 @@ class TrainConfig:
     device: str = "auto"                      # auto | cpu | cuda | cuda:N
     num_workers: int = 0
     threads: int | None = None                # torch intra-op threads on CPU (None: torch default)
+    tensorboard: bool = False                 # also log the curves to OUT/tensorboard (needs tensorboard)
 
     def validate(self):
         if self.epochs < 1 or self.batch_size < 1:
@@ -230,6 +98,9 @@ class TrainConfig:
             raise ValueError(f"train.sandwich_random must be >= 0, got {self.sandwich_random}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"train.max_steps must be >= 1, got {self.max_steps}")
+        if self.tensorboard and not tensorboard_available():
+            raise ValueError("train.tensorboard: true needs the tensorboard package, which is not "
+                             "installed here (pip install tensorboard), or set train.tensorboard: false")
 
 
-__all__ = ["OptimConfig", "TrainConfig", "from_dict", "to_dict", "apply_overrides", "load_yaml"]
+__all__ = ["OptimConfig", "TrainConfig", "from_dict", "to_dict", "apply_overrides", "load_yaml", "load_config"]

@@ -69,12 +69,20 @@ class TrainResult:
 
 
 class MetricsLog:
-    """Append-only CSV of per-step metrics; on resume rows after the checkpoint are dropped."""
+    """Append-only CSV of per-step metrics; on resume rows after the checkpoint are dropped.
+    With `tensorboard`, the curves (train loss, acc, lr; evaluation results such as val
+    top-1) also go to ``tensorboard/`` next to the CSV; a resumed run purges the events
+    after its checkpoint step, as the CSV drops its rows."""
 
-    def __init__(self, path: Path, resume_step: int | None, enabled: bool):
+    def __init__(self, path: Path, resume_step: int | None, enabled: bool, tensorboard: bool = False):
         self.path, self.enabled = path, enabled
+        self.board = None
         if not enabled:
             return
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+            self.board = SummaryWriter(str(path.parent / "tensorboard"),
+                                       purge_step=None if resume_step is None else resume_step + 1)
         rows = []
         if resume_step is not None and path.exists():
             with open(path, newline="") as f:
@@ -92,10 +100,21 @@ class MetricsLog:
         if self.enabled:
             self._writer.writerow(row)
             self._file.flush()
+            self.scalars({f"train/{k}": row[k] for k in ("loss", "acc", "lr")}, int(row["step"]))
+
+    def scalars(self, values: dict, step: int) -> None:
+        """Numbers to TensorBoard (when on), e.g. ``{"eval/val_top1": 41.2}`` at `step`."""
+        if self.board is not None:
+            for name, value in values.items():
+                if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+                    self.board.add_scalar(name, float(value), step)
+            self.board.flush()
 
     def close(self) -> None:
         if self.enabled:
             self._file.close()
+            if self.board is not None:
+                self.board.close()
 
 
 def _forward_loss(model, clips, labels, smoothing, amp, teacher: torch.Tensor | None = None):
@@ -174,7 +193,8 @@ def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
                             config=config)
         barrier(info)
 
-    log = MetricsLog(out / "metrics.csv", step if resume else None, info.is_main)
+    log = MetricsLog(out / "metrics.csv", step if resume else None, info.is_main,
+                     tensorboard=getattr(train_cfg, "tensorboard", False))
     bar = tqdm(total=stop, initial=step, disable=not info.is_main, desc=f"{kind} training",
                unit="step", dynamic_ncols=True)
     last_epoch: dict = {}
@@ -256,7 +276,9 @@ def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
                               "clips": int(count), "skipped": int(skipped_n),
                               "skipped_batches": int(empty_n)}
                 if evaluate is not None and (step % steps_per_epoch == 0 or step >= stop):
-                    last_epoch.update(evaluate(net, step))
+                    evaluated = evaluate(net, step)
+                    last_epoch.update(evaluated)
+                    log.scalars({f"eval/{k}": v for k, v in evaluated.items()}, step)
                     net.train()
                 if info.is_main:
                     extra = "".join(f", {k} {v:.4f}" for k, v in last_epoch.items()

@@ -9,6 +9,7 @@ from .random_search import RandomSearch
 
 STRATEGIES: dict[str, type[Strategy]] = {
     cls.name: cls for cls in (GreedySearch, EvolutionSearch, RandomSearch, OptunaTPE, OptunaNSGA2)}
+DEFAULT_STRATEGY = GreedySearch.name       # MLP-3D Sec. 3.4
 
 
 def register_strategy(cls: type[Strategy]) -> type[Strategy]:
@@ -30,4 +31,4 @@ def make_strategy(name: str, **params) -> Strategy:
     return STRATEGIES[name](**params)
 
 
-__all__ = ["Candidate", "Outcome", "Strategy", "best_of", "STRATEGIES", "make_strategy", "register_strategy"]
+__all__ = ["Candidate", "Outcome", "Strategy", "best_of", "STRATEGIES", "DEFAULT_STRATEGY", "make_strategy", "register_strategy"]

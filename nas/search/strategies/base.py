@@ -34,6 +34,8 @@ class Strategy:
 
     name: ClassVar[str] = "base"
     defaults: ClassVar[dict[str, Any]] = {}
+    reports_pareto: ClassVar[bool] = False    # the summary prints the Pareto front (multi-objective)
+    smoke_params: ClassVar[dict[str, Any]] = {}   # a seconds-long run (tests over every registered strategy)
 
     def __init__(self, **params):
         unknown = sorted(set(params) - set(self.defaults))

@@ -41,6 +41,7 @@ def sample_unique(ctx, rng, count: int, seen: set, max_tries: int) -> list:
 
 class EvolutionSearch(Strategy):
     name = "evolution"
+    smoke_params = {"population": 4, "generations": 3, "topk": 2}
     defaults = {"population": 50, "generations": 20, "topk": 10, "mutation_prob": 0.1,
                 "crossover_fraction": 0.5, "max_tries": 10, "predictor_share": 1.0, "predictor": "mlp"}
 

@@ -40,6 +40,7 @@ from .base import Candidate, Outcome, Strategy
 class GreedySearch(Strategy):
     name = "greedy"
     defaults = {"repeats": 3}
+    smoke_params = {"repeats": 2}
 
     def validate(self) -> None:
         self.positive("repeats")

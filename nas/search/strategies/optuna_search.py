@@ -23,6 +23,8 @@ from search_spaces import Arch
 
 from .base import Candidate, Outcome, Strategy, best_of
 
+OPTUNA_DB = "optuna.db"        # the study, in the search folder (this strategy's own storage)
+
 class OptunaSearch(Strategy):
     """Shared ask-and-tell loop; subclasses give the sampler and the trial values."""
 
@@ -56,9 +58,10 @@ class OptunaSearch(Strategy):
         limit = ctx.objective.max_gflops
         constraints = ((lambda t: [ctx.table.gflops(arch_of(t.params)) - limit])
                        if limit is not None else None)
+        storage = self.storage(ctx)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study = optuna.create_study(storage=ctx.optuna_storage, study_name="vidnas-search",
+            study = optuna.create_study(storage=storage, study_name="vidnas-search",
                                         directions=list(self.directions), load_if_exists=True,
                                         sampler=self.make_sampler(0, constraints))
         budget, size = self.params["budget"], self.params["batch"]
@@ -74,7 +77,7 @@ class OptunaSearch(Strategy):
                     study.sampler = self.make_sampler(ctx.derive_seed(self.name, number), constraints)
                     trial = study.ask(dists)
                 if trial.number != number:
-                    raise RuntimeError(f"{self.name}: study {ctx.optuna_storage} is used by another "
+                    raise RuntimeError(f"{self.name}: study {storage} is used by another "
                                        f"process (asked trial {number}, got {trial.number})")
                 live[number] = arch_of(trial.params)
             archs = {**told, **live}
@@ -90,6 +93,12 @@ class OptunaSearch(Strategy):
         k = best_of([r for r, _ in evaluated])
         return Outcome(evaluated[k][1], evaluated[k][0], {"trials": len(study.trials)})
 
+    @staticmethod
+    def storage(ctx) -> str | None:
+        """The study's storage: ``optuna.db`` (SQLite) in the search folder, so a resumed
+        search continues the study; in memory when the search has no folder."""
+        return None if ctx.out_dir is None else f"sqlite:///{(ctx.out_dir / OPTUNA_DB).resolve()}"
+
     def infeasible_values(self, ctx, arch) -> list[float]:
         cost = ctx.cost_of(arch)[2]
         return [ctx.objective.value(0.0, cost)]
@@ -98,6 +107,7 @@ class OptunaSearch(Strategy):
 class OptunaTPE(OptunaSearch):
     name = "optuna-tpe"
     defaults = {"budget": 1000, "batch": 4, "startup_trials": 10}
+    smoke_params = {"budget": 8, "batch": 3, "startup_trials": 3}
 
     def make_sampler(self, seed: int, constraints):
         import optuna
@@ -110,8 +120,10 @@ class OptunaTPE(OptunaSearch):
 
 class OptunaNSGA2(OptunaSearch):
     name = "optuna-nsga2"
+    reports_pareto = True
     directions = ("maximize", "minimize")
     defaults = {"budget": 1000, "batch": 4, "population": 50}
+    smoke_params = {"budget": 8, "batch": 3, "population": 4}
 
     def validate(self) -> None:
         super().validate()
@@ -125,6 +137,12 @@ class OptunaNSGA2(OptunaSearch):
 
     def values(self, record) -> list[float]:
         return [record.top1_pct, record.cost]
+
+    @staticmethod
+    def storage(ctx) -> str | None:
+        """The study's storage: ``optuna.db`` (SQLite) in the search folder, so a resumed
+        search continues the study; in memory when the search has no folder."""
+        return None if ctx.out_dir is None else f"sqlite:///{(ctx.out_dir / OPTUNA_DB).resolve()}"
 
     def infeasible_values(self, ctx, arch) -> list[float]:
         return [0.0, ctx.cost_of(arch)[2]]

@@ -13,6 +13,7 @@ from .evolution import sample_unique
 class RandomSearch(Strategy):
     name = "random"
     defaults = {"budget": 1000, "batch": 50, "max_tries": 10}
+    smoke_params = {"budget": 6, "batch": 4}
 
     def validate(self) -> None:
         self.positive("budget", "batch", "max_tries")

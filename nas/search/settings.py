@@ -1,0 +1,111 @@
+"""The typed schema of `nas search` settings (the ``search`` and ``evaluation`` sections of a
+``search_config.yaml``), built by the same machinery as run configs
+(`supernet.utils.config.from_dict`: unknown keys and wrong types are one-line errors).
+
+`load_search_settings(path, overrides, shorthands)` reads ``--config FILE`` (YAML), applies
+``--set key=value`` (``search.seed=3``, or flat ``seed=3``) and then the command's flags
+(shorthands that set keys), and validates. A file may give its keys in the two sections or
+flat (older files); a stored ``search_config.yaml`` is a valid ``--config`` (its identity keys
+such as ``checkpoint`` are ignored and its ``data`` overrides the checkpoint's).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from supernet.utils.config import apply_overrides, from_dict, load_yaml, to_dict
+
+from .confidence import DEFAULT_CONFIDENCE
+from .objective import COST_KINDS, DEFAULT_ALPHA
+from .strategies import DEFAULT_STRATEGY
+
+
+@dataclass
+class SearchSettings:
+    """What the search does (`nas.search.engine.SearchConfig` plus a list of alphas)."""
+
+    strategy: str = DEFAULT_STRATEGY
+    params: dict = field(default_factory=dict)       # strategy parameters
+    seed: int = 0
+    alpha: float | list[float] = DEFAULT_ALPHA        # a list: search with the first, report each
+    cost: str = "flops"
+    max_gflops: float | None = None
+    racing: bool = False
+    race_slices: int = 4
+    confidence: float = DEFAULT_CONFIDENCE
+    alphas: list[float] | None = None
+    latency_table: str | None = None
+    cost_device: str | None = None
+    cost_batch: int = 1
+    memory_step: str = "inference"
+    max_memory_mb: float | None = None
+
+    def validate(self):
+        if self.cost not in COST_KINDS:
+            raise ValueError(f"config key 'search.cost': {self.cost!r} is not allowed; allowed: "
+                             f"{', '.join(COST_KINDS)}")
+        if self.memory_step not in ("inference", "train"):
+            raise ValueError(f"config key 'search.memory_step': {self.memory_step!r} is not allowed; "
+                             "allowed: inference, train")
+
+
+@dataclass
+class EvaluationSettings:
+    """How candidates are scored on the supernet (`CheckpointEvaluatorFactory`)."""
+
+    val_size: int = 256
+    batch_size: int = 32
+    val_seed: int = 0
+    bn_recalib: int | None = None      # None: the model family's default (`register_family`)
+    device: str = "auto"
+    data: dict | None = None           # overrides of the checkpoint's data config
+    # identity keys of a stored search_config.yaml (what was searched): ignored on input
+    source: Any = None
+    checkpoint: Any = None
+    sha256: Any = None
+    model: Any = None
+    table: Any = None
+    archs: Any = None
+
+
+@dataclass
+class SearchFileConfig:
+    search: SearchSettings = field(default_factory=SearchSettings)
+    evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
+    data: dict | None = None           # overrides of the checkpoint's data config (wins over evaluation.data)
+
+
+SECTIONS = {"search": SearchSettings, "evaluation": EvaluationSettings}
+
+
+def sectioned(data: dict[str, Any]) -> dict[str, Any]:
+    """Move flat keys (``seed: 3``) into their section; flat keys win over sectioned ones,
+    as in older files. An unknown flat key is the schema's one-line error."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items() if k in SECTIONS or k == "data"}
+    for key, value in data.items():
+        if key in out:
+            continue
+        owner = next((s for s, cls in SECTIONS.items() if key in {f.name for f in fields(cls)}), None)
+        if owner is None:
+            allowed = ["search", "evaluation", "data"] + [f.name for cls in SECTIONS.values() for f in fields(cls)]
+            raise ValueError(f"unknown config key {key!r}; allowed in the root: {', '.join(dict.fromkeys(allowed))}")
+        if out.get(owner) is None:
+            out[owner] = {}
+        if isinstance(out[owner], dict):
+            out[owner][key] = value
+    return out
+
+
+def load_search_settings(path: str | Path | None, overrides: list[str] | None = None,
+                         shorthands: dict[str, Any] | None = None) -> SearchFileConfig:
+    """File, then ``--set`` overrides, then flags (`shorthands`: key -> value, None = unset)."""
+    data = load_yaml(path) if path else {}
+    data = sectioned(apply_overrides(sectioned(data), overrides))
+    for key, value in (shorthands or {}).items():
+        if value is not None:
+            data = sectioned({**data, key: value})
+    return from_dict(SearchFileConfig, data)
+
+
+__all__ = ["SearchSettings", "EvaluationSettings", "SearchFileConfig", "load_search_settings", "to_dict"]

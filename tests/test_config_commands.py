@@ -1,0 +1,94 @@
+"""Every command that runs takes ``--config FILE.yaml`` + ``--set key=value`` with the same
+typed schema machinery and the same one-line errors (unknown key; wrong type, naming the key)."""
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from nas.cli import main
+
+# command -> (argv before the config options, a key that must be an integer)
+COMMANDS = {
+    "pretrain": (["pretrain"], "train.epochs"),
+    "train": (["train"], "train.epochs"),
+    "search": (["search", "--checkpoint", "none.pt", "--out", "{tmp}/s"], "search.seed"),
+    "correlate": (["correlate", "--checkpoint", "none.pt", "--out", "{tmp}/c"], "k"),
+    "demo": (["demo", "--out", "{tmp}/d"], "val_size"),
+}
+
+
+def argv(name, tmp_path, *extra, config=None):
+    head, _ = COMMANDS[name]
+    head = [a.replace("{tmp}", str(tmp_path)) for a in head]
+    if config is None and name in ("pretrain", "train"):       # they need a run config
+        config = tmp_path / "empty.yaml"
+        config.write_text("{}\n")
+    return head + (["--config", str(config)] if config else []) + list(extra)
+
+
+def one_line_error(capsys, args) -> str:
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_takes_config_and_set(name):
+    from nas.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if hasattr(a, "choices") and isinstance(a.choices, dict))
+    options = {o for action in sub.choices[name]._actions for o in action.option_strings}
+    assert {"--config", "--set"} <= options
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_unknown_key_is_the_same_one_line_error(name, tmp_path, capsys):
+    err = one_line_error(capsys, argv(name, tmp_path, "--set", "bogus=1"))
+    assert f"nas {name}: error: unknown config key 'bogus'; allowed in the root: " in err, err
+    path = tmp_path / "bogus.yaml"
+    path.write_text(yaml.safe_dump({"bogus": 1}))
+    err = one_line_error(capsys, argv(name, tmp_path, config=path))
+    assert f"nas {name}: error: unknown config key 'bogus'; allowed in the root: " in err, err
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_wrong_type_names_the_key(name, tmp_path, capsys):
+    key = COMMANDS[name][1]
+    err = one_line_error(capsys, argv(name, tmp_path, "--set", f"{key}=abc"))
+    assert f"nas {name}: error: config key '{key}': expected an integer, got 'abc'" in err, err
+    path = tmp_path / "typed.yaml"
+    node = data = {}
+    *parents, last = key.split(".")
+    for p in parents:
+        node = node.setdefault(p, {})
+    node[last] = "abc"
+    path.write_text(yaml.safe_dump(data))
+    err = one_line_error(capsys, argv(name, tmp_path, config=path))
+    assert f"config key '{key}': expected an integer, got 'abc'" in err, err
+
+
+def test_search_flags_are_shorthands_for_keys(tmp_path):
+    """A flag sets the same key as --set and wins over the file; flat file keys still work."""
+    from nas.search.settings import load_search_settings
+
+    path = tmp_path / "s.yaml"
+    path.write_text("seed: 3\nevaluation: {val_size: 64}\n")
+    cfg = load_search_settings(path, ["search.strategy=random", "batch_size=8"], {"seed": 5})
+    assert (cfg.search.seed, cfg.search.strategy) == (5, "random")
+    assert (cfg.evaluation.val_size, cfg.evaluation.batch_size) == (64, 8)
+
+
+def test_a_stored_search_config_is_a_valid_config_file(tmp_path):
+    """search_config.yaml (identity keys included) reads back; its data overrides the checkpoint's."""
+    from nas.search.settings import load_search_settings
+
+    stored = {"search": {"strategy": "random", "params": {"budget": 3}, "seed": 2, "alpha": 0.01},
+              "evaluation": {"source": "checkpoint", "checkpoint": "/x/supernet.pt", "sha256": "ab",
+                             "model": {"name": "mlp3d-nano"}, "data": {"val_list": "v.txt"},
+                             "val_size": 80, "batch_size": 8, "val_seed": 0, "bn_recalib": 0, "device": "cpu"}}
+    path = tmp_path / "search_config.yaml"
+    path.write_text(yaml.safe_dump(stored))
+    cfg = load_search_settings(path)
+    assert (cfg.search.strategy, cfg.search.params, cfg.search.alpha) == ("random", {"budget": 3}, 0.01)
+    assert (cfg.evaluation.val_size, cfg.evaluation.bn_recalib, cfg.evaluation.data) == (80, 0, {"val_list": "v.txt"})
