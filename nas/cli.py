@@ -152,7 +152,7 @@ def correlate_config(args):
 
 def cmd_correlate(args) -> int:
     """Estimated (shared weights) vs real (standalone) accuracy: Kendall tau, Spearman rho, plot."""
-    from .correlate import CorrelateConfig, run_correlate
+    from .correlate import run_correlate
 
     cfg = correlate_config(args)
     run_correlate(cfg, ray=args.ray or bool(args.ray_address), ray_address=args.ray_address,

@@ -20,10 +20,9 @@ import argparse
 import os
 import pickle
 import re
-import tempfile
 import warnings
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import Any
 
 import torch
 
