@@ -139,8 +139,9 @@ RESULT_NEUTRAL_KEYS = ("output_dir", "train.threads", "train.eval_every", "train
 
 
 def _comparable(run: dict) -> dict:
-    """A run config without the keys that do not change the trained weights: where the run
-    lives, the thread count, and extra validation passes (tested)."""
+    """A run config without the keys that do not change the result: where the run lives,
+    extra validation passes (bit-identical weights) and the thread count (the order of float
+    sums only: weights equal to float precision); both tested."""
     out = {k: v for k, v in run.items() if k != "output_dir"}
     out["train"] = {k: v for k, v in (out.get("train") or {}).items() if f"train.{k}" not in RESULT_NEUTRAL_KEYS}
     return out

@@ -210,12 +210,16 @@ def test_validation_passes_and_threads_do_not_change_the_trained_weights(tmp_pat
             "data": {"dataset": "synthetic-temporal", "num_frames": 16, "size": 32, "num_classes": 4,
                      "train_clips_per_class": 4, "val_clips_per_class": 2, "cache_dir": str(tmp_path / "cache")},
             "optim": {"lr": 1e-3, "base_batch_size": 8}, "train": {"epochs": 2, "batch_size": 8}}
-    a = load_run_config(None, [f"output_dir={tmp_path / 'a'}"], base=base)
+    a = load_run_config(None, [f"output_dir={tmp_path / 'a'}", "train.threads=1"], base=base)
     b = load_run_config(None, [f"output_dir={tmp_path / 'b'}", "train.eval_every=1", "train.threads=1"], base=base)
-    run_train(a, quiet=True)
-    run_train(b, quiet=True)
-    wa, wb = (load_checkpoint(tmp_path / d / "model.pt")["model"] for d in ("a", "b"))
-    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    t2 = load_run_config(None, [f"output_dir={tmp_path / 't2'}", "train.threads=2"], base=base)
+    for cfg in (a, b, t2):
+        run_train(cfg, quiet=True)
+    wa, wb, w2 = (load_checkpoint(tmp_path / d / "model.pt")["model"] for d in ("a", "b", "t2"))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)          # validation passes: bit-identical
+    # another thread count changes the order of float sums, so not the bits; the weights
+    # stay equal to float precision, which is what reusing such a run relies on
+    assert all(torch.allclose(wa[k].float(), w2[k].float(), rtol=1e-3, atol=1e-5) for k in wa)
     assert (tmp_path / "b" / "eval_curve.csv").exists() and not (tmp_path / "a" / "eval_curve.csv").exists()
     assert _comparable(a.to_dict()) == _comparable(b.to_dict()) and "train.eval_every" in RESULT_NEUTRAL_KEYS
     c = load_run_config(None, [f"output_dir={tmp_path / 'a'}", "train.epochs=3"], base=base)
