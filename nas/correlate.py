@@ -14,6 +14,7 @@ one after another, or in parallel as one Ray Tune trial each (``--ray``).
 """
 from __future__ import annotations
 
+import copy
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,8 +143,11 @@ def _comparable(run: dict) -> dict:
     """A run config without the keys that do not change the result: where the run lives,
     extra validation passes (bit-identical weights) and the thread count (the order of float
     sums only: weights equal to float precision); both tested."""
-    out = {k: v for k, v in run.items() if k != "output_dir"}
-    out["train"] = {k: v for k, v in (out.get("train") or {}).items() if f"train.{k}" not in RESULT_NEUTRAL_KEYS}
+    from .runfolder import drop_key
+
+    out = copy.deepcopy(run)
+    for key in RESULT_NEUTRAL_KEYS:
+        drop_key(out, key)
     return out
 
 

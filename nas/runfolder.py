@@ -120,7 +120,8 @@ def check_run_folder(out: str | Path, kind: str, what: str = "output_dir") -> Pa
     return out
 
 
-def _drop(d: dict, key: str) -> None:
+def drop_key(d: dict, key: str) -> None:
+    """Remove the dotted `key` (e.g. ``train.threads``) from the nested dict `d`, if present."""
     section, _, leaf = key.rpartition(".")
     node = d
     for part in section.split(".") if section else []:
@@ -160,8 +161,8 @@ def prepare_run_folder(out: str | Path, kind: str, config: dict[str, Any], resum
             raise ValueError(f"{stored} does not parse: {str(e).splitlines()[0]}") from None
         current = json.loads(json.dumps(config))
         for key in spec.ignore:
-            _drop(old, key)
-            _drop(current, key)
+            drop_key(old, key)
+            drop_key(current, key)
         for key in spec.grows:              # e.g. more architectures for a correlation
             was, now = old.get(key), current.get(key)
             if isinstance(was, list) and isinstance(now, list) and len(now) > len(was) and now[:len(was)] == was:
