@@ -202,9 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help=cmd_demo.__doc__)
     from supernet.registry import demo_families
 
-    from .demo import DEFAULT_SPACE
     p.add_argument("--space", choices=demo_families(), help=f"model family whose demo config to "
-                   f"run (registered with register_family; default {DEFAULT_SPACE})")
+                   f"run (registered with register_family; default {demo_families()[0]})")
     p.add_argument("--config", help="YAML file with demo settings (space, out, val_size)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. --set val_size=64")
     p.add_argument("--out", help="output folder (default runs/demo-SPACE; resumable)")

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from supernet.registry import run_option
 from supernet.training.checkpoint import model_from_checkpoint
 
@@ -26,14 +24,6 @@ from supernet.training.checkpoint import model_from_checkpoint
 def network_paths(model) -> list:
     """The networks inside `model` (both paths of a two-path network, without the joint head)."""
     return [model.main, model.extra] if hasattr(model, "extra") else [model]
-
-
-def load_2d_state(path: str) -> dict[str, torch.Tensor]:
-    """The state dict of a 2D CycleMLP checkpoint (kept for callers of the old name; the
-    loader lives with its model family)."""
-    from supernet.models.mlp3d import load_2d_state as load
-
-    return load(path)
 
 
 def initialise(model, cfg, supernet: bool = False) -> str:
