@@ -256,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-size", type=int, help="validation clips for the estimate (default: all)")
     p.add_argument("--batch-size", type=int, help="evaluation batch size (default 32)")
     p.add_argument("--seed", type=int, help="default 0")
-    p.add_argument("--bn-recalib", type=int, help="BatchNorm recalibration batches (BN hosts; default 0)")
+    p.add_argument("--bn-recalib", type=int, help="BatchNorm recalibration batches (default: the model family's, e.g. 4 on BatchNorm hosts)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="set a correlate key (--set k=5) or override the standalone runs' config "
                         "(--set train.batch_size=16)")

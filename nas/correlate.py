@@ -44,7 +44,7 @@ class CorrelateConfig:
     batch_size: int = 32
     seed: int = 0
     overrides: list = field(default_factory=list)   # --set for the standalone runs
-    bn_recalib: int = 0
+    bn_recalib: int | None = None        # None: the folder's stored value, else the family's default
     train_config: str | None = None      # YAML run config of the standalone runs (default: the supernet's)
     seeds: list = field(default_factory=list)       # standalone training seeds (default: the config's)
     runs: str | None = None              # folder of the standalone runs (default: OUT/archs)
@@ -200,8 +200,13 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
         if probe.center_init_from:
             from supernet.registry import run_option
             run_option(probe.model.name, "center_init_from").check(probe.center_init_from)
+    if cfg.bn_recalib is None:                    # resume keeps the folder's value; else the family's
+        from .runfolder import stored_value
+        stored = stored_value(out, "correlate", "bn_recalib")
+        cfg.bn_recalib = stored if isinstance(stored, int) and not isinstance(stored, bool) else None
     factory = CheckpointEvaluatorFactory(cfg.checkpoint, cfg.val_size or 10 ** 9, cfg.batch_size, cfg.seed,
-                                  cfg.bn_recalib, prefix_cache=False)
+                                         cfg.bn_recalib, prefix_cache=False)
+    cfg.bn_recalib = factory.bn_recalib           # resolved: written to the folder's config
     model = factory.cost_model()
     for a in cfg.archs:                           # a bad listed architecture: one line, no output
         model.space.parse(a)
