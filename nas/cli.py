@@ -291,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", metavar="ARCH", help="validate an architecture string or JSON")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_space)
+
+    from .flagconfig import add_to_flag_commands
+    add_to_flag_commands(parser)                  # --config / --set on every other command too
     return parser
 
 
@@ -313,6 +316,8 @@ def main(argv=None) -> int:
         return 2
     args = build_parser().parse_args(argv)
     try:
+        from .flagconfig import resolve_flag_config
+        resolve_flag_config(args)
         return args.func(args) or 0
     except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError,
             IsADirectoryError, RuntimeError) as e:

@@ -14,13 +14,21 @@ COMMANDS = {
     "search": (["search", "--checkpoint", "none.pt", "--out", "{tmp}/s"], "search.seed"),
     "correlate": (["correlate", "--checkpoint", "none.pt", "--out", "{tmp}/c"], "k"),
     "demo": (["demo", "--out", "{tmp}/d"], "val_size"),
+    "data": (["data", "check"], "data.num_frames"),
+    # commands configured by their flags alone (`nas.flagconfig`): keys are the flags' names
+    "export": (["export", "--checkpoint", "none.pt", "--out", "{tmp}/e"], "batch"),
+    "latency-table": (["latency-table", "--model", "mlp3d-nano", "--out", "{tmp}/l.json"], "repeats"),
+    "predictor": (["predictor", "fit", "--results", "r.csv", "--out", "{tmp}/p.pt"], "epochs"),
+    "flops": (["flops", "--model", "mlp3d-nano"], "classes"),
+    "plot": (["plot", "arch", "--out", "{tmp}/a"], "classes"),
+    "space": (["space", "--model", "mlp3d-nano"], "sample"),
 }
 
 
 def argv(name, tmp_path, *extra, config=None):
     head, _ = COMMANDS[name]
     head = [a.replace("{tmp}", str(tmp_path)) for a in head]
-    if config is None and name in ("pretrain", "train"):       # they need a run config
+    if config is None and name in ("pretrain", "train", "data"):       # they need a run config
         config = tmp_path / "empty.yaml"
         config.write_text("{}\n")
     return head + (["--config", str(config)] if config else []) + list(extra)
@@ -33,13 +41,33 @@ def one_line_error(capsys, args) -> str:
     return err
 
 
-@pytest.mark.parametrize("name", sorted(COMMANDS))
-def test_every_command_takes_config_and_set(name):
+def test_every_command_takes_config_and_set():
     from nas.cli import build_parser
+    from nas.flagconfig import leaf_parsers
 
-    sub = next(a for a in build_parser()._actions if hasattr(a, "choices") and isinstance(a.choices, dict))
-    options = {o for action in sub.choices[name]._actions for o in action.option_strings}
-    assert {"--config", "--set"} <= options
+    leaves = leaf_parsers(build_parser())
+    assert len(leaves) >= 14                   # every command and sub-command (data check, predictor fit/eval)
+    for leaf in leaves:
+        options = {o for action in leaf._actions for o in action.option_strings}
+        assert {"--config", "--set"} <= options, leaf.prog
+
+
+def test_flags_win_over_set_which_wins_over_the_file(tmp_path, capsys):
+    """A flag-configured command: file < --set < flag; a required flag may come from the file."""
+    path = tmp_path / "space.yaml"
+    path.write_text("model: mlp3d-nano\nsample: 1\nseed: 5\njson: true\n")
+    assert main(["space", "--config", str(path)]) == 0
+    from_file = capsys.readouterr().out
+    assert main(["space", "--config", str(path), "--set", "sample=2"]) == 0
+    from_set = capsys.readouterr().out
+    assert main(["space", "--config", str(path), "--set", "sample=2", "--sample", "3", "--seed", "5"]) == 0
+    from_flag = capsys.readouterr().out
+    assert main(["space", "--model", "mlp3d-nano", "--sample", "3", "--seed", "5", "--json"]) == 0
+    assert capsys.readouterr().out == from_flag != from_set != from_file
+    err = one_line_error(capsys, ["export", "--out", str(tmp_path / "e")])
+    assert err == "nas export: error: needs --checkpoint (or `checkpoint:` in --config)"
+    err = one_line_error(capsys, ["predictor", "eval", "--predictor", "p.pt"])
+    assert err == "nas predictor: error: needs exactly one of --results or --bench-table"
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
