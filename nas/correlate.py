@@ -97,7 +97,8 @@ def standalone_config(ckpt: dict, cfg: CorrelateConfig, arch: str, out_dir: Path
         if "data" not in base:
             raise ValueError(f"{cfg.checkpoint} stores no run config; pretrain it with nas pretrain "
                              "or pass a standalone config (--train-config)")
-        base.update({"init_from": None, "center_init_from": None, "random_gtm": 0.0})
+        base = RunConfig.upgrade(base)            # an older stored layout: options at the root
+        base.update({"init_from": None, "options": {}})
         base["train"] = {**base.get("train", {}), "max_steps": None}
     if cfg.epochs is not None or not cfg.train_config:
         base["train"] = {**base.get("train", {}), "epochs": cfg.epochs or 10}
@@ -184,7 +185,7 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
     from .search.recipes import CheckpointEvaluatorFactory
 
     from .runfolder import check_run_folder, prepare_run_folder
-    from .validate import check_checkpoint, check_data, check_device, check_output_dir
+    from .validate import check_checkpoint, check_data, check_device, check_output_dir, check_run_options
 
     cfg.validate()                                # everything below is checked before any output
     out = check_run_folder(cfg.out, "correlate", "--out")
@@ -197,9 +198,7 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
         check_data(probe.data, ("train", "val"), readable=("val",))
         if probe.init_from:
             check_checkpoint(probe.init_from, "init_from", kinds=("supernet",))
-        if probe.center_init_from:
-            from supernet.registry import run_option
-            run_option(probe.model.name, "center_init_from").check(probe.center_init_from)
+        check_run_options(probe)
     if cfg.bn_recalib is None:                    # resume keeps the folder's value; else the family's
         from .runfolder import stored_value
         stored = stored_value(out, "correlate", "bn_recalib")

@@ -120,3 +120,48 @@ def test_a_stored_search_config_is_a_valid_config_file(tmp_path):
     cfg = load_search_settings(path)
     assert (cfg.search.strategy, cfg.search.params, cfg.search.alpha) == ("random", {"budget": 3}, 0.01)
     assert (cfg.evaluation.val_size, cfg.evaluation.bn_recalib, cfg.evaluation.data) == (80, 0, {"val_list": "v.txt"})
+
+
+def test_model_specific_options_live_in_their_family_and_older_layouts_still_read(tmp_path):
+    """`RunConfig` has no field of any family; the ``options:`` section is typed by the family's
+    `RunOption`s. A root-level option (configs and stored runs before the section, and
+    ``--set center_init_from=X``) reads as the same config; at its default it is unset."""
+    import dataclasses
+
+    from nas.config import RunConfig, load_run_config, read_stored_config
+    from supernet.registry import family_info, list_families
+
+    declared = {k for f in list_families() for k in family_info(f).run_options}
+    assert {"center_init_from", "random_gtm"} <= declared
+    assert not declared & {f.name for f in dataclasses.fields(RunConfig)}
+
+    new = load_run_config(None, ["options.center_init_from=a.pt", "options.random_gtm=0.25"])
+    flat = load_run_config(None, ["center_init_from=a.pt", "random_gtm=0.25"])
+    assert new.to_dict() == flat.to_dict() and new.options == {"center_init_from": "a.pt", "random_gtm": 0.25}
+    assert load_run_config(None, ["random_gtm=0.0"]).options == {}          # the default: unset
+    stored = tmp_path / "config.yaml"                                       # a run written before
+    stored.write_text(yaml.safe_dump({**load_run_config(None).to_dict(), "options": None} | {
+        "center_init_from": None, "random_gtm": 0.0}).replace("options: null\n", ""))
+    assert read_stored_config(stored) == load_run_config(None).to_dict()
+
+    for overrides, message in (
+            (["options.random_gtm=abc"], "config key 'options.random_gtm': expected a number, got 'abc'"),
+            (["options.random_gtm=1.5"], "random_gtm must be a probability in [0, 1], got 1.5"),
+            (["model.name=eco-nano", "options.random_gtm=0.5"], "random_gtm applies to MLP-3D networks, not eco-nano"),
+            (["options.bogus=1"], "unknown run option 'bogus' for mlp3d-nano; its family mlp3d declares: center_init_from, random_gtm"),
+            (["init_from=s.pt", "center_init_from=a.pt"], "init_from and center_init_from are exclusive")):
+        with pytest.raises(ValueError) as e:
+            load_run_config(None, overrides)
+        assert str(e.value).startswith(message) and "\n" not in str(e.value), e.value
+
+
+def test_pretrain_refuses_a_standalone_training_option(tmp_path, capsys):
+    config = tmp_path / "p.yaml"
+    config.write_text(yaml.safe_dump({"output_dir": str(tmp_path / "p"), "model": {"name": "mlp3d-nano"},
+                                      "data": {"dataset": "synthetic-temporal", "num_frames": 16, "size": 32,
+                                               "cache_dir": str(tmp_path / "cache")},
+                                      "options": {"random_gtm": 0.5}}))
+    err = one_line_error(capsys, ["pretrain", "--config", str(config)])
+    assert err == ("nas pretrain: error: options.random_gtm applies to standalone training (nas train), "
+                   "not to supernet pretraining")
+    assert not (tmp_path / "p").exists()
