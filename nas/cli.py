@@ -123,6 +123,8 @@ def correlate_config(args):
     from .config import RunConfig
     from .correlate import CorrelateConfig
 
+    from supernet.registry import declared_run_option
+
     own, runs = [], []
     names = {f.name for f in fields(CorrelateConfig)}
     run_names = {f.name for f in fields(RunConfig)}
@@ -130,8 +132,8 @@ def correlate_config(args):
         root = item.split("=", 1)[0].strip().split(".")[0]
         if root in names:
             own.append(item)
-        elif root in run_names or "=" not in item:
-            runs.append(item)
+        elif root in run_names or declared_run_option(root) is not None or "=" not in item:
+            runs.append(item)             # (a root-level run option: `options.<key>`, `RunConfig.upgrade`)
         else:
             raise ValueError(f"unknown config key {root!r}; allowed in the root: {', '.join(sorted(names))} "
                              f"(correlate) or {', '.join(sorted(run_names))} (the standalone runs' config)")

@@ -165,3 +165,14 @@ def test_pretrain_refuses_a_standalone_training_option(tmp_path, capsys):
     assert err == ("nas pretrain: error: options.random_gtm applies to standalone training (nas train), "
                    "not to supernet pretraining")
     assert not (tmp_path / "p").exists()
+
+
+def test_correlate_passes_run_options_to_the_standalone_runs():
+    """``nas correlate --set center_init_from=X`` (the older layout) and ``--set options.X=...``
+    both reach the standalone runs' overrides; a correlate key stays a correlate key."""
+    from nas.cli import build_parser, correlate_config
+
+    args = build_parser().parse_args(["correlate", "--checkpoint", "s.pt", "--out", "o", "--set", "k=4",
+                                      "--set", "center_init_from=a.pt", "--set", "options.random_gtm=0.1"])
+    cfg = correlate_config(args)
+    assert cfg.k == 4 and cfg.overrides == ["center_init_from=a.pt", "options.random_gtm=0.1"]
