@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 torch.set_num_threads(1)
 from nas.data import DataConfig, build_dataset
 from supernet.registry import build_model
-from nas.initialise import load_2d_state
+from supernet.models.mlp3d import load_2d_state
 from supernet.models.mlp3d import center_inflate_state
 
 p = argparse.ArgumentParser()

@@ -123,6 +123,8 @@ def correlate_config(args):
     from .config import RunConfig
     from .correlate import CorrelateConfig
 
+    from supernet.registry import declared_run_option
+
     own, runs = [], []
     names = {f.name for f in fields(CorrelateConfig)}
     run_names = {f.name for f in fields(RunConfig)}
@@ -130,8 +132,8 @@ def correlate_config(args):
         root = item.split("=", 1)[0].strip().split(".")[0]
         if root in names:
             own.append(item)
-        elif root in run_names or "=" not in item:
-            runs.append(item)
+        elif root in run_names or declared_run_option(root) is not None or "=" not in item:
+            runs.append(item)             # (a root-level run option: `options.<key>`, `RunConfig.upgrade`)
         else:
             raise ValueError(f"unknown config key {root!r}; allowed in the root: {', '.join(sorted(names))} "
                              f"(correlate) or {', '.join(sorted(run_names))} (the standalone runs' config)")
@@ -202,9 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help=cmd_demo.__doc__)
     from supernet.registry import demo_families
 
-    from .demo import DEFAULT_SPACE
     p.add_argument("--space", choices=demo_families(), help=f"model family whose demo config to "
-                   f"run (registered with register_family; default {DEFAULT_SPACE})")
+                   f"run (registered with register_family; default {demo_families()[0]})")
     p.add_argument("--config", help="YAML file with demo settings (space, out, val_size)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. --set val_size=64")
     p.add_argument("--out", help="output folder (default runs/demo-SPACE; resumable)")
@@ -257,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-size", type=int, help="validation clips for the estimate (default: all)")
     p.add_argument("--batch-size", type=int, help="evaluation batch size (default 32)")
     p.add_argument("--seed", type=int, help="default 0")
-    p.add_argument("--bn-recalib", type=int, help="BatchNorm recalibration batches (BN hosts; default 0)")
+    p.add_argument("--bn-recalib", type=int, help="BatchNorm recalibration batches (default: the model family's, e.g. 4 on BatchNorm hosts)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="set a correlate key (--set k=5) or override the standalone runs' config "
                         "(--set train.batch_size=16)")
@@ -292,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", metavar="ARCH", help="validate an architecture string or JSON")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_space)
+
+    from .flagconfig import add_to_flag_commands
+    add_to_flag_commands(parser)                  # --config / --set on every other command too
     return parser
 
 
@@ -314,6 +318,8 @@ def main(argv=None) -> int:
         return 2
     args = build_parser().parse_args(argv)
     try:
+        from .flagconfig import resolve_flag_config
+        resolve_flag_config(args)
         return args.func(args) or 0
     except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError,
             IsADirectoryError, RuntimeError) as e:

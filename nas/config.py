@@ -7,6 +7,7 @@ A run config has the sections ``model`` (registry name + builder kwargs), ``data
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import yaml
 
 from supernet.training.config import OptimConfig, TrainConfig
-from supernet.utils.config import apply_overrides, from_dict, load_yaml, to_dict
+from supernet.utils.config import apply_overrides, coerce, from_dict, load_yaml, to_dict
 
 from .data.config import DataConfig
 
@@ -36,16 +37,37 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     arch: str | None = None            # standalone training: the architecture to train
     init_from: str | None = None       # standalone: supernet checkpoint whose weights to start from
-    # model-specific run options: a family supports them by declaring them
-    # (`supernet.registry.register_family(run_options=...)`); other families refuse them
-    center_init_from: str | None = None  # 2D checkpoint to inflate (MLP-3D: CycleMLP, Sec. 4.2)
-    random_gtm: float = 0.0            # standalone: random-GTM probability (MLP-3D Sec. 4.2)
+    options: dict = field(default_factory=dict)   # model-specific options its family declares
+    #   (`supernet.registry.RunOption`), e.g. MLP-3D's center_init_from, random_gtm
+
+    @staticmethod
+    def upgrade(data: dict) -> dict:
+        """Read a root-level run option (``center_init_from: X``, the layout before the
+        ``options:`` section, and ``--set center_init_from=X``) as ``options.center_init_from``;
+        one at its default (``random_gtm: 0.0`` in older stored configs) is dropped."""
+        from supernet.registry import declared_run_option
+
+        fields = {f.name for f in dataclasses.fields(RunConfig)}
+        for key in [k for k in data if k not in fields]:
+            option = declared_run_option(key)
+            if option is not None:
+                value = data.pop(key)
+                if value != option.default:
+                    data["options"] = {**(data.get("options") or {}), key: value}
+        return data
 
     def validate(self):
-        if self.init_from and self.center_init_from:
-            raise ValueError("init_from and center_init_from are exclusive: pick one initialisation")
-        if not 0.0 <= self.random_gtm <= 1.0:
-            raise ValueError(f"random_gtm must be a probability in [0, 1], got {self.random_gtm}")
+        self.options = resolve_run_options(self.model.name, self.options)
+        inits = [k for k in self.options if run_option_of(self.model.name, k).stage == "init"]
+        if len(inits) > 1:
+            raise ValueError(f"options {', '.join(inits)} each set the starting weights: pick one")
+        if self.init_from and inits:
+            raise ValueError(f"init_from and {inits[0]} are exclusive: pick one initialisation")
+
+    def run_options(self, stage: str) -> list[tuple[str, Any, Any]]:
+        """(key, value, `RunOption`) of the options set for `stage` ("init" or "train")."""
+        found = [(k, v, run_option_of(self.model.name, k)) for k, v in self.options.items()]
+        return [f for f in found if f[2].stage == stage]
 
     @property
     def input_size(self) -> tuple[int, ...]:
@@ -65,11 +87,34 @@ class RunConfig:
     def with_absolute_paths(self) -> "RunConfig":
         """A copy whose file and folder fields are absolute (Ray Tune trials change directory)."""
         data = self.to_dict()
-        for name in ("output_dir", "init_from", "center_init_from"):
+        for name in ("output_dir", "init_from"):
             if data.get(name):
                 data[name] = str(Path(data[name]).expanduser().resolve())
+        for key, value in list(data["options"].items()):
+            if run_option_of(self.model.name, key).path:
+                data["options"][key] = str(Path(value).expanduser().resolve())
         data["data"] = DataConfig.absolute_paths(data["data"])
         return from_dict(RunConfig, data)
+
+
+def run_option_of(model_name: str, key: str):
+    from supernet.registry import run_option
+
+    return run_option(model_name, key)
+
+
+def resolve_run_options(model_name: str, options: dict) -> dict:
+    """`options` typed and checked against the family's declared run options (one-line
+    errors naming ``options.<key>``); an option at its default is dropped (unset)."""
+    out = {}
+    for key, value in (options or {}).items():
+        option = run_option_of(model_name, str(key))
+        value = coerce(value, option.annotation, f"options.{key}")
+        if option.validate is not None:
+            option.validate(value)
+        if value != option.default:
+            out[key] = value
+    return out
 
 
 def load_run_config(path: str | Path | None, overrides: list[str] | None = None,

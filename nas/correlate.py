@@ -44,7 +44,7 @@ class CorrelateConfig:
     batch_size: int = 32
     seed: int = 0
     overrides: list = field(default_factory=list)   # --set for the standalone runs
-    bn_recalib: int = 0
+    bn_recalib: int | None = None        # None: the folder's stored value, else the family's default
     train_config: str | None = None      # YAML run config of the standalone runs (default: the supernet's)
     seeds: list = field(default_factory=list)       # standalone training seeds (default: the config's)
     runs: str | None = None              # folder of the standalone runs (default: OUT/archs)
@@ -97,7 +97,8 @@ def standalone_config(ckpt: dict, cfg: CorrelateConfig, arch: str, out_dir: Path
         if "data" not in base:
             raise ValueError(f"{cfg.checkpoint} stores no run config; pretrain it with nas pretrain "
                              "or pass a standalone config (--train-config)")
-        base.update({"init_from": None, "center_init_from": None, "random_gtm": 0.0})
+        base = RunConfig.upgrade(base)            # an older stored layout: options at the root
+        base.update({"init_from": None, "options": {}})
         base["train"] = {**base.get("train", {}), "max_steps": None}
     if cfg.epochs is not None or not cfg.train_config:
         base["train"] = {**base.get("train", {}), "epochs": cfg.epochs or 10}
@@ -184,7 +185,7 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
     from .search.recipes import CheckpointEvaluatorFactory
 
     from .runfolder import check_run_folder, prepare_run_folder
-    from .validate import check_checkpoint, check_data, check_device, check_output_dir
+    from .validate import check_checkpoint, check_data, check_device, check_output_dir, check_run_options
 
     cfg.validate()                                # everything below is checked before any output
     out = check_run_folder(cfg.out, "correlate", "--out")
@@ -197,11 +198,14 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
         check_data(probe.data, ("train", "val"), readable=("val",))
         if probe.init_from:
             check_checkpoint(probe.init_from, "init_from", kinds=("supernet",))
-        if probe.center_init_from:
-            from supernet.registry import run_option
-            run_option(probe.model.name, "center_init_from").check(probe.center_init_from)
+        check_run_options(probe)
+    if cfg.bn_recalib is None:                    # resume keeps the folder's value; else the family's
+        from .runfolder import stored_value
+        stored = stored_value(out, "correlate", "bn_recalib")
+        cfg.bn_recalib = stored if isinstance(stored, int) and not isinstance(stored, bool) else None
     factory = CheckpointEvaluatorFactory(cfg.checkpoint, cfg.val_size or 10 ** 9, cfg.batch_size, cfg.seed,
-                                  cfg.bn_recalib, prefix_cache=False)
+                                         cfg.bn_recalib, prefix_cache=False)
+    cfg.bn_recalib = factory.bn_recalib           # resolved: written to the folder's config
     model = factory.cost_model()
     for a in cfg.archs:                           # a bad listed architecture: one line, no output
         model.space.parse(a)

@@ -14,18 +14,24 @@ go to ``--out`` (default ``runs/demo-<space>``): ``demo_config.yaml`` (the resol
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
-DEFAULT_SPACE = "mlp3d"     # the default of `nas demo --space` (a registered family)
+
+
+def default_space() -> str:
+    """The default of `nas demo --space`: the first family registered with a demo config."""
+    from supernet.registry import demo_families
+
+    return demo_families()[0]
 
 
 @dataclass
 class DemoConfig:
     """`nas demo` settings (``--config FILE`` + ``--set key=value``; flags are shorthands)."""
 
-    space: str = DEFAULT_SPACE
+    space: str = field(default_factory=default_space)
     out: str | None = None             # default runs/demo-<space>
     val_size: int = 256
 
@@ -50,7 +56,7 @@ def demo_config_path(space: str) -> Path:
     return path
 
 
-def run_demo(space: str = DEFAULT_SPACE, out: str | Path | None = None, val_size: int = 256,
+def run_demo(space: str | None = None, out: str | Path | None = None, val_size: int = 256,
              progress: bool = True) -> dict:
     """Pretrain, search and plot; returns the best architecture and its figures."""
     import pandas as pd
@@ -66,6 +72,7 @@ def run_demo(space: str = DEFAULT_SPACE, out: str | Path | None = None, val_size
     from .utils import atomic_write_text
 
     LOG = get_logger()
+    space = space or default_space()
     out = Path(out or f"runs/demo-{space}")
     atomic_write_text(out / "demo_config.yaml",            # the resolved settings, next to the outputs
                       yaml.safe_dump({"space": space, "out": str(out), "val_size": val_size}, sort_keys=False))

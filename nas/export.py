@@ -27,9 +27,10 @@ unflattened after it, and inside, the op runs `forward_4d`, BatchNorm3d runs as 
 per-channel batch norm on the 4D tensor, 1x1x1 Conv3d as a 1x1 Conv2d (on frames
 ``(B·T, C, H, W)`` when it strides space), and SE / self-gating pool over ``(T, H·W)``. So
 those blocks hold no 5D tensor and no 3D convolution, as the paper claims for edge devices
-(`onnx_graph_report` checks it on the file). The rules are a registry (`FOUR_D_RULES`,
-`LAYOUT_FREE`); a module in such a unit with no rule is a one-line error, never a silent
-5D fallback. Other strategies (c3d, r21d, P3D, Rank-1) are 3D convs and stay 5D.
+(`onnx_graph_report` checks it on the file). The lowering and its rules live in
+`supernet.ops.four_d`, registered by the modules that define the layers; a module in such a
+unit with no rule is a one-line error, never a silent 5D fallback. Other strategies (c3d,
+r21d, P3D, Rank-1) are 3D convs and stay 5D.
 
 `--check` runs the written file (weights: rebuilt network; TorchScript: `torch.jit.load`;
 ONNX: onnxruntime) on a random clip at batch 1 and at `--batch`, and prints the max abs
@@ -44,7 +45,6 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
-import copy
 import io
 import json
 import logging
@@ -54,9 +54,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+
+from supernet.ops.four_d import (ExportError, FourDUnit, deploy_network, layer_inputs, lower_unit,  # noqa: F401
+                                 natively_4d, unit_scopes)
 
 from .utils import atomic_write_json, parse_size, read_json
 
@@ -68,10 +70,6 @@ RUNTIME_OF = {"state_dict": "torch", "torchscript": "torchscript", "onnx": "onnx
 ONNX_OPSET = 18
 PARITY_TOL = 1e-4                     # max abs difference allowed by --check (fp32)
 INPUT_NAME, OUTPUT_NAME = "clip", "logits"
-
-
-class ExportError(ValueError):
-    """A network that cannot be written in a format (one line: the op and why)."""
 
 
 # ---- loading a network and an architecture ------------------------------------------------
@@ -106,312 +104,6 @@ def fixed_network(checkpoint: str | Path, arch: str | None = None):
             raise ValueError(f"{checkpoint} holds a supernet: pass --arch (a string, JSON or best_arch.json)")
         net = model.export(chosen)
     return net.eval(), net.arch
-
-
-# ---- the 4D lowering ------------------------------------------------------------------------
-class Flatten4d(nn.Module):
-    """Clip ``(B, C, T, H, W)`` -> ``(B, C, T, H·W)``: the 4D layout of Hajimolahoseini et al. Sec. II."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.flatten(3)
-
-
-class Unflatten5d(nn.Module):
-    """``(B, C, T, H·W)`` -> ``(B, C, T, H, W)`` for the 5D layers after a 4D run."""
-
-    def __init__(self, height: int, width: int):
-        super().__init__()
-        self.height, self.width = height, width
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.unflatten(3, (self.height, self.width))
-
-
-class FourDUnit(nn.Module):
-    """A searched unit computed on 4D tensors; `enter` / `leave` convert at a run's edges."""
-
-    def __init__(self, block: nn.Module, enter: bool, leave: bool, out_hw: tuple[int, int]):
-        super().__init__()
-        self.enter = Flatten4d() if enter else None
-        self.block = block
-        self.leave = Unflatten5d(*out_hw) if leave else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.enter is not None:
-            x = self.enter(x)
-        y = self.block(x)
-        return y if self.leave is None else self.leave(y)
-
-
-class ProposedSplit4d(nn.Module):
-    """`ProposedSplitOp.forward_4d` with the map size fixed at export."""
-
-    def __init__(self, op: nn.Module, height: int, width: int):
-        super().__init__()
-        self.op, self.height, self.width = op, height, width
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.op.forward_4d(x, self.height, self.width)
-
-
-class BatchNorm4d(nn.Module):
-    """An (eval-mode) BatchNorm3d applied to the 4D layout: statistics are per channel, so
-    ``(B, C, T, H·W)`` normalises exactly as ``(B, C, T, H, W)`` does."""
-
-    def __init__(self, bn: nn.BatchNorm3d):
-        super().__init__()
-        self.bn = bn
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        bn = self.bn
-        return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
-
-
-def to_frames(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """``(B, C, T, H·W)`` (or a clip ``(B, C, T, H, W)``) -> frames ``(B·T, C, H, W)``."""
-    b, c, t = x.shape[:3]
-    return x.transpose(1, 2).reshape(b * t, c, height, width)
-
-
-def from_frames(y: torch.Tensor, batch) -> torch.Tensor:
-    """Frames ``(B·T, C, H, W)`` -> the 4D layout ``(B, C, T, H·W)``."""
-    return y.reshape(batch, -1, y.shape[1], y.shape[2] * y.shape[3]).transpose(1, 2)
-
-
-class PointwiseConv4d(nn.Module):
-    """A 1x1x1 Conv3d with stride (s_t, s, s) on the 4D layout: a 1x1 Conv2d, striding time
-    on ``(B, C, T, H·W)`` and space on frames ``(B·T, C, H, W)``."""
-
-    def __init__(self, conv: nn.Conv3d, height: int, width: int):
-        super().__init__()
-        self.conv, self.height, self.width = conv, height, width
-        self.st, self.ss = conv.stride[0], conv.stride[1]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight = self.conv.weight.flatten(2).unsqueeze(-1)            # (O, I, 1, 1)
-        if self.ss == 1:
-            return F.conv2d(x, weight, self.conv.bias, (self.st, 1), groups=self.conv.groups)
-        if self.st > 1:
-            x = x[:, :, ::self.st]
-        y = F.conv2d(to_frames(x, self.height, self.width), weight, self.conv.bias, self.ss,
-                     groups=self.conv.groups)
-        return from_frames(y, x.shape[0])
-
-
-class SqueezeExcite4d(nn.Module):
-    """R3D-RS's SE on the 4D layout (pool over T and H·W)."""
-
-    def __init__(self, se: nn.Module):
-        super().__init__()
-        self.reduce, self.expand = se.reduce, se.expand
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = x.mean(dim=(2, 3), keepdim=True)
-        return x * torch.sigmoid(self.expand(F.relu(self.reduce(s))))
-
-
-class SelfGating4d(nn.Module):
-    """S3D-G self-gating on the 4D layout."""
-
-    def __init__(self, gate: nn.Module):
-        super().__init__()
-        self.proj = gate.proj
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.sigmoid(self.proj(x.mean(dim=(2, 3), keepdim=True)))
-
-
-class Eco2dNet4d(nn.Module):
-    """ECO's per-frame 2D-Net handing its maps on in the 4D layout ``(B, C, T, H·W)``
-    (the original ends with a 5D reshape + transpose, which the 4D blocks would undo)."""
-
-    def __init__(self, stem: nn.Module):
-        super().__init__()
-        self.frames, self.inception = stem.frames, stem.inception
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.inception(self.frames(to_frames(x, x.shape[3], x.shape[4])))
-        return from_frames(y, x.shape[0])
-
-
-class VideoHead4d(nn.Module):
-    """The pool + dropout + FC head on the 4D layout (mean over T and H·W)."""
-
-    def __init__(self, head: nn.Module):
-        super().__init__()
-        self.dropout, self.fc = head.dropout, head.fc
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.dropout(x.mean(dim=(2, 3))))
-
-
-def _pointwise_rule(conv: nn.Conv3d, shape, lower_child) -> nn.Module:
-    if tuple(conv.kernel_size) != (1, 1, 1) or any(conv.padding) or conv.dilation != (1, 1, 1) \
-            or conv.stride[1] != conv.stride[2]:
-        raise ExportError(f"a {'x'.join(map(str, conv.kernel_size))} Conv3d is a 3D convolution; "
-                          "only 1x1x1 ones have a 4D form")
-    return PointwiseConv4d(conv, shape[3], shape[4])
-
-
-def _se_rule(module, shape, lower_child) -> nn.Module:
-    out = SqueezeExcite4d(module) if hasattr(module, "reduce") else SelfGating4d(module)
-    for name, child in list(out.named_children()):
-        setattr(out, name, lower_child(child, name))
-    return out
-
-
-def _default_rules() -> dict[type, Callable]:
-    from supernet.models.resnet_rs import SelfGating3d, SqueezeExcite3d
-    from supernet.ops.conv3d_split import ProposedSplitOp
-
-    return {
-        ProposedSplitOp: lambda op, shape, _: ProposedSplit4d(op, shape[3], shape[4]),
-        nn.BatchNorm3d: lambda bn, shape, _: BatchNorm4d(bn),
-        nn.Conv3d: _pointwise_rule,
-        SqueezeExcite3d: _se_rule,
-        SelfGating3d: _se_rule,
-    }
-
-
-def _default_layout_free() -> tuple[type, ...]:
-    """Modules whose own code only calls children and elementwise ops (layout-agnostic)."""
-    from supernet.models.eco import EcoBasicBlock, EcoConvUnit
-    from supernet.models.resnet_rs import RSUnit
-    from supernet.ops.conv3d_split import ConvBN, SplitConv3d
-    from supernet.ops.layers import DropPath
-
-    return (nn.Sequential, nn.ModuleDict, nn.ModuleList, nn.ReLU, nn.Identity, nn.Dropout, DropPath,
-            ConvBN, SplitConv3d, EcoConvUnit, EcoBasicBlock, RSUnit)
-
-
-def _default_edge_rules() -> tuple[dict[type, Callable], dict[type, Callable]]:
-    """Stems that can hand over 4D maps, heads that can take them (no 5D tensor at the edge
-    of a 4D run that starts at the first layer or ends at the last)."""
-    from supernet.models.eco import Eco2dNet, VideoHead
-
-    return {Eco2dNet: Eco2dNet4d}, {VideoHead: VideoHead4d}
-
-
-FOUR_D_RULES: dict[type, Callable] = {}        # filled on first use (imports the host models)
-LAYOUT_FREE: list[type] = []
-STEM_RULES: dict[type, Callable] = {}
-HEAD_RULES: dict[type, Callable] = {}
-
-
-def _registry():
-    if not FOUR_D_RULES:
-        FOUR_D_RULES.update(_default_rules())
-        LAYOUT_FREE.extend(_default_layout_free())
-        stems, heads = _default_edge_rules()
-        STEM_RULES.update(stems)
-        HEAD_RULES.update(heads)
-    return FOUR_D_RULES, tuple(LAYOUT_FREE)
-
-
-def _natively_4d(unit: nn.Module) -> bool:
-    from supernet.ops.conv3d_split import ProposedSplitOp
-
-    return any(isinstance(m, ProposedSplitOp) for m in unit.modules())
-
-
-def _input_shapes(run: Callable[[], Any], modules: dict[str, nn.Module]) -> dict[str, tuple]:
-    """The input shape of each named module while `run()` runs."""
-    shapes: dict[str, tuple] = {}
-    hooks = []
-    for name, mod in modules.items():
-        def hook(_, args, name=name):
-            shape = tuple(args[0].shape)
-            if shapes.setdefault(name, shape) != shape:
-                raise ExportError(f"{name} runs on two shapes ({shapes[name]}, {shape}); cannot lower it")
-        hooks.append(mod.register_forward_pre_hook(hook))
-    try:
-        with torch.no_grad():
-            run()
-    finally:
-        for h in hooks:
-            h.remove()
-    return shapes
-
-
-def _lower(module: nn.Module, qualname: str, shapes: dict[str, tuple]) -> nn.Module:
-    rules, free = _registry()
-    rule = next((r for t, r in rules.items() if type(module) is t), None)
-    if rule is None:
-        rule = next((r for t, r in rules.items() if isinstance(module, t)), None)
-    if rule is not None:
-        try:
-            return rule(module, shapes.get(qualname), lambda child, sub: _lower(child, f"{qualname}.{sub}", shapes))
-        except ExportError as e:
-            if str(e).startswith("cannot lower"):
-                raise
-            raise ExportError(f"cannot lower {qualname} ({type(module).__name__}) to 4D tensors: {e}") from None
-    if not isinstance(module, free):
-        raise ExportError(f"cannot lower {qualname} ({type(module).__name__}) to 4D tensors: no 4D rule "
-                          "for it (nas.export.FOUR_D_RULES / LAYOUT_FREE)")
-    for sub, child in list(module.named_children()):
-        module._modules[sub] = _lower(child, f"{qualname}.{sub}", shapes)
-    return module
-
-
-def lower_unit(unit: nn.Module, x: torch.Tensor, name: str = "unit", enter: bool = True,
-               leave: bool = True) -> FourDUnit:
-    """A natively-4D unit (eval mode) on its 5D input `x`, as a `FourDUnit` computing it on
-    4D tensors (`unit` is modified: pass a copy)."""
-    _registry()
-    inner = {f"{name}.{sub}" if sub else name: m for sub, m in unit.named_modules()}
-    shapes = _input_shapes(lambda: unit(x), inner)
-    with torch.no_grad():
-        out = unit(x).shape
-    return FourDUnit(_lower(unit, name, shapes), enter, leave, out_hw=(out[3], out[4]))
-
-
-def deploy_network(net: nn.Module, example: torch.Tensor) -> tuple[nn.Module, list[int]]:
-    """The deploy graph of a fixed network: an eval-mode copy whose natively-4D units are
-    lowered to 4D tensors (module docstring). Returns it and the lowered unit indices."""
-    _registry()
-    net = copy.deepcopy(net).eval()
-    units = [i for i in range(net.space.num_units) if _natively_4d(net.unit(i))]
-    if not units:
-        return net, []
-    inputs = layer_inputs(net, example)
-    lowered = set(net.unit_layers[i] for i in units)
-    last = len(net.layers) - 1
-    stem_rule, head_rule = STEM_RULES.get(type(net.stem)), HEAD_RULES.get(type(net.head))
-    if 0 in lowered and stem_rule is not None:
-        net.stem = stem_rule(net.stem)
-    if last in lowered and head_rule is not None:
-        net.head = head_rule(net.head)
-    for i in units:
-        k = net.unit_layers[i]
-        enter = k - 1 not in lowered and not (k == 0 and stem_rule is not None)
-        leave = k + 1 not in lowered and not (k == last and head_rule is not None)
-        net.layers[k] = lower_unit(net.layers[k], inputs[f"layers.{k}"], net.unit_module_name(i), enter, leave)
-    return net, units
-
-
-def layer_inputs(net: nn.Module, example: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The input of the stem, of every layer (``layers.k``) and of the head in one eval
-    forward of a stem -> layers -> head network on `example`."""
-    parts = {"stem": net.stem, "head": net.head, **{f"layers.{k}": m for k, m in enumerate(net.layers)}}
-    got: dict[str, torch.Tensor] = {}
-    hooks = [m.register_forward_pre_hook(lambda _, a, n=n: got.__setitem__(n, a[0])) for n, m in parts.items()]
-    try:
-        with torch.no_grad():
-            net(example)
-    finally:
-        for h in hooks:
-            h.remove()
-    return got
-
-
-def unit_scopes(deploy: nn.Module) -> list[str]:
-    """The module path computing each searched unit in a deploy graph (the inner block of a
-    4D unit), as `onnx_graph_report` names scopes."""
-    out = []
-    for i in range(deploy.space.num_units):
-        name = deploy.unit_module_name(i)
-        out.append(f"{name}.block" if isinstance(deploy.layers[deploy.unit_layers[i]], FourDUnit) else name)
-    return out
 
 
 # ---- writing the deploy files ---------------------------------------------------------------

@@ -17,9 +17,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
-from supernet.registry import run_option
 from supernet.training.checkpoint import model_from_checkpoint
 
 
@@ -28,20 +25,13 @@ def network_paths(model) -> list:
     return [model.main, model.extra] if hasattr(model, "extra") else [model]
 
 
-def load_2d_state(path: str) -> dict[str, torch.Tensor]:
-    """The state dict of a 2D CycleMLP checkpoint (kept for callers of the old name; the
-    loader lives with its model family)."""
-    from supernet.models.mlp3d import load_2d_state as load
-
-    return load(path)
-
-
 def initialise(model, cfg, supernet: bool = False) -> str:
-    """Apply ``cfg.init_from`` / ``cfg.center_init_from`` to `model`; a one-line description."""
+    """Apply ``cfg.init_from`` or the family's initialisation option (``options``, e.g.
+    MLP-3D's ``center_init_from``) to `model`; a one-line description."""
     if cfg.init_from:
         if supernet:
             raise ValueError("init_from starts a standalone network from a supernet; a supernet "
-                             "starts from scratch or from a 2D model (center_init_from)")
+                             "starts from scratch or from its family's initialisation option")
         if Path(cfg.init_from).is_dir():                   # a `nas export` folder
             from .export import export_state_dict
             exported = export_state_dict(cfg.init_from, cfg.model.name, cfg.arch)
@@ -55,6 +45,6 @@ def initialise(model, cfg, supernet: bool = False) -> str:
                                  f"{cfg.model.name}; was it pretrained for this model?")
             path.load_state_dict({k: exported[k] for k in own})
         return f"initialised from the supernet weights in {cfg.init_from}"
-    if cfg.center_init_from:
-        return run_option(cfg.model.name, "center_init_from").apply(model, cfg.center_init_from)
+    for _, value, option in cfg.run_options("init"):      # at most one (`RunConfig.validate`)
+        return option.apply(model, value)
     return "trained from scratch"

@@ -128,7 +128,7 @@ def choice_sweep(space) -> list[Arch]:
 def network_pieces(model, input_size, batch: int = 1, device="cpu", seed: int = 0) -> list[Piece]:
     """Every fixed part once and every (unit, choice) once, each with the input the exported
     network gives it on a random clip (fixed parts first, in network order)."""
-    from .export import layer_inputs
+    from supernet.ops.four_d import layer_inputs
 
     gen = torch.Generator().manual_seed(seed)
     clip = torch.randn(batch, 3, *input_size, generator=gen).to(device)
@@ -161,11 +161,13 @@ def _torch_runner(module: nn.Module, x: torch.Tensor) -> Callable[[], Any]:
 
 
 def _onnx_runner(piece: Piece, folder: Path, threads: int) -> Callable[[], Any]:
-    from .export import OnnxRunner, _natively_4d, lower_unit, write_onnx
+    from supernet.ops.four_d import lower_unit, natively_4d
+
+    from .export import OnnxRunner, write_onnx
 
     module = copy.deepcopy(piece.module).cpu().eval()
     x = piece.x.cpu()
-    if piece.unit is not None and _natively_4d(module):
+    if piece.unit is not None and natively_4d(module):
         module = lower_unit(module, x, piece.key)
     path = folder / f"{piece.key}-{piece.token or 'fixed'}.onnx"
     write_onnx(module, x, path)

@@ -111,12 +111,12 @@ def run_pretrain(cfg: RunConfig, resume: bool = False) -> TrainResult:
 def _pretrain_image_model(cfg: RunConfig, model, resume: bool) -> TrainResult:
     """Train a 2D image model on frames of `cfg.data` (`FrameImages`), then evaluate it on the
     centre frames of the val split; writes ``model.pt`` (a vidnas checkpoint of kind "image",
-    readable by ``center_init_from``) and ``eval.json``."""
+    readable by MLP-3D's ``options.center_init_from``) and ``eval.json``."""
     from .evaluate import evaluate_model
 
-    if cfg.init_from or cfg.center_init_from or cfg.arch:
+    if cfg.init_from or cfg.options or cfg.arch:
         raise ValueError(f"{cfg.model.name} is a 2D image model trained from scratch; it takes no "
-                         "arch, init_from or center_init_from")
+                         "arch, init_from or options")
     datasets = check_run(cfg, "pretrain", model, resume, evaluates=True)     # before any output
     train_set, val_set = datasets["train"], datasets["val"]
     device, info = setup_run(cfg, resume)

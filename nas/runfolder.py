@@ -130,6 +130,23 @@ def drop_key(d: dict, key: str) -> None:
         node.pop(leaf, None)
 
 
+def stored_value(out: str | Path, kind: str, key: str) -> Any:
+    """The dotted `key` of the resolved config a `kind` folder `out` holds, or None (no folder,
+    no such key, or an unreadable file, which the folder guard reports)."""
+    from supernet.utils.io import load_yaml
+
+    path = Path(out) / FOLDER_KINDS[kind].config_file
+    if not path.is_file():
+        return None
+    try:
+        node: Any = load_yaml(path)
+    except ValueError:
+        return None
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
 def remove_leftovers(out: Path) -> list[Path]:
     """Delete the ``.NAME.*.tmp`` files of writes killed mid-way (`atomic_write`), anywhere in
     the run folder; returns them. Only resume calls it: then no other writer is running."""

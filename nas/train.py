@@ -2,10 +2,10 @@
 
 The same loop as pretraining (config, progress, atomic checkpoints, resume, torchrun), on the
 fixed network of ``cfg.arch``, from scratch, from a supernet's shared weights
-(``init_from``), or, for MLP-3D, from a 2D CycleMLP by center initialization
-(``center_init_from``, Sec. 4.2), optionally with random-GTM regularization
-(``random_gtm``) and the two-path input (``model.kwargs.two_path``, Sec. 4.3). At the end it
-writes ``eval.json`` with the single-view and multi-view accuracies on the validation split.
+(``init_from``), or by the family's own options (``options:``; for MLP-3D, center
+initialization from a 2D CycleMLP, ``center_init_from``, and random-GTM regularization,
+``random_gtm``, Sec. 4.2), and with the two-path input (``model.kwargs.two_path``, Sec. 4.3).
+At the end it writes ``eval.json`` with the single-view and multi-view accuracies on the validation split.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from supernet.registry import build_model, run_option
+from supernet.registry import build_model
 from supernet.training.distributed import cleanup
 from supernet.training.loop import TrainResult, train
 
@@ -70,6 +70,19 @@ def eval_curve(cfg: RunConfig, steps_per_epoch: int, device, is_main: bool):
     return hook
 
 
+def training_hooks(model, cfg: RunConfig):
+    """One ``before_step(step)`` calling the hooks of the training options set (e.g. MLP-3D's
+    ``random_gtm``, `supernet.registry.RunOption` stage "train"), or None."""
+    hooks = [option.apply(model, value, cfg.train.seed) for _, value, option in cfg.run_options("train")]
+    if not hooks:
+        return None
+
+    def before_step(step: int) -> None:
+        for h in hooks:
+            h(step)
+    return before_step
+
+
 def run_train(cfg: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
     """Train `cfg.arch` standalone; returns (and writes to ``eval.json``) its accuracies."""
     if not cfg.arch:
@@ -77,15 +90,12 @@ def run_train(cfg: RunConfig, resume: bool = False, quiet: bool = False) -> dict
     torch.manual_seed(cfg.train.seed)                 # the initial weights depend on the seed only
     model = build_model(cfg.model.name, cfg.input_size, cfg.data.num_classes, arch=cfg.arch,
                         **cfg.model.kwargs)
-    random_gtm = run_option(cfg.model.name, "random_gtm").apply if cfg.random_gtm else None
     train_set = check_run(cfg, "train", model, resume, evaluates=True)["train"]   # before any output
     how = initialise(model, cfg) if not resume else "resumed"
     device, info = setup_run(cfg, resume, kind="train")
     try:
         make_loader, steps = make_loader_factory(cfg, train_set, info.rank, info.world)
-        hook = None
-        if random_gtm:
-            hook = random_gtm(model, cfg.random_gtm, cfg.train.seed)
+        hook = training_hooks(model, cfg)
         if info.is_main and not quiet:
             LOG.info(f"training {cfg.model.name} {cfg.arch} standalone ({how}) on {cfg.data.dataset}: "
                   f"{len(train_set)} clips, {steps} steps/epoch x {cfg.train.epochs} epochs")

@@ -5,8 +5,8 @@ error: ...``, exit 2) and the output folder is left as it was (absent, or unchan
 
 * config values: the dataclasses' own ``validate`` (`nas.config`, `supernet.training.config`,
   `nas.data.config`), plus what needs the model: ``train.warmup_arch`` parses in its space;
-* every path a command will read: ``init_from``, ``center_init_from`` (loaded weights-only
-  and checked against the model), data lists (``train_list``; ``val_list`` whenever the run
+* every path a command will read: ``init_from``, the run options (e.g.
+  ``options.center_init_from``, loaded weights-only and checked against the model), data lists (``train_list``; ``val_list`` whenever the run
   evaluates, before the first step) and a resumed run's checkpoint;
 * the device (``auto``, ``cpu``, ``cuda``, ``cuda:N``, available here);
 * checkpoints: a vidnas checkpoint with a ``model_spec`` whose weights match it;
@@ -146,14 +146,27 @@ def check_data(data, splits: tuple[str, ...], readable: tuple[str, ...] = (),
     return out
 
 
+def check_run_options(cfg) -> None:
+    """The family's checks of the run options set (`RunOption.check`; a path must exist)."""
+    for key, value, option in cfg.run_options("init") + cfg.run_options("train"):
+        if option.path:
+            check_input_file(value, f"options.{key}")
+        if option.check is not None:
+            option.check(value)
+
+
 def check_run(cfg, command: str, model, resume: bool, evaluates: bool) -> dict:
     """Everything `nas pretrain` / `nas train` (`command`) reads, before any output: config
-    numbers, device, warmup_arch, init_from / center_init_from, data lists (val_list when the
+    numbers, device, warmup_arch, init_from / the run options, data lists (val_list when the
     run `evaluates`), the resumed checkpoint, and the output folder. Returns the datasets."""
     for section in ("optim", "train"):
         for key, value in vars(getattr(cfg, section)).items():
             check_finite(f"{section}.{key}", value)
-    check_finite("random_gtm", cfg.random_gtm)
+    for key, value in cfg.options.items():
+        check_finite(f"options.{key}", value)
+    if command == "pretrain" and cfg.run_options("train"):
+        key = cfg.run_options("train")[0][0]
+        raise ValueError(f"options.{key} applies to standalone training (nas train), not to supernet pretraining")
     check_device(cfg.train.device, "train.device")
     space = getattr(model, "space", None)
     if cfg.train.warmup_arch is not None and command == "pretrain":   # standalone runs ignore it
@@ -169,11 +182,7 @@ def check_run(cfg, command: str, model, resume: bool, evaluates: bool) -> dict:
         export_state_dict(cfg.init_from, cfg.model.name, cfg.arch)
     elif cfg.init_from:
         check_checkpoint(cfg.init_from, "init_from", kinds=("supernet",))
-    if cfg.center_init_from:
-        from supernet.registry import run_option
-        option = run_option(cfg.model.name, "center_init_from")   # the family supports it
-        check_input_file(cfg.center_init_from, "center_init_from")
-        option.check(cfg.center_init_from)
+    check_run_options(cfg)
     images = space is None and not cfg.is_video
     splits = ("train", "val") if evaluates else ("train",)
     datasets = check_data(cfg.data, splits, readable=("val",) if evaluates else (), images=images)

@@ -34,13 +34,27 @@ _MODELS: dict[str, ModelEntry] = {}
 
 @dataclass(frozen=True)
 class RunOption:
-    """A model-specific run-config key: `apply` implements it (its signature is the key's
-    contract with `nas`), `check(value)` validates the value before any work (one-line
-    ValueError), e.g. that a checkpoint file loads."""
+    """A model-specific run-config option (the ``options:`` section of a run config), declared
+    by the family that implements it.
+
+    * ``stage="init"``: ``apply(model, value) -> description`` sets the starting weights
+      (exclusive with ``init_from``; supernets and standalone networks);
+    * ``stage="train"``: ``apply(model, value, seed) -> before_step(step)`` is a training hook
+      of standalone training (`nas train`; `nas pretrain` refuses it).
+
+    ``annotation`` and ``default`` type the value (an option at its default is unset);
+    ``validate(value)`` is a cheap check when the config is read, ``check(value)`` the one
+    before any work (e.g. that a checkpoint file loads); ``path`` marks a file path (made
+    absolute for Ray trials). All raise one-line ValueErrors."""
 
     apply: Callable[..., Any]
     check: Callable[[Any], Any] | None = None
     what: str = ""            # the refusal on other families: "<key> <what>, not <model>"
+    annotation: Any = str
+    default: Any = None
+    stage: str = "init"
+    path: bool = False
+    validate: Callable[[Any], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -52,8 +66,8 @@ class FamilyInfo:
       ``experiments/configs/`` or an absolute path); None: no demo;
     * ``search_defaults``: defaults of ``nas search`` / ``nas demo`` evaluation settings the
       user did not set, e.g. ``{"bn_recalib": 4}`` for BatchNorm hosts;
-    * ``run_options``: the model-specific `RunConfig` keys the family supports, each with its
-      `RunOption`, e.g. ``{"random_gtm": RunOption(hook_builder)}``;
+    * ``run_options``: the keys of a run config's ``options:`` section the family supports,
+      each with its `RunOption`, e.g. ``{"random_gtm": RunOption(hook_builder, stage="train")}``;
       a run that sets one of these keys on another family is a one-line error;
 
     (The architecture plot's labels belong to the search space: `SearchSpace.plot_field` and
@@ -107,10 +121,20 @@ def run_option(model_name: str, key: str) -> RunOption:
     impl = family_info(entry.family).run_options.get(key)
     if impl is None:
         owners = [(n, f.run_options[key]) for n, f in _FAMILIES.items() if key in f.run_options]
+        if not owners:
+            own = ", ".join(sorted(family_info(entry.family).run_options)) or "none"
+            raise ValueError(f"unknown run option {key!r} for {model_name}; its family "
+                             f"{entry.family} declares: {own}")
         what = owners[0][1].what if len(owners) == 1 and owners[0][1].what else \
             f"applies to the model families {', '.join(n for n, _ in owners) or '(none)'}"
         raise ValueError(f"{key} {what}, not {model_name}")
     return impl
+
+
+def declared_run_option(key: str) -> RunOption | None:
+    """The `RunOption` some family declares under `key` (the first one), or None."""
+    _ensure_loaded()
+    return next((f.run_options[key] for f in _FAMILIES.values() if key in f.run_options), None)
 
 
 def register_model(name: str, family: str, default_input: tuple[int, ...], default_classes: int,

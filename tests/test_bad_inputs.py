@@ -416,7 +416,7 @@ def test_bad_input_corpus(world):
 def test_official_cyclemlp_checkpoint_is_accepted_and_nothing_else_unpickled(tmp_path):
     """The CycleMLP `main.py` format (model, epoch, args=argparse.Namespace) loads weights-only;
     the allow-list is scoped to the call and admits that one class only."""
-    from nas.initialise import load_2d_state
+    from supernet.models.mlp3d import load_2d_state
     from supernet.training.checkpoint import safe_load
 
     state = {"network.0.proj.weight": torch.randn(2, 3)}

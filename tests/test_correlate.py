@@ -271,3 +271,34 @@ def test_estimates_only_then_more_architectures_reuses_the_estimates(tmp_path, s
     shuffled = CorrelateConfig(str(supernet_ckpt), str(tmp_path / "c"), archs=archs[::-1], epochs=1, val_size=16)
     with pytest.raises(ValueError, match="different config"):
         run_correlate(shuffled, progress=False, estimates_only=True)
+
+
+def test_bn_recalib_defaults_to_the_family_and_a_stored_folder_keeps_its_value(tmp_path):
+    """`nas correlate` without --bn-recalib recalibrates BatchNorm hosts as `nas search` does
+    (the family's default, 4 for the 3D-conv split hosts) and writes the resolved value; a
+    folder written with another value resumes with it instead of refusing."""
+    import yaml
+
+    cfg = load_run_config(None, base={
+        "output_dir": str(tmp_path / "pre"), "model": {"name": "eco-nano"},
+        "data": {"dataset": "synthetic-temporal", "num_frames": 8, "size": 32, "num_classes": 4,
+                 "train_clips_per_class": 4, "val_clips_per_class": 2, "cache_dir": str(tmp_path / "cache")},
+        "optim": {"lr": 1e-3, "base_batch_size": 4}, "train": {"epochs": 1, "batch_size": 4, "max_steps": 1}})
+    ckpt = str(run_pretrain(cfg).checkpoint)
+    space = build_model("eco-nano", (8, 32, 32), 4).space
+    archs = list(dict.fromkeys(str(space.canonical(space.sample(s))) for s in range(12)))[:3]
+
+    def stored(folder):
+        return yaml.safe_load((folder / "correlate_config.yaml").read_text())["bn_recalib"]
+
+    run_correlate(CorrelateConfig(ckpt, str(tmp_path / "new"), archs=archs, val_size=8, batch_size=4),
+                  progress=False, estimates_only=True)
+    assert stored(tmp_path / "new") == 4
+    run_correlate(CorrelateConfig(ckpt, str(tmp_path / "old"), archs=archs, val_size=8, batch_size=4,
+                                  bn_recalib=0), progress=False, estimates_only=True)
+    again = run_correlate(CorrelateConfig(ckpt, str(tmp_path / "old"), archs=archs, val_size=8, batch_size=4),
+                          progress=False, estimates_only=True)
+    assert stored(tmp_path / "old") == 0 and len(again) == 3
+    with pytest.raises(ValueError, match="different config"):
+        run_correlate(CorrelateConfig(ckpt, str(tmp_path / "old"), archs=archs, val_size=8, batch_size=4,
+                                      bn_recalib=2), progress=False, estimates_only=True)

@@ -1,5 +1,6 @@
 """`nas export`: round trips in every format, ONNX parity with onnxruntime, Hajimolahoseini et al.'s 4D claim on
 the exported graph, folder refusals, one-line errors, and loading an export back."""
+import copy
 import json
 from pathlib import Path
 
@@ -267,3 +268,35 @@ def test_init_from_an_export_folder_and_a_retrained_checkpoint(tmp_path):
     m = run_export(tmp_path / "model.pt", None, tmp_path / "r", "torchscript", check=True, log=lambda _: None)
     assert m["arch"] == arch and m["checks"]["torchscript"]["passed"]
     assert FILES["torchscript"] in m["files"].values()
+
+
+def test_a_new_op_registers_its_own_4d_rule():
+    """The 4D lowering is a registry in `supernet.ops.four_d`: an op defined outside vidnas
+    becomes natively 4D and lowerable by registering itself, with no edit to `nas/`."""
+    from supernet.ops import four_d
+
+    class TimeShift(nn.Module):                      # a 5D op with an exact 4D form
+        def forward(self, x):
+            return torch.roll(x, 1, dims=2)
+
+    class TimeShift4d(nn.Module):
+        def forward(self, x):                        # (B, C, T, H·W): T is still dim 2
+            assert x.dim() == 4
+            return torch.roll(x, 1, dims=2)
+
+    unit = nn.Sequential(TimeShift(), nn.BatchNorm3d(4), nn.ReLU()).eval()
+    unit[1].running_mean.uniform_(-1, 1)
+    x = torch.randn(2, 4, 3, 5, 6)
+    assert not four_d.natively_4d(unit)
+    with pytest.raises(ExportError, match=r"^cannot lower u\.0 \(TimeShift\) to 4D tensors: no 4D rule"):
+        four_d.lower_unit(copy.deepcopy(unit), x, "u")
+    four_d.register_native(TimeShift)
+    four_d.register_rule(TimeShift, lambda op, shape, _: TimeShift4d())
+    try:
+        assert four_d.natively_4d(unit)
+        lowered = four_d.lower_unit(copy.deepcopy(unit), x, "u")
+        assert isinstance(lowered.block[0], TimeShift4d) and isinstance(lowered.block[1], four_d.BatchNorm4d)
+        assert torch.equal(lowered(x), unit(x))
+    finally:
+        four_d.NATIVE_4D.remove(TimeShift)
+        del four_d.FOUR_D_RULES[TimeShift]

@@ -217,3 +217,23 @@ def test_plugin_runs_through_pretrain_search_flops_export_and_plot(tmp_path, mon
     x = torch.randn(2, 3, *SIZE)
     with torch.no_grad():
         torch.testing.assert_close(load_export(tmp_path / "sd")(x), net(x), rtol=0, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_plugin_search_on_ray_equals_in_process(tmp_path):
+    """A plug-in space searched on Ray Tune workers (a fresh local Ray in a subprocess: each
+    worker loads the plug-in itself) gives the in-process search's table and result."""
+    pytest.importorskip("ray")
+    import pandas as pd
+
+    pre = tmp_path / "pre"
+    nas("pretrain", "--config", str(CONFIG), "--set", f"output_dir={pre}",
+        "--set", f"data.cache_dir={tmp_path / 'cache'}", cwd=tmp_path)
+    search = ["--checkpoint", str(pre / "supernet.pt"), "--strategy", "evolution", "--population", "4",
+              "--generations", "2", "--topk", "2", "--val-size", "8", "--batch-size", "8", "--threads", "1", "--no-progress"]
+    nas("search", *search, "--ray", "--workers", "2", "--out", str(tmp_path / "ray"))
+    nas("search", *search, "--out", str(tmp_path / "local"))
+    ray, local = (pd.read_csv(tmp_path / d / "results.csv").drop(columns=["seconds"]) for d in ("ray", "local"))
+    pd.testing.assert_frame_equal(ray, local)
+    assert len(ray) >= 4 and ray["arch"].str.contains(r"e[234]").all()   # the plug-in's MLP-ratio tokens
+    assert (tmp_path / "ray" / "best_arch.txt").read_text() == (tmp_path / "local" / "best_arch.txt").read_text()

@@ -27,10 +27,9 @@ and searches the table's architectures.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from search_spaces import shorten
-from supernet.utils.config import load_yaml, to_dict
+from supernet.utils.config import to_dict
 
 from .objective import COST_KINDS, DEFAULT_ALPHA
 from .strategies import DEFAULT_STRATEGY, STRATEGIES
@@ -156,26 +155,12 @@ def resolve_settings(args) -> dict:
     return settings
 
 
-def stored_setting(out: str, section: str, key: str):
-    """`key` of `section` in the search_config.yaml of folder `out`, or None."""
-    from .store import CONFIG_YAML
-
-    path = Path(out) / CONFIG_YAML
-    if not path.is_file():
-        return None
-    try:
-        data = load_yaml(path)
-    except ValueError:
-        return None                               # the folder guard reports it
-    return (data.get(section) or {}).get(key) if isinstance(data, dict) else None
-
-
 def cmd_search(args) -> int:
     """Run a search (see the module docstring)."""
     from .engine import SearchConfig, run_search
     from .recipes import CheckpointEvaluatorFactory
 
-    from ..runfolder import check_run_folder
+    from ..runfolder import check_run_folder, stored_value
     from ..validate import check_device
 
     check_run_folder(args.out, "search", "--out")      # before any work or output
@@ -193,7 +178,7 @@ def cmd_search(args) -> int:
         factory = BenchTableEvaluator(args.bench_table)
     else:
         if s["bn_recalib"] is None and args.resume:      # a folder written before family defaults
-            s["bn_recalib"] = stored_setting(args.out, "evaluation", "bn_recalib")
+            s["bn_recalib"] = stored_value(args.out, "search", "evaluation.bn_recalib")
         factory = CheckpointEvaluatorFactory(args.checkpoint, s["val_size"], s["batch_size"], s["val_seed"],
                                       s["bn_recalib"], not args.no_prefix_cache, s["device"], s.get("data"))
     config = SearchConfig(s["strategy"], s["params"], s["seed"], s["alpha"], s["cost"], s["max_gflops"],

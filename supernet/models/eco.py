@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from search_spaces.conv_split import DROP_IN_STRATEGIES, ConvSplitChoice, ConvSplitSpace, SplitUnit, conv_out
 
 from ..base import SearchableUnit, Supernet
+from ..ops import four_d
 from ..ops.conv3d_split import SplitConv3d, choice_state
 from ..registry import register_model
 
@@ -173,6 +174,35 @@ class VideoHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.dropout(x.mean(dim=(2, 3, 4))))
+
+
+class Eco2dNet4d(nn.Module):
+    """`Eco2dNet` handing its maps on in the 4D layout ``(B, C, T, H·W)`` of the deploy graph
+    (the original ends with a 5D reshape + transpose, which the 4D blocks would undo)."""
+
+    def __init__(self, stem: Eco2dNet):
+        super().__init__()
+        self.frames, self.inception = stem.frames, stem.inception
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.inception(self.frames(four_d.to_frames(x, x.shape[3], x.shape[4])))
+        return four_d.from_frames(y, x.shape[0])
+
+
+class VideoHead4d(nn.Module):
+    """`VideoHead` on the 4D layout (mean over T and H·W)."""
+
+    def __init__(self, head: VideoHead):
+        super().__init__()
+        self.dropout, self.fc = head.dropout, head.fc
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.dropout(x.mean(dim=(2, 3))))
+
+
+four_d.register_stem(Eco2dNet, Eco2dNet4d)
+four_d.register_head(VideoHead, VideoHead4d)
+four_d.register_layout_free(EcoConvUnit, EcoBasicBlock)
 
 
 def eco_units(variant: EcoVariant, in_channels: int, size) -> list[SplitUnit]:

@@ -391,6 +391,11 @@ def convert_official_cyclemlp(state: dict[str, torch.Tensor]) -> dict[str, torch
     return out
 
 
+def _probability(p: float) -> None:
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"random_gtm must be a probability in [0, 1], got {p}")
+
+
 def random_gtm_hook(model: nn.Module, prob: float, seed: int = 0):
     """Random-GTM regularization (Sec. 4.2) for training a fixed MLP-3D network.
 
@@ -497,7 +502,9 @@ def center_init(model: nn.Module, path: str) -> str:
 
 
 register_family("mlp3d", "MLP-3D (gated token mixers, Sec. 3)", demo_config="pretrain_mlp3d_nano_cpu.yaml",
-                run_options={"random_gtm": RunOption(random_gtm_hook, what="applies to MLP-3D networks"),
-                             "center_init_from": RunOption(center_init, check=load_2d_state,
+                run_options={"random_gtm": RunOption(random_gtm_hook, what="applies to MLP-3D networks",
+                                                     annotation=float, default=0.0, stage="train",
+                                                     validate=_probability),
+                             "center_init_from": RunOption(center_init, check=load_2d_state, path=True,
                                                            what="inflates a 2D CycleMLP into MLP-3D networks")})
 _register_variants()

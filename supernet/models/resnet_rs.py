@@ -47,6 +47,7 @@ from search_spaces.conv_split import (STRATEGIES, STRATEGY_TOKENS, ConvSplitChoi
                                       SplitUnit, conv_out, strategy_of)
 
 from ..base import SearchableUnit, Supernet
+from ..ops import four_d
 from ..ops.conv3d_split import ConvBN, build_split_op, choice_state
 from ..ops.layers import DropPath
 from ..registry import register_family, register_model
@@ -135,6 +136,41 @@ class SelfGating3d(nn.Module):
         return x * torch.sigmoid(self.proj(x.mean(dim=(2, 3, 4), keepdim=True)))
 
 
+class SqueezeExcite4d(nn.Module):
+    """`SqueezeExcite3d` on the 4D layout ``(B, C, T, H·W)`` of the deploy graph (pool over T and H·W)."""
+
+    def __init__(self, se: SqueezeExcite3d):
+        super().__init__()
+        self.reduce, self.expand = se.reduce, se.expand
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = x.mean(dim=(2, 3), keepdim=True)
+        return x * torch.sigmoid(self.expand(F.relu(self.reduce(s))))
+
+
+class SelfGating4d(nn.Module):
+    """`SelfGating3d` on the 4D layout."""
+
+    def __init__(self, gate: SelfGating3d):
+        super().__init__()
+        self.proj = gate.proj
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(self.proj(x.mean(dim=(2, 3), keepdim=True)))
+
+
+def _gate_rule(module, shape, lower_child) -> nn.Module:
+    """SE / self-gating in a 4D unit: the 4D form, with its 1x1x1 convs lowered too."""
+    out = SqueezeExcite4d(module) if isinstance(module, SqueezeExcite3d) else SelfGating4d(module)
+    for name, child in list(out.named_children()):
+        setattr(out, name, lower_child(child, name))
+    return out
+
+
+four_d.register_rule(SqueezeExcite3d, _gate_rule)
+four_d.register_rule(SelfGating3d, _gate_rule)
+
+
 class RSBottleneck(nn.Module):
     """R3D-RS bottleneck holding one path per strategy in `strategies` (see module docstring).
 
@@ -206,6 +242,9 @@ class RSUnit(SearchableUnit, RSBottleneck):
 
     def fixed_state(self, choice: ConvSplitChoice) -> dict[str, torch.Tensor]:
         return choice_state(self, self.path_keys(choice.strategy))
+
+
+four_d.register_layout_free(RSUnit)
 
 
 class ResNetRS3D(Supernet):

@@ -33,6 +33,8 @@ from torch import nn
 
 from search_spaces.conv_split import (DROP_IN_STRATEGIES, STRATEGY_TOKENS, conv_out, strategy_of)
 
+from . import four_d
+
 
 def _kernel_stride(kernel, stride) -> tuple[int, int, int, int]:
     (t, d), (st, ss) = tuple(kernel), tuple(stride)
@@ -233,6 +235,17 @@ class ProposedSplitOp(SplitOp):
         return super().extra_repr() + f", combine={self.combine}"
 
 
+class ProposedSplit4d(nn.Module):
+    """`ProposedSplitOp.forward_4d` with the map size fixed at export (the deploy graph)."""
+
+    def __init__(self, op: ProposedSplitOp, height: int, width: int):
+        super().__init__()
+        self.op, self.height, self.width = op, height, width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.op.forward_4d(x, self.height, self.width)
+
+
 class ProposedAddOp(ProposedSplitOp):
     def __init__(self, in_channels, out_channels, kernel, stride=(1, 1)):
         super().__init__(in_channels, out_channels, kernel, stride, combine="add")
@@ -323,3 +336,8 @@ def choice_state(module: nn.Module, keep: Mapping[str, str]) -> dict[str, torch.
 __all__ = ["SplitOp", "Conv3dOp", "R2Plus1dOp", "P3dAOp", "P3dBOp", "P3dCOp", "Rank1Op",
            "ProposedSplitOp", "ProposedAddOp", "ProposedCatOp", "SPLIT_OPS", "build_split_op",
            "ConvBN", "SplitConv3d", "choice_state", "r2plus1d_mid_channels"]
+
+
+four_d.register_native(ProposedSplitOp)
+four_d.register_rule(ProposedSplitOp, lambda op, shape, _: ProposedSplit4d(op, shape[3], shape[4]))
+four_d.register_layout_free(ConvBN, SplitConv3d)

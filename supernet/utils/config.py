@@ -94,11 +94,20 @@ def _coerce(value: Any, tp, key: str):
     raise TypeError(f"unsupported config annotation {_type_name(tp)} for {key}")
 
 
+def coerce(value: Any, tp, key: str):
+    """`value` checked/converted to the annotation `tp`; a one-line ValueError naming `key`."""
+    return _coerce(value, tp, key)
+
+
 def from_dict(cls, data: dict | None, prefix: str = ""):
-    """Build dataclass `cls` from a plain dict; unknown keys and bad types are one-line errors."""
+    """Build dataclass `cls` from a plain dict; unknown keys and bad types are one-line errors.
+    A class with an ``upgrade(data) -> data`` static method first rewrites older layouts."""
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise ValueError(f"config section {prefix.rstrip('.') or '<root>'!r} must be a mapping, got {data!r}")
+    upgrade = getattr(cls, "upgrade", None)        # a schema may read an older layout of itself
+    if callable(upgrade):
+        data = upgrade(dict(data))
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls) if f.init]
     unknown = [k for k in data if k not in names]
@@ -162,4 +171,4 @@ def load_config(cls, path=None, overrides: list[str] | None = None,
     return from_dict(cls, data)
 
 
-__all__ = ["from_dict", "to_dict", "apply_overrides", "load_yaml", "load_config"]
+__all__ = ["coerce", "from_dict", "to_dict", "apply_overrides", "load_yaml", "load_config"]
