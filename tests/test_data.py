@@ -393,8 +393,10 @@ def test_read_video_list_formats_and_errors(tmp_path):
                         ("a.mp4 1\nb.mp4 two\n", r":2: malformed"),
                         ("a.mp4 1\n\nb.mp4 7\n", r":3: label 7 out of range 0..3"),
                         ("a.mp4 -1\n", r":1: label -1 out of range"),
+                        ("a.mp4 \u00b2\n", r":1: malformed line"),           # superscript two
+                        ("a.mp4 \u0661\n", r":1: malformed line"),           # Arabic-Indic one
                         ("# nothing\n", "no samples")]:
-        lst.write_text(text)
+        lst.write_text(text, encoding="utf-8")
         with pytest.raises(ValueError, match=words) as info:
             read_video_list(str(lst), "", 4)
         assert "\n" not in str(info.value)

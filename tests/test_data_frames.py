@@ -25,8 +25,10 @@ def test_rawframes_list_formats_and_errors(tmp_path):
                         ("a 0 1\n", r":1: 'a' has 0 frames"),
                         ("a 3 4\n", r":1: label 4 out of range 0..3"),
                         ("a 3 one\n", r"label 'one' is not an integer"),
+                        ("a 3 \u00b2\n", r"label '\u00b2' is not an integer"),   # str.isdigit says yes
+                        ("a \u0661\u0662 1\n", r":1: malformed line"),
                         ("# nothing\n", "has no samples")]:
-        lst.write_text(text)
+        lst.write_text(text, encoding="utf-8")
         with pytest.raises(ValueError, match=words) as info:
             read_frame_list(str(lst), "", 4)
         assert "\n" not in str(info.value)

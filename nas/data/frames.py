@@ -33,7 +33,7 @@ import numpy as np
 from .base import BadSampleError, ClipDataset
 from .decoders import VideoInfo
 from .transforms import ClipTransform
-from .video import check_label
+from .video import check_label, is_integer_text
 
 SLOWFAST_HEADER = ("original_vido_id", "video_id", "frame_id", "path", "labels")
 
@@ -59,7 +59,7 @@ def _resolve(base: str, path: str) -> str:
 
 
 def _label(list_path: str, lineno: int, line: str, text: str, num_classes: int | None) -> int:
-    if not text.lstrip("-").isdigit():
+    if not is_integer_text(text):
         raise ValueError(f"{list_path}:{lineno}: label {text!r} is not an integer in line "
                          f"{line!r}")
     return check_label(list_path, lineno, int(text), num_classes)
@@ -87,7 +87,7 @@ def _read_rawframes(list_path, lines, base, num_classes) -> list[FrameSample]:
     samples = []
     for lineno, line in lines:
         parts = line.rsplit(None, 2)
-        if len(parts) != 3 or not parts[1].isdigit():
+        if len(parts) != 3 or not is_integer_text(parts[1]):
             raise ValueError(f"{list_path}:{lineno}: malformed line {line!r}; expected "
                              f"'<frame dir> <num frames> <integer label>' (MMAction2 rawframes)")
         folder, count, label_text = parts
@@ -104,7 +104,7 @@ def _read_slowfast(list_path, lines, base, num_classes) -> list[FrameSample]:
         parts = line.split()
         if len(parts) == 4:                         # an empty labels column
             parts.append("")
-        if len(parts) != 5 or not parts[2].isdigit():
+        if len(parts) != 5 or not is_integer_text(parts[2]):
             raise ValueError(f"{list_path}:{lineno}: malformed frame-list line {line!r}; "
                              f"expected '{' '.join(SLOWFAST_HEADER)}' fields")
         original, video, frame, path, labels = parts

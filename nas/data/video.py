@@ -18,10 +18,16 @@ the loader), never a crash mid-epoch.
 from __future__ import annotations
 
 import os
+import re
 
 from .base import ClipDataset
 from .decoders import DECODERS, VideoInfo, get_decoder
 from .transforms import ClipTransform
+
+
+def is_integer_text(text: str) -> bool:
+    """An optionally signed run of ASCII digits (`str.isdigit` also accepts "²" and "١")."""
+    return re.fullmatch(r"-?[0-9]+", text) is not None
 
 
 def _parse_line(line: str) -> tuple[str, str] | None:
@@ -32,7 +38,7 @@ def _parse_line(line: str) -> tuple[str, str] | None:
         parts = line.rsplit(sep, 1)
         if len(parts) == 2 and parts[0].strip():
             path, label = parts[0].strip(), parts[1].strip()
-            if label.lstrip("-").isdigit() or label.lower() == "label":
+            if is_integer_text(label) or label.lower() == "label":
                 return path, label
     return None
 
