@@ -81,7 +81,7 @@ def parse_arch_arg(space, text: str | None):
     if not text.lstrip().startswith("{") and Path(text).suffix == ".json":
         data = read_json(text, "architecture file")
         if isinstance(data, dict) and isinstance(data.get("arch"), str):
-            return space.parse(data["arch"])   # best_arch.json: its "units" are the scores' units
+            return space.parse(data["arch"])   # best_arch.json (older ones hold the scores' units in "units")
         return space.parse(data)
     return space.parse(text)
 

@@ -484,7 +484,8 @@ def test_interrupted_search_resumes_to_the_uninterrupted_result(tmp_path, small,
     pd.testing.assert_frame_equal(rows(resumed.table), rows(full.table))
     a = json.loads((tmp_path / "full" / "best_arch.json").read_text())
     b = json.loads((tmp_path / "cut" / "best_arch.json").read_text())
-    assert a == b and a["arch"] == str(full.arch) and a["units"]["cost"] == "GFLOPs"
+    assert a == b and a["arch"] == str(full.arch) and a["score_units"]["cost"] == "GFLOPs"
+    assert model.space.parse(a) == full.arch              # the space's own JSON, scores besides
 
 
 # ---- results, folders, objective ------------------------------------------------------------

@@ -359,7 +359,7 @@ def run_search(config: SearchConfig, factory: EvaluatorFactory, out: str | Path 
     if out_dir is not None:
         write_best(out_dir, model.space, outcome.arch, outcome.record,
                    {"strategy": config.strategy, "alpha": config.alpha,
-                    "units": {"top1_pct": "%", "top1_se": f"% ({SE_KIND} SE)", "gflops": "GFLOPs",
+                    "score_units": {"top1_pct": "%", "top1_se": f"% ({SE_KIND} SE)", "gflops": "GFLOPs",
                               "params_M": "M", "cost": objective.unit,
                               "objective": f"% - alpha * {objective.unit}"},
                     "confidence": info["confidence"], "per_alpha": info["per_alpha"]})

@@ -193,7 +193,8 @@ def prepare_folder(out: str | Path, config: dict[str, Any], resume: bool) -> Pat
 
 
 def write_best(out: Path, space: SearchSpace, arch: Arch, record: Record, extra: dict[str, Any]) -> None:
-    """best_arch.json (the space's JSON plus scores and units) and best_arch.txt."""
+    """best_arch.json (the space's JSON, so `space.parse` reads it, plus the scores and their
+    ``score_units``) and best_arch.txt."""
     data = space.to_dict(arch)
     data.update({"top1_pct": record.top1_pct, "top1_se": record.top1_se, "clips": record.clips,
                  "loss": record.loss, "gflops": record.gflops,
