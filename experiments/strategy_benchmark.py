@@ -278,6 +278,10 @@ def cmd_predictor(args, argv) -> None:
     out.mkdir(parents=True, exist_ok=True)
     save_command(out, argv)
     ev = pd.read_csv(args.evaluations)
+    if "eval_id" in ev.columns:                  # a search's results.csv: its complete full-set rows
+        from nas.search.predictor import training_rows
+        archs, v = training_rows(args.evaluations)
+        ev = pd.DataFrame({"arch": archs, "top1_pct": v})
     space = build_space(json.loads(Path(args.space_from or Path(args.evaluations).with_name(
         "cost_table.json")).read_text())["space"])
     rows = []
@@ -358,7 +362,7 @@ def main(argv=None) -> int:
     q.add_argument("--bench-table", required=True)
     q = sub.add_parser("predictor", help="predictor tau by training-set size")
     q.add_argument("--out", required=True)
-    q.add_argument("--evaluations", required=True, help="evaluations.csv of a `shared` run")
+    q.add_argument("--evaluations", required=True, help="evaluations.csv of a `shared` run, or a search's results.csv")
     q.add_argument("--space-from", help="cost_table.json naming the space (default: beside the CSV)")
     q.add_argument("--sizes", default="25,50,100,200", type=lambda s: tuple(int(v) for v in s.split(",")))
     q.add_argument("--holdout", type=int, default=300)
