@@ -407,6 +407,24 @@ def report_markdown(summary: dict, frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+SEARCH_FILES = ("results.csv", "best_arch.json", "best_arch.txt", "pareto.csv", "search_config.yaml",
+                "cost_table.json", "outcomes.npz")
+
+
+def copy_searches(work: Path, out: Path) -> None:
+    """Each finished greedy search's raw outputs (results with SE, per-clip outcomes, the best
+    architecture with its confidence section) into ``out/search/<recipe>/``."""
+    from supernet.utils.io import atomic_write
+
+    for recipe in RECIPES:
+        folder = work / f"search-{recipe}"
+        if (folder / "best_arch.txt").exists():
+            for name in SEARCH_FILES:
+                if (folder / name).exists():
+                    data = (folder / name).read_bytes()
+                    atomic_write(out / "search" / recipe / name, lambda f, data=data: f.write(data))
+
+
 def stage_report(work: Path, out: Path, archs: list[tuple[str, str]], epochs: int) -> dict:
     from nas.plots import plot_correlation
     from supernet.registry import build_model
@@ -433,6 +451,7 @@ def stage_report(work: Path, out: Path, archs: list[tuple[str, str]], epochs: in
                               "archs_both_seeds_learned": int(learned.all(axis=1).sum()),
                               "archs_both_at_chance": int((~learned).all(axis=1).sum()),
                               "archs_seeds_disagree": int((learned.any(axis=1) & ~learned.all(axis=1)).sum())}
+    copy_searches(work, out)
     for recipe in RECIPES:
         corr = work / f"corr-{recipe}" / "correlation.csv"
         if not corr.exists():
