@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from supernet.registry import declared_run_option, run_option
 from supernet.training.config import OptimConfig, TrainConfig
 from supernet.utils.config import apply_overrides, coerce, from_dict, load_yaml, to_dict
 
@@ -45,8 +46,6 @@ class RunConfig:
         """Read a root-level run option (``center_init_from: X``, the layout before the
         ``options:`` section, and ``--set center_init_from=X``) as ``options.center_init_from``;
         one at its default (``random_gtm: 0.0`` in older stored configs) is dropped."""
-        from supernet.registry import declared_run_option
-
         fields = {f.name for f in dataclasses.fields(RunConfig)}
         for key in [k for k in data if k not in fields]:
             option = declared_run_option(key)
@@ -58,16 +57,17 @@ class RunConfig:
 
     def validate(self):
         self.options = resolve_run_options(self.model.name, self.options)
-        inits = [k for k in self.options if run_option_of(self.model.name, k).stage == "init"]
+        inits = [k for k, _, _ in self.run_options("init")]
         if len(inits) > 1:
             raise ValueError(f"options {', '.join(inits)} each set the starting weights: pick one")
         if self.init_from and inits:
             raise ValueError(f"init_from and {inits[0]} are exclusive: pick one initialisation")
 
-    def run_options(self, stage: str) -> list[tuple[str, Any, Any]]:
-        """(key, value, `RunOption`) of the options set for `stage` ("init" or "train")."""
-        found = [(k, v, run_option_of(self.model.name, k)) for k, v in self.options.items()]
-        return [f for f in found if f[2].stage == stage]
+    def run_options(self, stage: str | None = None) -> list[tuple[str, Any, Any]]:
+        """(key, value, `RunOption`) of the options set, those of `stage` ("init" or "train")
+        when given."""
+        found = [(k, v, run_option(self.model.name, k)) for k, v in self.options.items()]
+        return [f for f in found if stage is None or f[2].stage == stage]
 
     @property
     def input_size(self) -> tuple[int, ...]:
@@ -91,16 +91,10 @@ class RunConfig:
             if data.get(name):
                 data[name] = str(Path(data[name]).expanduser().resolve())
         for key, value in list(data["options"].items()):
-            if run_option_of(self.model.name, key).path:
+            if run_option(self.model.name, key).path:
                 data["options"][key] = str(Path(value).expanduser().resolve())
         data["data"] = DataConfig.absolute_paths(data["data"])
         return from_dict(RunConfig, data)
-
-
-def run_option_of(model_name: str, key: str):
-    from supernet.registry import run_option
-
-    return run_option(model_name, key)
 
 
 def resolve_run_options(model_name: str, options: dict) -> dict:
@@ -108,7 +102,7 @@ def resolve_run_options(model_name: str, options: dict) -> dict:
     errors naming ``options.<key>``); an option at its default is dropped (unset)."""
     out = {}
     for key, value in (options or {}).items():
-        option = run_option_of(model_name, str(key))
+        option = run_option(model_name, str(key))
         value = coerce(value, option.annotation, f"options.{key}")
         if option.validate is not None:
             option.validate(value)

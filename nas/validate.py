@@ -148,7 +148,7 @@ def check_data(data, splits: tuple[str, ...], readable: tuple[str, ...] = (),
 
 def check_run_options(cfg) -> None:
     """The family's checks of the run options set (`RunOption.check`; a path must exist)."""
-    for key, value, option in cfg.run_options("init") + cfg.run_options("train"):
+    for key, value, option in cfg.run_options():
         if option.path:
             check_input_file(value, f"options.{key}")
         if option.check is not None:
@@ -164,8 +164,9 @@ def check_run(cfg, command: str, model, resume: bool, evaluates: bool) -> dict:
             check_finite(f"{section}.{key}", value)
     for key, value in cfg.options.items():
         check_finite(f"options.{key}", value)
-    if command == "pretrain" and cfg.run_options("train"):
-        key = cfg.run_options("train")[0][0]
+    training_only = cfg.run_options("train")
+    if command == "pretrain" and training_only:
+        key = training_only[0][0]
         raise ValueError(f"options.{key} applies to standalone training (nas train), not to supernet pretraining")
     check_device(cfg.train.device, "train.device")
     space = getattr(model, "space", None)

@@ -126,7 +126,7 @@ def run_option(model_name: str, key: str) -> RunOption:
             raise ValueError(f"unknown run option {key!r} for {model_name}; its family "
                              f"{entry.family} declares: {own}")
         what = owners[0][1].what if len(owners) == 1 and owners[0][1].what else \
-            f"applies to the model families {', '.join(n for n, _ in owners) or '(none)'}"
+            f"applies to the model families {', '.join(n for n, _ in owners)}"
         raise ValueError(f"{key} {what}, not {model_name}")
     return impl
 

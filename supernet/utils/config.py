@@ -31,8 +31,8 @@ def _type_name(tp) -> str:
     return getattr(tp, "__name__", str(tp).replace("typing.", ""))
 
 
-def _coerce(value: Any, tp, key: str):
-    """Check/convert `value` to annotation `tp`; ValueError naming `key` otherwise."""
+def coerce(value: Any, tp, key: str):
+    """Check/convert `value` to annotation `tp`; a one-line ValueError naming `key` otherwise."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any:
@@ -45,7 +45,7 @@ def _coerce(value: Any, tp, key: str):
             if a is type(None):
                 continue
             try:
-                return _coerce(value, a, key)
+                return coerce(value, a, key)
             except ValueError as e:
                 errors.append(str(e))
         raise ValueError(errors[0] if errors else f"config key {key!r}: bad value {value!r}")
@@ -64,7 +64,7 @@ def _coerce(value: Any, tp, key: str):
         if not isinstance(value, (list, tuple)):
             raise ValueError(f"config key {key!r}: expected a list, got {value!r}")
         item = args[0] if args else Any
-        items = [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+        items = [coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if origin is dict or tp is dict:
         if not isinstance(value, dict):
@@ -94,11 +94,6 @@ def _coerce(value: Any, tp, key: str):
     raise TypeError(f"unsupported config annotation {_type_name(tp)} for {key}")
 
 
-def coerce(value: Any, tp, key: str):
-    """`value` checked/converted to the annotation `tp`; a one-line ValueError naming `key`."""
-    return _coerce(value, tp, key)
-
-
 def from_dict(cls, data: dict | None, prefix: str = ""):
     """Build dataclass `cls` from a plain dict; unknown keys and bad types are one-line errors.
     A class with an ``upgrade(data) -> data`` static method first rewrites older layouts."""
@@ -114,7 +109,7 @@ def from_dict(cls, data: dict | None, prefix: str = ""):
     if unknown:
         raise ValueError(f"unknown config key {prefix + str(unknown[0])!r}; allowed in "
                          f"{prefix.rstrip('.') or 'the root'}: {', '.join(names)}")
-    kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in data.items()}
+    kwargs = {k: coerce(v, hints[k], prefix + k) for k, v in data.items()}
     obj = cls(**kwargs)
     check = getattr(obj, "validate", None)
     if callable(check):
