@@ -90,6 +90,7 @@ def test_correlate_is_resumable_and_writes_stats_and_figure(tmp_path, supernet_c
         run_correlate(other, progress=False)
 
 
+@pytest.mark.slow          # ~30 s with Ray start-up; Ray search stays in the default run (test_search_ray)
 def test_correlate_trains_on_ray(tmp_path, supernet_ckpt, ray_session):
     cfg = CorrelateConfig(str(supernet_ckpt), str(tmp_path / "r"), k=3, epochs=1,
                           overrides=["train.batch_size=8", "train.max_steps=2"])
