@@ -27,7 +27,12 @@ Protocol (fixed before any result was looked at; README, "How well does the supe
 * Estimates: each recipe's shared-weight top-1 of every architecture on the same 2000 clips.
 * Report per recipe: Kendall tau, Spearman rho, Pearson r against the mean standalone top-1 with
   bootstrap 95% intervals, precision@5, regret; the seed-to-seed tau (the ceiling); Fig. 6 per
-  recipe and a summary figure.
+  recipe and a summary figure; between recipes, the paired bootstrap interval of each tau
+  difference (the same resampled architectures for both).
+* Which recipe `nas demo` uses (rule fixed before the complete table was seen): the recipe with
+  the highest tau, if the paired 95% interval of its tau minus every other recipe's lies above
+  0; otherwise the recipes are tied within the study's noise and the demo keeps uniform (a
+  change of default needs evidence, and uniform trains one path per step, the cheapest).
 
 Pilot (``--stage pilot``): 6 architectures x 2 seeds trained for `PILOT_EPOCHS` epochs with a
 validation pass after every epoch; the schedule is the smallest epoch count e at which the
@@ -68,6 +73,7 @@ CLASSES = 10
 # step: 2496, 2544 and 3760 single-path forward/backward passes (fair: the nearest whole epoch
 # count above uniform's budget; 3 epochs would give it 0.57x).
 RECIPES = {"uniform": 16, "sandwich": 6, "fair": 4}
+DEMO_DEFAULT = "uniform"          # kept on a tie (module docstring: the rule)
 WARMUP_STEPS = 400
 SEEDS = (0, 1)
 PLATEAU_TOP1 = 20.0        # a run below 2x chance (10 classes) has not left the chance plateau
@@ -335,6 +341,44 @@ def ranking_report(frame: pd.DataFrame, estimates: pd.DataFrame) -> dict:
             for r in stats.itertuples()}, joined
 
 
+def compare_recipes(joined: dict[str, pd.DataFrame]) -> list[dict]:
+    """Paired bootstrap of tau(a) - tau(b) for each pair of recipes, on the architectures
+    all of them estimated (`nas.stats.paired_difference`)."""
+    from nas.stats import paired_difference
+
+    names = [r for r in RECIPES if r in joined]
+    if len(names) < 2:
+        return []
+    common = sorted(set.intersection(*(set(joined[r]["arch"]) for r in names)))
+    real = joined[names[0]].set_index("arch").loc[common, "real_acc"].to_numpy()
+    est = {r: joined[r].set_index("arch").loc[common, "estimated_top1"].to_numpy() for r in names}
+    out = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            d = paired_difference(est[a], est[b], real)
+            out.append({"a": a, "b": b, "kendall_tau_difference": d.value, "ci95": [d.low, d.high], "n": d.n})
+    return out
+
+
+def demo_recipe(recipes: dict, comparisons: list[dict]) -> dict:
+    """The pre-registered rule (module docstring): the top recipe by tau if every paired
+    interval against it excludes 0 on the right side, else `DEMO_DEFAULT`."""
+    if not comparisons:
+        return {"choice": DEMO_DEFAULT, "separated": False, "reason": "fewer than two recipes estimated"}
+    best = max(recipes, key=lambda r: recipes[r]["kendall_tau"]["value"])
+    lows = []
+    for c in comparisons:
+        if best in (c["a"], c["b"]):
+            lo, hi = c["ci95"]
+            lows.append(lo if c["a"] == best else -hi)           # interval of tau(best) - tau(other)
+    separated = all(lo > 0 for lo in lows)
+    return {"choice": best if separated else DEMO_DEFAULT, "highest_tau": best, "separated": bool(separated),
+            "reason": (f"{best} has the highest tau and its paired 95% interval against every other recipe "
+                       "lies above 0") if separated else
+                      (f"{best} has the highest tau, but a paired 95% interval of its difference to another "
+                       f"recipe includes 0: tied within the noise, the demo keeps {DEMO_DEFAULT}")}
+
+
 def plot_summary(summary: dict, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -389,6 +433,13 @@ def report_markdown(summary: dict, frame: pd.DataFrame) -> str:
         lines.append(f"| {r} | {e['kendall_tau']['n']} | {_ci(e['kendall_tau'])} | {_ci(e['spearman_rho'])} | "
                      f"{_ci(e['pearson_r'])} | {_ci(p5)}{'' if p5k == 'precision_at_5' else ' (' + p5k + ')'} | "
                      f"{e['regret_top1']['value']:.2f} | {e.get('supernet_steps', '–')} |")
+    if summary.get("recipe_comparisons"):
+        lines += ["", "| recipes | τ difference [paired 95% CI] |", "|---|---|"]
+        for c in summary["recipe_comparisons"]:
+            lo, hi = c["ci95"]
+            lines.append(f"| {c['a']} − {c['b']} | {c['kendall_tau_difference']:+.2f} [{lo:+.2f}, {hi:+.2f}] |")
+    if summary.get("demo_recipe"):
+        lines += ["", f"`nas demo` recipe: **{summary['demo_recipe']['choice']}** ({summary['demo_recipe']['reason']})."]
     c = summary.get("seed_ceiling")
     if c:
         lines += ["", f"Seed-to-seed ceiling: Kendall τ between the two standalone seeds = {_ci(c)} "
@@ -452,6 +503,7 @@ def stage_report(work: Path, out: Path, archs: list[tuple[str, str]], epochs: in
                               "archs_both_at_chance": int((~learned).all(axis=1).sum()),
                               "archs_seeds_disagree": int((learned.any(axis=1) & ~learned.all(axis=1)).sum())}
     copy_searches(work, out)
+    joined_by_recipe = {}
     for recipe in RECIPES:
         corr = work / f"corr-{recipe}" / "correlation.csv"
         if not corr.exists():
@@ -462,6 +514,7 @@ def stage_report(work: Path, out: Path, archs: list[tuple[str, str]], epochs: in
         if complete < 3:
             continue
         stats, joined = ranking_report(frame, est)
+        joined_by_recipe[recipe] = joined
         atomic_write_text(out / f"correlation_{recipe}.csv", joined.to_csv(index=False))
         plot_correlation(joined.rename(columns={"estimated_top1": "estimated_acc"}), out / f"fig6_{recipe}",
                          title=f"{recipe} supernet" + (" (partial)" if partial else ""))
@@ -478,6 +531,9 @@ def stage_report(work: Path, out: Path, archs: list[tuple[str, str]], epochs: in
             entry["supernet_steps"] = int(m["step"].max())
             entry["supernet_last_epoch_train_acc"] = float(m[m["epoch"] == m["epoch"].max()]["acc"].mean())
         summary["recipes"][recipe] = entry
+    if joined_by_recipe:
+        summary["recipe_comparisons"] = compare_recipes(joined_by_recipe)
+        summary["demo_recipe"] = demo_recipe(summary["recipes"], summary["recipe_comparisons"])
     if summary["recipes"] and "seed_ceiling" in summary:
         plot_summary(summary, out / "tau_summary")
     atomic_write_json(out / "summary.json", summary)

@@ -99,6 +99,32 @@ def regret(estimated, real) -> float:
     return float(y.max() - y[_order(x)[0]])
 
 
+def paired_difference(estimated_a, estimated_b, real, measure: str = "kendall_tau", n_boot: int = 2000,
+                      seed: int = 0, level: float = 0.95) -> Correlation:
+    """`measure`(a, real) - `measure`(b, real) for two estimators of the same architectures,
+    with a paired percentile-bootstrap interval: each resample draws one set of architectures
+    for both, so what they share (the same hard and easy networks) cancels. An interval that
+    excludes 0 separates the two estimators; overlapping single intervals cannot say that."""
+    a, b, y = (np.asarray(v, dtype=float) for v in (estimated_a, estimated_b, real))
+    if not a.shape == b.shape == y.shape or a.ndim != 1:
+        raise ValueError(f"paired difference needs three 1-D sequences of one length, got "
+                         f"{a.shape}, {b.shape} and {y.shape}")
+    if measure not in MEASURES:
+        raise ValueError(f"unknown measure {measure!r}; allowed: {', '.join(MEASURES)}")
+    if len(a) < 3:
+        raise ValueError(f"paired difference needs at least 3 architectures, got {len(a)}")
+    fn = MEASURES[measure]
+
+    def diff(rows) -> float:
+        return _safe(fn, a[rows], y[rows]) - _safe(fn, b[rows], y[rows])
+    rng = np.random.default_rng(seed)
+    n = len(a)
+    boots = np.array([diff(rng.integers(0, n, n)) for _ in range(n_boot)])
+    boots = boots[np.isfinite(boots)]
+    lo, hi = (np.quantile(boots, [(1 - level) / 2, (1 + level) / 2]) if len(boots) else (np.nan, np.nan))
+    return Correlation(f"{measure}_difference", diff(np.arange(n)), float(lo), float(hi), n)
+
+
 def seed_ceiling(per_seed, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> Correlation:
     """Kendall tau between the standalone accuracies of two training seeds (architectures
     resampled for the interval): no estimator can rank one seed's results better than

@@ -1,4 +1,7 @@
 """Correlation of estimated vs real accuracy, its statistics and the figures."""
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -197,6 +200,71 @@ def test_ranking_measures_against_hand_computed_values():
         precision_at_k(est, real, 7)
     with pytest.raises(ValueError, match=">= 2 seeds"):
         seed_ceiling(table[:, :1])
+
+
+def test_paired_tau_difference_against_hand_values():
+    from nas.stats import paired_difference
+
+    real = np.array([10, 20, 30, 40, 50, 60], dtype=float)
+    perfect, reversed_ = real + 1, -real
+    d = paired_difference(perfect, reversed_, real, n_boot=300)
+    assert d.value == pytest.approx(2.0) and d.n == 6          # tau 1 minus tau -1
+    assert d.low == pytest.approx(2.0) and d.high == pytest.approx(2.0)   # every resample agrees
+    same = paired_difference(perfect, perfect * 3, real, n_boot=300)   # one ranking: no difference
+    assert (same.value, same.low, same.high) == (0.0, 0.0, 0.0)
+    a, b = np.array([1, 3, 2, 4, 6, 5.0]), np.array([2, 1, 3, 5, 4, 6.0])
+    d = paired_difference(a, b, real, n_boot=500)
+    want = sps.kendalltau(a, real).statistic - sps.kendalltau(b, real).statistic
+    assert d.value == pytest.approx(want) and d.low <= d.value <= d.high
+    with pytest.raises(ValueError, match="one length"):
+        paired_difference(a, b[:5], real)
+    with pytest.raises(ValueError, match="unknown measure 'tau'"):
+        paired_difference(a, b, real, measure="tau")
+
+
+def _ranking_fidelity_script():
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("ranking_fidelity", root / "experiments" / "ranking_fidelity.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_demo_recipe_rule_needs_a_separated_best():
+    rf = _ranking_fidelity_script()
+    real = np.arange(12, dtype=float)
+    rng = np.random.default_rng(0)
+    frames = {"uniform": real + rng.normal(0, 4, 12), "sandwich": real + rng.normal(0, 0.1, 12),
+              "fair": -real}
+    joined = {r: pd.DataFrame({"arch": [f"a{i}" for i in range(12)], "estimated_top1": e, "real_acc": real})
+              for r, e in frames.items()}
+    comps = rf.compare_recipes(joined)
+    assert [(c["a"], c["b"]) for c in comps] == [("uniform", "sandwich"), ("uniform", "fair"), ("sandwich", "fair")]
+    taus = {r: {"kendall_tau": {"value": sps.kendalltau(e, real).statistic}} for r, e in frames.items()}
+    pick = rf.demo_recipe(taus, comps)
+    assert pick["highest_tau"] == "sandwich"
+    # tau(uniform) - tau(sandwich) is -0.48 with a paired interval below 0: sandwich separates
+    assert next(c for c in comps if c["b"] == "sandwich")["ci95"][1] < 0
+    assert pick["separated"] and pick["choice"] == "sandwich"
+    tied = {r: joined[r] for r in ("uniform", "sandwich")}
+    tied["sandwich"] = tied["uniform"].copy()
+    comps = rf.compare_recipes(tied)
+    pick = rf.demo_recipe({r: taus[r] for r in tied}, comps)
+    assert not pick["separated"] and pick["choice"] == rf.DEMO_DEFAULT
+
+
+def test_nas_demo_trains_with_the_recipe_the_study_chose():
+    """Acceptance of the ranking-fidelity study: `nas demo` uses the recipe its rule picked."""
+    import yaml
+
+    from nas.demo import default_space, demo_config_path
+
+    root = Path(__file__).resolve().parents[1]
+    summary = json.loads((root / "experiments/results/ranking_fidelity/summary.json").read_text())
+    config = yaml.safe_load(demo_config_path(default_space()).read_text())
+    assert config["train"]["sampler"] == summary["demo_recipe"]["choice"]
 
 
 def test_validation_passes_and_threads_do_not_change_the_trained_weights(tmp_path):
