@@ -444,6 +444,9 @@ def report_markdown(summary: dict, frame: pd.DataFrame) -> str:
     if c:
         lines += ["", f"Seed-to-seed ceiling: Kendall τ between the two standalone seeds = {_ci(c)} "
                       f"over {c['n']} architectures."]
+    if "seed_precision_at_5" in summary:
+        lines += ["", f"Seed-to-seed precision@5 (how many of seed 1's top 5 are in seed 0's): "
+                      f"{summary['seed_precision_at_5']:.2f}."]
     if "plateau" in summary:
         p = summary["plateau"]
         lines += ["", f"Chance plateau (top-1 < {p['threshold_top1']:.0f}%): {p['runs_at_chance']} of {p['runs']} "
@@ -493,6 +496,8 @@ def stage_report(work: Path, out: Path, archs: list[tuple[str, str]], epochs: in
         from nas.stats import seed_ceiling
         c = seed_ceiling(wide[list(SEEDS)].to_numpy())
         summary["seed_ceiling"] = {"value": c.value, "ci95": [c.low, c.high], "n": c.n}
+        from nas.stats import precision_at_k      # the noise reference of precision@5: seed 0 vs seed 1
+        summary["seed_precision_at_5"] = precision_at_k(wide[SEEDS[0]], wide[SEEDS[1]], min(5, len(wide)))
         summary["standalone_top1"] = {"mean": float(wide.mean(axis=1).mean()),
                                       "min": float(wide.mean(axis=1).min()), "max": float(wide.mean(axis=1).max()),
                                       "mean_abs_seed_diff": float((wide[SEEDS[0]] - wide[SEEDS[1]]).abs().mean())}
