@@ -360,6 +360,26 @@ def compare_recipes(joined: dict[str, pd.DataFrame]) -> list[dict]:
     return out
 
 
+def learners_only(frame: pd.DataFrame, joined: dict[str, pd.DataFrame]) -> dict:
+    """A post-hoc diagnostic, not part of the pre-set protocol: tau of each recipe and the
+    seed-to-seed tau on the architectures whose two seeds both left the chance plateau
+    (top-1 >= `PLATEAU_TOP1`), i.e. the ranking among networks that learned."""
+    from nas.stats import correlations, seed_ceiling
+
+    wide = frame.pivot(index="arch", columns="seed", values="top1").dropna()
+    keep = wide[(wide[list(SEEDS)] >= PLATEAU_TOP1).all(axis=1)]
+    out = {"archs": int(len(keep)), "threshold_top1": PLATEAU_TOP1}
+    if len(keep) < 3:
+        return out
+    c = seed_ceiling(keep[list(SEEDS)].to_numpy())
+    out["seed_ceiling"] = {"value": c.value, "ci95": [c.low, c.high], "n": c.n}
+    for r, j in joined.items():
+        j = j[j["arch"].isin(keep.index)]
+        tau = next(m for m in correlations(j["estimated_top1"], j["real_acc"]) if m.name == "kendall_tau")
+        out[r] = {"value": tau.value, "ci95": [tau.low, tau.high], "n": tau.n}
+    return out
+
+
 def demo_recipe(recipes: dict, comparisons: list[dict]) -> dict:
     """The pre-registered rule (module docstring): the top recipe by tau if every paired
     interval against it excludes 0 on the right side, else `DEMO_DEFAULT`."""
@@ -433,6 +453,11 @@ def report_markdown(summary: dict, frame: pd.DataFrame) -> str:
         lines.append(f"| {r} | {e['kendall_tau']['n']} | {_ci(e['kendall_tau'])} | {_ci(e['spearman_rho'])} | "
                      f"{_ci(e['pearson_r'])} | {_ci(p5)}{'' if p5k == 'precision_at_5' else ' (' + p5k + ')'} | "
                      f"{e['regret_top1']['value']:.2f} | {e.get('supernet_steps', '–')} |")
+    lo = summary.get("learners_only")
+    if lo and "seed_ceiling" in lo:
+        lines += ["", f"Post-hoc, on the {lo['archs']} architectures whose seeds both reached "
+                      f"{lo['threshold_top1']:.0f}%: seed-to-seed τ {_ci(lo['seed_ceiling'])}; "
+                  + "; ".join(f"{r} {_ci(lo[r])}" for r in RECIPES if r in lo) + "."]
     if summary.get("recipe_comparisons"):
         lines += ["", "| recipes | τ difference [paired 95% CI] |", "|---|---|"]
         for c in summary["recipe_comparisons"]:
@@ -536,6 +561,8 @@ def stage_report(work: Path, out: Path, archs: list[tuple[str, str]], epochs: in
             entry["supernet_steps"] = int(m["step"].max())
             entry["supernet_last_epoch_train_acc"] = float(m[m["epoch"] == m["epoch"].max()]["acc"].mean())
         summary["recipes"][recipe] = entry
+    if joined_by_recipe and "plateau" in summary:
+        summary["learners_only"] = learners_only(frame, joined_by_recipe)
     if joined_by_recipe:
         summary["recipe_comparisons"] = compare_recipes(joined_by_recipe)
         summary["demo_recipe"] = demo_recipe(summary["recipes"], summary["recipe_comparisons"])
