@@ -316,16 +316,17 @@ def cmd_predictor(args, argv) -> None:
                     rows.append({"against": "standalone table (fit on shared-weight evaluations)",
                                  "kind": kind, "train": n, "split": 0, "test": len(archs),
                                  "kendall_tau": kendalltau(p.predict(archs), y).statistic, "fit_cpu_s": 0.0})
-        k = max(2, len(archs) // 5)                      # 5-fold on the table's own rows
-        order = rng.permutation(len(archs))
+        # 5-fold on the table's own rows; its own generator, so the folds do not depend on
+        # the evaluations file (the same table gives the same result whichever supernet)
+        folds = np.array_split(np.random.default_rng(0).permutation(len(archs)), 5)
         for kind in ("mlp", "ridge"):
             pred = np.zeros(len(archs))
-            for f in range(0, len(archs), k):
-                test_i, train_i = order[f:f + k], np.r_[order[:f], order[f + k:]]
+            for test_i in folds:
+                train_i = np.setdiff1d(np.arange(len(archs)), test_i)
                 p = Predictor.fit(t.space, [archs[i] for i in train_i], y[train_i], kind)
                 pred[test_i] = p.predict([archs[i] for i in test_i])
             rows.append({"against": "standalone table (5-fold, fit on the table)", "kind": kind,
-                         "train": len(archs) - k, "split": 0, "test": len(archs),
+                         "train": len(archs) - max(map(len, folds)), "split": 0, "test": len(archs),
                          "kendall_tau": kendalltau(pred, y).statistic, "fit_cpu_s": 0.0})
     df = pd.DataFrame(rows)
     atomic_write_text(out / "predictor_tau.csv", df.to_csv(index=False, float_format="%.4f"))
