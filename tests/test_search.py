@@ -100,15 +100,18 @@ def rows(df):
 SPACES = ["mlp3d-nano", "morphmlp-nano", "eco-nano", "r3d-rs-nano"]
 
 
+@pytest.mark.parametrize("count", [6, pytest.param(20, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("name", SPACES)
-def test_cost_table_sum_equals_full_fvcore_trace(name):
+def test_cost_table_sum_equals_full_fvcore_trace(name, count):
+    """`count` random architectures per space against a full fvcore trace each (6 in the
+    default run; the slow run checks 20, the first 6 of them the same)."""
     try:
         entry = model_entry(name)
     except ValueError:
         pytest.skip(f"{name} is not registered yet")
     model, table = cost_table_of(name)
     space = model.space
-    for k in range(20):
+    for k in range(count):
         arch = space.sample(1000 + k)
         flops, params = full_trace_flops(model, arch, entry.default_input)
         assert table.flops(arch) == flops, arch
