@@ -80,7 +80,7 @@ def run_demo(space: str | None = None, out: str | Path | None = None, val_size: 
     ckpt = supernet_dir / "supernet.pt"
     if not ckpt.exists():
         cfg = load_run_config(demo_config_path(space), [f"output_dir={supernet_dir}"])
-        run_pretrain(cfg, resume=(supernet_dir / "checkpoints" / "last.pt").exists())
+        run_pretrain(cfg, resume=(supernet_dir / "checkpoints" / "last.pt").exists(), progress=progress)
     factory = CheckpointEvaluatorFactory(ckpt, val_size=val_size, bn_recalib=None)   # the family's default
     resume = (search_dir / "results.csv").exists()
     result = run_search(SearchConfig(), factory, out=search_dir, resume=resume,

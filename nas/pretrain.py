@@ -74,7 +74,7 @@ def build_sampler(cfg: RunConfig, model) -> ArchSampler:
                        cfg.train.warmup_arch_steps, sandwich_random=cfg.train.sandwich_random, **bounds)
 
 
-def run_pretrain(cfg: RunConfig, resume: bool = False) -> TrainResult:
+def run_pretrain(cfg: RunConfig, resume: bool = False, progress: bool = True) -> TrainResult:
     """Pretrain the supernet of `cfg.model` on `cfg.data` (or, for a 2D image model, train it
     on single frames); returns the final step and checkpoint."""
     torch.manual_seed(cfg.train.seed)                 # the initial weights depend on the seed only
@@ -99,7 +99,7 @@ def run_pretrain(cfg: RunConfig, resume: bool = False) -> TrainResult:
         result = train(model, train_cfg=cfg.train, optim_cfg=cfg.optim, make_loader=make_loader,
                        steps_per_epoch=steps, out_dir=cfg.output_dir, kind="supernet",
                        config=cfg.to_dict(), device=device, dist_info=info, arch_sampler=sampler,
-                       resume=resume, final_name="supernet.pt")
+                       resume=resume, final_name="supernet.pt", progress=progress)
         if info.is_main:
             LOG.info(f"done: step {result.step}; checkpoint {result.checkpoint}; metrics "
                   f"{Path(cfg.output_dir) / 'metrics.csv'}; config {Path(cfg.output_dir) / 'config.yaml'}")
@@ -128,7 +128,7 @@ def _pretrain_image_model(cfg: RunConfig, model, resume: bool) -> TrainResult:
         result = train(model, train_cfg=cfg.train, optim_cfg=cfg.optim, make_loader=make_loader,
                        steps_per_epoch=steps, out_dir=cfg.output_dir, kind="image",
                        config=cfg.to_dict(), device=device, dist_info=info, resume=resume,
-                       final_name="model.pt")
+                       final_name="model.pt", progress=progress)
         metrics = evaluate_model(model, build_loader(val_set, max(1, cfg.train.batch_size),
                                                      num_workers=cfg.train.num_workers), device)
         metrics.update({"step": result.step, "train": result.last_epoch})

@@ -19,7 +19,9 @@ def test_demo_runs_the_pipeline_and_resumes(tmp_path, monkeypatch, capsys):
     assert len(results) > 0 and (out / "search" / "best_arch.json").exists()
     for name in ("search_progress.png", "searched_arch.png"):
         assert (out / name).stat().st_size > 5_000
-    first = capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "supernet training" not in captured.err          # --no-progress: no bar, pretraining included
+    first = captured.out
     best = first.split("demo done: best ")[1].split(";")[0]
     # a second run skips pretraining and re-evaluates nothing
     mtime = (out / "supernet" / "supernet.pt").stat().st_mtime_ns

@@ -148,7 +148,7 @@ def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
           arch_sampler: ArchSampler | None = None,
           before_step: Callable[[int], None] | None = None, resume: bool = False,
           evaluate: Callable[[nn.Module, int], dict] | None = None,
-          final_name: str | None = None) -> TrainResult:
+          final_name: str | None = None, progress: bool = True) -> TrainResult:
     """Train `model` (a supernet when `arch_sampler` is given) and return where it ended.
 
     `make_loader(epoch, start_batch)` yields ``(clips, labels, skipped)`` for this process;
@@ -195,7 +195,7 @@ def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
 
     log = MetricsLog(out / "metrics.csv", step if resume else None, info.is_main,
                      tensorboard=getattr(train_cfg, "tensorboard", False))
-    bar = tqdm(total=stop, initial=step, disable=not info.is_main, desc=f"{kind} training",
+    bar = tqdm(total=stop, initial=step, disable=not (info.is_main and progress), desc=f"{kind} training",
                unit="step", dynamic_ncols=True)
     last_epoch: dict = {}
     last_good = None
