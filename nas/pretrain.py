@@ -83,7 +83,7 @@ def run_pretrain(cfg: RunConfig, resume: bool = False, progress: bool = True) ->
         if cfg.is_video:
             raise ValueError(f"model {cfg.model.name!r} has no search space; pretraining needs a "
                              "supernet or a 2D image model")
-        return _pretrain_image_model(cfg, model, resume)
+        return _pretrain_image_model(cfg, model, resume, progress)
     train_set = check_run(cfg, "pretrain", model, resume, evaluates=False)["train"]   # before any output
     sampler = build_sampler(cfg, model)
     how = initialise(model, cfg, supernet=True) if not resume else "resumed"
@@ -108,7 +108,7 @@ def run_pretrain(cfg: RunConfig, resume: bool = False, progress: bool = True) ->
         cleanup(info)
 
 
-def _pretrain_image_model(cfg: RunConfig, model, resume: bool) -> TrainResult:
+def _pretrain_image_model(cfg: RunConfig, model, resume: bool, progress: bool = True) -> TrainResult:
     """Train a 2D image model on frames of `cfg.data` (`FrameImages`), then evaluate it on the
     centre frames of the val split; writes ``model.pt`` (a vidnas checkpoint of kind "image",
     readable by MLP-3D's ``options.center_init_from``) and ``eval.json``."""
