@@ -36,6 +36,18 @@ def _safe(fn, x, y) -> float:
         return float(fn(x, y))
 
 
+def _bootstrap_interval(statistic, n: int, n_boot: int, seed: int, level: float) -> tuple[float, float]:
+    """Percentile interval of ``statistic(rows)`` over `n_boot` resamples of the `n` rows with
+    replacement; resamples where the statistic is undefined (NaN) are dropped."""
+    rng = np.random.default_rng(seed)
+    boots = np.array([statistic(rng.integers(0, n, n)) for _ in range(n_boot)])
+    boots = boots[np.isfinite(boots)]
+    if not len(boots):
+        return float("nan"), float("nan")
+    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
 def correlations(estimated, real, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> list[Correlation]:
     """Kendall τ, Spearman ρ and Pearson r with percentile-bootstrap intervals (pairs resampled).
 
@@ -50,14 +62,10 @@ def correlations(estimated, real, n_boot: int = 2000, seed: int = 0, level: floa
         raise ValueError(f"estimated and real accuracies must be 1-D of one length, got {x.shape} and {y.shape}")
     if len(x) < 3:
         raise ValueError(f"correlation needs at least 3 architectures, got {len(x)}")
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(x), size=(n_boot, len(x)))
     out = []
-    for name, fn in MEASURES.items():
-        boots = np.array([_safe(fn, x[i], y[i]) for i in idx])
-        boots = boots[np.isfinite(boots)]
-        lo, hi = (np.quantile(boots, [(1 - level) / 2, (1 + level) / 2]) if len(boots) else (np.nan, np.nan))
-        out.append(Correlation(name, _safe(fn, x, y), float(lo), float(hi), len(x)))
+    for name, fn in MEASURES.items():                 # one seed: every measure sees the same resamples
+        lo, hi = _bootstrap_interval(lambda rows, fn=fn: _safe(fn, x[rows], y[rows]), len(x), n_boot, seed, level)
+        out.append(Correlation(name, _safe(fn, x, y), lo, hi, len(x)))
     return out
 
 
@@ -117,12 +125,8 @@ def paired_difference(estimated_a, estimated_b, real, measure: str = "kendall_ta
 
     def diff(rows) -> float:
         return _safe(fn, a[rows], y[rows]) - _safe(fn, b[rows], y[rows])
-    rng = np.random.default_rng(seed)
-    n = len(a)
-    boots = np.array([diff(rng.integers(0, n, n)) for _ in range(n_boot)])
-    boots = boots[np.isfinite(boots)]
-    lo, hi = (np.quantile(boots, [(1 - level) / 2, (1 + level) / 2]) if len(boots) else (np.nan, np.nan))
-    return Correlation(f"{measure}_difference", diff(np.arange(n)), float(lo), float(hi), n)
+    lo, hi = _bootstrap_interval(diff, len(a), n_boot, seed, level)
+    return Correlation(f"{measure}_difference", diff(np.arange(len(a))), lo, hi, len(a))
 
 
 def seed_ceiling(per_seed, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> Correlation:
@@ -138,10 +142,7 @@ def seed_ceiling(per_seed, n_boot: int = 2000, seed: int = 0, level: float = 0.9
     def tau(rows) -> float:
         vals = [_safe(MEASURES["kendall_tau"], table[rows, a], table[rows, b]) for a, b in pairs]
         return float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
-    rng = np.random.default_rng(seed)
     n = table.shape[0]
-    boots = np.array([tau(rng.integers(0, n, n)) for _ in range(n_boot)])
-    boots = boots[np.isfinite(boots)]
-    lo, hi = (np.quantile(boots, [(1 - level) / 2, (1 + level) / 2]) if len(boots) else (np.nan, np.nan))
-    return Correlation("seed_kendall_tau", tau(np.arange(n)), float(lo), float(hi), n)
+    lo, hi = _bootstrap_interval(tau, n, n_boot, seed, level)
+    return Correlation("seed_kendall_tau", tau(np.arange(n)), lo, hi, n)
 

@@ -360,8 +360,8 @@ def run_search(config: SearchConfig, factory: EvaluatorFactory, out: str | Path 
         write_best(out_dir, model.space, outcome.arch, outcome.record,
                    {"strategy": config.strategy, "alpha": config.alpha,
                     "score_units": {"top1_pct": "%", "top1_se": f"% ({SE_KIND} SE)", "gflops": "GFLOPs",
-                              "params_M": "M", "cost": objective.unit,
-                              "objective": f"% - alpha * {objective.unit}"},
+                                    "params_M": "M", "cost": objective.unit,
+                                    "objective": f"% - alpha * {objective.unit}"},
                     "confidence": info["confidence"], "per_alpha": info["per_alpha"]})
         atomic_write_text(out_dir / PARETO_CSV, pareto_table(result.table).to_csv(index=False))
     log(summary(result, objective, config.strategy, pareto=strategy.reports_pareto))
