@@ -27,7 +27,15 @@ def network_paths(model) -> list:
 
 def initialise(model, cfg, supernet: bool = False) -> str:
     """Apply ``cfg.init_from`` or the family's initialisation option (``options``, e.g.
-    MLP-3D's ``center_init_from``) to `model`; a one-line description."""
+    MLP-3D's ``center_init_from``) to `model`, then its ``adjust`` options (e.g. MLP-3D's
+    ``temporal_init``); a one-line description."""
+    how = _starting_weights(model, cfg, supernet)
+    for _, value, option in cfg.run_options("adjust"):
+        how += "; " + option.apply(model, value, cfg.train.seed)
+    return how
+
+
+def _starting_weights(model, cfg, supernet: bool) -> str:
     if cfg.init_from:
         if supernet:
             raise ValueError("init_from starts a standalone network from a supernet; a supernet "

@@ -39,6 +39,9 @@ class RunOption:
 
     * ``stage="init"``: ``apply(model, value) -> description`` sets the starting weights
       (exclusive with ``init_from``; supernets and standalone networks);
+    * ``stage="adjust"``: ``apply(model, value, seed) -> description`` changes the starting
+      weights after the initialisation (whichever it was), on a fresh run only (a resumed run
+      has its weights in the checkpoint); e.g. MLP-3D's ``temporal_init``;
     * ``stage="train"``: ``apply(model, value, seed) -> before_step(step)`` is a training hook
       of standalone training (`nas train`; `nas pretrain` refuses it).
 

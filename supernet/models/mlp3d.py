@@ -501,10 +501,101 @@ def center_init(model: nn.Module, path: str) -> str:
     return f"center-initialised from the 2D CycleMLP in {path} (new classifier)"
 
 
+TEMPORAL_INITS = ("zero", "noise:<eps>", "shift:<fraction>")
+
+
+def parse_temporal_init(value: str) -> tuple[str, float]:
+    """``zero`` | ``noise:<eps>`` | ``shift:<fraction>`` -> (kind, number); one-line errors."""
+    kind, _, number = str(value).partition(":")
+    if kind == "zero" and not number:
+        return kind, 0.0
+    try:
+        x = float(number)
+    except ValueError:
+        x = float("nan")
+    if kind == "noise" and 0 < x <= 1:
+        return kind, x
+    if kind == "shift" and 0 < x <= 0.5:
+        return kind, x
+    raise ValueError(f"options.temporal_init {value!r} is not allowed; use zero, noise:<eps> with "
+                     "0 < eps <= 1, or shift:<fraction> with 0 < fraction <= 0.5")
+
+
+def _interval_view(fc_t) -> tuple[torch.Tensor, dict[int, list[torch.Tensor]]]:
+    """w_0 and, per interval dt != 0, the views of `fc_t`'s weight that hold w_dt (several for
+    free blocks: every block (i, i + dt) of W_S)."""
+    w = fc_t.weight.data
+    if w.dim() == 4:                                         # free W_S: block (i, j) is w_{j-i}
+        s = w.shape[0]
+        off = {}
+        for i in range(s):
+            for j in range(s):
+                if i != j:
+                    off.setdefault(j - i, []).append(w[i, j])
+        return w[0, 0], off
+    if fc_t.token_only:                                      # shift-token: w_0 .. w_{S-1}
+        return w[0], {dt: [w[dt]] for dt in range(1, w.shape[0])}
+    m = (w.shape[0] + 1) // 2                                # intervals -m+1 .. m-1
+    return w[m - 1], {dt: [w[m - 1 + dt]] for dt in range(-m + 1, m) if dt}
+
+
+@torch.no_grad()
+def temporal_init(model: nn.Module, value: str, seed: int) -> str:
+    """A non-zero start for the off-centre GTM weights w_dt (dt != 0), which center
+    initialization (Sec. 4.2) sets to 0; a fresh run only, after the initialisation.
+
+    * ``noise:<eps>``: every w_dt (dt != 0) becomes Gaussian noise of std eps x rms(w_0) of
+      its block, drawn from `seed` (breaks the reversal symmetry of a center-initialised net);
+    * ``shift:<fraction>``: as TSM, the first `fraction` of the input channels of w_0 move to
+      w_{+1} (a token passes them to the next one) and the next `fraction` to w_{-1} (to the
+      previous one); where w_{-1} does not exist (shift-token) those stay in w_0, and S = 1
+      blocks keep w_0;
+    * ``zero``: unchanged (the exact 2D equivalence of center initialization).
+    """
+    kind, x = parse_temporal_init(value)
+    if kind == "zero":
+        return "off-centre temporal weights unchanged"
+    gen = torch.Generator().manual_seed(int(seed) + 7919)
+    for net in _mlp3d_paths(model):
+        for block in (m for m in net.modules() if isinstance(m, CycleBlock)):
+            fc_t = block.token_mix.fc_t
+            if not hasattr(fc_t, "token_only"):              # a 2D channel FC of a plain CycleBlock
+                continue
+            w0, off = _interval_view(fc_t)
+            if kind == "noise":
+                scale = x * w0.pow(2).mean().sqrt()
+                for views in off.values():
+                    for v in views:
+                        v.copy_(torch.randn(v.shape, generator=gen, dtype=v.dtype) * scale)
+                continue
+            k = max(1, round(x * w0.shape[0]))
+            fwd, bwd = slice(0, k), slice(k, 2 * k)
+            rows = w0.clone()
+            for dt, rng in ((1, fwd), (-1, bwd)):
+                if dt in off:
+                    for v in off[dt]:
+                        v[rng] = rows[rng]
+                    for w in _centre_views(fc_t):
+                        w[rng] = 0.0
+    return (f"off-centre temporal weights: noise of {x:g} x rms(w_0), seed {seed}" if kind == "noise"
+            else f"off-centre temporal weights: TSM-like shift of {x:g} of the channels each way")
+
+
+def _centre_views(fc_t) -> list[torch.Tensor]:
+    """Every view of `fc_t`'s weight that holds w_0 (each diagonal block of a free W_S)."""
+    w = fc_t.weight.data
+    if w.dim() == 4:
+        return [w[i, i] for i in range(w.shape[0])]
+    return [w[0]] if fc_t.token_only else [w[(w.shape[0] - 1) // 2]]
+
+
 register_family("mlp3d", "MLP-3D (gated token mixers, Sec. 3)", demo_config="pretrain_mlp3d_nano_cpu.yaml",
                 run_options={"random_gtm": RunOption(random_gtm_hook, what="applies to MLP-3D networks",
                                                      annotation=float, default=0.0, stage="train",
                                                      validate=_probability),
                              "center_init_from": RunOption(center_init, check=load_2d_state, path=True,
-                                                           what="inflates a 2D CycleMLP into MLP-3D networks")})
+                                                           what="inflates a 2D CycleMLP into MLP-3D networks"),
+                             "temporal_init": RunOption(temporal_init, what="starts MLP-3D's GTM weights",
+                                                        annotation=str, default="zero", stage="adjust",
+                                                        validate=parse_temporal_init)})
 _register_variants()
