@@ -86,7 +86,7 @@ def cmd_pretrain(args) -> int:
     from .pretrain import run_pretrain
 
     cfg = load_run_config(args.config, args.set)
-    run_pretrain(cfg, resume=args.resume)
+    run_pretrain(cfg, resume=args.resume, progress=not args.no_progress)
     return 0
 
 
@@ -109,7 +109,7 @@ def cmd_train(args) -> int:
     if args.arch is not None and not args.arch.strip():
         raise ValueError(f"--arch {args.arch!r} is empty; give an architecture string or JSON")
     overrides = list(args.set) + ([f"arch={args.arch}"] if args.arch is not None else [])
-    run_train(load_run_config(args.config, overrides), resume=args.resume)
+    run_train(load_run_config(args.config, overrides), resume=args.resume, progress=not args.no_progress)
     return 0
 
 
@@ -217,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.epochs=5 (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue the run in output_dir")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_pretrain)
 
     from .search.cli import add_parser as add_search_parser
@@ -239,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set init_from=runs/x/supernet.pt")
     p.add_argument("--resume", action="store_true", help="continue the run in output_dir")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("correlate", help=cmd_correlate.__doc__)

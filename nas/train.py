@@ -83,7 +83,7 @@ def training_hooks(model, cfg: RunConfig):
     return before_step
 
 
-def run_train(cfg: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
+def run_train(cfg: RunConfig, resume: bool = False, quiet: bool = False, progress: bool = True) -> dict:
     """Train `cfg.arch` standalone; returns (and writes to ``eval.json``) its accuracies."""
     if not cfg.arch:
         raise ValueError("standalone training needs an architecture: set `arch` (or --arch)")
@@ -103,7 +103,8 @@ def run_train(cfg: RunConfig, resume: bool = False, quiet: bool = False) -> dict
                                     steps_per_epoch=steps, out_dir=cfg.output_dir, kind="standalone",
                                     config=cfg.to_dict(), device=device, dist_info=info,
                                     before_step=hook, resume=resume, final_name="model.pt",
-                                    evaluate=eval_curve(cfg, steps, device, info.is_main))
+                                    evaluate=eval_curve(cfg, steps, device, info.is_main),
+                                    progress=progress)
         metrics = evaluate_run(model, cfg, device)
         metrics.update({"arch": cfg.arch, "step": result.step, "train": result.last_epoch})
         if info.is_main:

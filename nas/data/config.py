@@ -31,6 +31,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+TEMPORAL_VERSIONS = (2, 3)     # synthetic-temporal generator versions that can be generated
 DATASETS = ("synthetic-temporal", "synthetic-appearance", "video-list", "frame-folder")
 SAMPLINGS = ("uniform", "dense")
 SYNTHETIC_MAX_CLASSES = 10
@@ -62,6 +63,8 @@ class DataConfig:
     val_clips_per_class: int = 50
     beats: int = 4                    # synthetic-temporal: static segments per clip
     noise: float = 0.03               # synthetic: per-pixel Gaussian noise std (of 255)
+    temporal_version: int = 2         # synthetic-temporal generator: 2, or 3 (adds a hue cue, `cue`)
+    cue: float = 0.75                 # synthetic-temporal v3: P(the object's hue marks the attribute pair)
     seed: int = 0                     # synthetic generation seed (val uses a derived seed)
     cache_dir: str = ""               # "" -> $VIDNAS_CACHE or ~/.cache/vidnas
 
@@ -146,6 +149,11 @@ class DataConfig:
             raise ValueError(f"DataConfig.num_classes={self.num_classes}: the synthetic sets "
                              f"have at most {SYNTHETIC_MAX_CLASSES} classes")
         if self.dataset == "synthetic-temporal":
+            if self.temporal_version not in TEMPORAL_VERSIONS or isinstance(self.temporal_version, bool):
+                raise ValueError(f"DataConfig.temporal_version={self.temporal_version!r} is not allowed; "
+                                 f"use {' or '.join(map(str, TEMPORAL_VERSIONS))}")
+            if isinstance(self.cue, bool) or not isinstance(self.cue, (int, float)) or not 0.0 <= self.cue <= 1.0:
+                raise ValueError(f"DataConfig.cue={self.cue!r} must be a number in [0, 1]")
             if self.num_classes % 2:
                 raise ValueError(f"DataConfig.num_classes={self.num_classes}: synthetic-temporal "
                                  f"classes come in pairs (increase/decrease), use 2, 4, .. 10")

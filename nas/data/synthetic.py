@@ -30,6 +30,20 @@ Level ranges (frame side = 1): x and y 0.30..0.70, size (radius) 0.11..0.23, ang
 degrees on top of a random base angle (range < 180 degrees, so every step has one visible
 direction), visibility 0.3..0.9. Increasing angle is clockwise on screen (y points down).
 
+**Version 3** (``temporal_version: 3``) adds a graded first-order cue: with probability
+``cue`` (default 0.75) the object's hue lies in the band of its attribute pair (hue in
+``[a / 5, (a + 1) / 5)`` for pair ``a``), otherwise anywhere; nothing else changes. Reading
+the hue alone gives the pair with probability ``cue + (1 - cue) / 5`` and the direction at
+chance: a bag-of-frames ceiling of ``(cue + (1 - cue) / 5) / 2`` (40% at 0.75), against 100%
+for an order-aware model. Why: under version 2 a network whose time mixing cannot see across
+beats (S = 1 everywhere, or short-range S = 2 at 2 tokens per beat) has exactly nothing to
+learn. Its output is a linear head on the mean of per-beat features. For "attribute a
+varies" against "attribute a holds one random level", that mean score is the average of the
+single-level scores, so no linear head separates them: such networks stay at 10% by
+construction, which made half the v1 benchmark's runs uninformative
+(experiments/results/ground_truth/). Version 2 stays the default and generates the same
+clips as before.
+
 (Version 1 of this generator also permuted the other attributes over the beats, so that even
 the bag of frames was label-free; MLP-3D-nano did not learn it from scratch in 10 CPU minutes,
 so version 2 holds them still, like the static context of a Something-Something clip.)
@@ -225,18 +239,28 @@ def monotone_label(values: np.ndarray) -> int:
     return hits[0] if len(hits) == 1 else -1
 
 
+def cue_hues(rng: np.random.Generator, labels: np.ndarray, cue: float) -> np.ndarray:
+    """Version 3's hues: in the band ``[a / 5, (a + 1) / 5)`` of pair ``a = label // 2`` with
+    probability `cue`, else uniform in [0, 1)."""
+    n, bands = len(labels), len(TEMPORAL_ATTRIBUTES)
+    marked = rng.uniform(0.0, 1.0, n) < cue
+    in_band = (labels // 2 + rng.uniform(0.0, 1.0, n)) / bands
+    return np.where(marked, in_band, rng.uniform(0.0, 1.0, n))
+
+
 def generate_temporal(num_classes: int, clips_per_class: int, size: int, beats: int,
-                      seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                      seed: int, version: int = 2, cue: float = 0.75
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(keyframes uint8 (N, beats, size, size, 3), labels (N,), values (N, 5, beats) float).
 
     `values` are the attribute values in clip order (x, y, size, angle offset, visibility),
-    kept for tests and inspection.
+    kept for tests and inspection. `version` 3 draws the hue by `cue_hues` (module docstring).
     """
     rng = np.random.default_rng(seed)
     n = num_classes * clips_per_class
     labels = rng.permutation(np.arange(n) % num_classes)
     values = level_values(temporal_levels(rng, labels, beats))
-    colour, background = _clip_colours(rng, n)
+    colour, background = _clip_colours(rng, n, cue_hues(rng, labels, cue) if version == 3 else None)
     base_angle = rng.uniform(0.0, 2 * np.pi, n)
     x, y, radius, angle, alpha = (values[:, a].reshape(-1) for a in range(5))
     frames = render_frames(np.zeros(n * beats, dtype=int), x, y, radius,
@@ -291,13 +315,17 @@ def generation_params(cfg: DataConfig, split: str) -> dict:
     for the temporal set, so they are not part of its key)."""
     if split not in SPLIT_CODES:
         raise ValueError(f"split must be one of {', '.join(SPLIT_CODES)}, got {split!r}")
-    params = {"dataset": cfg.dataset, "version": GENERATOR_VERSION, "split": split,
+    temporal = cfg.dataset == "synthetic-temporal"
+    params = {"dataset": cfg.dataset, "version": cfg.temporal_version if temporal else GENERATOR_VERSION,
+              "split": split,
               "num_classes": cfg.num_classes, "size": cfg.size,
               "clips_per_class": (cfg.train_clips_per_class if split == "train"
                                   else cfg.val_clips_per_class),
               "seed": split_seed(cfg.seed, split)}
-    if cfg.dataset == "synthetic-temporal":
+    if temporal:
         params["beats"] = cfg.beats
+        if cfg.temporal_version == 3:
+            params["cue"] = float(cfg.cue)
     else:
         params["num_frames"] = cfg.num_frames
     return params
@@ -325,7 +353,8 @@ def load_or_generate(cfg: DataConfig, split: str) -> dict[str, torch.Tensor]:
     params = generation_params(cfg, split)
     if cfg.dataset == "synthetic-temporal":
         frames, labels, values = generate_temporal(cfg.num_classes, params["clips_per_class"],
-                                                   cfg.size, cfg.beats, params["seed"])
+                                                   cfg.size, cfg.beats, params["seed"],
+                                                   cfg.temporal_version, cfg.cue)
         data = {"frames": frames, "labels": labels, "values": values}
     else:
         frames, labels = generate_appearance(cfg.num_classes, params["clips_per_class"],
