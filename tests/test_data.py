@@ -144,6 +144,53 @@ def test_temporal_pairs_share_order_free_statistics():
         assert gap.max() > 1.0, (a, gap.round(2))
 
 
+def test_temporal_v3_keeps_v2_clips_but_marks_the_pair_by_hue():
+    """Version 3 (issue 21): same labels and attribute values as version 2, a hue in the pair's
+    band with probability `cue` (else uniform), its own cache key; version 2's key unchanged."""
+    f2, l2, v2 = syn.generate_temporal(10, 30, 16, 4, seed=5)
+    f3, l3, v3 = syn.generate_temporal(10, 30, 16, 4, seed=5, version=3, cue=0.75)
+    assert torch.equal(l2, l3) and torch.equal(v2, v3) and not torch.equal(f2, f3)
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 20000)
+    for cue in (0.0, 0.75, 1.0):
+        hue = syn.cue_hues(np.random.default_rng(1), labels, cue)
+        in_band = np.floor(hue * 5).astype(int) == labels // 2
+        assert abs(in_band.mean() - (cue + (1 - cue) / 5)) < 0.015, cue
+    base = dict(dataset="synthetic-temporal", size=32, num_frames=32, num_classes=10,
+                train_clips_per_class=500, val_clips_per_class=200)
+    assert syn.cache_path(DataConfig(**base), "train").name.endswith("925182631ca91adf.pt")   # v2's key
+    v3_path = syn.cache_path(DataConfig(**base, temporal_version=3), "train")
+    assert v3_path != syn.cache_path(DataConfig(**base, temporal_version=3, cue=0.5), "train")
+    for kw, words in (({"temporal_version": 4}, "temporal_version=4"), ({"cue": 1.5}, "cue=1.5")):
+        with pytest.raises(ValueError, match=words) as info:
+            DataConfig(**{**base, **kw})
+        assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("arch, blind", [("sr1-sr1-sr1-sr1-sr1-sr1-sr1-sr1", True),
+                                         ("sr2-sr2-sr2-sr2-sr2-sr2-sr2-sr2", True),
+                                         ("sr4-sr4-sr4-sr4-sr4-sr4-sr4-sr4", False),
+                                         ("sr2-sw2-sr2-sw2-sr2-sw2-sr2-sw2", False)])
+def test_networks_without_cross_beat_mixing_are_blind_to_the_order_of_beats(arch, blind):
+    """Why half the v1 runs could not leave chance (issue 21): at 32 frames, 4 beats, T' = 8,
+    a beat is 2 time tokens; S = 1, and short-range S = 2 whose groups are exactly one beat,
+    never mix two beats, so their output is the same for the beats in any order (and a
+    linear head on the mean over beats cannot tell a varying attribute from a held one)."""
+    from supernet.registry import build_model
+
+    torch.manual_seed(0)
+    net = build_model("mlp3d-nano", (32, 32, 32), 10, arch=arch).eval()
+    with torch.no_grad():
+        for p in net.parameters():                            # make every weight matter
+            p.add_(0.05 * torch.randn_like(p))
+    frames, _, _ = syn.generate_temporal(10, 1, 32, 4, seed=2)          # (10, 4 beats, 32, 32, 3)
+    clips = frames.permute(0, 4, 1, 2, 3).float().div(255).repeat_interleave(8, dim=2)
+    shuffled = frames[:, [2, 0, 3, 1]].permute(0, 4, 1, 2, 3).float().div(255).repeat_interleave(8, dim=2)
+    with torch.no_grad():
+        same = torch.allclose(net(clips), net(shuffled), atol=1e-5)
+    assert same == blind
+
+
 # ---- learned check: per-frame model at chance, order-aware model well above -------------------
 class TubeletNet(nn.Module):
     """4-frame tubelets -> per-time 2D convs -> one feature vector per time token; then the

@@ -209,3 +209,92 @@ def test_center_initialized_supernet_equals_the_2d_model_on_a_static_clip(tmp_pa
     missing = load_run_config(None, base={"center_init_from": str(tmp_path / "none.pt")})
     with pytest.raises(FileNotFoundError, match="2D checkpoint not found"):
         initialise(supernet, missing, supernet=True)
+
+
+# ---- options.temporal_init: an off-centre start for the GTM weights (issue 21's pilot arms) ----
+def _center_initialised(arch, **kw):
+    torch.manual_seed(0)
+    two_d = build_model("cyclemlp-nano", num_classes=5)
+    with torch.no_grad():                                  # make every weight matter
+        for p in two_d.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    net = build_model("mlp3d-nano", (32, 32, 32), 5, arch=arch, **kw)
+    net.load_state_dict(center_inflate_state(net, two_d.state_dict()))
+    return net
+
+
+def test_temporal_init_noise_replaces_only_the_off_centre_intervals_at_the_stated_scale():
+    from supernet.models.mlp3d import temporal_init
+
+    arch = "sr4-st4-sr1-lr2-sr8-sw2-st2-sr2"
+    net = _center_initialised(arch)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    temporal_init(net, "noise:0.1", seed=3)
+    after = net.state_dict()
+    changed = sorted(k for k in before if not torch.equal(before[k], after[k]))
+    assert all(k.endswith("token_mix.fc_t.weight") for k in changed)
+    w_sr4, w_st4 = after["layers.0.token_mix.fc_t.weight"], after["layers.1.token_mix.fc_t.weight"]
+    assert w_sr4.shape[0] == 7 and w_st4.shape[0] == 4           # sr: w_-3..w_3; st: w_0..w_3
+    assert torch.equal(w_sr4[3], before["layers.0.token_mix.fc_t.weight"][3])   # w_0 kept
+    assert torch.equal(w_st4[0], before["layers.1.token_mix.fc_t.weight"][0])
+    rms0 = w_sr4[3].pow(2).mean().sqrt()
+    off = torch.cat([w_sr4[:3], w_sr4[4:]])
+    assert off.abs().sum() > 0 and abs(float(off.std() / rms0) - 0.1) < 0.02   # std = 0.1 x rms(w_0)
+    assert "layers.2.token_mix.fc_t.weight" not in changed        # S = 1: no off-centre weight
+    again = _center_initialised(arch)
+    temporal_init(again, "noise:0.1", seed=3)
+    assert all(torch.equal(again.state_dict()[k], after[k]) for k in after)   # seeded
+    other = _center_initialised(arch)
+    temporal_init(other, "noise:0.1", seed=4)
+    assert not torch.equal(other.state_dict()["layers.0.token_mix.fc_t.weight"], w_sr4)
+
+
+def test_temporal_init_shift_moves_channels_to_w_plus_and_minus_one_and_breaks_reversal_symmetry():
+    from supernet.models.mlp3d import temporal_init
+
+    net = _center_initialised("sr2-sr2-sr2-sr2-sr2-sr2-sr2-sr2").eval()
+    w0 = net.state_dict()["layers.0.token_mix.fc_t.weight"][1].clone()
+    clip = torch.randn(1, 3, 8, 32, 32).repeat_interleave(4, dim=2)   # static within each tubelet
+    reverse = clip.flip(2)
+    with torch.no_grad():                                          # center init: order-blind pooled output
+        torch.testing.assert_close(net(clip), net(reverse), rtol=1e-4, atol=1e-5)
+    temporal_init(net, "shift:0.125", seed=0)
+    w = net.state_dict()["layers.0.token_mix.fc_t.weight"]        # (3, C, C): w_-1, w_0, w_1
+    k = round(0.125 * w0.shape[0])
+    assert torch.equal(w[2][:k], w0[:k]) and w[2][k:].abs().sum() == 0            # forward channels
+    assert torch.equal(w[0][k:2 * k], w0[k:2 * k]) and w[0][:k].abs().sum() == 0  # backward channels
+    assert w[1][:2 * k].abs().sum() == 0 and torch.equal(w[1][2 * k:], w0[2 * k:])
+    with torch.no_grad():
+        assert not torch.allclose(net(clip), net(reverse), atol=1e-4)
+
+
+def test_temporal_init_zero_is_the_exact_center_init_and_bad_values_are_one_line():
+    from supernet.models.mlp3d import parse_temporal_init, temporal_init
+
+    net = _center_initialised("sr4-sr4-sr4-sr4-sr4-sr4-sr4-sr4")
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    temporal_init(net, "zero", seed=0)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    for bad in ("noise", "noise:0", "noise:2", "shift:0.6", "tsm:0.1", "noise:x"):
+        with pytest.raises(ValueError, match="options.temporal_init") as info:
+            parse_temporal_init(bad)
+        assert "\n" not in str(info.value) and bad in str(info.value)
+
+
+def test_temporal_init_option_runs_after_center_init_in_nas_train_and_only_on_mlp3d(tmp_path):
+    from nas.config import load_run_config
+    from nas.initialise import initialise
+
+    two_d = build_model("cyclemlp-nano", num_classes=10)
+    path = tmp_path / "2d.pt"
+    torch.save(two_d.state_dict(), path)
+    base = ["model.name=mlp3d-nano", "data.num_frames=32", "arch=sr4-sr4-sr4-sr4-sr4-sr4-sr4-sr4",
+            f"options.center_init_from={path}"]
+    cfg = load_run_config(None, base + ["options.temporal_init=noise:0.1", "train.seed=2"])
+    net = build_model("mlp3d-nano", cfg.input_size, 10, arch=cfg.arch)
+    how = initialise(net, cfg)
+    assert "center-initialised" in how and "noise of 0.1" in how
+    w = net.state_dict()["layers.0.token_mix.fc_t.weight"]
+    assert w[:3].abs().sum() > 0 and torch.equal(w[3], two_d.state_dict()["layers.0.token_mix.fc_t.weight"][0])
+    with pytest.raises(ValueError, match="temporal_init"):
+        load_run_config(None, ["model.name=r3d-rs-nano", "options.temporal_init=noise:0.1"])

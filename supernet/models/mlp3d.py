@@ -524,7 +524,8 @@ def parse_temporal_init(value: str) -> tuple[str, float]:
 def _interval_view(fc_t) -> tuple[torch.Tensor, dict[int, list[torch.Tensor]]]:
     """w_0 and, per interval dt != 0, the views of `fc_t`'s weight that hold w_dt (several for
     free blocks: every block (i, i + dt) of W_S)."""
-    w = fc_t.weight.data
+    w = fc_t.weight            # the parameter itself (not .data): in-place writes bump its version, so
+    #                             the GTM evaluation cache of W_S (keyed on it) sees the change
     if w.dim() == 4:                                         # free W_S: block (i, j) is w_{j-i}
         s = w.shape[0]
         off = {}
@@ -583,7 +584,7 @@ def temporal_init(model: nn.Module, value: str, seed: int) -> str:
 
 def _centre_views(fc_t) -> list[torch.Tensor]:
     """Every view of `fc_t`'s weight that holds w_0 (each diagonal block of a free W_S)."""
-    w = fc_t.weight.data
+    w = fc_t.weight                                          # not .data (see _interval_view)
     if w.dim() == 4:
         return [w[i, i] for i in range(w.shape[0])]
     return [w[0]] if fc_t.token_only else [w[(w.shape[0] - 1) // 2]]
