@@ -160,7 +160,7 @@ def report(work: Path, out: Path) -> None:
     summary = []
     for (arch, seed), g in frame.groupby(["arch", "seed"]):
         g = g.sort_values("step")
-        loss = g["loss"].rolling(5, min_periods=1).mean()
+        loss = g["loss"].rolling(5, min_periods=1).mean()             # metrics: one row per probe
         left = g.loc[loss < PLATEAU_LOSS, "step"]
         cols = lambda prefix: [c for c in g.columns if c.startswith(prefix)]   # noqa: E731
         row = {"arch": arch, "seed": int(seed), "left_plateau_at_step": int(left.iloc[0]) if len(left) else None,
@@ -180,6 +180,41 @@ def report(work: Path, out: Path) -> None:
     table = pd.DataFrame(summary)
     atomic_write_text(out / "summary.csv", table.to_csv(index=False))
     print(table.T.to_string())
+    plot(frame, out / "diagnostics")
+
+
+def plot(frame, path: Path) -> None:
+    """One panel per probe over the steps, one line per (arch, seed); escaped runs solid."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("loss", "train loss (ln 10 = 2.303)", False),
+              ("feature_spread", "pooled-feature spread across clips", True),
+              ("logit_spread", "logit spread across clips", True),
+              ("g_order", "|grad| of GTM order-sensitive part", True),
+              ("w_order", "|GTM order-sensitive part| (w_dt - w_-dt)", False),
+              ("head_pair_diff", "|h_2a - h_2a+1| (mean over pairs)", False)]
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6.4))
+    for ax, (key, title, log) in zip(axes.flat, panels):
+        for i, ((arch, seed), g) in enumerate(frame.groupby(["arch", "seed"])):
+            g = g.sort_values("step")
+            cols = [c for c in g.columns if c.startswith(key + "/")]
+            y = g[cols].sum(axis=1) if cols else g[key]
+            escaped = g["loss"].rolling(5, min_periods=1).mean().min() < PLATEAU_LOSS
+            ax.plot(g["step"], y, lw=1.2, ls="-" if escaped else "--", color=f"C{i}",
+                    label=f"{arch.split('-')[0]}x8 seed {seed}" + (" (left plateau)" if escaped else " (stuck)"))
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        if log:
+            ax.set_yscale("log")
+        ax.tick_params(labelsize=7)
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle("v1 standalone protocol, first steps: stuck vs escaping seeds", fontsize=10)
+    fig.tight_layout()
+    for ext in ("png", "pdf"):
+        fig.savefig(path.with_suffix(f".{ext}"), dpi=130)
+    plt.close(fig)
 
 
 def main(argv=None) -> int:
