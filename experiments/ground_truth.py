@@ -30,6 +30,14 @@ Pilot protocol, fixed and committed before any pilot run was looked at:
   later epoch (an upper bound of what a run of e epochs needs: its cosine schedule would end
   at e). If no arm meets the criterion, no table is trained; the report says so with the
   numbers.
+
+Table v2 (``--stage table``, only once the pilot has chosen an arm; ``--stage table-report``):
+the 34 canonical architectures of v1 (named variants, random ones at GFLOPs quantiles, the
+three greedy results) plus `NEW_ARCHS` new random ones at evenly spaced GFLOPs quantiles of a
+pool drawn with seed `NEW_ARCHS_SEED` (distinct canonical forms, not in v1), each trained with
+seeds `TABLE_SEEDS` under the chosen arm and schedule, never from supernet weights. The
+report gives the share of runs below 2x chance and the seed-to-seed Kendall tau as the mean
+over seed pairs with its bootstrap CI over architectures (`nas.stats.seed_ceiling`).
 """
 from __future__ import annotations
 
@@ -54,6 +62,10 @@ PILOT_ARCHS = ("sr1-sr1-sr1-sr1-sr1-sr1-sr1-sr1",      # no cross-beat mixing (v
                "st4-st4-st4-st4-st4-st4-st4-st4")      # v1: both seeds at chance (9.9 / 10.8)
 PILOT_SEEDS = (0, 1, 2, 3)
 EPOCHS = 6
+TABLE_SEEDS = (0, 1, 2)
+NEW_ARCHS, NEW_ARCHS_SEED = 4, 21
+V1 = ROOT / "experiments" / "results" / "ranking_fidelity"
+INPUT, CLASSES = (32, 32, 32), 10
 # name -> `nas train --set` overrides on the base protocol, in order of preference
 ARMS = {
     "v2-noise": ["options.temporal_init=noise:0.1"],
@@ -187,9 +199,125 @@ def pilot_markdown(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+# ---- table v2 ---------------------------------------------------------------------------------
+def table_archs(out: Path) -> list[tuple[str, str]]:
+    """(sources, arch): v1's list as it is, then the new GFLOPs-stratified ones; written once to
+    ``out/archs.txt`` and read back after that (the list never changes under a running table)."""
+    from experiments.ranking_fidelity import read_archs, write_archs
+    from nas.correlate import spanning_archs
+    from nas.search.cost_table import build_cost_table
+    from supernet.registry import build_model
+
+    path = out / "archs.txt"
+    if path.exists():
+        return read_archs(path)
+    archs = read_archs(V1 / "archs.txt")
+    model = build_model("mlp3d-nano", INPUT, CLASSES)
+    space, table = model.space, build_cost_table(model, INPUT)
+    seen = {str(space.canonical(space.parse(a))) for _, a in archs}
+    new, draw = [], NEW_ARCHS_SEED
+    while len(new) < NEW_ARCHS:
+        for a in spanning_archs(space, table.gflops, NEW_ARCHS, draw):
+            key = str(space.canonical(a))
+            if len(new) < NEW_ARCHS and key not in seen:
+                seen.add(key)
+                new.append(("random-v2", str(a)))
+        draw += 1
+    archs += sorted(new, key=lambda x: table.gflops(space.parse(x[1])))
+    write_archs(path, archs)
+    return archs
+
+
+def table_cmd(work: Path, two_d: Path, arm: str, epochs: int, arch: str, seed: int):
+    rd = run_dir(work / "table_v2", arch, seed)
+    if (rd / "eval.json").exists():
+        return None
+    sets = [f"output_dir={rd}", f"train.seed={seed}", f"train.epochs={epochs}",
+            f"options.center_init_from={two_d}", "train.threads=1", *ARMS[arm]]
+    return (NAS + ["train", "--config", CONFIG_STANDALONE, "--arch", arch, "--no-progress"]
+            + [x for s in sets for x in ("--set", s)] + resume_flag(rd),
+            work / "logs" / f"table-{arch}-seed{seed}.log")
+
+
+def chosen_protocol(out: Path) -> tuple[str, int]:
+    """The pilot's arm and schedule (``pilot/pilot_summary.json``); refuses before a choice."""
+    path = out / "pilot" / "pilot_summary.json"
+    summary = json.loads(path.read_text()) if path.exists() else {}
+    arm = summary.get("choice")
+    if not arm:
+        raise SystemExit("the pilot has not chosen a protocol (pilot/pilot_summary.json): no table is "
+                         "trained before one meets the criterion")
+    return arm, int(summary["arms"][arm]["schedule_epochs"] or EPOCHS)
+
+
+def stage_table(work: Path, two_d: Path, out: Path, jobs: int) -> None:
+    arm, epochs = chosen_protocol(out)
+    archs = table_archs(out / "table_v2")
+    cmds = [c for seed in TABLE_SEEDS for _, a in archs          # seed-major: whole seeds first
+            if (c := table_cmd(work, two_d, arm, epochs, a, seed)) is not None]
+    run_parallel(cmds, jobs)
+
+
+def table_report(work: Path, out: Path) -> dict | None:
+    """standalone.csv and benchmark.json (the `nas.bench` format) and summary.json of table v2."""
+    import pandas as pd
+    from nas.search.cost_table import build_cost_table
+    from nas.stats import precision_at_k, seed_ceiling
+    from supernet.registry import build_model
+
+    folder = out / "table_v2"
+    if not (folder / "archs.txt").exists():
+        return None
+    arm, epochs = chosen_protocol(out)
+    archs = table_archs(folder)
+    model = build_model("mlp3d-nano", INPUT, CLASSES)
+    space, costs = model.space, build_cost_table(model, INPUT)
+    rows = []
+    for source, arch in archs:
+        a = space.parse(arch)
+        for seed in TABLE_SEEDS:
+            path = run_dir(work / "table_v2", arch, seed) / "eval.json"
+            if path.exists():
+                ev = json.loads(path.read_text())["single_view"]
+                rows.append({"arch": arch, "canonical_arch": str(space.canonical(a)), "source": source,
+                             "seed": seed, "top1": ev["top1"], "top5": ev["top5"], "loss": ev["loss"],
+                             "clips": ev["clips"], "gflops": costs.gflops(a), "params_m": costs.params(a) / 1e6,
+                             "epochs": epochs, "init": "center-2d", "init_from": "runs/gt/2d/model.pt",
+                             "protocol": arm})
+    frame = pd.DataFrame(rows)
+    atomic_write_text(folder / "standalone.csv", frame.to_csv(index=False))
+    complete = int(frame.groupby("arch")["seed"].nunique().eq(len(TABLE_SEEDS)).sum()) if len(frame) else 0
+    summary = {"partial": complete < len(archs), "archs_complete": complete, "archs_planned": len(archs),
+               "runs": int(len(frame)), "seeds": list(TABLE_SEEDS), "protocol": arm, "epochs": epochs}
+    if len(frame):
+        summary["runs_below_2x_chance"] = int((frame["top1"] < CHANCE_X2).sum())
+        summary["fraction_below_2x_chance"] = float((frame["top1"] < CHANCE_X2).mean())
+        wide = frame.pivot(index="arch", columns="seed", values="top1").dropna()
+        if len(wide) >= 3:
+            c = seed_ceiling(wide[list(TABLE_SEEDS)].to_numpy())
+            summary["seed_ceiling"] = {"value": c.value, "ci95": [c.low, c.high], "n": c.n,
+                                       "how": "mean Kendall tau over seed pairs; bootstrap over architectures"}
+            pairs = [(a, b) for i, a in enumerate(TABLE_SEEDS) for b in TABLE_SEEDS[i + 1:]]
+            summary["seed_precision_at_5"] = float(sum(precision_at_k(wide[a], wide[b], min(5, len(wide)))
+                                                       for a, b in pairs) / len(pairs))
+            summary["pooled_seed_sd"] = float(wide.var(axis=1, ddof=1).mean() ** 0.5)
+    atomic_write_json(folder / "summary.json", summary)
+    atomic_write_json(folder / "benchmark.json", {
+        "name": "vidnas standalone table v2 (MLP-3D-nano, synthetic-temporal, T'=8)",
+        "space": space.config(), "model_spec": model.spec, "input_size": list(INPUT),
+        "protocol": {"arm": arm, "overrides": ARMS[arm], "epochs": epochs, "seeds": list(TABLE_SEEDS),
+                     "standalone_config": str(CONFIG_STANDALONE.relative_to(ROOT)),
+                     "init": "center-2d (experiments/configs/pretrain_cyclemlp_nano_2d_cpu.yaml)",
+                     "metric": "single-view top-1 (%) on the 2000 val clips",
+                     "command": "python experiments/ground_truth.py --stage table"},
+        "partial": summary["partial"]})
+    print(json.dumps(summary, indent=1))
+    return summary
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--stage", default="pilot", choices=["pilot", "pilot-report"])
+    p.add_argument("--stage", default="pilot", choices=["pilot", "pilot-report", "table", "table-report"])
     p.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated, of {', '.join(ARMS)}")
     p.add_argument("--two-d", default="runs/gt/2d/model.pt", help="the 2D CycleMLP checkpoint (experiments/"
                    "configs/pretrain_cyclemlp_nano_2d_cpu.yaml's output)")
@@ -204,13 +332,18 @@ def main(argv=None) -> int:
     unknown = [a for a in arms if a not in ARMS]
     if unknown:
         p.error(f"--arms {unknown[0]!r} is not an arm; use {', '.join(ARMS)}")
+    two_d = Path(args.two_d).resolve()
+    if args.stage in ("pilot", "table") and not two_d.is_file():
+        p.error(f"--two-d {two_d} does not exist; train it with nas pretrain --config "
+                "experiments/configs/pretrain_cyclemlp_nano_2d_cpu.yaml")
     if args.stage == "pilot":
-        two_d = Path(args.two_d).resolve()
-        if not two_d.is_file():
-            p.error(f"--two-d {two_d} does not exist; train it with nas pretrain --config "
-                    "experiments/configs/pretrain_cyclemlp_nano_2d_cpu.yaml")
         stage_pilot(work, two_d, arms, args.jobs, args.complete_failed)
-    pilot_report(work, out / "pilot")
+    if args.stage.startswith("pilot"):
+        pilot_report(work, out / "pilot")
+        return 0
+    if args.stage == "table":
+        stage_table(work, two_d, out, args.jobs)
+    table_report(work, out)
     return 0
 
 
