@@ -234,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .latency import add_parser as add_latency_parser
     add_latency_parser(sub)
 
+    from .proxies.cli import add_parser as add_proxies_parser
+    add_proxies_parser(sub)
+
     p = sub.add_parser("train", help=cmd_train.__doc__)
     p.add_argument("--config", required=True, help="YAML run config (see experiments/configs)")
     p.add_argument("--arch", help="architecture to train (overrides the config's `arch`)")
