@@ -9,7 +9,8 @@ params and flops are exact (the per-unit cost table); synflow and st_entropy are
 naswot, grad_norm and snip need one batch of real clips: --config is a run config (YAML, as
 for `nas pretrain` / `nas train`; --set overrides it) whose data section gives the clips, and
 whose model section gives the model when --model is not given. Output: OUT/proxies.csv (arch,
-canonical_arch, one column per proxy, higher = predicted better, <proxy>_seconds) and
+canonical_arch, one column per proxy, higher = predicted better, <proxy>_seconds: CPU-seconds
+per call) and
 OUT/proxies.json (settings; per proxy its relative spread over the architectures and whether
 it is degenerate: spread < 1e-3, a ranking made of rounding noise). Proxies are a registry
 (`nas.proxies.register_proxy`); plug-ins add theirs (see README, "Extending vidnas").
@@ -20,6 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..utils import read_item_lines
 from .base import PROXIES
 
 
@@ -50,8 +52,7 @@ def read_arch_lines(path: str) -> list[str]:
     """Architectures from a file: one per line, `#` comments and blank lines ignored."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"--archs {path}: no such file (give a file of architectures, one per line)")
-    lines = (line.partition("#")[0].strip() for line in Path(path).read_text().splitlines())
-    archs = [a for a in lines if a]
+    archs = read_item_lines(path)
     if not archs:
         raise ValueError(f"--archs {path}: the file names no architecture")
     return archs
@@ -117,7 +118,7 @@ def cmd_proxies(args) -> int:
         print(f"[{i}/{n}] {row['arch']}  " + "  ".join(f"{p}={row[p]:.6g}" for p in proxies), flush=True)
 
     run = score_archs(model, archs, proxies, size, batch, args.seed, progress=progress)
-    run.settings = {"model": name, "input": list(size), "seed": args.seed, "classes": model.spec["num_classes"],
+    run.settings = {**run.settings, "model": name, "input": list(size), "seed": args.seed, "classes": model.spec["num_classes"],
                     "model_kwargs": kwargs, "batch": None if batch is None else int(batch[1].numel()),
                     "data": None if cfg is None else to_dict(cfg.data), "archs": len(archs),
                     "proxies_order": proxies}

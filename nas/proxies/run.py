@@ -5,7 +5,9 @@ initialised from the run's seed, so two architectures share the weights of the u
 share, and every proxy gets a fresh copy. The data-dependent proxies read one fixed batch of
 the run's training clips (`nas.data.fixed_subset` of the ``--config`` data section, drawn
 from the seed). ``proxies.csv`` has the columns of an estimates file (arch, canonical_arch),
-one column per proxy (higher = predicted better) and ``<proxy>_seconds``; ``proxies.json``
+one column per proxy (higher = predicted better) and ``<proxy>_seconds`` (CPU-seconds of the
+process for that call, export included: a figure a busy machine does not inflate, unlike
+wall time; `experiments/benchmarks/bench_proxies.py` times wall clock); ``proxies.json``
 beside it records the settings and, per proxy, its relative spread over the scored
 architectures and whether it is flagged degenerate.
 
@@ -106,25 +108,28 @@ def score_archs(model, archs, proxies: list[str], input_size, batch=None, seed: 
                 cost_table=None, progress=None) -> ProxyRun:
     """Score `archs` (parsed) of the supernet `model` with `proxies` (registry names); a
     proxy that is undefined on this network returns NaN and leaves its reason in the notes."""
+    settings = {}
     if cost_table is None and any(p in ("params", "flops") for p in proxies):
         from ..search.cost_table import build_cost_table
+        start = time.process_time()
         cost_table = build_cost_table(model, input_size)
+        settings["cost_table_cpu_seconds"] = time.process_time() - start     # once per space: params/flops' real cost
     rows, notes = [], {}
     for i, arch in enumerate(archs):
         ctx = ProxyContext(arch, model.space, tuple(input_size), lambda a=arch: model.export(a),
                            cost_table, batch, seed)
         row = {"arch": str(arch), "canonical_arch": str(model.space.canonical(arch))}
         for name in proxies:
-            start = time.perf_counter()
+            start = time.process_time()
             row[name] = float(get_proxy(name).fn(ctx))
-            row[f"{name}_seconds"] = time.perf_counter() - start
+            row[f"{name}_seconds"] = time.process_time() - start
         for name, note in ctx.extra.get("notes", {}).items():
             notes.setdefault(name, note)
         rows.append(row)
         if progress is not None:
             progress(i + 1, len(archs), row)
     columns = ["arch", "canonical_arch", *proxies, *(f"{n}_seconds" for n in proxies)]
-    return ProxyRun(pd.DataFrame(rows, columns=columns), list(proxies), {}, notes)
+    return ProxyRun(pd.DataFrame(rows, columns=columns), list(proxies), settings, notes)
 
 
 def degenerate_proxies(run_or_json) -> list[str]:
