@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from .utils import format_table, parse_size
+from .utils import format_table, parse_size, read_item_lines
 
 
 def _build_for_cli(args, arch_required: bool = False):
@@ -141,8 +141,7 @@ def correlate_config(args):
     if args.archs:
         archs = []
         for item in args.archs:                      # a file: one architecture per line, `#` comments
-            lines = (line.partition("#")[0].strip() for line in open(item)) if Path(item).is_file() else [item]
-            archs += [a for a in lines if a]
+            archs += read_item_lines(item) if Path(item).is_file() else [item]
     flags = {"checkpoint": args.checkpoint, "out": args.out, "k": args.k, "archs": archs,
              "epochs": args.epochs, "val_size": args.val_size, "batch_size": args.batch_size,
              "seed": args.seed, "bn_recalib": args.bn_recalib, "train_config": args.train_config,
@@ -233,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .latency import add_parser as add_latency_parser
     add_latency_parser(sub)
+
+    from .proxies.cli import add_parser as add_proxies_parser
+    add_proxies_parser(sub)
 
     p = sub.add_parser("train", help=cmd_train.__doc__)
     p.add_argument("--config", required=True, help="YAML run config (see experiments/configs)")

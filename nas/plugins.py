@@ -1,16 +1,17 @@
-"""Plug-in discovery: search spaces, models and strategies that live outside vidnas.
+"""Plug-in discovery: search spaces, models, strategies and proxies that live outside vidnas.
 
 A plug-in is a Python module that registers what it adds when imported, with the public
 registries (`search_spaces.register_space`, `supernet.registry.register_model`,
-`nas.search.strategies.register_strategy`). `load_plugins` imports
+`nas.search.strategies.register_strategy`, `nas.proxies.register_proxy`). `load_plugins` imports
 
-* every entry point of the groups ``vidnas.spaces`` and ``vidnas.strategies`` (a separately
+* every entry point of the groups ``vidnas.spaces``, ``vidnas.strategies`` and
+  ``vidnas.proxies`` (a separately
   installed package declares them in its own ``setup.cfg`` / ``pyproject.toml``), and
 * every module path or ``.py`` file named in the environment variable ``VIDNAS_PLUGINS``
   (comma-separated), e.g. ``VIDNAS_PLUGINS=experiments.plugins.elastic_mlp3d``.
 
 `nas.cli.main` calls it before building its parser (so plug-in strategies appear in
-``--strategy``); library code that runs outside the CLI (a notebook, a Ray worker) calls it
+``--strategy`` and plug-in proxies in ``nas proxies --help``); library code that runs outside the CLI (a notebook, a Ray worker) calls it
 itself. Each plug-in is imported once per process; a plug-in that cannot be imported is a
 one-line ValueError naming it.
 """
@@ -24,7 +25,7 @@ from importlib import metadata
 from pathlib import Path
 
 ENV_VAR = "VIDNAS_PLUGINS"
-ENTRY_POINT_GROUPS = ("vidnas.spaces", "vidnas.strategies")
+ENTRY_POINT_GROUPS = ("vidnas.spaces", "vidnas.strategies", "vidnas.proxies")
 
 _loaded: dict[str, object] = {}          # plug-in spec -> its module
 

@@ -21,6 +21,14 @@ def parse_size(text: str) -> tuple[int, ...]:
     return parts
 
 
+def read_item_lines(path: str | os.PathLike) -> list[str]:
+    """The non-empty lines of a text file with `#` comments removed (architecture lists)."""
+    from pathlib import Path
+
+    lines = (line.partition("#")[0].strip() for line in Path(path).read_text().splitlines())
+    return [a for a in lines if a]
+
+
 def format_table(rows: Sequence[Sequence[Any]], headers: Sequence[str], align: str | None = None) -> str:
     """A plain fixed-width text table; `align` is one 'l'/'r' per column (default: numbers right)."""
     cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]

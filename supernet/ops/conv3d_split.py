@@ -209,6 +209,20 @@ class ProposedSplitOp(SplitOp):
             raise ValueError(f"{STRATEGY_TOKENS[self.strategy]} with spatial stride {self.ss} "
                              f"needs H and W divisible by {self.ss}, got {height}x{width}")
 
+    def st_terms(self, x: torch.Tensor, y: torch.Tensor) -> list:
+        """Its layers in E3D's spatio-temporal entropy (`nas.proxies.st_entropy`) on clips
+        (B, C, T, H, W) -> (B, S, T', H', W'): the spatial d x d conv (1, d, d) per frame, the
+        temporal t x 1 conv (t, 1, 1), and the 1 x 1 time pooling / fusion convs (pointwise)."""
+        c, s, d, t = self.in_channels, self.out_channels, self.d, self.t
+        frames = (x.shape[2], *y.shape[3:5])
+        terms = [(c * d * d, (1, d, d), frames, s)]
+        if self.time_pool is not None:
+            terms.append((s, (1, 1, 1), tuple(y.shape[2:5]), s))
+        terms.append((c * t, (t, 1, 1), tuple(y.shape[2:5]), s))
+        if self.fuse is not None:
+            terms.append((2 * s, (1, 1, 1), tuple(y.shape[2:5]), s))
+        return terms
+
     def forward_4d(self, x: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """``(B, C, T, X·Y)`` -> ``(B, S, T', X'·Y')`` with 2D convs and 4D tensors only."""
         self.check_size(height, width)

@@ -54,5 +54,13 @@ class CycleFC(nn.Module):
         dim = x.dim() - 3 if self.axis == "height" else x.dim() - 2
         return F.linear(shift_channels(x, dim, self.kernel), self.weight, self.bias)
 
+    def st_terms(self, x: torch.Tensor, y: torch.Tensor) -> list:
+        """Its layer in E3D's spatio-temporal entropy (`nas.proxies.st_entropy`): CycleMLP's
+        pseudo-kernel, (1, k, 1) or (1, 1, k), with fan-in C (one C x C map over a staircase of
+        k positions) on tokens (..., H, W, C)."""
+        kernel = (1, self.kernel, 1) if self.axis == "height" else (1, 1, self.kernel)
+        fmap = tuple(x.shape[1:4]) if x.dim() == 5 else (1, *x.shape[-3:-1])
+        return [(self.channels, kernel, fmap, self.channels)]
+
     def extra_repr(self) -> str:
         return f"{self.channels}, axis={self.axis}, kernel={self.kernel}"

@@ -255,6 +255,12 @@ class GTM(_GTMWeights):
     def forward(self, x: torch.Tensor, gtm_type: str | None = None, group_size: int | None = None) -> torch.Tensor:
         return self.mix(x, gtm_type or self.gtm_type, group_size or self.group_size)
 
+    def st_terms(self, x: torch.Tensor, y: torch.Tensor) -> list:
+        """Its layer in E3D's spatio-temporal entropy (`nas.proxies.st_entropy`): a temporal
+        kernel of S taps, (S, 1, 1), with fan-in S·C on tokens (B, T, H, W, C)."""
+        s = self.group_size
+        return [(s * self.channels, (s, 1, 1), tuple(x.shape[1:4]), self.channels)]
+
     def extra_repr(self) -> str:
         return (f"channels={self.channels}, type={self.gtm_type}, S={self.group_size}, "
                 f"shared={self.shared}, bias={self.bias is not None}")

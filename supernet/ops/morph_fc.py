@@ -99,6 +99,7 @@ class _SharedChunkOp(nn.Module):
 
     label = "MorphFC"
     dim: int
+    st_terms = None      # E3D's entropy has no kernel for a chunked FC (`nas.proxies.st_entropy`)
 
     def check_divides(self, chunk) -> None:
         if not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1 or self.dim % chunk:
