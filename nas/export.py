@@ -60,6 +60,8 @@ from torch import nn
 from supernet.ops.four_d import (ExportError, FourDUnit, deploy_network, layer_inputs, lower_unit,  # noqa: F401
                                  natively_4d, unit_scopes)
 
+from search_spaces import shorten
+
 from .utils import atomic_write_json, parse_size, read_json
 
 EXPORT_FORMAT = "vidnas-export-v1"
@@ -275,6 +277,10 @@ def _manifest(folder: Path) -> dict[str, Any] | None:
     data = read_json(folder / MANIFEST, "export manifest")
     if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
         raise ValueError(f"{folder} is not a vidnas export (expected {MANIFEST} format {EXPORT_FORMAT!r})")
+    spec = data.get("model_spec")
+    if "model_spec" in data and not (isinstance(spec, dict) and isinstance(spec.get("name"), str)):
+        raise ValueError(f"export manifest {folder / MANIFEST} is damaged: model_spec {shorten(spec)} "
+                         "is not a registry spec (a mapping with the model's name)")
     return data
 
 
@@ -315,19 +321,29 @@ def export_state_dict(folder: str | Path, model_name: str, arch: str | None) -> 
     """The exported weights for ``nas train --set init_from=DIR``, checked against the run's
     model and architecture."""
     manifest = read_export(folder)
-    spec = manifest["model_spec"]
+    spec = manifest.get("model_spec")
+    if not isinstance(spec, dict):
+        raise ValueError(f"export manifest {Path(folder) / MANIFEST} is damaged: it has no model_spec")
     if spec["name"] != model_name:
         raise ValueError(f"export {folder} holds {spec['name']}, not {model_name}")
     if arch is not None:
         from supernet.registry import build_from_spec
 
-        with torch.device("meta"):
-            space = build_from_spec(spec).space
-        if space.parse(arch) != space.parse(spec["arch"]):
+        try:
+            with torch.device("meta"):
+                space = build_from_spec(spec).space
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"export manifest {Path(folder) / MANIFEST}: its model_spec does not build: "
+                             f"{(str(e).splitlines() or [type(e).__name__])[0][:200]}") from None
+        if space.parse(arch) != space.parse(spec.get("arch")):
             raise ValueError(f"export {folder} holds the architecture {spec['arch']}, not {arch}")
-    from supernet.training.checkpoint import safe_load
+    from supernet.training.checkpoint import check_finite_weights, safe_load
 
-    return safe_load(Path(folder) / WEIGHTS, "export weights")
+    state = safe_load(Path(folder) / WEIGHTS, "export weights")
+    if not isinstance(state, dict):
+        raise ValueError(f"export weights {Path(folder) / WEIGHTS} hold no state dict")
+    check_finite_weights(state, f"export weights {Path(folder) / WEIGHTS}")
+    return state
 
 
 def max_abs_diff(run: Callable, reference: nn.Module, clips: torch.Tensor) -> float:
