@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from pathlib import Path
 
 from search_spaces import shorten
+
+from supernet.utils.io import NoSpaceLeft
 
 from .utils import format_table, parse_size, read_csv, read_json, read_lines
 
@@ -352,10 +355,23 @@ def main(argv=None) -> int:
         from .flagconfig import resolve_flag_config
         resolve_flag_config(args)
         return args.func(args) or 0
+    except NoSpaceLeft as e:                 # not bad input: the run stopped, its files intact
+        print(error_line(args.command, e.strerror or e), file=sys.stderr)
+        return 1
     except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError,
             IsADirectoryError, RuntimeError) as e:
         print(error_line(args.command, e), file=sys.stderr)
         return 2
+    except OSError as e:                      # a full disk outside `atomic_write`
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = Path(e.filename).parent if e.filename else "the output folder's file system"
+        print(error_line(args.command, f"no space left on {where}; free space, then rerun with --resume"),
+              file=sys.stderr)
+        return 1
+    finally:
+        from .runfolder import release_locks
+        release_locks()                       # (the kernel would at exit; main may run in-process)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from supernet.utils.config import apply_overrides, from_dict, load_yaml, ranged,
 from .config import RunConfig, config_diff, read_stored_config
 from .stats import correlations, precision_at_k, regret, seed_ceiling
 from .utils import atomic_write_text, format_table
+from .validate import drop_write_paths
 
 
 @dataclass
@@ -93,7 +94,7 @@ def standalone_config(ckpt: dict, cfg: CorrelateConfig, arch: str, out_dir: Path
     if cfg.train_config:
         base = load_yaml(cfg.train_config)
     else:
-        base = dict(ckpt.get("config") or {})
+        base = drop_write_paths(ckpt.get("config") or {}, f"checkpoint {cfg.checkpoint}")
         if "data" not in base:
             raise ValueError(f"{cfg.checkpoint} stores no run config; pretrain it with nas pretrain "
                              "or pass a standalone config (--train-config)")

@@ -220,6 +220,32 @@ def check_run(cfg, command: str, model, resume: bool, evaluates: bool) -> dict:
     return datasets
 
 
+# Keys of a run config that decide where vidnas writes. They must come from the user's
+# command, config or environment: read from a checkpoint's or results file's stored config
+# (untrusted, possibly downloaded), they are dropped (`drop_write_paths`).
+WRITE_PATHS = ("output_dir", "data.cache_dir")
+_REPORTED: set[str] = set()
+
+
+def drop_write_paths(config: dict, source: str) -> dict:
+    """A copy of the stored run `config` (plain dict) of `source` (e.g. ``checkpoint X``)
+    without `WRITE_PATHS`, saying in one line which were set and ignored."""
+    from .log import info
+
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in config.items()}
+    dropped = []
+    for key in WRITE_PATHS:
+        section, _, leaf = key.rpartition(".")
+        node = out.get(section) if section else out
+        if isinstance(node, dict) and node.get(leaf):
+            dropped.append(f"{key}={shorten(node.pop(leaf))}")
+    if dropped and source not in _REPORTED:
+        _REPORTED.add(source)
+        info(f"ignoring {', '.join(dropped)} stored in {source}: where vidnas writes comes from "
+             "the command, its config or the environment, never from a stored file")
+    return out
+
+
 def _plain(value) -> str:
     import json
     return json.dumps(value, sort_keys=True, default=str)

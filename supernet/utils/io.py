@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Callable
@@ -19,12 +20,35 @@ from typing import IO, Any, Callable
 import yaml
 
 
+class NoSpaceLeft(OSError):
+    """A write failed because the file system is full: one line, "no space left on <folder>"
+    (the previous file is intact; free space, then rerun with --resume)."""
+
+
+def _no_space(error: BaseException) -> bool:
+    """Whether `error` is a full disk: ENOSPC / EDQUOT, or torch's writer reporting the short
+    write it made when its file object failed (``unexpected pos ...``, ``file write failed``)."""
+    import errno
+
+    if isinstance(error, OSError):
+        return error.errno in (errno.ENOSPC, errno.EDQUOT)
+    text = str(error)
+    return isinstance(error, RuntimeError) and ("unexpected pos" in text or "file write failed" in text)
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], binary: bool = True) -> None:
     """Run `write(file)` on a temporary file in the same folder, fsync, then rename it over
-    `path`: a crash leaves either the old file or the new one, never a torn one."""
+    `path`: a crash leaves either the old file or the new one, never a torn one. A full disk
+    is `NoSpaceLeft` ("no space left on <folder>"), the old file kept."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        if _no_space(e):
+            raise NoSpaceLeft(e.errno, f"no space left on {path.parent} (writing {path.name}); "
+                                       "free space, then rerun with --resume") from None
+        raise
     try:
         os.chmod(tmp, 0o666 & ~_umask())       # mkstemp makes 0600; outputs follow the umask
         with os.fdopen(fd, "wb" if binary else "w") as f:
@@ -32,9 +56,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], binary: b
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if _no_space(e):
+            raise NoSpaceLeft(getattr(e, "errno", None) or 28,
+                              f"no space left on {path.parent} (writing {path.name}); the previous "
+                              "file is intact: free space, then rerun with --resume") from None
         raise
 
 
@@ -170,9 +198,34 @@ def _check_node(root, where: str) -> None:
     size(root, 0)
 
 
+_QUOTED_OR_COMMENT = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"\\]|\\.)*\"|(?:^|(?<=\s))#[^\n]*", re.M)
+
+
+def _flow_depth(text: str) -> int:
+    """The deepest nesting of YAML flow brackets (``[`` / ``{``) in `text`, quoted strings
+    and comments aside. PyYAML's scanner takes quadratic time in it (a file of 100,000
+    ``[`` runs for hours), so `parse_yaml` checks it before parsing."""
+    brackets = _QUOTED_OR_COMMENT.sub("", text).translate(_BRACKETS_ONLY)
+    depth = deepest = 0
+    for ch in brackets:
+        depth += 1 if ch in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+class _Brackets(dict):
+    def __missing__(self, key):
+        return key if chr(key) in "[]{}" else None
+
+
+_BRACKETS_ONLY = _Brackets()
+
+
 def parse_yaml(text: str, where: str) -> Any:
     """YAML `text` read from `where` (named in every message) with `_BoundedLoader`: one-line
     errors for bad YAML, duplicate keys, nesting and alias expansion beyond the bounds."""
+    if ("[" in text or "{" in text) and _flow_depth(text) > MAX_DEPTH:
+        raise _too_deep(where)
     loader = _BoundedLoader(text)
     loader.name = where
     try:
@@ -203,5 +256,5 @@ def load_yaml(path, what: str = "config") -> dict[str, Any]:
     return data
 
 
-__all__ = ["atomic_write", "atomic_write_text", "atomic_write_json", "read_text", "read_lines",
+__all__ = ["NoSpaceLeft", "atomic_write", "atomic_write_text", "atomic_write_json", "read_text", "read_lines",
            "parse_json", "load_json", "parse_yaml", "load_yaml"]
