@@ -16,7 +16,6 @@ one entry). An architecture not in the table is a one-line ValueError naming it.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from search_spaces import Arch, SearchSpace, build_space
+from search_spaces import Arch, SearchSpace, build_space, shorten
+
+from .utils import load_json, read_csv
 
 STANDALONE_CSV = "standalone.csv"
 BENCHMARK_JSON = "benchmark.json"
@@ -117,17 +118,17 @@ def bench_paths(path: str | Path) -> tuple[Path, Path]:
 def load_bench(path: str | Path) -> BenchTable:
     """Read a benchmark table (see the module docstring); one-line errors for bad files."""
     csv, meta_path = bench_paths(path)
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{meta_path} does not parse: {e}") from None
+    meta = load_json(meta_path, "benchmark table metadata")
     if not isinstance(meta, dict) or not all(k in meta for k in ("space", "model_spec")):
         raise ValueError(f"{meta_path} needs 'space' (space.config()) and 'model_spec' (registry spec)")
-    space = build_space(meta["space"])
+    if not isinstance(meta["model_spec"], dict) or not isinstance(meta["model_spec"].get("name"), str):
+        raise ValueError(f"{meta_path}: model_spec {shorten(meta['model_spec'])} is not a registry spec "
+                         "(a mapping with a name)")
     try:
-        frame = pd.read_csv(csv, keep_default_na=False, dtype={"arch": str, "canonical_arch": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise ValueError(f"cannot read standalone table {csv}: {str(e).splitlines()[0]}") from None
+        space = build_space(meta["space"])
+    except ValueError as e:
+        raise ValueError(f"{meta_path}: {e}") from None
+    frame = read_csv(csv, "standalone table", keep_default_na=False, dtype={"arch": str, "canonical_arch": str})
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{csv} is not a standalone table (missing columns {', '.join(missing)})")

@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from pathlib import Path
 
-from .utils import format_table, parse_size, read_item_lines
+from search_spaces import shorten
+
+from supernet.utils.io import NoSpaceLeft
+
+from .utils import format_table, parse_size, read_csv, read_item_lines, read_json
 
 
 def _build_for_cli(args, arch_required: bool = False):
@@ -66,6 +71,9 @@ def cmd_space(args) -> int:
     space = getattr(model, "space", None)
     if space is None:
         raise ValueError(f"{args.model} has no search space")
+    for name in ("sample", "seed"):
+        if getattr(args, name) < 0:
+            raise ValueError(f"--{name} must be an integer >= 0, got {getattr(args, name)}")
     if args.check is not None:
         a = space.parse(args.check)
         print(space.to_json(a) if args.json else f"ok: {a}")
@@ -141,7 +149,17 @@ def correlate_config(args):
     if args.archs:
         archs = []
         for item in args.archs:                      # a file: one architecture per line, `#` comments
-            archs += read_item_lines(item) if Path(item).is_file() else [item]
+            if not Path(item).is_file():
+                archs += [item] if item else []
+                continue
+            lines = read_item_lines(item, "--archs file")
+            if not lines:
+                raise ValueError(f"--archs file {item} holds no architecture (only comments or blank "
+                                 "lines); give one architecture per line")
+            archs += lines
+        if not archs:
+            raise ValueError(f"--archs {shorten(' '.join(args.archs))} gives no architecture; "
+                             "give architecture strings or files of them")
     flags = {"checkpoint": args.checkpoint, "out": args.out, "k": args.k, "archs": archs,
              "epochs": args.epochs, "val_size": args.val_size, "batch_size": args.batch_size,
              "seed": args.seed, "bn_recalib": args.bn_recalib, "train_config": args.train_config,
@@ -173,20 +191,35 @@ def cmd_plot(args) -> int:
     else:
         if not args.csv:
             raise ValueError(f"nas plot {args.kind} needs --csv")
-        frame = pd.read_csv(args.csv)
-        if args.kind == "correlation":
-            paths = plots.plot_correlation(frame, args.out, title=args.title or "")
-        elif args.kind == "search":
-            paths = plots.plot_search(frame, args.out, title=args.title or "")
-        else:
-            searched = json.loads(Path(args.searched).read_text()) if args.searched else None
-            paths = plots.plot_variants(frame, args.out, searched=searched, title=args.title or "")
+        frame = read_csv(args.csv, "--csv")
+        if frame.empty:
+            raise ValueError(f"--csv {args.csv} has no rows; nothing to plot")
+        searched = read_json(args.searched, "--searched") if args.kind == "variants" and args.searched else None
+        if searched is not None and not (isinstance(searched, dict) and all(
+                isinstance(searched.get(k), (int, float)) and not isinstance(searched.get(k), bool)
+                for k in ("gflops", "top1"))):
+            raise ValueError(f"--searched {args.searched} must hold a JSON object with numbers gflops "
+                             f"and top1 (and an optional label), got {shorten(searched)}")
+        plot = {"correlation": plots.plot_correlation, "search": plots.plot_search}.get(args.kind)
+        try:
+            paths = (plot(frame, args.out, title=args.title or "") if plot else
+                     plots.plot_variants(frame, args.out, searched=searched, title=args.title or ""))
+        except (ValueError, TypeError, KeyError) as e:
+            raise ValueError(f"--csv {args.csv}: {(str(e).splitlines() or [type(e).__name__])[0]}") from None
     print("wrote " + ", ".join(map(str, paths)))
     return 0
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose refusal of a bad argument is one line, ``nas CMD: error: ...``
+    (with a pointer to ``--help``), not the usage block: the rule for every bad input."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nas", description=__doc__)
+    parser = OneLineParser(prog="nas", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def model_args(p, arch_help="architecture string or JSON (default: the space's default)"):
@@ -325,10 +358,23 @@ def main(argv=None) -> int:
         from .flagconfig import resolve_flag_config
         resolve_flag_config(args)
         return args.func(args) or 0
+    except NoSpaceLeft as e:                 # not bad input: the run stopped, its files intact
+        print(error_line(args.command, e.strerror or e), file=sys.stderr)
+        return 1
     except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError,
             IsADirectoryError, RuntimeError) as e:
         print(error_line(args.command, e), file=sys.stderr)
         return 2
+    except OSError as e:                      # a full disk outside `atomic_write`
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = Path(e.filename).parent if e.filename else "the output folder's file system"
+        print(error_line(args.command, f"no space left on {where}; free space, then rerun with --resume"),
+              file=sys.stderr)
+        return 1
+    finally:
+        from .runfolder import release_locks
+        release_locks()                       # (the kernel would at exit; main may run in-process)
 
 
 if __name__ == "__main__":

@@ -23,11 +23,12 @@ from typing import Any
 import pandas as pd
 
 from search_spaces import Arch
-from supernet.utils.config import apply_overrides, from_dict, load_yaml, to_dict
+from supernet.utils.config import apply_overrides, from_dict, load_yaml, ranged, to_dict
 
 from .config import RunConfig, config_diff, read_stored_config
 from .stats import correlations, precision_at_k, regret, seed_ceiling
 from .utils import atomic_write_text, format_table
+from .validate import drop_write_paths
 
 
 @dataclass
@@ -40,11 +41,11 @@ class CorrelateConfig:
     k: int = 10                          # architectures (when not listed)
     archs: list = field(default_factory=list)
     epochs: int | None = None            # standalone epochs (None: the standalone config's, or 10)
-    val_size: int | None = None          # clips for the estimate (None: the whole val split)
-    batch_size: int = 32
-    seed: int = 0
+    val_size: int | None = ranged(None, 1)   # clips for the estimate (None: the whole val split)
+    batch_size: int = ranged(32, 1)
+    seed: int = ranged(0, 0)
     overrides: list = field(default_factory=list)   # --set for the standalone runs
-    bn_recalib: int | None = None        # None: the folder's stored value, else the family's default
+    bn_recalib: int | None = ranged(None, 0)  # None: the folder's stored value, else the family's default
     train_config: str | None = None      # YAML run config of the standalone runs (default: the supernet's)
     seeds: list = field(default_factory=list)       # standalone training seeds (default: the config's)
     runs: str | None = None              # folder of the standalone runs (default: OUT/archs)
@@ -93,7 +94,7 @@ def standalone_config(ckpt: dict, cfg: CorrelateConfig, arch: str, out_dir: Path
     if cfg.train_config:
         base = load_yaml(cfg.train_config)
     else:
-        base = dict(ckpt.get("config") or {})
+        base = drop_write_paths(ckpt.get("config") or {}, f"checkpoint {cfg.checkpoint}")
         if "data" not in base:
             raise ValueError(f"{cfg.checkpoint} stores no run config; pretrain it with nas pretrain "
                              "or pass a standalone config (--train-config)")

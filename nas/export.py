@@ -60,6 +60,8 @@ from torch import nn
 from supernet.ops.four_d import (ExportError, FourDUnit, deploy_network, layer_inputs, lower_unit,  # noqa: F401
                                  natively_4d, unit_scopes)
 
+from search_spaces import shorten
+
 from .utils import atomic_write_json, parse_size, read_json
 
 EXPORT_FORMAT = "vidnas-export-v1"
@@ -275,6 +277,10 @@ def _manifest(folder: Path) -> dict[str, Any] | None:
     data = read_json(folder / MANIFEST, "export manifest")
     if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
         raise ValueError(f"{folder} is not a vidnas export (expected {MANIFEST} format {EXPORT_FORMAT!r})")
+    spec = data.get("model_spec")
+    if "model_spec" in data and not (isinstance(spec, dict) and isinstance(spec.get("name"), str)):
+        raise ValueError(f"export manifest {folder / MANIFEST} is damaged: model_spec {shorten(spec)} "
+                         "is not a registry spec (a mapping with the model's name)")
     return data
 
 
@@ -315,19 +321,29 @@ def export_state_dict(folder: str | Path, model_name: str, arch: str | None) -> 
     """The exported weights for ``nas train --set init_from=DIR``, checked against the run's
     model and architecture."""
     manifest = read_export(folder)
-    spec = manifest["model_spec"]
+    spec = manifest.get("model_spec")
+    if not isinstance(spec, dict):
+        raise ValueError(f"export manifest {Path(folder) / MANIFEST} is damaged: it has no model_spec")
     if spec["name"] != model_name:
         raise ValueError(f"export {folder} holds {spec['name']}, not {model_name}")
     if arch is not None:
         from supernet.registry import build_from_spec
 
-        with torch.device("meta"):
-            space = build_from_spec(spec).space
-        if space.parse(arch) != space.parse(spec["arch"]):
+        try:
+            with torch.device("meta"):
+                space = build_from_spec(spec).space
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"export manifest {Path(folder) / MANIFEST}: its model_spec does not build: "
+                             f"{(str(e).splitlines() or [type(e).__name__])[0][:200]}") from None
+        if space.parse(arch) != space.parse(spec.get("arch")):
             raise ValueError(f"export {folder} holds the architecture {spec['arch']}, not {arch}")
-    from supernet.training.checkpoint import safe_load
+    from supernet.training.checkpoint import check_finite_weights, safe_load
 
-    return safe_load(Path(folder) / WEIGHTS, "export weights")
+    state = safe_load(Path(folder) / WEIGHTS, "export weights")
+    if not isinstance(state, dict):
+        raise ValueError(f"export weights {Path(folder) / WEIGHTS} hold no state dict")
+    check_finite_weights(state, f"export weights {Path(folder) / WEIGHTS}")
+    return state
 
 
 def max_abs_diff(run: Callable, reference: nn.Module, clips: torch.Tensor) -> float:
@@ -350,9 +366,11 @@ def _prepare_folder(out: Path, identity: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"--out {out} exists and is not a folder")
     old = _manifest(out) if out.is_dir() else None
     if old is None:
-        from .runfolder import KIND_FILE
+        from .runfolder import KIND_FILE, folder_kind
 
-        if out.is_dir() and any(p.name != KIND_FILE for p in out.iterdir()):
+        names = {p.name for p in out.iterdir()} if out.is_dir() else set()
+        unfinished = folder_kind(out) == "export" and names <= EXPORT_FILES | {KIND_FILE}
+        if names - {KIND_FILE} and not unfinished:      # (an export killed part-way is redone)
             raise ValueError(f"--out {out} is not empty and holds no {MANIFEST}; use another folder")
         return {}
     from .config import config_diff
@@ -361,6 +379,38 @@ def _prepare_folder(out: Path, identity: dict[str, Any]) -> dict[str, Any]:
     if diff:
         raise ValueError(f"{out} holds a different export ({diff}); use another --out")
     return old
+
+
+EXPORT_FILES = {MANIFEST, ARCH_JSON, MODEL_JSON, WEIGHTS, *FILES.values()}
+
+
+def _partial_folder(out: Path) -> Path:
+    """The temporary folder beside `out` a new export is written into (emptied first: a
+    killed export's leftover)."""
+    import shutil
+
+    work = out.parent / f".{out.name}.partial-export"
+    if work.is_dir() and not work.is_symlink():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    return work
+
+
+def _move_into_place(work: Path, out: Path) -> None:
+    """Rename the complete export `work` to `out`; when `out` exists (an empty folder, one
+    holding only its marker or a killed export's files, or a symlink to one), move the files
+    into it with export.json last and remove `work`."""
+    import os
+
+    if not out.exists() and not out.is_symlink():
+        os.replace(work, out)
+        return
+    new = sorted(work.iterdir(), key=lambda p: p.name == MANIFEST)
+    for name in EXPORT_FILES - {p.name for p in new}:        # a killed export's other files
+        (out / name).unlink(missing_ok=True)
+    for p in new:
+        os.replace(p, out / p.name)
+    work.rmdir()
 
 
 def run_export(checkpoint: str | Path, arch: str | None, out: str | Path, fmt: str = "state_dict",
@@ -394,24 +444,30 @@ def run_export(checkpoint: str | Path, arch: str | None, out: str | Path, fmt: s
     example = torch.randn(max(batch, 2), 3, *size, generator=gen)
     with torch.no_grad():
         net(example[:1])                                # bad sizes fail here, in one line
-    mark_folder(out, "export")
+    # A new export is written into a temporary folder beside --out and moved into place when
+    # complete (export.json last), so a kill leaves no half export in --out; adding a format
+    # to a finished export writes beside its files (each atomically, the manifest last).
+    work = out if old else _partial_folder(out)
+    mark_folder(work, "export")
     files = dict(old.get("files", {}))
-    atomic_torch_save(net.state_dict(), out / WEIGHTS)
-    atomic_write_json(out / ARCH_JSON, net.space.to_dict(arch_obj))
-    atomic_write_json(out / MODEL_JSON, net.spec)
+    atomic_torch_save(net.state_dict(), work / WEIGHTS)
+    atomic_write_json(work / ARCH_JSON, net.space.to_dict(arch_obj))
+    atomic_write_json(work / MODEL_JSON, net.spec)
     files["state_dict"] = WEIGHTS
     lowered: list[int] = []
     if fmt != "state_dict":
         deploy, lowered = deploy_network(net, example[:1])
         writer = write_onnx if fmt == "onnx" else write_torchscript
-        writer(deploy, example[:batch], out / FILES[fmt])
+        writer(deploy, example[:batch], work / FILES[fmt])
         files[fmt] = FILES[fmt]
     manifest = {"format": EXPORT_FORMAT, **identity, "checkpoint": str(Path(checkpoint).resolve()),
                 "arch": str(arch_obj), "files": files,
                 "four_d_units": {**old.get("four_d_units", {}), **({fmt: lowered} if fmt != "state_dict" else {})},
                 "onnx_opset": ONNX_OPSET if "onnx" in files else None, "versions": library_versions(),
                 "checks": {k: v for k, v in old.get("checks", {}).items() if k != fmt}}
-    atomic_write_json(out / MANIFEST, manifest)
+    atomic_write_json(work / MANIFEST, manifest)
+    if work != out:
+        _move_into_place(work, out)
     if check:
         run = load_export(out, RUNTIME_OF[fmt])
         clips = torch.randn(batch, 3, *size, generator=gen)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import math
 import os
 import platform
 import sys
@@ -43,9 +44,10 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from search_spaces import Arch
+from search_spaces import Arch, shorten
 
 from .utils import atomic_write_json, format_table, parse_size, read_json
+from .validate import DEVICE_RE
 
 LUT_FORMAT = "vidnas-latency-table-v1"
 RUNTIMES = ("torch", "onnxruntime")
@@ -243,16 +245,54 @@ class LatencyTable:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "latency table") -> "LatencyTable":
+        """The table in `data`, every field checked: one line naming the first bad one (a
+        missing key, a value of the wrong type, a latency that is not a finite number >= 0, a
+        device that is not cpu, cuda or cuda:N)."""
         if not isinstance(data, dict) or data.get("format") != LUT_FORMAT:
             raise ValueError(f"{source} is not a latency table (expected format {LUT_FORMAT!r})")
-        try:
-            return cls(data["model_spec"], tuple(int(v) for v in data["input"]), int(data["batch"]),
-                       str(data["device"]), int(data["threads"]), str(data["runtime"]),
-                       [{k: float(v) for k, v in u.items()} for u in data["unit_ms"]],
-                       {k: float(v) for k, v in data["fixed_ms"].items()}, data.get("space", {}),
-                       data.get("meta", {}))
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise ValueError(f"{source} is malformed: {type(e).__name__} {e}") from None
+        missing = [k for k in ("model_spec", "input", "batch", "device", "threads", "runtime",
+                               "unit_ms", "fixed_ms") if k not in data]
+        if missing:
+            raise ValueError(f"{source} is malformed: it has no {missing[0]!r}")
+
+        def bad(key: str, value: Any, allowed: str) -> ValueError:
+            return ValueError(f"{source} is malformed: {key} is {shorten(value)}; expected {allowed}")
+
+        def ms_map(key: str, value: Any) -> dict[str, float]:
+            if not isinstance(value, dict) or not value:
+                raise bad(key, value, "a mapping of names to milliseconds")
+            for name, ms in value.items():
+                if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not math.isfinite(ms) or ms < 0:
+                    raise bad(f"{key}[{name!r}]", ms, "a finite number of milliseconds >= 0")
+            return {str(k): float(v) for k, v in value.items()}
+
+        def count(key: str) -> int:
+            value = data[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise bad(key, value, "an integer >= 1")
+            return value
+
+        if not isinstance(data["model_spec"], dict) or not isinstance(data["model_spec"].get("name"), str):
+            raise bad("model_spec", data["model_spec"], "a model spec (a mapping with a name)")
+        size = data["input"]
+        if not isinstance(size, list) or len(size) not in (2, 3) or \
+                not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in size):
+            raise bad("input", size, "a list of 2 or 3 sizes >= 1")
+        device = data["device"]
+        if not isinstance(device, str) or device == "auto" or not DEVICE_RE.match(device):
+            raise bad("device", device, "cpu, cuda or cuda:N")
+        for key in ("runtime",):
+            if not isinstance(data[key], str):
+                raise bad(key, data[key], "a string")
+        if not isinstance(data["unit_ms"], list) or not data["unit_ms"]:
+            raise bad("unit_ms", data["unit_ms"], "a list of one mapping per unit")
+        units = [ms_map(f"unit_ms[{i}]", u) for i, u in enumerate(data["unit_ms"])]
+        space, meta = data.get("space", {}), data.get("meta", {})
+        for key, value in (("space", space), ("meta", meta)):
+            if not isinstance(value, dict):
+                raise bad(key, value, "a mapping")
+        return cls(data["model_spec"], tuple(size), count("batch"), device, count("threads"),
+                   data["runtime"], units, ms_map("fixed_ms", data["fixed_ms"]), space, meta)
 
     def save(self, path: str | Path) -> None:
         atomic_write_json(path, self.to_dict())
@@ -328,6 +368,8 @@ def cmd_latency_table(args) -> int:
     if bool(args.model) == bool(args.checkpoint):
         raise ValueError("pass exactly one of --model M or --checkpoint S.pt (the model spec of a supernet)")
     check_latency_args(args)                                      # before any timing or output
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.checkpoint:
         from supernet.registry import build_from_spec
         from supernet.training.checkpoint import load_checkpoint

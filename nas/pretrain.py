@@ -22,6 +22,7 @@ from .data import ClipSampler, build_loader
 from .initialise import initialise
 from .utils import atomic_write_json
 from .log import get_logger
+from .runfolder import start_instead_of_resume
 from .validate import check_run
 
 LOG = get_logger()
@@ -84,6 +85,7 @@ def run_pretrain(cfg: RunConfig, resume: bool = False, progress: bool = True) ->
             raise ValueError(f"model {cfg.model.name!r} has no search space; pretraining needs a "
                              "supernet or a 2D image model")
         return _pretrain_image_model(cfg, model, resume, progress)
+    resume = resume and not start_instead_of_resume(cfg.output_dir, "pretrain")
     train_set = check_run(cfg, "pretrain", model, resume, evaluates=False)["train"]   # before any output
     sampler = build_sampler(cfg, model)
     how = initialise(model, cfg, supernet=True) if not resume else "resumed"
@@ -117,6 +119,7 @@ def _pretrain_image_model(cfg: RunConfig, model, resume: bool, progress: bool = 
     if cfg.init_from or cfg.options or cfg.arch:
         raise ValueError(f"{cfg.model.name} is a 2D image model trained from scratch; it takes no "
                          "arch, init_from or options")
+    resume = resume and not start_instead_of_resume(cfg.output_dir, "pretrain")
     datasets = check_run(cfg, "pretrain", model, resume, evaluates=True)     # before any output
     train_set, val_set = datasets["train"], datasets["val"]
     device, info = setup_run(cfg, resume)

@@ -27,6 +27,8 @@ from search_spaces import shorten
 from .utils import atomic_write_text
 
 KIND_FILE = ".vidnas-run"
+LOCK_FILE = ".vidnas-lock"          # held (flock) by the process writing the folder
+_LOCKS: dict[str, int] = {}         # folder -> the open lock file of this process
 
 
 @dataclass(frozen=True)
@@ -53,11 +55,13 @@ def register_kind(kind: FolderKind) -> FolderKind:
     return kind
 
 
-_TRAIN_IGNORE = ("train.max_steps", "train.threads", "train.tensorboard")   # change nothing a run computes
+_TRAIN_IGNORE = ("train.max_steps", "train.threads", "train.tensorboard",    # change nothing a run computes
+                 "data.cache_dir")
 register_kind(FolderKind("pretrain", "config.yaml", "checkpoints/last.pt", _TRAIN_IGNORE))
 register_kind(FolderKind("train", "config.yaml", "checkpoints/last.pt", _TRAIN_IGNORE))
 _SEARCH_ALREADY = "{out} holds this {noun} already; pass --resume to continue it or use another {what}"
-register_kind(FolderKind("search", "search_config.yaml", "search_config.yaml", resume_needs_start=False,
+register_kind(FolderKind("search", "search_config.yaml", "search_config.yaml", ("evaluation.data.cache_dir",),
+                         resume_needs_start=False,
                          differs="{out} holds a different search ({diff}); use another {what}",
                          already=_SEARCH_ALREADY.replace("{noun}", "search")))
 register_kind(FolderKind("correlate", "correlate_config.yaml", "correlate_config.yaml",
@@ -111,12 +115,15 @@ def check_run_folder(out: str | Path, kind: str, what: str = "output_dir") -> Pa
     if kind not in FOLDER_KINDS:
         raise ValueError(f"unknown run-folder kind {kind!r}; allowed: {', '.join(FOLDER_KINDS)}")
     out = check_output_dir(out, what)
-    if out.is_dir():
+    if out.is_dir():                       # (also through a symlink)
         found = folder_kind(out)
         if found is not None and found != kind:
             article = "an" if found[0] in "aeiou" else "a"
             raise ValueError(f"{what} {shorten(str(out), quote=False)} is {article} {found} folder; "
                              f"`nas {kind}` does not write into it; choose another {what}")
+        if found is None and kind != "export" and any(out.iterdir()):   # (export: its own message)
+            raise ValueError(f"{what} {shorten(str(out), quote=False)} is not empty and was not made "
+                             f"by vidnas (no {KIND_FILE}); choose an empty or new folder")
     return out
 
 
@@ -145,6 +152,58 @@ def stored_value(out: str | Path, kind: str, key: str) -> Any:
     for part in key.split("."):
         node = node.get(part) if isinstance(node, dict) else None
     return node
+
+
+def lock_run_folder(out: Path) -> None:
+    """Hold an exclusive lock on ``out/.vidnas-lock`` until this process ends (the kernel
+    releases it even on kill -9), so a second run in the same folder (two ``--resume`` at
+    once) stops with one line naming the process that holds it instead of duplicating work."""
+    try:
+        import fcntl
+    except ImportError:                    # (no flock on this platform: no lock)
+        return
+    import os
+    import socket
+
+    key = str(Path(out).resolve())
+    if key in _LOCKS:
+        return
+    fd = os.open(Path(out) / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "another process"
+        os.close(fd)
+        raise ValueError(f"{out} is in use by {shorten(holder, 120, quote=False)} (it holds {LOCK_FILE}); "
+                         "wait for that run to end or stop it, then rerun") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"process {os.getpid()} on {socket.gethostname()}\n".encode())
+    _LOCKS[key] = fd
+
+
+def release_locks() -> None:
+    """Release every folder lock this process holds (`nas.cli.main` does when a command ends)."""
+    import os
+
+    for fd in _LOCKS.values():
+        os.close(fd)
+    _LOCKS.clear()
+
+
+def start_instead_of_resume(out: str | Path, kind: str) -> bool:
+    """Whether ``--resume`` on `out` must start from step 0: the folder is this command's own
+    (its marker names `kind`) but its run was stopped before the first checkpoint was
+    complete, so there is nothing to resume yet. Says so in one line. A folder that does not
+    exist, or is another command's, is still refused by `prepare_run_folder`."""
+    from .log import info
+
+    out = Path(out)
+    spec = FOLDER_KINDS[kind]
+    if not spec.resume_needs_start or (out / spec.started).exists() or not out.is_dir() \
+            or not (out / KIND_FILE).is_file() or folder_kind(out) != kind:
+        return False
+    info(f"nothing to resume in {out} yet ({spec.started} was never completed): starting from step 0")
+    return True
 
 
 def remove_leftovers(out: Path) -> list[Path]:
@@ -195,7 +254,8 @@ def prepare_run_folder(out: str | Path, kind: str, config: dict[str, Any], resum
     if resume and not started and spec.resume_needs_start:
         raise FileNotFoundError(f"nothing to resume in {out}: {spec.started} does not exist")
     out.mkdir(parents=True, exist_ok=True)
-    if resume:
+    lock_run_folder(out)                       # before touching a file another run may write
+    if resume or folder_kind(out) == kind:     # (a run stopped before its first checkpoint too)
         remove_leftovers(out)
     mark_folder(out, kind)
     if grown or not (started and stored.is_file() and spec.config_file == spec.started):

@@ -25,6 +25,7 @@ from .initialise import initialise
 from .pretrain import make_loader_factory, setup_run
 from .utils import atomic_write_json, atomic_write_text
 from .log import get_logger
+from .runfolder import start_instead_of_resume
 from .validate import check_run
 
 LOG = get_logger()
@@ -90,6 +91,7 @@ def run_train(cfg: RunConfig, resume: bool = False, quiet: bool = False, progres
     torch.manual_seed(cfg.train.seed)                 # the initial weights depend on the seed only
     model = build_model(cfg.model.name, cfg.input_size, cfg.data.num_classes, arch=cfg.arch,
                         **cfg.model.kwargs)
+    resume = resume and not start_instead_of_resume(cfg.output_dir, "train")
     train_set = check_run(cfg, "train", model, resume, evaluates=True)["train"]   # before any output
     how = initialise(model, cfg) if not resume else "resumed"
     device, info = setup_run(cfg, resume, kind="train")

@@ -2,30 +2,39 @@
 `supernet.utils.io`'s, re-exported here)."""
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Sequence
 
 from search_spaces import shorten
 from supernet.utils.io import atomic_write, atomic_write_json, atomic_write_text  # noqa: F401  (re-exported)
+from supernet.utils.io import load_json, read_lines, read_text  # noqa: F401  (re-exported)
+
+
+MAX_INPUT_PIXELS = 2 ** 26        # T*H*W of one clip (e.g. 64x1024x1024): larger cannot be allocated here
 
 
 def parse_size(text: str) -> tuple[int, ...]:
-    """'16x224x224' -> (16, 224, 224); '224x224' -> (224, 224)."""
+    """'16x224x224' -> (16, 224, 224); '224x224' -> (224, 224). At most `MAX_INPUT_PIXELS`
+    pixels (T*H*W), checked before any tensor is allocated."""
     try:
         parts = tuple(int(p) for p in str(text).lower().split("x"))
     except ValueError:
         parts = ()
     if len(parts) not in (2, 3) or min(parts) < 1:
         raise ValueError(f"input size {shorten(text)} must look like TxHxW (e.g. 16x224x224) or HxW")
+    pixels = 1
+    for p in parts:
+        pixels *= p
+    if pixels > MAX_INPUT_PIXELS:
+        raise ValueError(f"input size {shorten(text)} has {pixels:,} pixels; the limit is "
+                         f"{MAX_INPUT_PIXELS:,} (T*H*W, e.g. 64x1024x1024)")
     return parts
 
 
-def read_item_lines(path: str | os.PathLike) -> list[str]:
-    """The non-empty lines of a text file with `#` comments removed (architecture lists)."""
-    from pathlib import Path
-
-    lines = (line.partition("#")[0].strip() for line in Path(path).read_text().splitlines())
+def read_item_lines(path: str | os.PathLike, what: str = "list file") -> list[str]:
+    """The non-empty lines of a text file with `#` comments removed (architecture lists), read
+    by `read_lines` (encoding and size checked, one-line errors naming `what`)."""
+    lines = (line.partition("#")[0].strip() for line in read_lines(path, what))
     return [a for a in lines if a]
 
 
@@ -52,14 +61,23 @@ def _is_number(text: str) -> bool:
 
 
 def read_json(path: str | os.PathLike, what: str = "file") -> Any:
-    """The JSON in `path`; one-line FileNotFoundError / ValueError naming `what`."""
-    from pathlib import Path
+    """The JSON in `path`; one-line FileNotFoundError / ValueError naming `what` and the file
+    (`supernet.utils.io.load_json`: encoding, size and nesting bounds)."""
+    return load_json(path, what)
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} not found: {path}")
+
+def read_csv(path: str | os.PathLike, what: str = "CSV file", **kwargs):
+    """`pandas.read_csv` of the text `read_text` gives (encoding and size checked); an empty
+    file or one that does not parse as CSV is a one-line ValueError naming `what` and the file."""
+    import io
+
+    import pandas as pd
+
+    text = read_text(path, what)
+    if not text.strip():
+        raise ValueError(f"{what} {path} is empty; expected a CSV table with a header line")
     try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{what} {path} does not parse: {e}") from None
-
+        return pd.read_csv(io.StringIO(text), **kwargs)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
+        detail = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ValueError(f"cannot read {what} {path}: {shorten(detail, 160, quote=False)}") from None

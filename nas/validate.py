@@ -104,6 +104,23 @@ def check_checkpoint(path: Any, what: str = "checkpoint", kinds: tuple[str, ...]
     return ckpt
 
 
+def check_same_model(spec: dict, model_name: str, what: str) -> None:
+    """A checkpoint's model (`spec`) is the run's `model_name`: otherwise one line naming both
+    models and their families, not an error about the architecture string."""
+    from supernet.registry import model_entry
+
+    theirs = spec.get("name")
+    if theirs == model_name:
+        return
+    try:
+        family = f"an {model_entry(theirs).family}" if model_entry(theirs).family[0] in "aeiou" \
+            else f"a {model_entry(theirs).family}"
+    except (KeyError, ValueError, TypeError):
+        family = "an unknown"
+    raise ValueError(f"{what} is {family} model ({shorten(theirs)}) and the run is "
+                     f"{model_entry(model_name).family} ({model_name!r}); use a checkpoint of {model_name!r}")
+
+
 @contextmanager
 def _quiet_data_log():
     """Probing samples logs one warning per bad file; validation reports only its one line."""
@@ -182,7 +199,8 @@ def check_run(cfg, command: str, model, resume: bool, evaluates: bool) -> dict:
         from .export import export_state_dict
         export_state_dict(cfg.init_from, cfg.model.name, cfg.arch)
     elif cfg.init_from:
-        check_checkpoint(cfg.init_from, "init_from", kinds=("supernet",))
+        ckpt = check_checkpoint(cfg.init_from, "init_from", kinds=("supernet",))
+        check_same_model(ckpt["model_spec"], cfg.model.name, f"init_from {shorten(str(cfg.init_from), quote=False)}")
     check_run_options(cfg)
     images = space is None and not cfg.is_video
     splits = ("train", "val") if evaluates else ("train",)
@@ -200,6 +218,32 @@ def check_run(cfg, command: str, model, resume: bool, evaluates: bool) -> dict:
             from supernet.training.checkpoint import check_weights
             check_weights(model.spec, ckpt["model"], f"resume checkpoint {shorten(str(last), quote=False)}")
     return datasets
+
+
+# Keys of a run config that decide where vidnas writes. They must come from the user's
+# command, config or environment: read from a checkpoint's or results file's stored config
+# (untrusted, possibly downloaded), they are dropped (`drop_write_paths`).
+WRITE_PATHS = ("output_dir", "data.cache_dir")
+_REPORTED: set[str] = set()
+
+
+def drop_write_paths(config: dict, source: str) -> dict:
+    """A copy of the stored run `config` (plain dict) of `source` (e.g. ``checkpoint X``)
+    without `WRITE_PATHS`, saying in one line which were set and ignored."""
+    from .log import info
+
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in config.items()}
+    dropped = []
+    for key in WRITE_PATHS:
+        section, _, leaf = key.rpartition(".")
+        node = out.get(section) if section else out
+        if isinstance(node, dict) and node.get(leaf):
+            dropped.append(f"{key}={shorten(node.pop(leaf))}")
+    if dropped and source not in _REPORTED:
+        _REPORTED.add(source)
+        info(f"ignoring {', '.join(dropped)} stored in {source}: where vidnas writes comes from "
+             "the command, its config or the environment, never from a stored file")
+    return out
 
 
 def _plain(value) -> str:

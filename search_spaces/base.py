@@ -341,12 +341,20 @@ def register_space(cls: type[SearchSpace]) -> type[SearchSpace]:
 
 
 def build_space(config: dict[str, Any]) -> SearchSpace:
-    """Rebuild a space from `space.config()` (as stored in checkpoints and results)."""
+    """Rebuild a space from `space.config()` (as stored in checkpoints and results); a config
+    that is not a mapping, or whose fields do not build the space, is a one-line ValueError."""
+    if not isinstance(config, dict):
+        raise ValueError(f"the space field {shorten(config)} is not a space config (a mapping "
+                         "with a 'space' name and its fields)")
     cfg = dict(config)
     name = cfg.pop("space", None)
-    if name not in _SPACES:
-        raise ValueError(f"unknown search space {name!r}; known: {sorted(_SPACES)}")
-    return _SPACES[name](**cfg)
+    if not isinstance(name, str) or name not in _SPACES:
+        raise ValueError(f"unknown search space {shorten(name)}; known: {', '.join(sorted(_SPACES))}")
+    try:
+        return _SPACES[name](**cfg)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as e:
+        detail = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ValueError(f"the {name} space config does not build: {shorten(detail, 200, quote=False)}") from None
 
 
 def known_spaces() -> list[str]:

@@ -164,7 +164,10 @@ def model_entry(name: str) -> ModelEntry:
 
 
 def list_models(family: str | None = None) -> list[ModelEntry]:
+    """The registered models, of `family` when given (an unknown family is a ValueError)."""
     _ensure_loaded()
+    if family is not None and family not in list_families():
+        raise ValueError(f"unknown family {family!r}; allowed: {', '.join(list_families())}")
     return [e for _, e in sorted(_MODELS.items()) if family is None or e.family == family]
 
 

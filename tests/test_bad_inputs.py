@@ -113,7 +113,103 @@ def world(tmp_path_factory):
     (exp / "export.json").write_text(json.dumps({"format": "vidnas-export-v1"}))
     (exp / KIND_FILE).write_text("kind: export\n")
     (w / "archs_long.txt").write_text("-".join(["sr4"] * 30000))
+    round2_files(w, ckpt, model)
     return w
+
+
+BOMB = "".join(f"{n}: &{n} [{', '.join(['*' + p] * 9 if p else ['lol'] * 9)}]\n"
+               for p, n in zip([""] + list("abcdefgh"), "abcdefghi"))      # "billion laughs"
+
+
+def latency_table(ckpt: dict, model) -> dict:
+    """A valid latency table (made up numbers) for the corpus's checkpoint."""
+    from nas.latency import LUT_FORMAT
+
+    return {"format": LUT_FORMAT, "model": ckpt["model_spec"]["name"], "input": [16, 32, 32], "batch": 1,
+            "device": "cpu", "threads": 1, "runtime": "torch", "model_spec": ckpt["model_spec"],
+            "space": model.space.config(), "meta": {},
+            "fixed_ms": {"stem": 0.5, "head": 0.1},
+            "unit_ms": [{c.token: 0.01 * (j + 1) for j, c in enumerate(model.space.choices(i))}
+                        for i in range(model.space.num_units)]}
+
+
+def round2_files(w: Path, ckpt: dict, model) -> None:
+    """Issue 26's inputs: bad latency and benchmark tables, YAML that hangs or hides mistakes,
+    binary and nested files, non-finite checkpoints, bad export manifests, bad results files."""
+    from nas.export import EXPORT_FORMAT
+    from nas.runfolder import KIND_FILE
+    from supernet.registry import build_model
+    from supernet.training.checkpoint import save_checkpoint
+
+    r = w / "r2"
+    r.mkdir()
+    good = latency_table(ckpt, model)
+    (r / "lat_good.json").write_text(json.dumps(good))
+    first_unit = dict(good["unit_ms"][0])
+    variants = {
+        "other_model": {**good, "model_spec": {**good["model_spec"], "name": "eco-nano"}},
+        "no_fixed": {k: v for k, v in good.items() if k != "fixed_ms"},
+        "no_unit": {**good, "unit_ms": good["unit_ms"][:1] + [{}] + good["unit_ms"][2:]},
+        "string_ms": {**good, "fixed_ms": {"stem": "fast"}},
+        "list_unit": {**good, "unit_ms": [[1, 2]] + good["unit_ms"][1:]},
+        "device": {**good, "device": "tpu"},
+        "negative": {**good, "unit_ms": [{**first_unit, next(iter(first_unit)): -2.5}] + good["unit_ms"][1:]},
+    }
+    for name, table in variants.items():
+        (r / f"lat_{name}.json").write_text(json.dumps(table))
+    (r / "lat_nan.json").write_text(json.dumps({**good, "fixed_ms": {"stem": float("nan")}}))
+    (r / "lat_inf.json").write_text(json.dumps({**good, "fixed_ms": {"stem": float("inf")}}))
+    (r / "lat_garbage.json").write_bytes(bytes(range(128, 256)) * 4)
+    (r / "lat_empty.json").write_bytes(b"")
+    (r / "lat_deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    # YAML configs
+    (r / "bomb.yaml").write_text(BOMB)
+    (r / "dup.yaml").write_text((w / "run.yaml").read_text() + "optim: {lr: 0.1}\n")
+    (r / "deep.yaml").write_text("model: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    (r / "binary.yaml").write_bytes(b"train:\n  epochs: \xc7\xff\n")
+    (r / "search_dup.yaml").write_text("seed: 1\nseed: 2\n")
+    # lists and architecture files
+    (r / "binary_list.txt").write_bytes(b"good0.mp4 0\n\xc7\xc7.mp4 1\n")
+    (r / "comments.txt").write_text("# nothing but a comment\n\n")
+    (r / "binary_archs.txt").write_bytes(b"\xc7\xff\xfe\n")
+    (r / "binary_list.yaml").write_text(yaml.safe_dump(
+        {"data": {"dataset": "video-list", "root": str(w), "train_list": str(r / "binary_list.txt"),
+                  "num_classes": 2, "num_frames": 8, "size": 32}}))
+    # benchmark tables: a bad space field, a binary benchmark.json
+    for name, meta in (("bench_space", b'{"space": "abc", "model_spec": {"name": "mlp3d-nano"}}'),
+                       ("bench_binary", b"\xc7\xff{}")):
+        (r / name).mkdir()
+        (r / name / "benchmark.json").write_bytes(meta)
+        (r / name / "standalone.csv").write_text("arch,canonical_arch,seed,top1,top5,loss,gflops,params_m,"
+                                                  "epochs,init,init_from\n")
+    # checkpoints with non-finite weights; a supernet of another family
+    state = dict(ckpt["model"])
+    first = next(k for k, v in state.items() if v.is_floating_point())
+    torch.save({**ckpt, "model": {**state, first: torch.full_like(state[first], float("nan"))}}, r / "nan.pt")
+    last = [k for k, v in state.items() if v.is_floating_point()][-1]
+    torch.save({**ckpt, "model": {**state, last: torch.full_like(state[last], float("inf"))}}, r / "inf.pt")
+    torch.manual_seed(0)
+    save_checkpoint(r / "eco.pt", model=build_model("eco-nano", (16, 32, 32), 10), kind="supernet", step=0,
+                    epoch=0, config={})
+    (w / "nan_key.txt").write_text(first)
+    (w / "inf_key.txt").write_text(last)
+    # export folders whose manifest lacks the model name, or holds a string spec
+    for name, spec in (("exp_noname", {"arch": ARCH}), ("exp_string", "mlp3d-nano")):
+        (r / name).mkdir()
+        (r / name / "export.json").write_text(json.dumps({"format": EXPORT_FORMAT, "model_spec": spec}))
+        (r / name / KIND_FILE).write_text("kind: export\n")
+    # search results: zero rows, a bad space field, garbage; a predictor in the wrong format
+    from nas.search.store import COLUMNS
+    for name, space in (("res_empty", model.space.config()), ("res_space", "abc")):
+        (r / name).mkdir()
+        (r / name / "results.csv").write_text(",".join(COLUMNS) + "\n")
+        (r / name / "cost_table.json").write_text(json.dumps({"space": space}))
+    (r / "zero_bytes.csv").write_bytes(b"")
+    (r / "garbage.csv").write_bytes(b"\x00\xc7\xff" * 50)
+    (r / "garbage.json").write_bytes(b"{not json")
+    (r / "variants.csv").write_text("variant,group_size,gflops,top1\nv,2,1.0,50\n")
+    (r / "not_a_predictor.pt").write_text("this is text\n")
+    torch.save({"format": "vidnas-predictor-v1", "x": Hostile()}, r / "hostile_predictor.pt")
 
 
 def cases(w: Path) -> list[Case]:
@@ -294,6 +390,121 @@ def cases(w: Path) -> list[Case]:
         # data check
         Case("data-check-dir", ["data", "check", "--config", str(w / "a_dir")], "a_dir"),
     ]
+    r = w / "r2"
+    nan_key, inf_key = (w / "nan_key.txt").read_text(), (w / "inf_key.txt").read_text()
+
+    def lat(name, table, needle, *extra):           # a search with a latency table: nothing written
+        return Case(f"lat-{name}", search(f"s-lat-{name}", "--cost", "latency", "--latency-table",
+                                          str(r / f"lat_{table}.json"), *extra), needle, out(f"s-lat-{name}"))
+
+    def predictor_fit(name, results, needle):
+        return Case(name, ["predictor", "fit", "--results", str(results), "--out", out(name) + "/p.pt"],
+                    needle, out(name))
+
+    def plot(name, kind, csv, needle, *extra):
+        return Case(name, ["plot", kind, "--csv", str(csv), "--out", out(name) + "/fig", *extra], needle,
+                    out(name))
+
+    c += [
+        # issue 26 class 1: every file read before the run folder exists (latency tables)
+        lat("other-model", "other_model", "eco-nano"),
+        lat("no-fixed", "no_fixed", "'fixed_ms'"),
+        lat("no-unit", "no_unit", "unit_ms[1]"),
+        lat("string", "string_ms", "'fast'"),
+        lat("list", "list_unit", "unit_ms[0]"),
+        lat("garbage", "garbage", "lat_garbage.json"),
+        lat("empty", "empty", "lat_empty.json"),
+        lat("deep", "deep", "lat_deep.json"),
+        lat("device", "device", "'tpu'"),
+        lat("missing", "nope", "lat_nope.json"),
+        lat("cost-device", "good", "'tpu'", "--cost-device", "tpu"),
+        # class 2: non-finite and out-of-range numbers
+        lat("nan", "nan", "nan"),
+        lat("inf", "inf", "inf"),
+        lat("negative", "negative", "-2.5"),
+        Case("search-nan-weights", search("s-nan", checkpoint=str(r / "nan.pt")), nan_key, out("s-nan")),
+        Case("search-inf-weights", search("s-inf", checkpoint=str(r / "inf.pt")), inf_key, out("s-inf")),
+        Case("train-nan-init", train_set("t-nan", f"init_from={r / 'nan.pt'}"), nan_key, out("t-nan")),
+        Case("export-nan-weights", ["export", "--checkpoint", str(r / "nan.pt"), "--arch", ARCH, "--out",
+                                    out("x-nan")], nan_key, out("x-nan")),
+        Case("correlate-nan-weights", ["correlate", "--checkpoint", str(r / "inf.pt"), "--out", out("c-nan")],
+             inf_key, out("c-nan")),
+        Case("latency-nan-weights", ["latency-table", "--checkpoint", str(r / "nan.pt"), "--out",
+                                     out("lat-nan") + "/t.json"], nan_key, out("lat-nan")),
+        Case("data-mean-nan", pre_set("mean-nan", "data.mean=[.nan, 0.45, 0.45]"), "nan", out("mean-nan")),
+        Case("data-std-inf", pre_set("std-inf", "data.std=[0.2, .inf, 0.2]"), "inf", out("std-inf")),
+        Case("threads-0", pre_set("thr0", "train.threads=0"), "train.threads", out("thr0")),
+        Case("workers-neg", pre_set("wneg", "train.num_workers=-1"), "train.num_workers", out("wneg")),
+        Case("train-threads-0", train_set("t-thr0", "train.threads=0"), "train.threads", out("t-thr0")),
+        Case("drop-path-neg", pre_set("dpr", "model.kwargs.drop_path_rate=-3"), "-3", out("dpr")),
+        Case("weight-decay-neg", pre_set("wd", "optim.weight_decay=-0.5"), "-0.5", out("wd")),
+        Case("search-cost-batch", search("s-cb", "--set", "search.cost_batch=0"), "cost_batch", out("s-cb")),
+        Case("search-val-seed", search("s-vsd", "--val-seed", "-1"), "val_seed", out("s-vsd")),
+        # class 3: config and file parsing
+        Case("pretrain-alias-bomb", ["pretrain", "--config", str(r / "bomb.yaml")], "expand"),
+        Case("search-alias-bomb", search("s-bomb", "--config", str(r / "bomb.yaml")), "bomb.yaml", out("s-bomb")),
+        Case("correlate-alias-bomb", ["correlate", "--config", str(r / "bomb.yaml")], "bomb.yaml"),
+        Case("pretrain-dup-key", ["pretrain", "--config", str(r / "dup.yaml")], "duplicate key 'optim'"),
+        Case("search-dup-key", search("s-dup", "--config", str(r / "search_dup.yaml")), "'seed' at lines 1 and 2",
+             out("s-dup")),
+        Case("pretrain-deep", ["pretrain", "--config", str(r / "deep.yaml")], "deep.yaml"),
+        Case("search-deep", search("s-deep", "--config", str(r / "deep.yaml")), "deep.yaml", out("s-deep")),
+        Case("pretrain-binary", ["pretrain", "--config", str(r / "binary.yaml")], "binary.yaml"),
+        Case("set-bad-yaml", pre_set("sety", "train.epochs=[1,"), "train.epochs=[1,", out("sety")),
+        Case("search-set-bad-yaml", search("s-sety", "--set", "seed={"), "seed={", out("s-sety")),
+        Case("train-set-bomb", train_set("t-setb", "model.kwargs={a: &a [1, *a]}"), "model.kwargs", out("t-setb")),
+        Case("data-binary-list", ["data", "check", "--config", str(r / "binary_list.yaml"), "--out",
+                                  out("dc-bin") + "/r.csv"], "binary_list.txt", out("dc-bin")),
+        Case("train-binary-list", train_set("t-binl", "data.dataset=video-list", f"data.root={w}",
+                                            f"data.train_list={r / 'binary_list.txt'}", "data.num_classes=2",
+                                            "data.num_frames=8"), "binary_list.txt", out("t-binl")),
+        Case("bench-space", search("s-bs", checkpoint="", *["--bench-table", str(r / "bench_space")]),
+             "benchmark.json", out("s-bs")),
+        Case("bench-binary", search("s-bb", checkpoint="", *["--bench-table", str(r / "bench_binary")]),
+             "benchmark.json", out("s-bb")),
+        Case("correlate-binary-archs", ["correlate", "--checkpoint", ck, "--out", out("c-ba"), "--archs",
+                                        str(r / "binary_archs.txt")], "binary_archs.txt", out("c-ba")),
+        # class 4: tracebacks
+        Case("filename-tmpl-attr", pre_set("ft", "data.dataset=frame-folder", "data.train_list=x.txt",
+                                           "data.filename_tmpl={0.bogus}"), "{0.bogus}", out("ft")),
+        Case("filename-tmpl-index", pre_set("fi", "data.dataset=frame-folder", "data.train_list=x.txt",
+                                            "data.filename_tmpl=img_{0[1]}.jpg"), "img_{0[1]}.jpg", out("fi")),
+        Case("init-export-noname", train_set("t-xn", f"init_from={r / 'exp_noname'}"), "model_spec", out("t-xn")),
+        Case("init-export-string", train_set("t-xs", f"init_from={r / 'exp_string'}"), "'mlp3d-nano'",
+             out("t-xs")),
+        Case("alpha-empty", search("s-ae", "--alpha", ""), "--alpha", out("s-ae")),
+        Case("alpha-words", search("s-aw", "--alpha", "a,b"), "'a,b'", out("s-aw")),
+        # class 5: hangs and wrong refusals
+        Case("correlate-val-size-0", ["correlate", "--checkpoint", ck, "--out", out("c-v0"), "--val-size", "0"],
+             "got 0", out("c-v0")),
+        Case("flops-huge-input", flops + ["--input", "16x99999x99999"], "16x99999x99999"),
+        Case("export-huge-input", ["export", "--checkpoint", ck, "--arch", ARCH, "--out", out("x-hi"),
+                                   "--input", "16x99999x99999"], "16x99999x99999", out("x-hi")),
+        Case("models-family", ["models", "--family", "bogus"], "'bogus'"),
+        Case("space-sample-neg", space + ["--sample", "-1"], "--sample"),
+        Case("space-seed-neg", space + ["--sample", "2", "--seed", "-1"], "--seed"),
+        # class 6: predictor and plot
+        predictor_fit("pred-fit-empty", r / "res_empty" / "results.csv", "has no rows"),
+        predictor_fit("pred-fit-space", r / "res_space" / "results.csv", "cost_table.json"),
+        predictor_fit("pred-fit-garbage", r / "garbage.csv", "garbage.csv"),
+        Case("pred-eval-format", ["predictor", "eval", "--predictor", str(r / "not_a_predictor.pt"), "--results",
+                                  str(r / "res_empty" / "results.csv")], "not_a_predictor.pt"),
+        Case("pred-eval-ckpt", ["predictor", "eval", "--predictor", ck, "--results",
+                                str(r / "res_empty" / "results.csv")], "not a vidnas predictor"),
+        Case("pred-eval-hostile", ["predictor", "eval", "--predictor", str(r / "hostile_predictor.pt"),
+                                   "--results", str(r / "res_empty" / "results.csv")], "unsafe to load"),
+        plot("plot-search-empty", "search", r / "res_empty" / "results.csv", "has no rows"),
+        plot("plot-search-zero-bytes", "search", r / "zero_bytes.csv", "zero_bytes.csv"),
+        plot("plot-search-garbage", "search", r / "garbage.csv", "garbage.csv"),
+        plot("plot-variants-json", "variants", r / "variants.csv", "garbage.json", "--searched",
+             str(r / "garbage.json")),
+        plot("plot-variants-garbage", "variants", r / "garbage.json", "garbage.json"),
+        # class 7: messages naming the value
+        Case("train-init-family", train_set("t-fam", f"init_from={r / 'eco.pt'}"), "conv3d_split", out("t-fam")),
+        # class 10: an --archs file of only comments is bad input
+        Case("correlate-archs-comments", ["correlate", "--checkpoint", ck, "--out", out("c-cm"), "--archs",
+                                          str(r / "comments.txt")], "comments.txt", out("c-cm")),
+    ]
     return c
 
 
@@ -375,6 +586,8 @@ def run_case(case: Case, env, forker: Forker | None) -> str | None:
         problems.append("a traceback")
     if "PWNED" in stderr + stdout:
         problems.append("hostile code ran")
+    if "weights_only" in stderr:
+        problems.append("torch's weights_only advice")
     if case.needle not in err:
         problems.append(f"{case.needle!r} not named")
     if lines and not lines[0].startswith(f"nas {case.argv[0]}: error: "):
@@ -430,3 +643,193 @@ def test_official_cyclemlp_checkpoint_is_accepted_and_nothing_else_unpickled(tmp
     with pytest.raises(ValueError, match="not a vidnas checkpoint, or is unsafe to load") as e:
         load_2d_state(tmp_path / "hostile.pt")
     assert "weights_only" not in str(e.value) and "\n" not in str(e.value)
+
+
+# ---- issue 26: refused, nothing left behind, then the corrected command runs ----------------------
+def _one_line(capsys, code, rc, needle):
+    out = capsys.readouterr()
+    lines = out.err.strip().splitlines()
+    assert code == rc and len(lines) == 1 and needle in lines[0] and "Traceback" not in out.err, (code, out.err)
+    return out
+
+
+def _search_argv(w: Path, out: Path, *extra, checkpoint=None):
+    return ["search", "--checkpoint", str(checkpoint or w / "supernet.pt"), "--out", str(out), "--threads", "1",
+            "--no-progress", "--strategy", "random", "--budget", "2", "--batch", "1", "--val-size", "4",
+            "--batch-size", "4", *extra]
+
+
+def test_bad_latency_table_leaves_nothing_and_the_fixed_rerun_needs_no_resume(world, tmp_path, capsys,
+                                                                            monkeypatch):
+    """Class 1 (and the acceptance line): a bad table is refused before the search folder
+    exists, so the same command with a good table runs without --resume; class 9: the
+    checkpoint's stored data.cache_dir does not decide where the data is written; class 10:
+    a second run of the folder while the first holds its lock is one line naming it."""
+    from nas.cli import main
+
+    monkeypatch.setenv("VIDNAS_CACHE", str(world / "cache"))
+    ckpt = torch.load(world / "supernet.pt", weights_only=True)
+    planted = tmp_path / "planted"
+    ckpt["config"]["data"]["cache_dir"] = str(planted)
+    torch.save(ckpt, tmp_path / "downloaded.pt")
+    out = tmp_path / "s"
+    r = world / "r2"
+    for bad, needle in (("lat_negative.json", "-2.5"), ("lat_garbage.json", "not UTF-8"),
+                        ("lat_other_model.json", "eco-nano")):
+        code = main(_search_argv(world, out, "--cost", "latency", "--latency-table", str(r / bad),
+                                 checkpoint=tmp_path / "downloaded.pt"))
+        _one_line(capsys, code, 2, needle)
+        assert not out.exists()
+    code = main(_search_argv(world, out, "--cost", "latency", "--latency-table", str(r / "lat_good.json"),
+                             checkpoint=tmp_path / "downloaded.pt"))
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert (out / "results.csv").is_file() and (out / "latency_table.json").is_file()
+    assert "ignoring data.cache_dir" in printed.out and not planted.exists()
+    # a second --resume while another process holds the folder's lock
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from nas.runfolder import lock_run_folder;"
+                               f"lock_run_folder(__import__('pathlib').Path({str(out)!r})); print('held', flush=True);"
+                               "time.sleep(60)"], cwd=str(ROOT), env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        code = main(_search_argv(world, out, "--cost", "latency", "--latency-table", str(r / "lat_good.json"),
+                                 "--resume", checkpoint=tmp_path / "downloaded.pt"))
+        _one_line(capsys, code, 2, f"process {holder.pid}")
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_list_with_a_byte_order_mark_is_read(world, tmp_path, capsys):
+    """Class 5: a list file saved with a UTF-8 BOM (Windows editors) is valid input."""
+    from nas.cli import main
+
+    (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbf" + (world / "train.txt").read_bytes())
+    config = yaml.safe_load((world / "videos.yaml").read_text())
+    config["data"].update(train_list=str(tmp_path / "bom.txt"), val_list=str(tmp_path / "bom.txt"))
+    (tmp_path / "bom.yaml").write_bytes(b"\xef\xbb\xbf" + yaml.safe_dump(config).encode())
+    code = main(["data", "check", "--config", str(tmp_path / "bom.yaml"), "--out", str(tmp_path / "r.csv"),
+                 "--workers", "1", "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    assert "good0.mp4" in (tmp_path / "r.csv").read_text()
+
+
+def test_yaml_and_json_bounds_name_the_file(tmp_path):
+    """Class 3, the one text reader: duplicate keys (both lines), alias expansion, nesting
+    (YAML and JSON, without hitting the recursion limit or PyYAML's quadratic scanner),
+    encoding; --set values through the same parser; merge keys and BOMs still read."""
+    import time
+
+    from supernet.utils.config import apply_overrides
+    from supernet.utils.io import load_json, load_yaml
+
+    (tmp_path / "dup.yaml").write_text("train:\n  epochs: 1\n  epochs: 2\n")
+    (tmp_path / "bomb.yaml").write_text(BOMB)
+    (tmp_path / "deep.yaml").write_text("a: " + "{b: " * 50_000 + "1" + "}" * 50_000 + "\n")
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    (tmp_path / "bin.yaml").write_bytes(b"a: \xc7\n")
+    (tmp_path / "merge.yaml").write_bytes(b"\xef\xbb\xbfbase: &b {x: 1}\nd:\n  <<: *b\n  x: 2\n")
+    start = time.monotonic()
+    for name, needle in (("dup.yaml", "duplicate key 'epochs' at lines 2 and 3"), ("bomb.yaml", "expand to more"),
+                         ("deep.yaml", "nested more than 100 levels"), ("bin.yaml", "not UTF-8")):
+        with pytest.raises(ValueError, match=needle) as e:
+            load_yaml(tmp_path / name)
+        assert name in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(ValueError, match="deep.json is nested more than 100 levels"):
+        load_json(tmp_path / "deep.json", "table")
+    assert time.monotonic() - start < 20
+    assert load_yaml(tmp_path / "merge.yaml") == {"base": {"x": 1}, "d": {"x": 2}}
+    with pytest.raises(ValueError, match=r"--set 'train.epochs=\[1,' is not valid YAML"):
+        apply_overrides({}, ["train.epochs=[1,"])
+    with pytest.raises(ValueError, match="duplicate key 'a'"):
+        apply_overrides({}, ["model.kwargs={a: 1, a: 2}"])
+
+
+def test_pretrain_resume_before_the_first_checkpoint_starts_from_step_0(world, tmp_path, capsys, monkeypatch):
+    """Class 8: a pretrain killed before (or during) its first checkpoint write leaves its
+    folder (marker, config.yaml, a .tmp); --resume starts from step 0 and says so. A folder
+    that does not exist is still "nothing to resume"."""
+    from nas.cli import main
+    from nas.config import load_run_config, prepare_output_dir
+
+    monkeypatch.setenv("VIDNAS_CACHE", str(world / "cache"))
+    out = tmp_path / "run"
+    argv = ["pretrain", "--config", str(world / "run.yaml"), "--set", f"output_dir={out}", "--no-progress"]
+    _one_line(capsys, main(argv + ["--resume"]), 2, "nothing to resume")
+    assert not out.exists()
+    prepare_output_dir(load_run_config(world / "run.yaml", [f"output_dir={out}"]), resume=False)
+    (out / "checkpoints").mkdir()
+    (out / "checkpoints" / ".last.pt.k1ll3d.tmp").write_bytes(b"\x80\x02torn")
+    code = main(argv + ["--resume"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert "nothing to resume" in printed.out and "starting from step 0" in printed.out
+    assert (out / "checkpoints" / "last.pt").is_file()
+    assert not list(out.rglob(".*.tmp"))
+
+
+@pytest.mark.parametrize("fail_at", ["weights.pt", "arch.json", "export.json"])
+def test_export_killed_part_way_leaves_nothing_that_blocks_the_rerun(world, tmp_path, capsys, monkeypatch,
+                                                                      fail_at):
+    """Class 8: an export stopped at any point leaves no half export in --out (it is written
+    beside it and moved into place when complete), and the rerun needs nothing else; an
+    unfinished export left by an older version (no export.json) is redone, not refused."""
+    import nas.export
+    import supernet.training.checkpoint as checkpoint
+    from nas.cli import main
+
+    out = tmp_path / "x"
+    real = checkpoint.atomic_write
+
+    def dying(path, write, binary=True):
+        if Path(path).name == fail_at:
+            raise KeyboardInterrupt                    # as a Ctrl-C there would
+        return real(path, write, binary)
+
+    monkeypatch.setattr(checkpoint, "atomic_write", dying)
+    monkeypatch.setattr(nas.export, "atomic_write_json", lambda p, d: dying(p, lambda f: f.write(
+        json.dumps(d).encode())))
+    argv = ["export", "--checkpoint", str(world / "supernet.pt"), "--arch", ARCH, "--out", str(out)]
+    with pytest.raises(KeyboardInterrupt):
+        main(argv)
+    assert not out.exists()
+    monkeypatch.undo()
+    assert main(argv) == 0, capsys.readouterr().err
+    assert json.loads((out / "export.json").read_text())["arch"] == ARCH
+    assert [p.name for p in tmp_path.iterdir()] == ["x"]          # no temporary folder left
+    # an older version's unfinished export: its files without export.json
+    (out / "export.json").unlink()
+    assert main(argv) == 0, capsys.readouterr().err
+    assert (out / "export.json").is_file()
+
+
+def test_disk_full_during_a_search_is_one_line_and_resume_continues(world, tmp_path, capsys, monkeypatch):
+    """Class 10: a full disk while results.csv is written: "no space left on <folder>", the
+    rows written so far intact; after space is freed --resume finishes the search."""
+    import errno
+
+    from nas.cli import main
+    from supernet.utils import io
+
+    monkeypatch.setenv("VIDNAS_CACHE", str(world / "cache"))
+    out = tmp_path / "s"
+    real_fsync, writes = os.fsync, []
+
+    def full_disk(fd):
+        name = os.readlink(f"/proc/self/fd/{fd}")
+        if "/.results.csv." in name:
+            writes.append(name)
+            if len(writes) >= 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(io.os, "fsync", full_disk)
+    code = main(_search_argv(world, out))
+    _one_line(capsys, code, 1, f"no space left on {out}")
+    monkeypatch.setattr(io.os, "fsync", real_fsync)
+    rows = (out / "results.csv").read_text().splitlines()
+    assert len(rows) == 2 and not list(out.glob(".*.tmp"))          # header + the first row
+    assert main(_search_argv(world, out, "--resume")) == 0, capsys.readouterr().err
+    assert len((out / "results.csv").read_text().splitlines()) == 3
+    assert (out / "best_arch.json").is_file()

@@ -138,7 +138,7 @@ class DataConfig:
         tmpl = self.filename_tmpl
         try:
             ok = isinstance(tmpl, str) and tmpl.format(1) != tmpl.format(2) and "/" not in tmpl
-        except (IndexError, KeyError, ValueError):
+        except (IndexError, KeyError, ValueError, AttributeError, TypeError):
             ok = False
         if not ok:
             raise ValueError(f"DataConfig.filename_tmpl={tmpl!r} must be a file name with one "

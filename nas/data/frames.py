@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from supernet.utils.io import read_lines
+
 from .base import BadSampleError, ClipDataset
 from .decoders import VideoInfo
 from .transforms import ClipTransform
@@ -71,8 +73,7 @@ def read_frame_list(list_path: str, root: str = "", num_classes: int | None = No
     if not os.path.isfile(list_path):
         raise ValueError(f"frame list {list_path!r} does not exist")
     base = root or os.path.dirname(os.path.abspath(list_path))
-    with open(list_path, encoding="utf-8") as fh:
-        lines = [(n, raw.strip()) for n, raw in enumerate(fh, 1)]
+    lines = [(n, raw.strip()) for n, raw in enumerate(read_lines(list_path, "frame list"), 1)]
     lines = [(n, line) for n, line in lines if line and not line.startswith("#")]
     if lines and tuple(lines[0][1].split()) == SLOWFAST_HEADER:
         samples = _read_slowfast(list_path, lines[1:], base, num_classes)

@@ -20,6 +20,8 @@ from __future__ import annotations
 import os
 import re
 
+from supernet.utils.io import read_lines
+
 from .base import ClipDataset
 from .decoders import DECODERS, VideoInfo, get_decoder
 from .transforms import ClipTransform
@@ -58,22 +60,21 @@ def read_video_list(list_path: str, root: str = "", num_classes: int | None = No
         raise ValueError(f"video list {list_path!r} does not exist")
     base = root or os.path.dirname(os.path.abspath(list_path))
     samples: list[tuple[str, int]] = []
-    with open(list_path, encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, 1):
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            parsed = _parse_line(line)
-            if parsed is None:
-                raise ValueError(f"{list_path}:{lineno}: malformed line {line!r}; expected "
-                                 f"'<video path> <integer label>' or '<video path>,<label>'")
-            path, label_text = parsed
-            if label_text.lower() == "label":
-                if samples:
-                    raise ValueError(f"{list_path}:{lineno}: header line {line!r} after data")
-                continue
-            label = check_label(list_path, lineno, int(label_text), num_classes)
-            samples.append((path if os.path.isabs(path) else os.path.join(base, path), label))
+    for lineno, raw in enumerate(read_lines(list_path, "video list"), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        parsed = _parse_line(line)
+        if parsed is None:
+            raise ValueError(f"{list_path}:{lineno}: malformed line {line!r}; expected "
+                             f"'<video path> <integer label>' or '<video path>,<label>'")
+        path, label_text = parsed
+        if label_text.lower() == "label":
+            if samples:
+                raise ValueError(f"{list_path}:{lineno}: header line {line!r} after data")
+            continue
+        label = check_label(list_path, lineno, int(label_text), num_classes)
+        samples.append((path if os.path.isabs(path) else os.path.join(base, path), label))
     if not samples:
         raise ValueError(f"video list {list_path!r} has no samples")
     return samples

@@ -149,9 +149,10 @@ def resolve_settings(args) -> dict:
     settings["params"] = params
     if not isinstance(settings["params"], dict):
         raise ValueError(f"params must be a mapping of strategy parameters, got {shorten(settings['params'])}")
-    if settings["device"] == "auto":
-        import torch
-        settings["device"] = "cuda" if torch.cuda.is_available() else "cpu"
+    for key in ("device", "cost_device"):
+        if settings.get(key) == "auto":
+            import torch
+            settings[key] = "cuda" if torch.cuda.is_available() else "cpu"
     return settings
 
 

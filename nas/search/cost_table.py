@@ -262,16 +262,27 @@ MEMORY_TABLE_JSON = "memory_table.json"
 LATENCY_TABLE_JSON = "latency_table.json"
 
 
-def measured_costs(config, model, input_size, device, out_dir: Path | None = None):
+def load_latency_table(config, model_spec: dict[str, Any], input_size, device):
+    """The ``--latency-table`` of a `SearchConfig` (None without one), loaded and checked
+    against the model, input, batch and device: the search calls this before its run folder
+    exists, so a bad table leaves nothing behind."""
+    if config.cost != "latency" or not config.latency_table:
+        return None
+    from ..latency import LatencyTable
+
+    table = LatencyTable.load(config.latency_table)
+    table.check(model_spec, input_size, config.cost_batch, device, f"latency table {config.latency_table}")
+    return table
+
+
+def measured_costs(config, model, input_size, device, out_dir: Path | None = None, latency_table=None):
     """C(θ) for the non-FLOPs cost kinds of a `SearchConfig` (None for flops), and the peak
-    memory table when ``--max-memory-mb`` or ``--cost memory`` needs it (None otherwise)."""
+    memory table when ``--max-memory-mb`` or ``--cost memory`` needs it (None otherwise).
+    `latency_table`: the table `load_latency_table` returned (loaded here when not given)."""
     cost, memory = None, None
     if config.cost == "latency":
         if config.latency_table:
-            from ..latency import LatencyTable
-
-            cost = LatencyTable.load(config.latency_table)
-            cost.check(model.spec, input_size, config.cost_batch, device, f"latency table {config.latency_table}")
+            cost = latency_table or load_latency_table(config, model.spec, input_size, device)
             if out_dir is not None:                     # the search folder keeps what it summed
                 cost.save(Path(out_dir) / LATENCY_TABLE_JSON)
         else:

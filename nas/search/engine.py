@@ -36,7 +36,7 @@ from ..log import info as log_info
 from ..utils import atomic_write_text, format_table
 from .confidence import (DEFAULT_CONFIDENCE, SE_KIND, TEST_NAME, Comparison, binomial_se,
                          check_level, compare_estimates, compare_outcomes)
-from .cost_table import CostTable, LatencyCost, load_or_build_cost_table, measured_costs
+from .cost_table import CostTable, LatencyCost, load_latency_table, load_or_build_cost_table, measured_costs
 from .evaluator import EvalRequest, EvalResult, Evaluator
 from .objective import Objective, pareto_front, pareto_front_nd
 from .outcomes import ClipLog
@@ -280,6 +280,9 @@ def resolve_config(config: SearchConfig) -> SearchConfig:
     Objective(config.alpha, config.cost, config.max_gflops, config.max_memory_mb)
     if not isinstance(config.seed, int) or isinstance(config.seed, bool) or config.seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {config.seed!r}")
+    if config.cost_device is not None:
+        from ..validate import check_device
+        check_device(config.cost_device, "cost_device")
     if config.latency_table and config.cost != "latency":
         raise ValueError(f"a latency table is a latency cost: pass --cost latency, not {config.cost}")
     if config.memory_step not in ("inference", "train"):
@@ -312,10 +315,12 @@ def run_search(config: SearchConfig, factory: EvaluatorFactory, out: str | Path 
                          "evaluator has none")
     strategy = make_strategy(config.strategy, **config.params)        # defaults filled in
     full_config = {"search": config.to_dict(), "evaluation": factory.describe()}
-    out_dir = prepare_folder(out, full_config, resume) if out is not None else None
     model = factory.cost_model()
     input_size = tuple(model.spec["input_size"])
-    latency, memory = measured_costs(config, model, input_size, config.cost_device or factory.device, out_dir)
+    cost_device = config.cost_device or factory.device
+    table = load_latency_table(config, model.spec, input_size, cost_device)   # before the folder
+    out_dir = prepare_folder(out, full_config, resume) if out is not None else None
+    latency, memory = measured_costs(config, model, input_size, cost_device, out_dir, table)
     if cost_table is None:
         cost_table = load_or_build_cost_table(
             model, input_size, None if out_dir is None else out_dir / COST_TABLE_JSON)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -32,7 +31,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from search_spaces import Arch, SearchSpace, build_space
+from search_spaces import Arch, SearchSpace, build_space, shorten
+
+from ..utils import read_json
 
 FORMAT = "vidnas-predictor-v1"
 KINDS = ("mlp", "ridge")
@@ -136,19 +137,29 @@ class Predictor:
 
     @classmethod
     def load(cls, path: str | Path) -> "Predictor":
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"predictor not found: {path}")
+        """A predictor file, loaded weights-only (`supernet.training.checkpoint.safe_load`: a
+        file that needs anything beyond tensors and plain values is "not a vidnas file, or
+        unsafe to load", never torch's advice); one-line errors for a foreign or damaged file."""
+        from supernet.training.checkpoint import safe_load
+
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")              # protocol notes on foreign pickles
-                data = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:                      # noqa: BLE001 - any unreadable file
-            raise ValueError(f"cannot load predictor {path}: {str(e).splitlines()[0]}") from None
+            data = safe_load(path, "predictor")
+        except ValueError as e:
+            raise ValueError(f"cannot load predictor: {e}") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ValueError(f"{path} is not a vidnas predictor (expected format {FORMAT!r})")
-        return cls(build_space(data["space"]), data["kind"], data["mean"], data["std"], data["state"],
-                   data["settings"], data["fitted_on"])
+        missing = [k for k in ("kind", "space", "mean", "std", "state", "settings", "fitted_on") if k not in data]
+        if missing:
+            raise ValueError(f"predictor {path} is damaged: it has no {missing[0]!r}")
+        if data["kind"] not in KINDS or not isinstance(data["state"], dict):
+            raise ValueError(f"predictor {path} is damaged: kind {shorten(data['kind'])} (allowed: "
+                             f"{', '.join(KINDS)}) or its state is not a mapping of tensors")
+        try:
+            space = build_space(data["space"])
+            return cls(space, data["kind"], data["mean"], data["std"], data["state"],
+                       data["settings"], data["fitted_on"])
+        except (ValueError, TypeError, KeyError, RuntimeError) as e:
+            raise ValueError(f"predictor {path} is damaged: {(str(e).splitlines() or [type(e).__name__])[0][:200]}") from None
 
 
 # ---- training data from search results ---------------------------------------------------
@@ -158,10 +169,13 @@ def results_space(results: str | Path) -> SearchSpace:
     if not table.is_file():
         raise FileNotFoundError(f"{table} not found: fit and eval read the space from the search "
                                 "folder of --results")
+    data = read_json(table, "cost table")
+    if not isinstance(data, dict) or "space" not in data:
+        raise ValueError(f"{table} holds no search space (no 'space' field)")
     try:
-        return build_space(json.loads(table.read_text())["space"])
-    except (json.JSONDecodeError, KeyError) as e:
-        raise ValueError(f"{table} holds no search space: {e}") from None
+        return build_space(data["space"])
+    except ValueError as e:
+        raise ValueError(f"{table}: {e}") from None
 
 
 def training_rows(results: str | Path) -> tuple[list[str], np.ndarray]:
@@ -171,7 +185,10 @@ def training_rows(results: str | Path) -> tuple[list[str], np.ndarray]:
     from .store import read_results
     import pandas as pd
 
-    df = complete_rows(pd.DataFrame([r.to_dict() for r in read_results(results)]))
+    records = read_results(results)
+    if not records:
+        raise ValueError(f"{results} has no rows; fit and eval need a search's evaluated architectures")
+    df = complete_rows(pd.DataFrame([r.to_dict() for r in records]))
     if df.empty:
         raise ValueError(f"{results} has no complete architectures to fit on")
     df = df[df["clips"] == df["clips"].max()]

@@ -140,7 +140,7 @@ class CheckpointEvaluatorFactory(EvaluatorFactory):
     def __init__(self, checkpoint: str | Path, val_size: int = 256, batch_size: int = 32,
                  val_seed: int = 0, bn_recalib: int | None = 0, prefix_cache: bool = True,
                  device: str = "cpu", data: dict[str, Any] | None = None):
-        from ..validate import check_checkpoint, check_device, check_input_file
+        from ..validate import check_checkpoint, check_device, check_input_file, drop_write_paths
 
         for name, value, low in (("val_size", val_size, 1), ("batch_size", batch_size, 1),
                                  ("val_seed", val_seed, 0)) + ((("bn_recalib", bn_recalib, 0),)
@@ -156,7 +156,7 @@ class CheckpointEvaluatorFactory(EvaluatorFactory):
         self.spec = ckpt["model_spec"]
         if bn_recalib is None:                      # the model family's default (`register_family`)
             bn_recalib = search_default(self.spec, "bn_recalib", 0)
-        stored = (ckpt.get("config") or {}).get("data")
+        stored = drop_write_paths(ckpt.get("config") or {}, f"checkpoint {checkpoint}").get("data")
         if stored is None and not data:
             raise ValueError(f"{checkpoint} stores no data config; pass the data settings")
         self.data = DataConfig.absolute_paths({**(stored or {}), **(data or {})})

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from supernet.utils.config import apply_overrides, from_dict, load_yaml, to_dict
+from supernet.utils.config import apply_overrides, from_dict, load_yaml, ranged, to_dict
 
 from .confidence import DEFAULT_CONFIDENCE
 from .objective import COST_KINDS, DEFAULT_ALPHA
@@ -27,17 +27,17 @@ class SearchSettings:
 
     strategy: str = DEFAULT_STRATEGY
     params: dict = field(default_factory=dict)       # strategy parameters
-    seed: int = 0
+    seed: int = ranged(0, 0)
     alpha: float | list[float] = DEFAULT_ALPHA        # a list: search with the first, report each
     cost: str = "flops"
     max_gflops: float | None = None
     racing: bool = False
-    race_slices: int = 4
+    race_slices: int = ranged(4, 2)
     confidence: float = DEFAULT_CONFIDENCE
     alphas: list[float] | None = None
     latency_table: str | None = None
     cost_device: str | None = None
-    cost_batch: int = 1
+    cost_batch: int = ranged(1, 1)
     memory_step: str = "inference"
     max_memory_mb: float | None = None
 
@@ -54,10 +54,10 @@ class SearchSettings:
 class EvaluationSettings:
     """How candidates are scored on the supernet (`CheckpointEvaluatorFactory`)."""
 
-    val_size: int = 256
-    batch_size: int = 32
-    val_seed: int = 0
-    bn_recalib: int | None = None      # None: the model family's default (`register_family`)
+    val_size: int = ranged(256, 1)
+    batch_size: int = ranged(32, 1)
+    val_seed: int = ranged(0, 0)
+    bn_recalib: int | None = ranged(None, 0)     # None: the model family's default (`register_family`)
     device: str = "auto"
     data: dict | None = None           # overrides of the checkpoint's data config
     # identity keys of a stored search_config.yaml (what was searched): ignored on input

@@ -29,7 +29,7 @@ import pandas as pd
 
 from search_spaces import Arch, SearchSpace
 
-from ..utils import atomic_write_json, atomic_write_text
+from ..utils import atomic_write_json, atomic_write_text, read_csv
 from .confidence import binomial_se
 from .outcomes import OUTCOMES_NPZ, ClipLog, load_outcomes, save_outcomes
 
@@ -155,10 +155,7 @@ class ResultStore:
 
 def read_results(path: str | Path) -> list[Record]:
     """Rows of a results CSV as records (floats read back exactly)."""
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)   # parsed below: exact
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise ValueError(f"cannot read results {path}: {str(e).splitlines()[0]}") from None
+    df = read_csv(path, "results", dtype=str, keep_default_na=False)   # parsed below: exact
     if "clips" not in df.columns and "total" in df.columns:     # written before per-clip outcomes
         df = df.rename(columns={"total": "clips"})
         df["top1_se"] = [repr(binomial_se(int(c), int(n))) if c.isdigit() and n.isdigit() else "nan"

@@ -45,7 +45,11 @@ class DropPath(nn.Module):
 
 
 def linear_drop_path_rates(rate: float, depths) -> list[float]:
-    """Per-block drop path rates increasing linearly from 0 to `rate` over all blocks."""
+    """Per-block drop path rates increasing linearly from 0 to `rate` over all blocks; `rate`
+    (the ``drop_path_rate`` the user wrote) must be a number in [0, 1), checked here so the
+    error names it, not a derived per-block rate."""
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
+        raise ValueError(f"drop_path_rate must be a number in [0, 1), got {rate!r}")
     total = sum(depths)
     return [rate * i / max(total - 1, 1) for i in range(total)]
 

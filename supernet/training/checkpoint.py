@@ -98,7 +98,19 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         if not isinstance(ckpt.get(key), dict):
             raise ValueError(f"{what} {path} is damaged: it has no {key!r} (a vidnas checkpoint "
                              "stores model_spec and model)")
+    check_finite_weights(ckpt["model"], f"{what} {path}")
     return ckpt
+
+
+def check_finite_weights(state: dict[str, Any], where: str) -> None:
+    """One-line ValueError naming the first tensor of `state` that holds a NaN or an infinity
+    (a diverged or tampered file: searching or training from it gives garbage)."""
+    for name, value in state.items():
+        if isinstance(value, torch.Tensor) and (value.is_floating_point() or value.is_complex()) \
+                and not bool(torch.isfinite(value).all()):
+            kind = "NaN" if bool(torch.isnan(value).any()) else "infinite"
+            raise ValueError(f"{where} holds {kind} weights in {name!r}; it was not loaded (a diverged "
+                             "or damaged file)")
 
 
 def check_weights(spec: dict[str, Any], state: dict[str, Any], where: str):

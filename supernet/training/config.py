@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..utils.config import apply_overrides, from_dict, load_config, load_yaml, to_dict  # noqa: F401
+from ..utils.config import apply_overrides, from_dict, load_config, load_yaml, ranged, to_dict  # noqa: F401
 
 
 def tensorboard_available() -> bool:
@@ -28,12 +28,12 @@ class OptimConfig:
 
     lr: float = 5e-4                  # for `base_batch_size` clips; scaled linearly
     base_batch_size: int = 512
-    weight_decay: float = 0.05
+    weight_decay: float = ranged(0.05, 0)
     betas: tuple[float, float] = (0.9, 0.999)
     warmup_epochs: float = 1.0
-    min_lr: float = 0.0
+    min_lr: float = ranged(0.0, 0)
     label_smoothing: float = 0.1
-    clip_grad: float | None = 1.0     # max global L2 norm of the gradients; None = off
+    clip_grad: float | None = ranged(1.0, 0)   # max global L2 norm of the gradients; None = off
     lr_mults: dict = field(default_factory=dict)   # {parameter-name substring: lr multiplier}
 
     def validate(self):
@@ -70,7 +70,7 @@ class TrainConfig:
     epochs: int = 32
     batch_size: int = 64                      # global batch (all processes together)
     max_steps: int | None = None              # stop early (smoke runs); the schedule keeps `epochs`
-    seed: int = 0
+    seed: int = ranged(0, 0)
     sampler: Literal["uniform", "fair", "sandwich"] = "uniform"   # supernet recipe (ArchSampler)
     sandwich_random: int = 2                  # sandwich: random paths per step besides the bounds
     warmup_arch: str | None = None            # supernet: train only this arch for the first ...
@@ -80,8 +80,8 @@ class TrainConfig:
     log_every: int = 1                        # steps between metrics rows
     eval_every: int = 0                       # standalone: epochs between val passes (eval_curve.csv; 0: end only)
     device: str = "auto"                      # auto | cpu | cuda | cuda:N
-    num_workers: int = 0
-    threads: int | None = None                # torch intra-op threads on CPU (None: torch default)
+    num_workers: int = ranged(0, 0)           # DataLoader worker processes
+    threads: int | None = ranged(None, 1)     # torch intra-op threads on CPU (None: torch default)
     tensorboard: bool = False                 # also log the curves to OUT/tensorboard (needs tensorboard)
 
     def validate(self):

@@ -12,6 +12,7 @@ pure function of (seed, epoch), supplied by the caller's `make_loader(epoch, sta
 from __future__ import annotations
 
 import csv
+import errno
 import math
 import os
 import time
@@ -26,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..utils.io import NoSpaceLeft
 from .checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from .config import OptimConfig, TrainConfig
 from .distributed import DistInfo, all_reduce_sum, barrier
@@ -98,8 +100,14 @@ class MetricsLog:
 
     def write(self, row: dict) -> None:
         if self.enabled:
-            self._writer.writerow(row)
-            self._file.flush()
+            try:
+                self._writer.writerow(row)
+                self._file.flush()
+            except OSError as e:
+                if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise NoSpaceLeft(e.errno, f"no space left on {self.path.parent} (writing {self.path.name}); "
+                                               "the last checkpoint is intact: free space, then rerun with --resume") from None
+                raise
             self.scalars({f"train/{k}": row[k] for k in ("loss", "acc", "lr")}, int(row["step"]))
 
     def scalars(self, values: dict, step: int) -> None:

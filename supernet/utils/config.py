@@ -2,7 +2,8 @@
 
 One config object drives a run (PySlowFast / Detectron2 style). `from_dict` rejects unknown
 keys and wrong types naming the key and what is allowed; `apply_overrides` applies
-``--set a.b=value`` strings (values parsed with `yaml.safe_load`); `to_dict` gives back the
+``--set a.b=value`` strings (values parsed as YAML by `supernet.utils.io.parse_yaml`: safe,
+bounded, one-line errors); `to_dict` gives back the
 plain dict that is written next to a run's outputs. `load_config` is the one entry every
 command uses (file, then ``--set``, then the command's flags as shorthands that set keys).
 
@@ -18,13 +19,16 @@ fields the schema uses, so the schema would have to change shape. The coercion i
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any, Literal
 
 import yaml
 
-from .io import load_yaml
+from search_spaces import shorten
+
+from .io import load_yaml, parse_yaml
 
 
 def _type_name(tp) -> str:
@@ -81,17 +85,56 @@ def coerce(value: Any, tp, key: str):
     if tp is float:
         if isinstance(value, str):           # YAML 1.1 reads 1e-3 (no dot) as a string
             try:
-                return float(value)
+                value = float(value)
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"config key {key!r}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ValueError(f"config key {key!r}: expected a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
             raise ValueError(f"config key {key!r}: expected a string, got {value!r}")
         return value
     raise TypeError(f"unsupported config annotation {_type_name(tp)} for {key}")
+
+
+def ranged(default: Any = dataclasses.MISSING, low: float | None = None, high: float | None = None,
+           default_factory: Any = dataclasses.MISSING):
+    """A dataclass field whose number (or each number of its list) must lie in [low, high]
+    (either end open when None); `from_dict` checks it with one line naming the key, the
+    value and the range, before the object is built. None (an unset optional) passes."""
+    return dataclasses.field(default=default, default_factory=default_factory,
+                             metadata={"range": (low, high)})
+
+
+def describe_range(low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f"in [{low}, {high}]"
+    return f">= {low}" if low is not None else f"<= {high}"
+
+
+def check_range(key: str, value: Any, low: float | None, high: float | None) -> None:
+    """One-line ValueError unless the number `value` (or every number in a list of them) lies
+    in [low, high]."""
+    for v in value if isinstance(value, (list, tuple)) else [value]:
+        if v is None or isinstance(v, bool) or not isinstance(v, (int, float)):
+            continue
+        if (low is not None and v < low) or (high is not None and v > high):
+            raise ValueError(f"config key {key!r} must be {describe_range(low, high)}, got {value!r}")
+
+
+def declared_ranges(cls, prefix: str = "") -> dict[str, tuple]:
+    """{dotted key: (low, high)} of every `ranged` field of `cls` and its nested sections."""
+    out = {}
+    for f in dataclasses.fields(cls):
+        tp = typing.get_type_hints(cls)[f.name]
+        if "range" in f.metadata:
+            out[prefix + f.name] = f.metadata["range"]
+        elif dataclasses.is_dataclass(tp):
+            out.update(declared_ranges(tp, f"{prefix}{f.name}."))
+    return out
 
 
 def from_dict(cls, data: dict | None, prefix: str = ""):
@@ -110,6 +153,9 @@ def from_dict(cls, data: dict | None, prefix: str = ""):
         raise ValueError(f"unknown config key {prefix + str(unknown[0])!r}; allowed in "
                          f"{prefix.rstrip('.') or 'the root'}: {', '.join(names)}")
     kwargs = {k: coerce(v, hints[k], prefix + k) for k, v in data.items()}
+    for f in dataclasses.fields(cls):
+        if f.name in kwargs and "range" in f.metadata:
+            check_range(prefix + f.name, kwargs[f.name], *f.metadata["range"])
     obj = cls(**kwargs)
     check = getattr(obj, "validate", None)
     if callable(check):
@@ -145,7 +191,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
                 raise ValueError(f"--set {key}: {p!r} is not a section")
-        node[parts[-1]] = yaml.safe_load(raw)
+        node[parts[-1]] = parse_yaml(raw, f"--set {shorten(item)}")
     return out
 
 
@@ -166,4 +212,4 @@ def load_config(cls, path=None, overrides: list[str] | None = None,
     return from_dict(cls, data)
 
 
-__all__ = ["coerce", "from_dict", "to_dict", "apply_overrides", "load_yaml", "load_config"]
+__all__ = ["coerce", "ranged", "check_range", "declared_ranges", "from_dict", "to_dict", "apply_overrides", "load_yaml", "load_config"]
