@@ -11,6 +11,7 @@ from .utils import format_table, parse_size
 
 def _build_for_cli(args, arch_required: bool = False):
     """The registry model of `--model` on `--input`, and the architecture to use."""
+    from search_spaces import parse_arch_arg
     from supernet.registry import build_model, model_entry
 
     entry = model_entry(args.model)
@@ -20,7 +21,7 @@ def _build_for_cli(args, arch_required: bool = False):
     model = build_model(args.model, size, args.classes)
     arch = None
     if entry.searchable:
-        arch = model.space.parse(args.arch) if args.arch is not None else model.space.default_arch()
+        arch = parse_arch_arg(model.space, args.arch) if args.arch is not None else model.space.default_arch()
     elif args.arch is not None:
         raise ValueError(f"{args.model} is a fixed model; it takes no --arch")
     return entry, size, model, arch
@@ -67,7 +68,9 @@ def cmd_space(args) -> int:
     if space is None:
         raise ValueError(f"{args.model} has no search space")
     if args.check is not None:
-        a = space.parse(args.check)
+        from search_spaces import parse_arch_arg
+
+        a = parse_arch_arg(space, args.check, "--check")
         print(space.to_json(a) if args.json else f"ok: {a}")
         return 0
     if args.sample:
@@ -107,9 +110,12 @@ def cmd_train(args) -> int:
     from .train import run_train
 
     if args.arch is not None and not args.arch.strip():
-        raise ValueError(f"--arch {args.arch!r} is empty; give an architecture string or JSON")
-    overrides = list(args.set) + ([f"arch={args.arch}"] if args.arch is not None else [])
-    run_train(load_run_config(args.config, overrides), resume=args.resume, progress=not args.no_progress)
+        raise ValueError(f"--arch {args.arch!r} is empty; give an architecture string, JSON or a file "
+                         "(best_arch.json, best_arch.txt)")
+    cfg = load_run_config(args.config, args.set)
+    if args.arch is not None:
+        cfg.arch = args.arch                  # a string, JSON or a file: read by run_train
+    run_train(cfg, resume=args.resume, progress=not args.no_progress)
     return 0
 
 
@@ -137,12 +143,7 @@ def correlate_config(args):
         else:
             raise ValueError(f"unknown config key {root!r}; allowed in the root: {', '.join(sorted(names))} "
                              f"(correlate) or {', '.join(sorted(run_names))} (the standalone runs' config)")
-    archs = None
-    if args.archs:
-        archs = []
-        for item in args.archs:                      # a file: one architecture per line, `#` comments
-            lines = (line.partition("#")[0].strip() for line in open(item)) if Path(item).is_file() else [item]
-            archs += [a for a in lines if a]
+    archs = list(args.archs) if args.archs else None   # files are read by run_correlate
     flags = {"checkpoint": args.checkpoint, "out": args.out, "k": args.k, "archs": archs,
              "epochs": args.epochs, "val_size": args.val_size, "batch_size": args.batch_size,
              "seed": args.seed, "bn_recalib": args.bn_recalib, "train_config": args.train_config,

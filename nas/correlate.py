@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from search_spaces import Arch
+from search_spaces import Arch, arch_texts
 from supernet.utils.config import apply_overrides, from_dict, load_yaml, to_dict
 
 from .config import RunConfig, config_diff, read_stored_config
@@ -188,6 +188,8 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
     from .validate import check_checkpoint, check_data, check_device, check_output_dir, check_run_options
 
     cfg.validate()                                # everything below is checked before any output
+    cfg.archs = [t for a in cfg.archs                # files: their architectures
+                 for t in (arch_texts(a, "--archs") if isinstance(a, str) else [a])]
     out = check_run_folder(cfg.out, "correlate", "--out")
     ckpt = check_checkpoint(cfg.checkpoint, "--checkpoint", kinds=("supernet",), weights=False)
     seeds = list(cfg.seeds) or [None]
