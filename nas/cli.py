@@ -93,14 +93,45 @@ def cmd_pretrain(args) -> int:
     return 0
 
 
+def route_overrides(items, sections) -> list[list[str]]:
+    """Split ``--set`` items between the configs a command drives: `sections` is a list of
+    (label, root keys, predicate or None); an item goes to the first section whose root keys
+    hold its root (``train`` of ``train.epochs=2``) or whose predicate accepts it. An item no
+    section takes is a one-line error listing every section's keys."""
+    out: list[list[str]] = [[] for _ in sections]
+    for item in items:
+        root = item.split("=", 1)[0].strip().split(".")[0]
+        for i, (_, roots, accepts) in enumerate(sections):
+            if root in roots or (accepts is not None and accepts(item, root)):
+                out[i].append(item)
+                break
+        else:
+            allowed = " or ".join(f"{', '.join(sorted(roots))} ({label})" for label, roots, _ in sections)
+            raise ValueError(f"unknown config key {root!r}; allowed in the root: {allowed}")
+    return out
+
+
 def cmd_demo(args) -> int:
     """The pipeline on the bundled data in minutes: pretrain, greedy search, figures."""
+    from dataclasses import fields
+
+    from supernet.registry import declared_run_option
     from supernet.utils.config import load_config
 
+    from .config import RunConfig
     from .demo import DemoConfig, run_demo
+    from .search.settings import SECTIONS
 
-    cfg = load_config(DemoConfig, args.config, args.set, {"space": args.space, "out": args.out})
-    run_demo(cfg.space, cfg.out, val_size=cfg.val_size, progress=not args.no_progress)
+    own, pretrain, search = route_overrides(args.set, [
+        ("demo", {f.name for f in fields(DemoConfig)}, None),
+        ("the pretraining config", {f.name for f in fields(RunConfig)},
+         lambda item, root: declared_run_option(root) is not None),
+        ("the search settings", set(SECTIONS) | {f.name for c in SECTIONS.values() for f in fields(c)}, None)])
+    cfg = load_config(DemoConfig, args.config, own, {"space": args.space, "out": args.out,
+                                                     "threads": args.threads})
+    run_demo(cfg.space, cfg.out, val_size=cfg.val_size, progress=not args.no_progress, threads=cfg.threads,
+             pretrain_overrides=list(cfg.pretrain_overrides) + pretrain,
+             search_overrides=list(cfg.search_overrides) + search)
     return 0
 
 
@@ -131,18 +162,11 @@ def correlate_config(args):
 
     from supernet.registry import declared_run_option
 
-    own, runs = [], []
     names = {f.name for f in fields(CorrelateConfig)}
-    run_names = {f.name for f in fields(RunConfig)}
-    for item in args.set:
-        root = item.split("=", 1)[0].strip().split(".")[0]
-        if root in names:
-            own.append(item)
-        elif root in run_names or declared_run_option(root) is not None or "=" not in item:
-            runs.append(item)             # (a root-level run option: `options.<key>`, `RunConfig.upgrade`)
-        else:
-            raise ValueError(f"unknown config key {root!r}; allowed in the root: {', '.join(sorted(names))} "
-                             f"(correlate) or {', '.join(sorted(run_names))} (the standalone runs' config)")
+    own, runs = route_overrides(args.set, [
+        ("correlate", names, None),
+        ("the standalone runs' config", {f.name for f in fields(RunConfig)},   # (a root-level run
+         lambda item, root: declared_run_option(root) is not None or "=" not in item)])  # option)
     archs = list(args.archs) if args.archs else None   # files are read by run_correlate
     flags = {"checkpoint": args.checkpoint, "out": args.out, "k": args.k, "archs": archs,
              "epochs": args.epochs, "val_size": args.val_size, "batch_size": args.batch_size,
@@ -207,9 +231,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p.add_argument("--space", choices=demo_families(), help=f"model family whose demo config to "
                    f"run (registered with register_family; default {demo_families()[0]})")
-    p.add_argument("--config", help="YAML file with demo settings (space, out, val_size)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. --set val_size=64")
+    p.add_argument("--config", help="YAML file with demo settings (space, out, val_size, threads, "
+                   "pretrain_overrides, search_overrides)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a demo setting (--set val_size=64), a key of the pretraining config "
+                        "(--set train.epochs=2) or of the search settings (--set search.seed=3)")
     p.add_argument("--out", help="output folder (default runs/demo-SPACE; resumable)")
+    p.add_argument("--threads", type=int, help="torch threads for pretraining and search (default: "
+                   "the cores the load at start leaves free, printed)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_demo)
 
