@@ -205,7 +205,7 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
         from .runfolder import stored_value
         stored = stored_value(out, "correlate", "bn_recalib")
         cfg.bn_recalib = stored if isinstance(stored, int) and not isinstance(stored, bool) else None
-    factory = CheckpointEvaluatorFactory(cfg.checkpoint, cfg.val_size or 10 ** 9, cfg.batch_size, cfg.seed,
+    factory = CheckpointEvaluatorFactory(cfg.checkpoint, cfg.val_size, cfg.batch_size, cfg.seed,
                                          cfg.bn_recalib, prefix_cache=False)
     cfg.bn_recalib = factory.bn_recalib           # resolved: written to the folder's config
     model = factory.cost_model()

@@ -87,3 +87,15 @@ def test_correlate_takes_best_arch_json_and_a_list(arch_files, tmp_path, superne
     assert list(frame["arch"]) == [BEST, OTHER, third]
     stored = yaml.safe_load((tmp_path / "c" / "correlate_config.yaml").read_text())
     assert stored["archs"] == [BEST, OTHER, third]          # what was correlated, not the file names
+
+
+def test_search_records_the_validation_clips_it_used(supernet_ckpt, tmp_path, capsys):
+    """Defect 4: search_config.yaml said val_size 256 when the list held fewer clips."""
+    out = tmp_path / "s"
+    assert main(["search", "--checkpoint", str(supernet_ckpt), "--out", str(out), "--strategy", "random",
+                 "--budget", "2", "--val-size", "256", "--threads", "1", "--no-progress"]) == 0
+    stored = yaml.safe_load((out / "search_config.yaml").read_text())
+    assert stored["evaluation"]["val_size"] == 20                       # 10 classes x 2 clips
+    said = [line for line in capsys.readouterr().out.splitlines() if "val_size 256" in line]
+    assert len(said) == 1 and "has 20 clips; all 20 are used" in said[0]
+    assert set(pd.read_csv(out / "results.csv")["clips"]) == {20}
