@@ -224,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("flops", help=cmd_flops.__doc__)
     model_args(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=cmd_flops)
+    p.set_defaults(func=cmd_flops, _set_example="model=mlp3d-nano")
 
     p = sub.add_parser("demo", help=cmd_demo.__doc__)
     from supernet.registry import demo_families
@@ -311,12 +311,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", help="arch: architecture string or JSON")
     p.add_argument("--classes", type=int)
     p.add_argument("--title")
-    p.set_defaults(func=cmd_plot)
+    p.set_defaults(func=cmd_plot, _set_example="title=my-search")
 
     p = sub.add_parser("models", help=cmd_models.__doc__)
     from supernet.registry import list_families
     p.add_argument("--family", help=f"only this family ({', '.join(list_families())})")
-    p.set_defaults(func=cmd_models)
+    p.set_defaults(func=cmd_models, _set_example=f"family={list_families()[0]}")
 
     p = sub.add_parser("space", help=cmd_space.__doc__)
     model_args(p)
@@ -324,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--check", metavar="ARCH", help="validate an architecture string or JSON")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_space)
+    p.set_defaults(func=cmd_space, _set_example="model=mlp3d-nano")
 
     from .flagconfig import add_to_flag_commands
     add_to_flag_commands(parser)                  # --config / --set on every other command too
