@@ -183,7 +183,8 @@ def cmd_correlate(args) -> int:
 
     cfg = correlate_config(args)
     run_correlate(cfg, ray=args.ray or bool(args.ray_address), ray_address=args.ray_address,
-                  cpus_per_trial=args.cpus_per_trial, estimates_only=args.estimates_only)
+                  cpus_per_trial=args.cpus_per_trial, estimates_only=args.estimates_only,
+                  progress=not args.no_progress)
     return 0
 
 
@@ -211,8 +212,21 @@ def cmd_plot(args) -> int:
     return 0
 
 
+class CommandParser(argparse.ArgumentParser):
+    """An `ArgumentParser` whose (sub-)commands report an unknown argument themselves, under
+    their own usage (``nas pretrain: error: unrecognized arguments: --bogus``), instead of
+    handing it up to the top-level parser, which printed it under the usage of ``nas``."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        leaf = not any(isinstance(a, argparse._SubParsersAction) for a in self._actions)
+        if extras and leaf:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nas", description=__doc__)
+    parser = CommandParser(prog="nas", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def model_args(p, arch_help="architecture string or JSON (default: the space's default)"):
@@ -298,7 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ray-address", help="Ray cluster address (implies --ray)")
     p.add_argument("--estimates-only", action="store_true", help="stop after the shared-weight estimates "
                    "(rerun without it to train and correlate in the same folder)")
-    p.add_argument("--cpus-per-trial", type=int, default=1)
+    p.add_argument("--cpus-per-trial", type=int, default=1, help="--ray: CPUs (and torch threads) of "
+                   "each standalone training trial (default 1)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars or lines")
     p.set_defaults(func=cmd_correlate)
 
     p = sub.add_parser("plot", help=cmd_plot.__doc__)
@@ -341,6 +357,26 @@ def error_line(command: str, error: BaseException, limit: int = 600) -> str:
     return f"nas {command}: error: {text}"
 
 
+def interrupted_line(command: str, argv: list[str], args, error: KeyboardInterrupt) -> str:
+    """The one line `main` prints on Ctrl-C: where the run stopped (a training run says its
+    step and last checkpoint, `TrainingInterrupted`) and the command that continues it."""
+    import shlex
+
+    where = error.where() if hasattr(error, "where") else "stopped"
+    again = list(argv)
+    if getattr(error, "checkpoint", "") is None:                 # nothing saved: start again
+        again = [a for a in again if a != "--resume"]
+        how = "start again with"
+    elif hasattr(args, "resume"):
+        again += [] if args.resume else ["--resume"]
+        how = "continue with"
+    elif command in ("demo", "correlate"):                       # they resume by themselves
+        how = "continue with"
+    else:
+        return f"nas {command}: interrupted ({where})"
+    return f"nas {command}: interrupted: {where}; {how}: nas {shlex.join(again)}"
+
+
 def main(argv=None) -> int:
     from .plugins import load_plugins
     try:                                     # before the parser: plug-in strategies are choices
@@ -348,6 +384,7 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f"nas: error: {e}", file=sys.stderr)
         return 2
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     try:
         from .flagconfig import resolve_flag_config
@@ -357,6 +394,9 @@ def main(argv=None) -> int:
             IsADirectoryError, RuntimeError) as e:
         print(error_line(args.command, e), file=sys.stderr)
         return 2
+    except KeyboardInterrupt as e:                  # Ctrl-C: one line, exit 128 + SIGINT
+        print(interrupted_line(args.command, argv, args, e), file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -314,8 +314,8 @@ def build_latency_table(model, input_size, batch: int = 1, device: str = "cpu", 
 def _progress(items, show: bool, desc: str | None):
     if not show or desc is None:
         return items
-    from tqdm.auto import tqdm
-    return tqdm(items, desc=desc, unit="piece", file=sys.stderr, dynamic_ncols=True, leave=False)
+    from supernet.utils.progress import progress as progress_bar
+    return progress_bar(items, desc=desc, unit="piece", file=sys.stderr, leave=False)
 
 
 # ---- CLI ------------------------------------------------------------------------------------------

@@ -107,7 +107,7 @@ def run_train(cfg: RunConfig, resume: bool = False, quiet: bool = False, progres
                                     config=cfg.to_dict(), device=device, dist_info=info,
                                     before_step=hook, resume=resume, final_name="model.pt",
                                     evaluate=eval_curve(cfg, steps, device, info.is_main),
-                                    progress=progress)
+                                    progress=progress, label=cfg.arch)
         metrics = evaluate_run(model, cfg, device)
         metrics.update({"arch": cfg.arch, "step": result.step, "train": result.last_epoch})
         if info.is_main:

@@ -75,6 +75,7 @@ def test_train_takes_best_arch_json(arch_files, tmp_path, capsys):
                  "--no-progress"]) == 0
     run = tmp_path / "standalone"
     assert json.loads((run / "eval.json").read_text())["arch"] == BEST
+    assert f"epoch 0 ({BEST}): loss" in capsys.readouterr().out     # defect 10: lines name their run
     assert yaml.safe_load((run / "config.yaml").read_text())["arch"] == BEST   # the string, not the path
 
 
@@ -99,3 +100,94 @@ def test_search_records_the_validation_clips_it_used(supernet_ckpt, tmp_path, ca
     said = [line for line in capsys.readouterr().out.splitlines() if "val_size 256" in line]
     assert len(said) == 1 and "has 20 clips; all 20 are used" in said[0]
     assert set(pd.read_csv(out / "results.csv")["clips"]) == {20}
+
+
+def test_precision_at_k_only_when_k_is_below_the_number_of_architectures():
+    """Defect 6: `--k 4` printed precision_at_4 = 1.000, which k = K always gives."""
+    from nas.correlate import ranking_stats
+
+    def frame(n):
+        return pd.DataFrame({"estimated_acc": [float(i) for i in range(n)],
+                             "real_acc": [float((i * 7) % n) for i in range(n)]})
+
+    assert not any(m.startswith("precision_at") for m in ranking_stats(frame(4))["measure"])
+    assert not any(m.startswith("precision_at") for m in ranking_stats(frame(5))["measure"])
+    six = ranking_stats(frame(6)).set_index("measure")
+    assert "precision_at_5" in six.index and six.loc["precision_at_5", "n"] == 6
+
+
+def test_ctrl_c_says_where_it_stopped_and_the_resume_command_then_resume_finishes(tmp_path):
+    """Defects 9 and 10: Ctrl-C printed a 40-line traceback; logs redirected to a file filled
+    with carriage returns and cursor movements. Output goes to pipes here, not a terminal."""
+    import shlex
+    import signal
+    import subprocess
+    import time
+
+    from supernet.training.checkpoint import load_checkpoint
+    from tests.test_pretrain import nas_cmd, subprocess_env
+
+    cfg = tiny_config(tmp_path, "run", epochs=1, checkpoint_every=2)
+    env = subprocess_env()
+    env.pop("VIDNAS_PROGRESS", None)
+    proc = subprocess.Popen(nas_cmd("pretrain", "--config", str(cfg)), env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ckpt = tmp_path / "run" / "checkpoints" / "last.pt"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and not ckpt.exists():
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-2000:]
+    saved = load_checkpoint(ckpt)["step"]
+    assert 2 <= saved < 10 and not (tmp_path / "run" / "supernet.pt").exists()
+    assert "Traceback" not in err and "\r" not in err + out and "\x1b[" not in err + out
+    message = err.strip().splitlines()[-1]
+    assert [line for line in err.splitlines() if "interrupted" in line] == [message]
+    assert message.startswith("nas pretrain: interrupted: stopped at step ")
+    assert f"its last checkpoint, step {saved} ({ckpt}), is safe" in message
+    command = message.split("; continue with: ")[1]
+    assert command == f"nas pretrain --config {cfg} --resume"
+    assert any(line.startswith("supernet training: ") and "/10 step" in line for line in err.splitlines())
+    done = subprocess.run(nas_cmd(*shlex.split(command)[1:]), env=env, cwd=tmp_path, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert load_checkpoint(tmp_path / "run" / "supernet.pt")["step"] == 10
+    rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
+    assert [int(r.split(",")[0]) for r in rows[1:]] == list(range(1, 11))
+
+
+def test_an_unknown_flag_is_reported_under_the_sub_command(capsys):
+    """Defect 7: `nas pretrain --bogus` was reported under the usage of `nas`."""
+    with pytest.raises(SystemExit) as stop:
+        main(["pretrain", "--config", "x.yaml", "--bogus"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: nas pretrain ") and "nas pretrain: error: unrecognized arguments: --bogus" in err
+
+
+def test_every_long_running_command_takes_no_progress():
+    from nas.cli import build_parser
+    from nas.flagconfig import leaf_parsers
+
+    long_running = {"nas pretrain", "nas train", "nas search", "nas correlate", "nas demo", "nas data check",
+                    "nas latency-table"}
+    found = {leaf.prog for leaf in leaf_parsers(build_parser())
+             if any("--no-progress" in a.option_strings for a in leaf._actions)}
+    assert long_running <= found
+
+
+def test_the_readme_names_correlates_run_folders_as_the_code_makes_them():
+    """Defect 8: the README promised `archs/NN-ARCH/`; the folders are `archs/<arch>-seed<seed>`."""
+    import re
+    from pathlib import Path
+
+    import nas.correlate
+    from nas.correlate import run_dir
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    documented = re.findall(r"`archs/([^`]+)/`", readme)
+    assert documented, "the README names the folder of correlate's standalone runs"
+    made = run_dir(Path("archs"), BEST, 3).name
+    for pattern in documented + re.findall(r"``archs/([^`]+)/``", nas.correlate.__doc__):
+        assert pattern.replace("<arch>", BEST).replace("<seed>", "3") == made, pattern
