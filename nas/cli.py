@@ -1,4 +1,8 @@
-"""The `nas` command line: one sub-command per job (see `nas --help`)."""
+"""vidnas: weight-sharing neural architecture search for video networks (MLP-3D, MorphMLP,
+3D-convolution splits). Pretrain a supernet on your videos, search it (greedy, evolution,
+Optuna, Ray Tune) by accuracy minus cost, retrain and export the architecture found, and
+check how well the shared weights ranked it. One sub-command per step; `nas COMMAND --help`
+for each, `nas config show` for every config key."""
 from __future__ import annotations
 
 import argparse
@@ -212,6 +216,20 @@ def cmd_plot(args) -> int:
     return 0
 
 
+def package_version() -> str:
+    """The installed vidnas version (setup.cfg's, read from the clone when not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("vidnas")
+    except PackageNotFoundError:
+        import configparser
+
+        cfg = configparser.ConfigParser()
+        cfg.read(Path(__file__).resolve().parents[1] / "setup.cfg")
+        return cfg.get("metadata", "version", fallback="unknown")
+
+
 class CommandParser(argparse.ArgumentParser):
     """An `ArgumentParser` whose (sub-)commands report an unknown argument themselves, under
     their own usage (``nas pretrain: error: unrecognized arguments: --bogus``), instead of
@@ -227,9 +245,12 @@ class CommandParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = CommandParser(prog="nas", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"vidnas {package_version()}",
+                        help="print the vidnas version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def model_args(p, arch_help="architecture string or JSON (default: the space's default)"):
+    def model_args(p, arch_help="architecture: a string, JSON, best_arch.json or best_arch.txt "
+                                "(default: the space's default)"):
         p.add_argument("--model", required=True, help="registered model name (see `nas models`)")
         p.add_argument("--input", help="TxHxW for video models, HxW for image models")
         p.add_argument("--arch", help=arch_help)
@@ -278,6 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .latency import add_parser as add_latency_parser
     add_latency_parser(sub)
 
+    from .reference import add_parser as add_config_parser
+    add_config_parser(sub)
+
     p = sub.add_parser("train", help=cmd_train.__doc__)
     p.add_argument("--config", required=True, help="YAML run config (see experiments/configs)")
     p.add_argument("--arch", help="architecture to train (overrides the config's `arch`)")
@@ -318,15 +342,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_correlate)
 
     p = sub.add_parser("plot", help=cmd_plot.__doc__)
-    p.add_argument("kind", choices=["correlation", "variants", "arch", "search"])
+    p.add_argument("kind", choices=["correlation", "variants", "arch", "search"],
+                   help="correlation: Fig. 6 from correlation.csv; variants: Fig. 4 from variants.csv; "
+                        "arch: Fig. 7, an architecture block by block; search: a search's results.csv")
     p.add_argument("--csv", help="correlation.csv / variants.csv / results.csv")
     p.add_argument("--out", required=True, help="output path without extension (.png and .pdf written)")
     p.add_argument("--searched", help="variants: JSON with gflops, top1, label of the searched arch")
     p.add_argument("--model", help="arch: registered model name")
     p.add_argument("--input", help="arch: TxHxW")
-    p.add_argument("--arch", help="arch: architecture string or JSON")
-    p.add_argument("--classes", type=int)
-    p.add_argument("--title")
+    p.add_argument("--arch", help="arch: architecture (a string, JSON, best_arch.json or best_arch.txt)")
+    p.add_argument("--classes", type=int, help="arch: number of classes (default: the model's)")
+    p.add_argument("--title", help="figure title (default: none, or the figure's own)")
     p.set_defaults(func=cmd_plot, _set_example="title=my-search")
 
     p = sub.add_parser("models", help=cmd_models.__doc__)
@@ -337,9 +363,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("space", help=cmd_space.__doc__)
     model_args(p)
     p.add_argument("--sample", type=int, default=0, help="print N uniform samples")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--check", metavar="ARCH", help="validate an architecture string or JSON")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first --sample (default 0)")
+    p.add_argument("--check", metavar="ARCH", help="validate an architecture (a string, JSON, "
+                   "best_arch.json or best_arch.txt)")
+    p.add_argument("--json", action="store_true", help="print architectures as the space's JSON")
     p.set_defaults(func=cmd_space, _set_example="model=mlp3d-nano")
 
     from .flagconfig import add_to_flag_commands

@@ -35,14 +35,14 @@ class CorrelateConfig:
     """`nas correlate` settings (``--config FILE`` + ``--set key=value``, flags as shorthands;
     written to ``correlate_config.yaml`` in the output folder, which resume checks)."""
 
-    checkpoint: str = ""
-    out: str = ""
+    checkpoint: str = ""   # supernet checkpoint (from nas pretrain)
+    out: str = ""   # output folder (resumable)
     k: int = 10                          # architectures (when not listed)
-    archs: list = field(default_factory=list)
+    archs: list = field(default_factory=list)   # architectures (strings, JSON, files); empty: k sampled
     epochs: int | None = None            # standalone epochs (None: the standalone config's, or 10)
     val_size: int | None = None          # clips for the estimate (None: the whole val split)
-    batch_size: int = 32
-    seed: int = 0
+    batch_size: int = 32   # evaluation batch size of the estimates
+    seed: int = 0   # seed of the sampled architectures and the validation subset
     overrides: list = field(default_factory=list)   # --set for the standalone runs
     bn_recalib: int | None = None        # None: the folder's stored value, else the family's default
     train_config: str | None = None      # YAML run config of the standalone runs (default: the supernet's)

@@ -37,9 +37,9 @@ def default_space() -> str:
 class DemoConfig:
     """`nas demo` settings (``--config FILE`` + ``--set key=value``; flags are shorthands)."""
 
-    space: str = field(default_factory=default_space)
+    space: str = field(default_factory=default_space)   # model family whose demo config runs
     out: str | None = None             # default runs/demo-<space>
-    val_size: int = 256
+    val_size: int = 256   # validation clips of the search
     threads: int | None = None         # torch threads (None: from the cores and the load at start)
     pretrain_overrides: list = field(default_factory=list)   # --set of the pretraining config
     search_overrides: list = field(default_factory=list)     # --set of the search settings

@@ -472,7 +472,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    "standalone one (nas train's model.pt)")
     p.add_argument("--arch", help="architecture string, JSON, or a JSON file such as best_arch.json")
     p.add_argument("--out", required=True, help="export folder")
-    p.add_argument("--format", default="state_dict", choices=FORMATS)
+    p.add_argument("--format", default="state_dict", choices=FORMATS,
+                   help="weights only (state_dict, default), a traced TorchScript file or an ONNX file")
     p.add_argument("--input", help="TxHxW of the clip (default: the checkpoint's)")
     p.add_argument("--batch", type=int, default=1, help="batch of the traced example (ONNX: the "
                    "batch axis is dynamic anyway)")

@@ -191,3 +191,45 @@ def test_the_readme_names_correlates_run_folders_as_the_code_makes_them():
     made = run_dir(Path("archs"), BEST, 3).name
     for pattern in documented + re.findall(r"``archs/([^`]+)/``", nas.correlate.__doc__):
         assert pattern.replace("<arch>", BEST).replace("<seed>", "3") == made, pattern
+
+
+def test_the_configuration_reference_is_generated_and_committed(capsys):
+    """Missing: a configuration reference generated from the dataclasses, pointed to by the
+    README; the real-video defaults visible; a written video-list config without synthetic keys."""
+    from pathlib import Path
+
+    from nas.config import RunConfig
+    from nas.reference import markdown
+
+    root = Path(__file__).resolve().parents[1]
+    assert (root / "docs" / "config.md").read_text() == markdown(), "regenerate: nas config show --markdown > docs/config.md"
+    assert "docs/config.md" in (root / "README.md").read_text()
+    page = markdown()
+    for key in ("`train.checkpoint_every`", "`data.frame_interval`", "`optim.lr_mults`", "`evaluation.val_size`"):
+        assert key in page
+    assert "`flip` is `false` for synthetic-temporal and `true` for video-list" in page
+    assert "`scale` is `[1.0, 1.0]` for synthetic-temporal and `[0.08, 1.0]` for video-list" in page
+    assert main(["config", "show", "--defaults", "--set", "data.dataset=video-list",
+                 "--set", "data.train_list=t.txt"]) == 0
+    video_defaults = yaml.safe_load(capsys.readouterr().out)["data"]
+    assert video_defaults["flip"] is True and video_defaults["scale"] == [0.08, 1.0]
+    assert video_defaults["frame_interval"] == 4
+    assert main(["config", "show", "--defaults"]) == 0
+    defaults = yaml.safe_load(capsys.readouterr().out)
+    assert defaults["train"]["epochs"] == 32 and defaults["data"]["dataset"] == "synthetic-temporal"
+    video = load_run_config(None, ["data.dataset=video-list", "data.train_list=t.txt"]).to_dict()
+    assert not {"train_clips_per_class", "beats", "noise"} & set(video["data"])
+    assert RunConfig().to_dict()["data"]["beats"] == 4
+
+
+def test_version_and_a_help_text_for_every_option(capsys):
+    from nas.cli import build_parser
+    from nas.flagconfig import leaf_parsers
+
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.startswith("vidnas ")
+    missing = [(leaf.prog, a.option_strings or a.dest) for leaf in leaf_parsers(build_parser())
+               for a in leaf._actions if not a.help]
+    assert missing == []
+    assert "see `nas --help`" not in (build_parser().description or "")

@@ -112,7 +112,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     g.add_argument("--ray", action="store_true", help="evaluate on a local Ray")
     g.add_argument("--ray-address", help="evaluate on this Ray cluster (implies --ray)")
     g.add_argument("--workers", type=int, default=2, help="concurrent Ray workers (default 2)")
-    g.add_argument("--gpus-per-worker", type=float, default=0.0)
+    g.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs each Ray worker reserves "
+                   "(fractions share a GPU; default 0: CPU workers)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_search)
     return p
