@@ -9,26 +9,15 @@ import yaml
 from nas.cli import main
 from nas.config import load_run_config
 from nas.correlate import CorrelateConfig, run_correlate
-from nas.pretrain import run_pretrain
 from search_spaces import arch_texts
 from supernet.registry import build_model
+from tests.test_correlate import supernet_ckpt  # noqa: F401  (the same 2-step supernet fixture)
 from tests.test_pretrain import tiny_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 BEST = "sr4-lr2-sr4-sr2-sr4-sr4-sr1-sr4"
 OTHER = "sr1-sr1-sr1-sr1-sr1-sr1-sr1-sr1"
-
-
-@pytest.fixture(scope="module")
-def supernet_ckpt(tmp_path_factory):
-    root = tmp_path_factory.mktemp("user")
-    cfg = load_run_config(None, base={
-        "output_dir": str(root / "pre"), "model": {"name": "mlp3d-nano"},
-        "data": {"dataset": "synthetic-temporal", "num_frames": 16, "size": 32, "num_classes": 10,
-                 "train_clips_per_class": 4, "val_clips_per_class": 2, "cache_dir": str(root / "cache")},
-        "optim": {"lr": 1e-3, "base_batch_size": 8}, "train": {"epochs": 1, "batch_size": 8, "max_steps": 2}})
-    return run_pretrain(cfg, progress=False).checkpoint
 
 
 @pytest.fixture
