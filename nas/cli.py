@@ -1,4 +1,8 @@
-"""The `nas` command line: one sub-command per job (see `nas --help`)."""
+"""vidnas: weight-sharing neural architecture search for video networks (MLP-3D, MorphMLP,
+3D-convolution splits). Pretrain a supernet on your videos, search it (greedy, evolution,
+Optuna, Ray Tune) by accuracy minus cost, retrain and export the architecture found, and
+check how well the shared weights ranked it. One sub-command per step; `nas COMMAND --help`
+for each, `nas config show` for every config key."""
 from __future__ import annotations
 
 import argparse
@@ -11,11 +15,12 @@ from search_spaces import shorten
 
 from supernet.utils.io import NoSpaceLeft
 
-from .utils import format_table, parse_size, read_csv, read_item_lines, read_json
+from .utils import format_table, parse_size, read_csv, read_json
 
 
 def _build_for_cli(args, arch_required: bool = False):
     """The registry model of `--model` on `--input`, and the architecture to use."""
+    from search_spaces import parse_arch_arg
     from supernet.registry import build_model, model_entry
 
     entry = model_entry(args.model)
@@ -25,7 +30,7 @@ def _build_for_cli(args, arch_required: bool = False):
     model = build_model(args.model, size, args.classes)
     arch = None
     if entry.searchable:
-        arch = model.space.parse(args.arch) if args.arch is not None else model.space.default_arch()
+        arch = parse_arch_arg(model.space, args.arch) if args.arch is not None else model.space.default_arch()
     elif args.arch is not None:
         raise ValueError(f"{args.model} is a fixed model; it takes no --arch")
     return entry, size, model, arch
@@ -75,7 +80,9 @@ def cmd_space(args) -> int:
         if getattr(args, name) < 0:
             raise ValueError(f"--{name} must be an integer >= 0, got {getattr(args, name)}")
     if args.check is not None:
-        a = space.parse(args.check)
+        from search_spaces import parse_arch_arg
+
+        a = parse_arch_arg(space, args.check, "--check")
         print(space.to_json(a) if args.json else f"ok: {a}")
         return 0
     if args.sample:
@@ -98,14 +105,45 @@ def cmd_pretrain(args) -> int:
     return 0
 
 
+def route_overrides(items, sections) -> list[list[str]]:
+    """Split ``--set`` items between the configs a command drives: `sections` is a list of
+    (label, root keys, predicate or None); an item goes to the first section whose root keys
+    hold its root (``train`` of ``train.epochs=2``) or whose predicate accepts it. An item no
+    section takes is a one-line error listing every section's keys."""
+    out: list[list[str]] = [[] for _ in sections]
+    for item in items:
+        root = item.split("=", 1)[0].strip().split(".")[0]
+        for i, (_, roots, accepts) in enumerate(sections):
+            if root in roots or (accepts is not None and accepts(item, root)):
+                out[i].append(item)
+                break
+        else:
+            allowed = " or ".join(f"{', '.join(sorted(roots))} ({label})" for label, roots, _ in sections)
+            raise ValueError(f"unknown config key {root!r}; allowed in the root: {allowed}")
+    return out
+
+
 def cmd_demo(args) -> int:
     """The pipeline on the bundled data in minutes: pretrain, greedy search, figures."""
+    from dataclasses import fields
+
+    from supernet.registry import declared_run_option
     from supernet.utils.config import load_config
 
+    from .config import RunConfig
     from .demo import DemoConfig, run_demo
+    from .search.settings import SECTIONS
 
-    cfg = load_config(DemoConfig, args.config, args.set, {"space": args.space, "out": args.out})
-    run_demo(cfg.space, cfg.out, val_size=cfg.val_size, progress=not args.no_progress)
+    own, pretrain, search = route_overrides(args.set, [
+        ("demo", {f.name for f in fields(DemoConfig)}, None),
+        ("the pretraining config", {f.name for f in fields(RunConfig)},
+         lambda item, root: declared_run_option(root) is not None),
+        ("the search settings", set(SECTIONS) | {f.name for c in SECTIONS.values() for f in fields(c)}, None)])
+    cfg = load_config(DemoConfig, args.config, own, {"space": args.space, "out": args.out,
+                                                     "threads": args.threads})
+    run_demo(cfg.space, cfg.out, val_size=cfg.val_size, progress=not args.no_progress, threads=cfg.threads,
+             pretrain_overrides=list(cfg.pretrain_overrides) + pretrain,
+             search_overrides=list(cfg.search_overrides) + search)
     return 0
 
 
@@ -115,9 +153,12 @@ def cmd_train(args) -> int:
     from .train import run_train
 
     if args.arch is not None and not args.arch.strip():
-        raise ValueError(f"--arch {args.arch!r} is empty; give an architecture string or JSON")
-    overrides = list(args.set) + ([f"arch={args.arch}"] if args.arch is not None else [])
-    run_train(load_run_config(args.config, overrides), resume=args.resume, progress=not args.no_progress)
+        raise ValueError(f"--arch {args.arch!r} is empty; give an architecture string, JSON or a file "
+                         "(best_arch.json, best_arch.txt)")
+    cfg = load_run_config(args.config, args.set)
+    if args.arch is not None:
+        cfg.arch = args.arch                  # a string, JSON or a file: read by run_train
+    run_train(cfg, resume=args.resume, progress=not args.no_progress)
     return 0
 
 
@@ -133,33 +174,12 @@ def correlate_config(args):
 
     from supernet.registry import declared_run_option
 
-    own, runs = [], []
     names = {f.name for f in fields(CorrelateConfig)}
-    run_names = {f.name for f in fields(RunConfig)}
-    for item in args.set:
-        root = item.split("=", 1)[0].strip().split(".")[0]
-        if root in names:
-            own.append(item)
-        elif root in run_names or declared_run_option(root) is not None or "=" not in item:
-            runs.append(item)             # (a root-level run option: `options.<key>`, `RunConfig.upgrade`)
-        else:
-            raise ValueError(f"unknown config key {root!r}; allowed in the root: {', '.join(sorted(names))} "
-                             f"(correlate) or {', '.join(sorted(run_names))} (the standalone runs' config)")
-    archs = None
-    if args.archs:
-        archs = []
-        for item in args.archs:                      # a file: one architecture per line, `#` comments
-            if not Path(item).is_file():
-                archs += [item] if item else []
-                continue
-            lines = read_item_lines(item, "--archs file")
-            if not lines:
-                raise ValueError(f"--archs file {item} holds no architecture (only comments or blank "
-                                 "lines); give one architecture per line")
-            archs += lines
-        if not archs:
-            raise ValueError(f"--archs {shorten(' '.join(args.archs))} gives no architecture; "
-                             "give architecture strings or files of them")
+    own, runs = route_overrides(args.set, [
+        ("correlate", names, None),
+        ("the standalone runs' config", {f.name for f in fields(RunConfig)},   # (a root-level run
+         lambda item, root: declared_run_option(root) is not None or "=" not in item)])  # option)
+    archs = list(args.archs) if args.archs else None   # files are read by run_correlate
     flags = {"checkpoint": args.checkpoint, "out": args.out, "k": args.k, "archs": archs,
              "epochs": args.epochs, "val_size": args.val_size, "batch_size": args.batch_size,
              "seed": args.seed, "bn_recalib": args.bn_recalib, "train_config": args.train_config,
@@ -175,13 +195,13 @@ def cmd_correlate(args) -> int:
 
     cfg = correlate_config(args)
     run_correlate(cfg, ray=args.ray or bool(args.ray_address), ray_address=args.ray_address,
-                  cpus_per_trial=args.cpus_per_trial, estimates_only=args.estimates_only)
+                  cpus_per_trial=args.cpus_per_trial, estimates_only=args.estimates_only,
+                  progress=not args.no_progress)
     return 0
 
 
 def cmd_plot(args) -> int:
     """Draw a figure (PNG and PDF): correlation (Fig. 6), variants (Fig. 4), arch (Fig. 7), search."""
-    import pandas as pd
 
     from . import plots
 
@@ -218,11 +238,41 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
+def package_version() -> str:
+    """The installed vidnas version (setup.cfg's, read from the clone when not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("vidnas")
+    except PackageNotFoundError:
+        import configparser
+
+        cfg = configparser.ConfigParser()
+        cfg.read(Path(__file__).resolve().parents[1] / "setup.cfg")
+        return cfg.get("metadata", "version", fallback="unknown")
+
+
+class CommandParser(OneLineParser):
+    """An `ArgumentParser` whose (sub-)commands report an unknown argument themselves, under
+    their own usage (``nas pretrain: error: unrecognized arguments: --bogus``), instead of
+    handing it up to the top-level parser, which printed it under the usage of ``nas``."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        leaf = not any(isinstance(a, argparse._SubParsersAction) for a in self._actions)
+        if extras and leaf:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="nas", description=__doc__)
+    parser = CommandParser(prog="nas", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"vidnas {package_version()}",
+                        help="print the vidnas version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def model_args(p, arch_help="architecture string or JSON (default: the space's default)"):
+    def model_args(p, arch_help="architecture: a string, JSON, best_arch.json or best_arch.txt "
+                                "(default: the space's default)"):
         p.add_argument("--model", required=True, help="registered model name (see `nas models`)")
         p.add_argument("--input", help="TxHxW for video models, HxW for image models")
         p.add_argument("--arch", help=arch_help)
@@ -231,16 +281,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("flops", help=cmd_flops.__doc__)
     model_args(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=cmd_flops)
+    p.set_defaults(func=cmd_flops, _set_example="model=mlp3d-nano")
 
     p = sub.add_parser("demo", help=cmd_demo.__doc__)
     from supernet.registry import demo_families
 
     p.add_argument("--space", choices=demo_families(), help=f"model family whose demo config to "
                    f"run (registered with register_family; default {demo_families()[0]})")
-    p.add_argument("--config", help="YAML file with demo settings (space, out, val_size)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. --set val_size=64")
+    p.add_argument("--config", help="YAML file with demo settings (space, out, val_size, threads, "
+                   "pretrain_overrides, search_overrides)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a demo setting (--set val_size=64), a key of the pretraining config "
+                        "(--set train.epochs=2) or of the search settings (--set search.seed=3)")
     p.add_argument("--out", help="output folder (default runs/demo-SPACE; resumable)")
+    p.add_argument("--threads", type=int, help="torch threads for pretraining and search (default: "
+                   "the cores the load at start leaves free, printed)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_demo)
 
@@ -268,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .proxies.cli import add_parser as add_proxies_parser
     add_proxies_parser(sub)
+    from .reference import add_parser as add_config_parser
+    add_config_parser(sub)
 
     p = sub.add_parser("train", help=cmd_train.__doc__)
     p.add_argument("--config", required=True, help="YAML run config (see experiments/configs)")
@@ -303,33 +360,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ray-address", help="Ray cluster address (implies --ray)")
     p.add_argument("--estimates-only", action="store_true", help="stop after the shared-weight estimates "
                    "(rerun without it to train and correlate in the same folder)")
-    p.add_argument("--cpus-per-trial", type=int, default=1)
+    p.add_argument("--cpus-per-trial", type=int, default=1, help="--ray: CPUs (and torch threads) of "
+                   "each standalone training trial (default 1)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars or lines")
     p.set_defaults(func=cmd_correlate)
 
     p = sub.add_parser("plot", help=cmd_plot.__doc__)
-    p.add_argument("kind", choices=["correlation", "variants", "arch", "search"])
+    p.add_argument("kind", choices=["correlation", "variants", "arch", "search"],
+                   help="correlation: Fig. 6 from correlation.csv; variants: Fig. 4 from variants.csv; "
+                        "arch: Fig. 7, an architecture block by block; search: a search's results.csv")
     p.add_argument("--csv", help="correlation.csv / variants.csv / results.csv")
     p.add_argument("--out", required=True, help="output path without extension (.png and .pdf written)")
     p.add_argument("--searched", help="variants: JSON with gflops, top1, label of the searched arch")
     p.add_argument("--model", help="arch: registered model name")
     p.add_argument("--input", help="arch: TxHxW")
-    p.add_argument("--arch", help="arch: architecture string or JSON")
-    p.add_argument("--classes", type=int)
-    p.add_argument("--title")
-    p.set_defaults(func=cmd_plot)
+    p.add_argument("--arch", help="arch: architecture (a string, JSON, best_arch.json or best_arch.txt)")
+    p.add_argument("--classes", type=int, help="arch: number of classes (default: the model's)")
+    p.add_argument("--title", help="figure title (default: none, or the figure's own)")
+    p.set_defaults(func=cmd_plot, _set_example="title=my-search")
 
     p = sub.add_parser("models", help=cmd_models.__doc__)
     from supernet.registry import list_families
     p.add_argument("--family", help=f"only this family ({', '.join(list_families())})")
-    p.set_defaults(func=cmd_models)
+    p.set_defaults(func=cmd_models, _set_example=f"family={list_families()[0]}")
 
     p = sub.add_parser("space", help=cmd_space.__doc__)
     model_args(p)
     p.add_argument("--sample", type=int, default=0, help="print N uniform samples")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--check", metavar="ARCH", help="validate an architecture string or JSON")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_space)
+    p.add_argument("--seed", type=int, default=0, help="seed of the first --sample (default 0)")
+    p.add_argument("--check", metavar="ARCH", help="validate an architecture (a string, JSON, "
+                   "best_arch.json or best_arch.txt)")
+    p.add_argument("--json", action="store_true", help="print architectures as the space's JSON")
+    p.set_defaults(func=cmd_space, _set_example="model=mlp3d-nano")
 
     from .flagconfig import add_to_flag_commands
     add_to_flag_commands(parser)                  # --config / --set on every other command too
@@ -346,6 +408,26 @@ def error_line(command: str, error: BaseException, limit: int = 600) -> str:
     return f"nas {command}: error: {text}"
 
 
+def interrupted_line(command: str, argv: list[str], args, error: KeyboardInterrupt) -> str:
+    """The one line `main` prints on Ctrl-C: where the run stopped (a training run says its
+    step and last checkpoint, `TrainingInterrupted`) and the command that continues it."""
+    import shlex
+
+    where = error.where() if hasattr(error, "where") else "stopped"
+    again = list(argv)
+    if getattr(error, "checkpoint", "") is None:                 # nothing saved: start again
+        again = [a for a in again if a != "--resume"]
+        how = "start again with"
+    elif hasattr(args, "resume"):
+        again += [] if args.resume else ["--resume"]
+        how = "continue with"
+    elif command in ("demo", "correlate"):                       # they resume by themselves
+        how = "continue with"
+    else:
+        return f"nas {command}: interrupted ({where})"
+    return f"nas {command}: interrupted: {where}; {how}: nas {shlex.join(again)}"
+
+
 def main(argv=None) -> int:
     from .plugins import load_plugins
     try:                                     # before the parser: plug-in strategies are choices
@@ -353,6 +435,7 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f"nas: error: {e}", file=sys.stderr)
         return 2
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     try:
         from .flagconfig import resolve_flag_config
@@ -365,6 +448,9 @@ def main(argv=None) -> int:
             IsADirectoryError, RuntimeError) as e:
         print(error_line(args.command, e), file=sys.stderr)
         return 2
+    except KeyboardInterrupt as e:                  # Ctrl-C: one line, exit 128 + SIGINT
+        print(interrupted_line(args.command, argv, args, e), file=sys.stderr)
+        return 130
     except OSError as e:                      # a full disk outside `atomic_write`
         if e.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise

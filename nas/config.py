@@ -23,7 +23,7 @@ from .data.config import DataConfig
 
 @dataclass
 class ModelConfig:
-    name: str = "mlp3d-nano"
+    name: str = "mlp3d-nano"   # registered model name (see `nas models`)
     kwargs: dict = field(default_factory=dict)     # builder options, e.g. drop_path_rate
 
 
@@ -31,11 +31,11 @@ class ModelConfig:
 class RunConfig:
     """Everything a pretraining or standalone-training run needs."""
 
-    output_dir: str = "runs/pretrain"
-    model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    output_dir: str = "runs/pretrain"   # where the run writes config.yaml, metrics.csv, checkpoints/
+    model: ModelConfig = field(default_factory=ModelConfig)   # the network
+    data: DataConfig = field(default_factory=DataConfig)   # the clips
+    optim: OptimConfig = field(default_factory=OptimConfig)   # the optimizer and schedule
+    train: TrainConfig = field(default_factory=TrainConfig)   # the training loop
     arch: str | None = None            # standalone training: the architecture to train
     init_from: str | None = None       # standalone: supernet checkpoint whose weights to start from
     options: dict = field(default_factory=dict)   # model-specific options its family declares
@@ -82,7 +82,13 @@ class RunConfig:
         return model_entry(self.model.name).is_video
 
     def to_dict(self) -> dict[str, Any]:
-        return to_dict(self)
+        """The plain config; for real videos without the keys only the synthetic sets read
+        (`DataConfig.SYNTHETIC_ONLY`; reading it back gives them their defaults)."""
+        out = to_dict(self)
+        if not self.data.is_synthetic:
+            for key in DataConfig.SYNTHETIC_ONLY:
+                out["data"].pop(key, None)
+        return out
 
     def with_absolute_paths(self) -> "RunConfig":
         """A copy whose file and folder fields are absolute (Ray Tune trials change directory)."""

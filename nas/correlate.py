@@ -8,7 +8,7 @@ reports Kendall τ, Spearman ρ and Pearson r with bootstrap 95% intervals (a ta
 terminal, ``correlation.csv``, ``correlation_stats.csv``) and the Fig. 6 plot.
 
 Everything is resumable: the output folder keeps the architecture list, the estimates and
-one standalone run per architecture (``archs/NN-ARCH/``); a finished architecture is never
+one standalone run per architecture and seed (``archs/<arch>-seed<seed>/``); a finished architecture is never
 trained again and an interrupted one resumes from its last checkpoint. The K trainings run
 one after another, or in parallel as one Ray Tune trial each (``--ray``).
 """
@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from search_spaces import Arch
+from search_spaces import Arch, arch_texts
 from supernet.utils.config import apply_overrides, from_dict, load_yaml, ranged, to_dict
 
 from .config import RunConfig, config_diff, read_stored_config
@@ -36,14 +36,14 @@ class CorrelateConfig:
     """`nas correlate` settings (``--config FILE`` + ``--set key=value``, flags as shorthands;
     written to ``correlate_config.yaml`` in the output folder, which resume checks)."""
 
-    checkpoint: str = ""
-    out: str = ""
+    checkpoint: str = ""   # supernet checkpoint (from nas pretrain)
+    out: str = ""   # output folder (resumable)
     k: int = 10                          # architectures (when not listed)
-    archs: list = field(default_factory=list)
+    archs: list = field(default_factory=list)   # architectures (strings, JSON, files); empty: k sampled
     epochs: int | None = None            # standalone epochs (None: the standalone config's, or 10)
     val_size: int | None = ranged(None, 1)   # clips for the estimate (None: the whole val split)
-    batch_size: int = ranged(32, 1)
-    seed: int = ranged(0, 0)
+    batch_size: int = ranged(32, 1)   # evaluation batch size of the estimates
+    seed: int = ranged(0, 0)   # seed of the sampled architectures and the validation subset
     overrides: list = field(default_factory=list)   # --set for the standalone runs
     bn_recalib: int | None = ranged(None, 0)  # None: the folder's stored value, else the family's default
     train_config: str | None = None      # YAML run config of the standalone runs (default: the supernet's)
@@ -116,7 +116,7 @@ def run_dir(runs: Path, arch: str, seed: int) -> Path:
     return runs / f"{arch}-seed{seed}"
 
 
-def _train_one(run_config: dict, threads: int | None = None) -> float:
+def _train_one(run_config: dict, threads: int | None = None, progress: bool = True) -> float:
     """Train (or resume, or reuse) one standalone run; returns its top-1 (%). A finished run
     is reused only if it was trained with this config (one-line error otherwise)."""
     from .train import load_eval, run_train
@@ -135,7 +135,7 @@ def _train_one(run_config: dict, threads: int | None = None) -> float:
                              "another runs folder")
         return done["top1"]
     resume = (out / "checkpoints" / "last.pt").exists()
-    return run_train(cfg, resume=resume, quiet=True)["top1"]
+    return run_train(cfg, resume=resume, quiet=True, progress=progress)["top1"]
 
 
 RESULT_NEUTRAL_KEYS = ("output_dir", "train.threads", "train.eval_every", "train.tensorboard")
@@ -179,7 +179,7 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
     """Estimate, train and correlate; returns the per-architecture table. `estimates_only`
     stops after the shared-weight estimates (``correlation.csv`` with ``real_acc`` empty):
     the same folder, rerun without it, trains and correlates."""
-    from tqdm.auto import tqdm
+    from supernet.utils.progress import progress as progress_bar
 
     from .search.cost_table import load_or_build_cost_table
     from .search.evaluator import EvalRequest
@@ -189,6 +189,8 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
     from .validate import check_checkpoint, check_data, check_device, check_output_dir, check_run_options
 
     cfg.validate()                                # everything below is checked before any output
+    cfg.archs = [t for a in cfg.archs                # files: their architectures
+                 for t in (arch_texts(a, "--archs") if isinstance(a, str) else [a])]
     out = check_run_folder(cfg.out, "correlate", "--out")
     ckpt = check_checkpoint(cfg.checkpoint, "--checkpoint", kinds=("supernet",), weights=False)
     seeds = list(cfg.seeds) or [None]
@@ -204,7 +206,7 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
         from .runfolder import stored_value
         stored = stored_value(out, "correlate", "bn_recalib")
         cfg.bn_recalib = stored if isinstance(stored, int) and not isinstance(stored, bool) else None
-    factory = CheckpointEvaluatorFactory(cfg.checkpoint, cfg.val_size or 10 ** 9, cfg.batch_size, cfg.seed,
+    factory = CheckpointEvaluatorFactory(cfg.checkpoint, cfg.val_size, cfg.batch_size, cfg.seed,
                                          cfg.bn_recalib, prefix_cache=False)
     cfg.bn_recalib = factory.bn_recalib           # resolved: written to the folder's config
     model = factory.cost_model()
@@ -228,7 +230,7 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
         atomic_write_text(table_path, frame.to_csv(index=False))
 
     evaluator = None
-    for i, a in enumerate(tqdm(archs, desc="shared-weight estimates", disable=not progress)):
+    for i, a in enumerate(progress_bar(archs, desc="shared-weight estimates", unit="arch", disable=not progress)):
         if str(a) in rows and pd.notna(rows[str(a)].get("estimated_acc")):
             continue
         evaluator = evaluator or factory.build()
@@ -238,7 +240,12 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
                         "estimated_acc": res.top1, "estimated_loss": res.loss, "real_acc": float("nan")}
         save()
     if estimates_only:
-        return pd.read_csv(table_path)
+        frame = pd.read_csv(table_path)
+        print(format_table([(r.arch, f"{r.gflops:.4f}", f"{r.estimated_acc:.2f}") for r in frame.itertuples()],
+                           ["architecture", "GFLOPs", "estimated top-1 (%)"]))
+        print(f"estimates of {len(frame)} architectures: {table_path}; run the same command without "
+              "--estimates-only to train them and correlate")
+        return frame
 
     def seed_of(run: RunConfig, s):
         return run.train.seed if s is None else s
@@ -255,8 +262,8 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
         _train_one(run)
     if todo and ray:
         _train_on_ray([(i, run) for i, run in enumerate(todo)], ray_address, cpus_per_trial)
-    for run in tqdm(todo if not ray else [], desc="standalone trainings", disable=not progress):
-        _train_one(run)
+    for run in progress_bar(todo if not ray else [], desc="standalone trainings", unit="run", disable=not progress):
+        _train_one(run, progress=progress)
     from .train import load_eval
     real: dict[str, dict[int, dict]] = {}
     for arch, s, run in runs:
@@ -277,14 +284,27 @@ def seed_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c.startswith("real_acc_seed")]
 
 
-def ranking_stats(frame: pd.DataFrame, k: int = 5) -> pd.DataFrame:
-    """τ, ρ, r with bootstrap intervals, precision@k, regret and (with >= 2 seeds) the
-    seed-to-seed τ: the rows of ``correlation_stats.csv``."""
+PRECISION_K = 5                          # precision@k of the correlation report
+
+
+def precision_left_out(n: int, k: int = PRECISION_K) -> str | None:
+    """Why precision@k is not reported for `n` architectures (None when it is): with k >= n
+    the top k by either ranking are all of them, so it is always 1."""
+    if k < n:
+        return None
+    return (f"precision@{k} left out: it needs more than {k} architectures (here {n}); the top "
+            f"{k} of {n} by either ranking are all of them, so it would always be 1")
+
+
+def ranking_stats(frame: pd.DataFrame, k: int = PRECISION_K) -> pd.DataFrame:
+    """τ, ρ, r with bootstrap intervals, precision@k (only when k is less than the number of
+    architectures, `precision_left_out`), regret and (with >= 2 seeds) the seed-to-seed τ:
+    the rows of ``correlation_stats.csv``."""
     est, real = frame["estimated_acc"], frame["real_acc"]
     rows = [{"measure": c.name, "value": c.value, "ci95_low": c.low, "ci95_high": c.high, "n": c.n}
             for c in correlations(est, real)]
-    k = min(k, len(frame))
-    rows.append({"measure": f"precision_at_{k}", "value": precision_at_k(est, real, k), "n": len(frame)})
+    if precision_left_out(len(frame), k) is None:
+        rows.append({"measure": f"precision_at_{k}", "value": precision_at_k(est, real, k), "n": len(frame)})
     rows.append({"measure": "regret_top1", "value": regret(est, real), "n": len(frame)})
     seeds = seed_columns(frame)
     if len(seeds) >= 2:
@@ -303,6 +323,9 @@ def write_stats(frame: pd.DataFrame, out: Path) -> pd.DataFrame:
                          "" if pd.isna(r.ci95_low) else f"[{r.ci95_low:.3f}, {r.ci95_high:.3f}]", r.n)
                         for r in table.itertuples()],
                        ["measure", "value", "bootstrap 95% CI", "archs"], align="lrll"))
+    note = precision_left_out(len(frame))
+    if note:
+        print(note)
     print(format_table([(r.arch, f"{r.gflops:.4f}", f"{r.estimated_acc:.2f}", f"{r.real_acc:.2f}")
                         for r in frame.itertuples()],
                        ["architecture", "GFLOPs", "estimated top-1 (%)", "real top-1 (%)"]))

@@ -11,6 +11,12 @@
 Every step resumes: run it again after an interruption and finished steps are skipped. Outputs
 go to ``--out`` (default ``runs/demo-<space>``): ``demo_config.yaml`` (the resolved settings;
 ``--config FILE`` + ``--set key=value`` as every command), ``supernet/``, ``search/``, ``*.png``.
+
+``--threads N`` sets the torch threads of the pretraining and the search; by default they are
+chosen from the core count and the load at start (`nas.utils.choose_threads`) and printed.
+``--set`` reaches the pretraining config (``--set train.epochs=2``, kept in
+``pretrain_overrides``) and the search settings (``--set search.seed=3``,
+``--set evaluation.batch_size=16``, kept in ``search_overrides``) as well as the demo's own keys.
 """
 from __future__ import annotations
 
@@ -31,14 +37,19 @@ def default_space() -> str:
 class DemoConfig:
     """`nas demo` settings (``--config FILE`` + ``--set key=value``; flags are shorthands)."""
 
-    space: str = field(default_factory=default_space)
+    space: str = field(default_factory=default_space)   # model family whose demo config runs
     out: str | None = None             # default runs/demo-<space>
-    val_size: int = 256
+    val_size: int = 256   # validation clips of the search
+    threads: int | None = None         # torch threads (None: from the cores and the load at start)
+    pretrain_overrides: list = field(default_factory=list)   # --set of the pretraining config
+    search_overrides: list = field(default_factory=list)     # --set of the search settings
 
     def validate(self):
         demo_config_path(self.space)                 # a one-line error for an unknown space
         if self.val_size < 1:
             raise ValueError(f"config key 'val_size': must be >= 1, got {self.val_size}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"config key 'threads': must be >= 1, got {self.threads}")
 
 
 def demo_config_path(space: str) -> Path:
@@ -57,34 +68,50 @@ def demo_config_path(space: str) -> Path:
 
 
 def run_demo(space: str | None = None, out: str | Path | None = None, val_size: int = 256,
-             progress: bool = True) -> dict:
-    """Pretrain, search and plot; returns the best architecture and its figures."""
-    import pandas as pd
+             progress: bool = True, threads: int | None = None, pretrain_overrides=(),
+             search_overrides=()) -> dict:
+    """Pretrain, search and plot; returns the best architecture and its figures. `threads`:
+    torch threads (None: the config's ``train.threads`` if `pretrain_overrides` set it, else
+    chosen from the cores and the load, `nas.utils.choose_threads`)."""
+    from types import SimpleNamespace
 
+    import pandas as pd
+    import torch
     import yaml
 
     from . import plots
     from .config import load_run_config
     from .log import get_logger
     from .pretrain import run_pretrain
-    from .search import SearchConfig, run_search
-    from .search.recipes import CheckpointEvaluatorFactory
-    from .utils import atomic_write_text
+    from .search import run_search
+    from .search.cli import resolve_settings, search_setup
+    from .utils import atomic_write_text, choose_threads
 
     LOG = get_logger()
     space = space or default_space()
     out = Path(out or f"runs/demo-{space}")
+    overrides = [f"output_dir={out / 'supernet'}"] + list(pretrain_overrides)
+    if threads is None and not any(o.split("=", 1)[0].strip() == "train.threads" for o in pretrain_overrides):
+        threads, why = choose_threads()
+        LOG.info(f"threads: {why}")
+    if threads is not None:
+        overrides.append(f"train.threads={threads}")
+    cfg = load_run_config(demo_config_path(space), overrides)          # bad keys: before any output
+    settings = resolve_settings(SimpleNamespace(config=None, set=list(search_overrides), val_size=val_size))
     atomic_write_text(out / "demo_config.yaml",            # the resolved settings, next to the outputs
-                      yaml.safe_dump({"space": space, "out": str(out), "val_size": val_size}, sort_keys=False))
+                      yaml.safe_dump({"space": space, "out": str(out), "val_size": val_size,
+                                      "threads": cfg.train.threads,
+                                      "pretrain_overrides": list(pretrain_overrides),
+                                      "search_overrides": list(search_overrides)}, sort_keys=False))
     supernet_dir, search_dir = out / "supernet", out / "search"
     ckpt = supernet_dir / "supernet.pt"
     if not ckpt.exists():
-        cfg = load_run_config(demo_config_path(space), [f"output_dir={supernet_dir}"])
         run_pretrain(cfg, resume=(supernet_dir / "checkpoints" / "last.pt").exists(), progress=progress)
-    factory = CheckpointEvaluatorFactory(ckpt, val_size=val_size, bn_recalib=None)   # the family's default
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
     resume = (search_dir / "results.csv").exists()
-    result = run_search(SearchConfig(), factory, out=search_dir, resume=resume,
-                        progress=progress)
+    config, factory = search_setup(settings, checkpoint=ckpt, resume_out=search_dir if resume else None)
+    result = run_search(config, factory, out=search_dir, resume=resume, progress=progress)
     model = factory.cost_model()
     figures = plots.plot_search(pd.read_csv(search_dir / "results.csv"), out / "search_progress")
     figures += plots.plot_arch(model.space, result.arch, out / "searched_arch",

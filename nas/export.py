@@ -57,6 +57,7 @@ import torch
 from torch import nn
 
 
+from search_spaces import parse_arch_arg
 from supernet.ops.four_d import (ExportError, FourDUnit, deploy_network, layer_inputs, lower_unit,  # noqa: F401
                                  natively_4d, unit_scopes)
 
@@ -75,19 +76,6 @@ INPUT_NAME, OUTPUT_NAME = "clip", "logits"
 
 
 # ---- loading a network and an architecture ------------------------------------------------
-def parse_arch_arg(space, text: str | None):
-    """An architecture from a string, JSON text, or a JSON file (e.g. a search's
-    ``best_arch.json``); None when `text` is None."""
-    if text is None:
-        return None
-    if not text.lstrip().startswith("{") and Path(text).suffix == ".json":
-        data = read_json(text, "architecture file")
-        if isinstance(data, dict) and isinstance(data.get("arch"), str):
-            return space.parse(data["arch"])   # best_arch.json (older ones hold the scores' units in "units")
-        return space.parse(data)
-    return space.parse(text)
-
-
 def fixed_network(checkpoint: str | Path, arch: str | None = None):
     """(fixed network in eval mode, its architecture) from a supernet checkpoint and `arch`,
     or from a standalone checkpoint (`nas train`'s model.pt; `arch` optional)."""
@@ -96,7 +84,7 @@ def fixed_network(checkpoint: str | Path, arch: str | None = None):
     model = model_from_checkpoint(checkpoint)
     if getattr(model, "space", None) is None:
         raise ValueError(f"{checkpoint} holds {model.spec['name']}, which has no search space to export from")
-    chosen = parse_arch_arg(model.space, arch)
+    chosen = parse_arch_arg(model.space, arch) if arch is not None else None
     if model.is_fixed:
         if chosen is not None and chosen != model.arch:
             raise ValueError(f"{checkpoint} holds the fixed network {model.arch}; it cannot export {chosen}")
@@ -540,7 +528,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    "standalone one (nas train's model.pt)")
     p.add_argument("--arch", help="architecture string, JSON, or a JSON file such as best_arch.json")
     p.add_argument("--out", required=True, help="export folder")
-    p.add_argument("--format", default="state_dict", choices=FORMATS)
+    p.add_argument("--format", default="state_dict", choices=FORMATS,
+                   help="weights only (state_dict, default), a traced TorchScript file or an ONNX file")
     p.add_argument("--input", help="TxHxW of the clip (default: the checkpoint's)")
     p.add_argument("--batch", type=int, default=1, help="batch of the traced example (ONNX: the "
                    "batch axis is dynamic anyway)")

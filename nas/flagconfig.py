@@ -38,13 +38,34 @@ def _annotation(action: argparse.Action):
     return tp if action.default is not None else Optional[tp]
 
 
+def set_example(parser: argparse.ArgumentParser) -> str:
+    """The ``--set`` example of a command's help: the one it declares
+    (``parser.set_defaults(_set_example="model=mlp3d-nano")``), else its first integer setting
+    at its default (``batch=1``), else its first setting with choices at the first choice, else
+    its first switch (``json=true``)."""
+    declared = parser.get_default("_set_example")
+    if declared:
+        return declared
+    for a in _settings(parser):
+        if a.type is int and a.default is not None:
+            return f"{a.dest}={a.default}"
+    for a in _settings(parser):
+        if a.choices:
+            return f"{a.dest}={list(a.choices)[0]}"
+    for a in _settings(parser):
+        if isinstance(a, argparse._StoreTrueAction):
+            return f"{a.dest}=true"
+    raise ValueError(f"{parser.prog}: declare a --set example (parser.set_defaults(_set_example=...))")
+
+
 def add_config_options(parser: argparse.ArgumentParser) -> None:
     """Add ``--config`` / ``--set`` to a command configured by its flags (call it after the
     flags are added). Required flags and groups are checked after the settings combine."""
     names = ", ".join(a.dest for a in _settings(parser))
     parser.add_argument("--config", help=f"YAML file of this command's settings (keys: {names})")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="set one setting, e.g. --set batch=4 (flags win over --set, --set over --config)")
+                        help=f"set one setting, e.g. --set {set_example(parser)} (flags win over --set, "
+                             "--set over --config)")
     required = [a for a in _settings(parser) if a.required]
     groups = [g for g in parser._mutually_exclusive_groups if g.required]
     fields = []

@@ -354,8 +354,8 @@ def build_latency_table(model, input_size, batch: int = 1, device: str = "cpu", 
 def _progress(items, show: bool, desc: str | None):
     if not show or desc is None:
         return items
-    from tqdm.auto import tqdm
-    return tqdm(items, desc=desc, unit="piece", file=sys.stderr, dynamic_ncols=True, leave=False)
+    from supernet.utils.progress import progress as progress_bar
+    return progress_bar(items, desc=desc, unit="piece", file=sys.stderr, leave=False)
 
 
 # ---- CLI ------------------------------------------------------------------------------------------
@@ -402,15 +402,16 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="take the model spec (kwargs included) from a supernet checkpoint")
     p.add_argument("--input", help="TxHxW (default: the model's / the checkpoint's)")
     p.add_argument("--classes", type=int, help="number of classes (with --model)")
-    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--batch", type=int, default=1, help="clips per timed forward (default 1)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1: steady on a busy machine)")
-    p.add_argument("--runtime", default="torch", choices=RUNTIMES)
+    p.add_argument("--runtime", default="torch", choices=RUNTIMES,
+                   help="time PyTorch modules (default) or each piece exported to ONNX on onnxruntime")
     p.add_argument("--min-run-time", type=float, default=0.2, help="seconds of timing per entry and pass")
     p.add_argument("--repeats", type=int, default=3, help="interleaved passes; each entry keeps its median")
     p.add_argument("--clock", default="wall", choices=CLOCKS, help="wall time, or the thread's CPU time "
                    "(1 thread; steady on a busy machine)")
     p.add_argument("--out", required=True, help="JSON file to write")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar or lines")
     p.set_defaults(func=cmd_latency_table)
     return p

@@ -86,8 +86,11 @@ def training_hooks(model, cfg: RunConfig):
 
 def run_train(cfg: RunConfig, resume: bool = False, quiet: bool = False, progress: bool = True) -> dict:
     """Train `cfg.arch` standalone; returns (and writes to ``eval.json``) its accuracies."""
+    from search_spaces import arch_text
+
     if not cfg.arch:
         raise ValueError("standalone training needs an architecture: set `arch` (or --arch)")
+    cfg.arch = arch_text(cfg.arch, "arch")           # a file (best_arch.json, .txt): its architecture
     torch.manual_seed(cfg.train.seed)                 # the initial weights depend on the seed only
     model = build_model(cfg.model.name, cfg.input_size, cfg.data.num_classes, arch=cfg.arch,
                         **cfg.model.kwargs)
@@ -106,7 +109,7 @@ def run_train(cfg: RunConfig, resume: bool = False, quiet: bool = False, progres
                                     config=cfg.to_dict(), device=device, dist_info=info,
                                     before_step=hook, resume=resume, final_name="model.pt",
                                     evaluate=eval_curve(cfg, steps, device, info.is_main),
-                                    progress=progress)
+                                    progress=progress, label=cfg.arch)
         metrics = evaluate_run(model, cfg, device)
         metrics.update({"arch": cfg.arch, "step": result.step, "train": result.last_epoch})
         if info.is_main:

@@ -81,3 +81,20 @@ def read_csv(path: str | os.PathLike, what: str = "CSV file", **kwargs):
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
         detail = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise ValueError(f"cannot read {what} {path}: {shorten(detail, 160, quote=False)}") from None
+
+
+def choose_threads(cores: int | None = None, load: float | None = None) -> tuple[int, str]:
+    """Torch threads for a CPU run on a machine that may be shared: the cores that the other
+    processes leave free at start (core count minus the 1-minute load average, rounded), at
+    least 1; and a sentence saying so. A thread that shares its core with another process
+    makes every multi-threaded op wait for it (see the README's *On a busy machine*)."""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (OSError, AttributeError):
+            load = 0.0
+    threads = max(1, min(cores, cores - int(round(load))))
+    return threads, (f"{threads} thread{'s' if threads > 1 else ''} ({cores} cores, load average "
+                     f"{load:.1f} at start; --threads N to choose)")

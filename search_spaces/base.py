@@ -331,6 +331,77 @@ class SearchSpace(ABC):
         return self.validate(Arch(tuple(choice_of_unit(i) for i in range(self.num_units))))
 
 
+def arch_texts(value: str, what: str = "--arch") -> list[str]:
+    """The architectures an ``--arch`` / ``--archs`` value names, as texts `SearchSpace.parse`
+    reads (the one reader every command uses; `parse_arch_arg` adds the space):
+
+    * an architecture string (``sr4-lr2-...``) or JSON text (``{"units": [...]}``): itself;
+    * a JSON file: a search's ``best_arch.json`` (its ``"arch"``), a space's architecture
+      JSON, or a list of either;
+    * any other file (``best_arch.txt``, a list): one architecture per line, ``#`` comments
+      and blank lines ignored.
+
+    A value that names a file which does not exist (``.json``/``.txt``, or a ``/``) is a
+    one-line FileNotFoundError; an unreadable or empty file a one-line ValueError."""
+    import os
+
+    text = str(value)
+    if text.lstrip().startswith(("{", "[")):
+        return [text]
+    is_path = text.endswith((".json", ".txt", ".yaml", ".csv")) or "/" in text or os.sep in text
+    if not os.path.isfile(text):
+        if is_path:
+            raise FileNotFoundError(f"{what} {shorten(text)}: architecture file not found")
+        return [text]
+    try:
+        content = open(text, encoding="utf-8").read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{what} {shorten(text)}: cannot read the architecture file ({e})") from None
+    if text.endswith(".json") or content.lstrip().startswith(("{", "[")):
+        try:
+            data = json.loads(content)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{what} {shorten(text)}: the architecture file is not valid JSON ({e})") from None
+        items = data if isinstance(data, list) else [data]
+        out = []
+        for item in items:
+            if isinstance(item, dict) and isinstance(item.get("arch"), str):
+                out.append(item["arch"])        # best_arch.json, a space's JSON (its string form)
+            elif isinstance(item, dict):
+                out.append(json.dumps(item))
+            elif isinstance(item, str):
+                out.append(item)
+            else:
+                raise ValueError(f"{what} {shorten(text)}: expected architectures (strings or objects), "
+                                 f"got {shorten(item)}")
+    else:
+        out = [line.partition("#")[0].strip() for line in content.splitlines()]
+        out = [a for a in out if a]
+    if not out:
+        raise ValueError(f"{what} {shorten(text)}: the architecture file holds no architecture")
+    return out
+
+
+def arch_text(value: str, what: str = "--arch") -> str:
+    """The one architecture `value` names (`arch_texts`); a file of several is a one-line error."""
+    found = arch_texts(value, what)
+    if len(found) != 1:
+        raise ValueError(f"{what} {shorten(str(value))} holds {len(found)} architectures; give one "
+                         f"(a string, best_arch.json, best_arch.txt or a file of one line)")
+    return found[0]
+
+
+def parse_arch_arg(space: "SearchSpace", value: str, what: str = "--arch") -> "Arch":
+    """`arch_text` parsed and validated by `space`."""
+    return space.parse(arch_text(value, what))
+
+
+def parse_arch_args(space: "SearchSpace", values, what: str = "--archs") -> list["Arch"]:
+    """Every architecture the values name (each one a string, JSON, or a file of several)."""
+    values = [values] if isinstance(values, str) else list(values)
+    return [space.parse(t) for v in values for t in arch_texts(v, what)]
+
+
 _SPACES: dict[str, type[SearchSpace]] = {}
 
 

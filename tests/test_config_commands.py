@@ -176,3 +176,24 @@ def test_correlate_passes_run_options_to_the_standalone_runs():
                                       "--set", "center_init_from=a.pt", "--set", "options.random_gtm=0.1"])
     cfg = correlate_config(args)
     assert cfg.k == 4 and cfg.overrides == ["center_init_from=a.pt", "options.random_gtm=0.1"]
+
+
+def test_every_set_help_example_is_a_setting_of_its_command():
+    """Issue 24 defect 5: `plot`, `flops`, `space` and `models` showed `--set batch=4`, an
+    unknown key for all four. Each example must be accepted by its command's schema."""
+    import re
+
+    from nas.cli import build_parser
+    from nas.flagconfig import leaf_parsers
+    from supernet.utils.config import apply_overrides, from_dict
+
+    checked = 0
+    for leaf in leaf_parsers(build_parser()):
+        spec = leaf.get_default("_flag_schema")
+        if spec is None:
+            continue
+        action = next(a for a in leaf._actions if "--set" in a.option_strings)
+        example = re.search(r"e\.g\. --set (\S+)", action.help).group(1)
+        from_dict(spec[0], apply_overrides({}, [example]))          # no unknown key, the right type
+        checked += 1
+    assert checked >= 8

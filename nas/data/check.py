@@ -30,7 +30,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from tqdm import tqdm
+from supernet.utils.progress import progress as progress_bar
 
 from .base import BadSampleError
 
@@ -121,7 +121,7 @@ def run_check(cfg, split: str = "all", workers: int = 1, full: bool = False,
     datasets = {s: build_dataset(cfg, s) for s in splits}     # list errors before any work
     tasks = [(s, i) for s in splits for i in range(len(datasets[s]))]
     start = time.perf_counter()
-    bar = tqdm(total=len(tasks), desc="data check", unit="sample", disable=not progress)
+    bar = progress_bar(total=len(tasks), desc="data check", unit="sample", disable=not progress)
     rows = []
     if workers == 1:
         _init(datasets, full, cfg.clip_span)

@@ -41,14 +41,14 @@ SYNTHETIC_MAX_CLASSES = 10
 class DataConfig:
     """Where clips come from and how they are sampled, augmented and normalised."""
 
-    dataset: str = "synthetic-temporal"
+    dataset: str = "synthetic-temporal"   # what to load: a bundled generated set, a video list or frame folders
     root: str = ""                    # video-list / frame-folder: folder list paths are relative to
     train_list: str = ""              # video-list: "path label"; frame-folder: "dir frames label"
-    val_list: str = ""
+    val_list: str = ""   # validation list, same format as train_list
     decoder: str = "pyav"             # video-list: a nas.data.decoders registry name
     filename_tmpl: str = "img_{:05d}.jpg"   # frame-folder: frame file names (MMAction2)
     start_index: int = 1              # frame-folder: number of the first frame file
-    num_classes: int = 10
+    num_classes: int = 10   # classes of the dataset (labels 0 .. num_classes - 1)
     num_frames: int = 16              # T of every clip
     size: int = 32                    # crop size (synthetic: frame size, 32 or 64 suggested)
     sampling: str = "uniform"         # uniform (sparse, SSv2) | dense (Kinetics)
@@ -57,15 +57,15 @@ class DataConfig:
     scale: tuple[float, float] | None = None   # random resized crop area range (train)
     test_clips: int = 1               # multi-view test: temporal clips ...
     test_crops: int = 1               # ... x spatial crops (1 = center, 3 = three-crop)
-    mean: tuple[float, float, float] = (0.45, 0.45, 0.45)
-    std: tuple[float, float, float] = (0.225, 0.225, 0.225)
+    mean: tuple[float, float, float] = (0.45, 0.45, 0.45)   # per-channel normalisation mean (of 1)
+    std: tuple[float, float, float] = (0.225, 0.225, 0.225)   # per-channel normalisation std (of 1)
     train_clips_per_class: int = 300  # synthetic sets only
-    val_clips_per_class: int = 50
+    val_clips_per_class: int = 50   # synthetic sets only: validation clips per class
     beats: int = 4                    # synthetic-temporal: static segments per clip
     noise: float = 0.03               # synthetic: per-pixel Gaussian noise std (of 255)
     temporal_version: int = 2         # synthetic-temporal generator: 2, or 3 (adds a hue cue, `cue`)
     cue: float = 0.75                 # synthetic-temporal v3: P(the object's hue marks the attribute pair)
-    seed: int = 0                     # synthetic generation seed (val uses a derived seed)
+    seed: int = 0                     # synthetic generation seed (val uses a derived seed); every dataset: the seed of un-keyed clip draws
     cache_dir: str = ""               # "" -> $VIDNAS_CACHE or ~/.cache/vidnas
 
     def __post_init__(self):
@@ -165,6 +165,13 @@ class DataConfig:
                                  "left/right and clockwise/counter-clockwise classes; use false")
 
     PATH_FIELDS = ("root", "train_list", "val_list", "cache_dir")
+    # keys that only the generated sets read: a written config of real videos leaves them out
+    SYNTHETIC_ONLY = ("train_clips_per_class", "val_clips_per_class", "beats", "noise",
+                      "temporal_version", "cue", "cache_dir")
+    # the allowed values the configuration reference lists (`supernet.utils.config.schema_reference`)
+    CHOICES = {"dataset": DATASETS, "sampling": SAMPLINGS, "test_crops": (1, 3),
+               "temporal_version": TEMPORAL_VERSIONS,
+               "decoder": lambda: __import__("nas.data.decoders", fromlist=["decoder_names"]).decoder_names()}
 
     @staticmethod
     def absolute_paths(data: dict[str, Any]) -> dict[str, Any]:

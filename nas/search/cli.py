@@ -112,7 +112,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     g.add_argument("--ray", action="store_true", help="evaluate on a local Ray")
     g.add_argument("--ray-address", help="evaluate on this Ray cluster (implies --ray)")
     g.add_argument("--workers", type=int, default=2, help="concurrent Ray workers (default 2)")
-    g.add_argument("--gpus-per-worker", type=float, default=0.0)
+    g.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs each Ray worker reserves "
+                   "(fractions share a GPU; default 0: CPU workers)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_search)
     return p
@@ -156,12 +157,37 @@ def resolve_settings(args) -> dict:
     return settings
 
 
-def cmd_search(args) -> int:
-    """Run a search (see the module docstring)."""
-    from .engine import SearchConfig, run_search
+def search_setup(s: dict, checkpoint=None, bench_table=None, prefix_cache: bool = True,
+                 resume_out=None):
+    """(`SearchConfig`, evaluator factory) from resolved settings (`resolve_settings`): a supernet
+    `checkpoint` or a standalone `bench_table`. `resume_out`: the folder of a resumed search
+    (a folder written before family defaults keeps its stored bn_recalib)."""
+    from .engine import SearchConfig
     from .recipes import CheckpointEvaluatorFactory
 
-    from ..runfolder import check_run_folder, stored_value
+    from ..runfolder import stored_value
+
+    if bool(checkpoint) == bool(bench_table):
+        raise ValueError("give one of --checkpoint (a supernet) or --bench-table (a standalone table)")
+    if bench_table:
+        from .bench_eval import BenchTableEvaluator
+        factory = BenchTableEvaluator(bench_table)
+    else:
+        if s["bn_recalib"] is None and resume_out is not None:
+            s["bn_recalib"] = stored_value(resume_out, "search", "evaluation.bn_recalib")
+        factory = CheckpointEvaluatorFactory(checkpoint, s["val_size"], s["batch_size"], s["val_seed"],
+                                             s["bn_recalib"], prefix_cache, s["device"], s.get("data"))
+    config = SearchConfig(s["strategy"], s["params"], s["seed"], s["alpha"], s["cost"], s["max_gflops"],
+                          s["racing"], s["race_slices"], s["confidence"], s["alphas"],
+                          **{k: s[k] for k in COST_KEYS})
+    return config, factory
+
+
+def cmd_search(args) -> int:
+    """Run a search (see the module docstring)."""
+    from .engine import run_search
+
+    from ..runfolder import check_run_folder
     from ..validate import check_device
 
     check_run_folder(args.out, "search", "--out")      # before any work or output
@@ -172,19 +198,8 @@ def cmd_search(args) -> int:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")
         import torch
         torch.set_num_threads(args.threads)
-    if bool(args.checkpoint) == bool(args.bench_table):
-        raise ValueError("give one of --checkpoint (a supernet) or --bench-table (a standalone table)")
-    if args.bench_table:
-        from .bench_eval import BenchTableEvaluator
-        factory = BenchTableEvaluator(args.bench_table)
-    else:
-        if s["bn_recalib"] is None and args.resume:      # a folder written before family defaults
-            s["bn_recalib"] = stored_value(args.out, "search", "evaluation.bn_recalib")
-        factory = CheckpointEvaluatorFactory(args.checkpoint, s["val_size"], s["batch_size"], s["val_seed"],
-                                      s["bn_recalib"], not args.no_prefix_cache, s["device"], s.get("data"))
-    config = SearchConfig(s["strategy"], s["params"], s["seed"], s["alpha"], s["cost"], s["max_gflops"],
-                          s["racing"], s["race_slices"], s["confidence"], s["alphas"],
-                          **{k: s[k] for k in COST_KEYS})
+    config, factory = search_setup(s, args.checkpoint, args.bench_table, not args.no_prefix_cache,
+                                   args.out if args.resume else None)
     backend = None
     if args.ray or args.ray_address:
         from .ray_eval import RayTuneBackend
@@ -193,4 +208,3 @@ def cmd_search(args) -> int:
     run_search(config, factory, out=args.out, resume=args.resume, backend=backend,
                progress=not args.no_progress)
     return 0
-

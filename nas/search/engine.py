@@ -345,9 +345,9 @@ def run_search(config: SearchConfig, factory: EvaluatorFactory, out: str | Path 
     if config.racing:
         log(f"racing: {config.race_slices} slices of the validation set; a candidate stops when "
             f"{TEST_NAME} separates it from the leader at confidence {config.confidence:g}")
-    from tqdm.auto import tqdm
-    with tqdm(total=strategy.estimate(space) or None, unit="arch", desc=config.strategy,
-              disable=not progress, file=sys.stderr, dynamic_ncols=True) as bar:
+    from supernet.utils.progress import progress as progress_bar
+    with progress_bar(total=strategy.estimate(space) or None, unit="arch", desc=config.strategy,
+                      disable=not progress, file=sys.stderr) as bar:
         ctx = SearchContext(space, cost_table, objective, store, backend, config.strategy,
                             config.seed, latency, out_dir, bar,
                             log=log,

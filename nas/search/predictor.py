@@ -216,7 +216,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     f.add_argument("--results", required=True, help="results.csv of a search folder")
     f.add_argument("--out", required=True, help="predictor file to write (.pt)")
     f.add_argument("--kind", choices=KINDS, default="mlp", help="mlp (default) or the ridge baseline")
-    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--seed", type=int, default=0, help="seed of the weights and the data order (default 0)")
     f.add_argument("--epochs", type=int, default=400, help="mlp: full-batch Adam steps")
     f.add_argument("--hidden", type=int, default=64, help="mlp: hidden width")
     f.set_defaults(func=cmd_fit)

@@ -131,18 +131,21 @@ class CheckpointEvaluatorFactory(EvaluatorFactory):
 
     Args:
         checkpoint: path of a ``kind="supernet"`` checkpoint.
-        val_size: clips in the fixed validation subset; batch_size: clips per batch.
+        val_size: clips in the fixed validation subset (None: the whole split; a split
+            smaller than asked is used whole, said in one line, and recorded as the number
+            of clips used); batch_size: clips per batch.
         val_seed: seed of the subset choice. bn_recalib: N training batches per θ (0: off;
             None: the model family's default, e.g. 4 on BatchNorm hosts).
         data: overrides of the checkpoint's data config (e.g. another ``val_list``).
     """
 
-    def __init__(self, checkpoint: str | Path, val_size: int = 256, batch_size: int = 32,
+    def __init__(self, checkpoint: str | Path, val_size: int | None = 256, batch_size: int = 32,
                  val_seed: int = 0, bn_recalib: int | None = 0, prefix_cache: bool = True,
                  device: str = "cpu", data: dict[str, Any] | None = None):
         from ..validate import check_checkpoint, check_device, check_input_file, drop_write_paths
 
-        for name, value, low in (("val_size", val_size, 1), ("batch_size", batch_size, 1),
+        for name, value, low in ((("val_size", val_size, 1),) if val_size is not None else ()) + (
+                                 ("batch_size", batch_size, 1),
                                  ("val_seed", val_seed, 0)) + ((("bn_recalib", bn_recalib, 0),)
                                                                 if bn_recalib is not None else ()):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
@@ -160,15 +163,15 @@ class CheckpointEvaluatorFactory(EvaluatorFactory):
         if stored is None and not data:
             raise ValueError(f"{checkpoint} stores no data config; pass the data settings")
         self.data = DataConfig.absolute_paths({**(stored or {}), **(data or {})})
-        self._check_data(val_size, val_seed, bn_recalib)
+        val_size = self._check_data(val_size, val_seed, bn_recalib)
         self.sha256 = file_sha256(self.checkpoint)
         self.val_size, self.batch_size, self.val_seed = val_size, batch_size, val_seed
         self.bn_recalib, self.prefix_cache, self.device = bn_recalib, prefix_cache, device
         self.key = hashlib.sha256(json.dumps(self.describe(), sort_keys=True).encode()).hexdigest()
 
-    def _check_data(self, val_size: int, val_seed: int, bn_recalib: int) -> None:
+    def _check_data(self, val_size: int | None, val_seed: int, bn_recalib: int) -> int:
         """Before any output: the lists exist and parse, and the validation subset holds a
-        readable clip (`nas.validate`)."""
+        readable clip (`nas.validate`). Returns the number of validation clips used."""
         from nas.data import fixed_subset
         from supernet.utils.config import from_dict
 
@@ -176,11 +179,19 @@ class CheckpointEvaluatorFactory(EvaluatorFactory):
 
         cfg = from_dict(DataConfig, self.data, "data.")
         sets = check_data(cfg, ("val", "train") if bn_recalib else ("val",))
-        subset = fixed_subset(sets["val"], min(val_size, len(sets["val"])), val_seed)
+        available = len(sets["val"])
+        if val_size is not None and val_size > available:
+            from ..log import get_logger
+            get_logger().info(f"val_size {val_size}: the validation list "
+                              f"({cfg.val_list or cfg.dataset}) has {available} clips; all {available} "
+                              "are used and recorded as val_size")
+        val_size = available if val_size is None else min(val_size, available)
+        subset = fixed_subset(sets["val"], val_size, val_seed)
         if first_readable(subset) is None:
             raise ValueError(f"data.val_list {cfg.val_list or cfg.dataset}: none of the "
                              f"{len(subset)} validation clips is readable (missing or corrupt); "
                              "check it with `nas data check`")
+        return val_size
 
     def model_spec(self) -> dict[str, Any]:
         return self.spec

@@ -25,21 +25,24 @@ from .strategies import DEFAULT_STRATEGY
 class SearchSettings:
     """What the search does (`nas.search.engine.SearchConfig` plus a list of alphas)."""
 
-    strategy: str = DEFAULT_STRATEGY
+    strategy: str = DEFAULT_STRATEGY   # how candidates are proposed (plug-in strategies too)
     params: dict = field(default_factory=dict)       # strategy parameters
-    seed: int = ranged(0, 0)
-    alpha: float | list[float] = DEFAULT_ALPHA        # a list: search with the first, report each
-    cost: str = "flops"
-    max_gflops: float | None = None
-    racing: bool = False
-    race_slices: int = ranged(4, 2)
-    confidence: float = DEFAULT_CONFIDENCE
-    alphas: list[float] | None = None
-    latency_table: str | None = None
-    cost_device: str | None = None
-    cost_batch: int = ranged(1, 1)
-    memory_step: str = "inference"
-    max_memory_mb: float | None = None
+    seed: int = ranged(0, 0)   # search seed
+    alpha: float | list[float] = DEFAULT_ALPHA   # a list: search with the first, report each
+    cost: str = "flops"   # C of V - alpha*C: flops (GFLOPs), latency (ms) or memory (MB)
+    max_gflops: float | None = None   # hard limit on GFLOPs (None: none)
+    racing: bool = False   # score each round slice by slice and stop separated candidates
+    race_slices: int = ranged(4, 2)   # racing: slices of the validation set
+    confidence: float = DEFAULT_CONFIDENCE   # level of the paired tests of racing and greedy decisions
+    alphas: list[float] | None = None   # the alphas reported in best_arch.json (alpha's list form sets it)
+    latency_table: str | None = None   # cost latency: sum this table (nas latency-table)
+    cost_device: str | None = None   # device the latency / memory is for (None: the evaluation device)
+    cost_batch: int = ranged(1, 1)   # batch the latency / memory is for
+    memory_step: str = "inference"   # cost memory: peak of an inference or a train step
+    max_memory_mb: float | None = None   # hard limit on peak inference memory (MB)
+    # the allowed values the configuration reference lists
+    CHOICES = {"strategy": lambda: __import__("nas.search.strategies", fromlist=["STRATEGIES"]).STRATEGIES,
+               "cost": COST_KINDS, "memory_step": ("inference", "train")}
 
     def validate(self):
         if self.cost not in COST_KINDS:
@@ -54,25 +57,23 @@ class SearchSettings:
 class EvaluationSettings:
     """How candidates are scored on the supernet (`CheckpointEvaluatorFactory`)."""
 
-    val_size: int = ranged(256, 1)
-    batch_size: int = ranged(32, 1)
-    val_seed: int = ranged(0, 0)
-    bn_recalib: int | None = ranged(None, 0)     # None: the model family's default (`register_family`)
-    device: str = "auto"
+    val_size: int = ranged(256, 1)   # clips in the fixed validation subset (a smaller list is used whole)
+    batch_size: int = ranged(32, 1)   # clips per evaluation batch
+    val_seed: int = ranged(0, 0)   # seed of the validation subset
+    bn_recalib: int | None = ranged(None, 0)   # None: the model family's default (`register_family`)
+    device: str = "auto"   # cpu | cuda | cuda:N | auto
     data: dict | None = None           # overrides of the checkpoint's data config
     # identity keys of a stored search_config.yaml (what was searched): ignored on input
-    source: Any = None
-    checkpoint: Any = None
-    sha256: Any = None
-    model: Any = None
-    table: Any = None
-    archs: Any = None
-
-
+    source: Any = None   # identity key of a stored search_config.yaml (ignored on input)
+    checkpoint: Any = None   # identity key (ignored on input)
+    sha256: Any = None   # identity key (ignored on input)
+    model: Any = None   # identity key (ignored on input)
+    table: Any = None   # identity key (ignored on input)
+    archs: Any = None   # identity key (ignored on input)
 @dataclass
 class SearchFileConfig:
-    search: SearchSettings = field(default_factory=SearchSettings)
-    evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)   # what the search does
+    evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)   # how candidates are scored
     data: dict | None = None           # overrides of the checkpoint's data config (wins over evaluation.data)
 
 

@@ -27,12 +27,12 @@ class OptimConfig:
     """AdamW with warmup then cosine decay (MLP-3D Sec. 3.4 defaults)."""
 
     lr: float = 5e-4                  # for `base_batch_size` clips; scaled linearly
-    base_batch_size: int = 512
-    weight_decay: float = ranged(0.05, 0)
-    betas: tuple[float, float] = (0.9, 0.999)
-    warmup_epochs: float = 1.0
-    min_lr: float = ranged(0.0, 0)
-    label_smoothing: float = 0.1
+    base_batch_size: int = 512   # the batch size `lr` is given for
+    weight_decay: float = ranged(0.05, 0)   # AdamW weight decay (not on biases and norm weights)
+    betas: tuple[float, float] = (0.9, 0.999)   # AdamW betas, two numbers in [0, 1)
+    warmup_epochs: float = 1.0   # epochs of linear warmup before the cosine decay
+    min_lr: float = ranged(0.0, 0)   # learning rate at the end of the cosine decay
+    label_smoothing: float = 0.1   # label smoothing of the cross-entropy, in [0, 1)
     clip_grad: float | None = ranged(1.0, 0)   # max global L2 norm of the gradients; None = off
     lr_mults: dict = field(default_factory=dict)   # {parameter-name substring: lr multiplier}
 
@@ -67,10 +67,10 @@ class OptimConfig:
 class TrainConfig:
     """The training loop's knobs (shared by supernet pretraining and standalone training)."""
 
-    epochs: int = 32
+    epochs: int = 32   # passes over the training set (the learning-rate schedule spans them)
     batch_size: int = 64                      # global batch (all processes together)
     max_steps: int | None = None              # stop early (smoke runs); the schedule keeps `epochs`
-    seed: int = ranged(0, 0)
+    seed: int = ranged(0, 0)   # seed of the initial weights, data order, augmentation and sampled architectures
     sampler: Literal["uniform", "fair", "sandwich"] = "uniform"   # supernet recipe (ArchSampler)
     sandwich_random: int = 2                  # sandwich: random paths per step besides the bounds
     warmup_arch: str | None = None            # supernet: train only this arch for the first ...
@@ -80,8 +80,8 @@ class TrainConfig:
     log_every: int = 1                        # steps between metrics rows
     eval_every: int = 0                       # standalone: epochs between val passes (eval_curve.csv; 0: end only)
     device: str = "auto"                      # auto | cpu | cuda | cuda:N
-    num_workers: int = ranged(0, 0)           # DataLoader worker processes
-    threads: int | None = ranged(None, 1)     # torch intra-op threads on CPU (None: torch default)
+    num_workers: int = ranged(0, 0)   # DataLoader worker processes (0: load in the training process)
+    threads: int | None = ranged(None, 1)   # torch intra-op threads on CPU (None: torch default)
     tensorboard: bool = False                 # also log the curves to OUT/tensorboard (needs tensorboard)
 
     def validate(self):

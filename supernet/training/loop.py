@@ -25,9 +25,9 @@ from typing import Callable, Iterable
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..utils.io import NoSpaceLeft
+from ..utils.progress import progress as progress_bar
 from .checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from .config import OptimConfig, TrainConfig
 from .distributed import DistInfo, all_reduce_sum, barrier
@@ -60,6 +60,20 @@ def warmup_cosine(total_steps: int, warmup_steps: int, min_ratio: float) -> Call
         progress = min((step - warmup_steps) / span, 1.0)
         return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
     return factor
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during `train`: where the run stopped and its last checkpoint (written
+    atomically, so it is whole; None when none was written yet)."""
+
+    def __init__(self, step: int, total: int, checkpoint: Path | None, checkpoint_step: int | None):
+        super().__init__(step)
+        self.step, self.total, self.checkpoint, self.checkpoint_step = step, total, checkpoint, checkpoint_step
+
+    def where(self) -> str:
+        saved = (f"its last checkpoint, step {self.checkpoint_step} ({self.checkpoint}), is safe"
+                 if self.checkpoint is not None else "no checkpoint was written yet")
+        return f"stopped at step {self.step} of {self.total}; {saved}"
 
 
 @dataclass
@@ -156,11 +170,13 @@ def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
           arch_sampler: ArchSampler | None = None,
           before_step: Callable[[int], None] | None = None, resume: bool = False,
           evaluate: Callable[[nn.Module, int], dict] | None = None,
-          final_name: str | None = None, progress: bool = True) -> TrainResult:
+          final_name: str | None = None, progress: bool = True, label: str | None = None) -> TrainResult:
     """Train `model` (a supernet when `arch_sampler` is given) and return where it ended.
 
     `make_loader(epoch, start_batch)` yields ``(clips, labels, skipped)`` for this process;
-    `before_step(step)` runs before each step (e.g. random-GTM regularization).
+    `before_step(step)` runs before each step (e.g. random-GTM regularization). `label` names
+    the run in its per-epoch lines (standalone training: the architecture). Progress is a bar
+    on a terminal and plain lines otherwise (`supernet.utils.progress`).
     """
     info = dist_info or DistInfo()
     out = Path(out_dir)
@@ -183,6 +199,7 @@ def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
     amp = train_cfg.amp and device.type == "cuda"
 
     step = 0
+    saved = [None]                     # the step of the last checkpoint written (or resumed from)
     if resume:
         ckpt = load_checkpoint(ckpt_path, map_location=device)
         net.load_state_dict(ckpt["model"])
@@ -190,6 +207,7 @@ def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
         scheduler.load_state_dict(ckpt["scheduler"])
         set_rng_state(ckpt["rng"])
         step = ckpt["step"]
+        saved[0] = step
     else:
         torch.manual_seed(train_cfg.seed)
 
@@ -200,11 +218,13 @@ def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
                             sampler_state=arch_sampler.state_dict() if arch_sampler else None,
                             config=config)
         barrier(info)
+        if path == ckpt_path:
+            saved[0] = step
 
     log = MetricsLog(out / "metrics.csv", step if resume else None, info.is_main,
                      tensorboard=getattr(train_cfg, "tensorboard", False))
-    bar = tqdm(total=stop, initial=step, disable=not (info.is_main and progress), desc=f"{kind} training",
-               unit="step", dynamic_ncols=True)
+    bar = progress_bar(total=stop, initial=step, disable=not (info.is_main and progress),
+                       desc=f"{kind} training", unit="step")
     last_epoch: dict = {}
     last_good = None
     net.train()
@@ -291,13 +311,15 @@ def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
                 if info.is_main:
                     extra = "".join(f", {k} {v:.4f}" for k, v in last_epoch.items()
                                     if k not in ("epoch", "loss", "acc", "clips", "skipped", "skipped_batches"))
-                    bar.write(f"epoch {epoch}: loss {last_epoch['loss']:.4f}, train acc "
+                    bar.write(f"epoch {epoch}{f' ({label})' if label else ''}: loss {last_epoch['loss']:.4f}, train acc "
                               f"{100 * last_epoch['acc']:.1f}%, {last_epoch['clips']} clips, "
                               f"{last_epoch['skipped']} skipped ({last_epoch['skipped_batches']} "
                               f"empty batches skipped){extra}")
         checkpoint()
         if final_name:
             checkpoint(out / final_name)
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(step, stop, ckpt_path if saved[0] is not None else None, saved[0]) from None
     finally:
         bar.close()
         log.close()

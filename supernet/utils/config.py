@@ -213,3 +213,83 @@ def load_config(cls, path=None, overrides: list[str] | None = None,
 
 
 __all__ = ["coerce", "ranged", "check_range", "declared_ranges", "from_dict", "to_dict", "apply_overrides", "load_yaml", "load_config"]
+
+
+# ---- the configuration reference, generated from the schema -----------------------------
+def field_comments(cls) -> dict[str, str]:
+    """The trailing ``# comment`` of each field line in `cls`'s source: the one-line meaning
+    the configuration reference shows."""
+    import inspect
+    import re
+
+    try:
+        lines = inspect.getsource(cls).splitlines()
+    except (OSError, TypeError):
+        return {}
+    names = {f.name for f in dataclasses.fields(cls)}
+    out: dict[str, str] = {}
+    for line in lines:
+        m = re.match(r"^\s{4}(\w+)\s*:[^#]*?(?:#\s?(.*))?$", line)
+        if m and m.group(1) in names and m.group(1) not in out:
+            out[m.group(1)] = (m.group(2) or "").strip()
+    return out
+
+
+def _type_text(tp) -> str:
+    """An annotation as the reference writes it: ``int | None``, ``list[float]``, ``str``
+    (a ``Literal`` by the type of its values, which the reference lists as allowed)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is Literal:
+        return type(args[0]).__name__
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_text(a) for a in args)
+    if tp is type(None):
+        return "None"
+    if origin is not None:
+        return f"{origin.__name__}[{', '.join(_type_text(a) for a in args)}]" if args else origin.__name__
+    return getattr(tp, "__name__", str(tp).replace("typing.", ""))
+
+
+def _default_of(f: dataclasses.Field, instance) -> Any:
+    if instance is not None:
+        return getattr(instance, f.name)
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
+
+
+def schema_reference(cls, prefix: str = "", instance=None) -> list[dict[str, Any]]:
+    """Every key of config dataclass `cls` (nested sections flattened as ``section.key``), each
+    with its type, default (of `instance` when given, so resolved defaults show), allowed
+    values (a ``Literal``, or the class's ``CHOICES`` mapping) and meaning (`field_comments`)."""
+    hints = typing.get_type_hints(cls)
+    comments = field_comments(cls)
+    choices = getattr(cls, "CHOICES", {})
+    rows = []
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        tp = hints[f.name]
+        default = _default_of(f, instance)
+        if dataclasses.is_dataclass(tp):
+            rows.append({"key": prefix + f.name, "type": "section", "default": "", "allowed": "",
+                         "meaning": comments.get(f.name, ""), "section": True})
+            rows += schema_reference(tp, f"{prefix}{f.name}.", default)
+            continue
+        allowed = ""
+        inner = [a for a in typing.get_args(tp) if a is not type(None)] or [tp]
+        literal = next((a for a in inner if typing.get_origin(a) is Literal), None)
+        if typing.get_origin(tp) is Literal or literal is not None:
+            allowed = ", ".join(map(str, typing.get_args(literal or tp)))
+        elif f.name in choices:
+            allowed = ", ".join(map(str, choices[f.name]() if callable(choices[f.name]) else choices[f.name]))
+        rows.append({"key": prefix + f.name, "type": _type_text(tp),
+                     "default": to_dict(default) if dataclasses.is_dataclass(default) else
+                     (list(default) if isinstance(default, tuple) else default),
+                     "allowed": allowed, "meaning": comments.get(f.name, ""), "section": False})
+    return rows
+
+
+__all__ += ["field_comments", "schema_reference"]
