@@ -319,10 +319,14 @@ def main(argv=None) -> int:
         print(f"nas: error: {e}", file=sys.stderr)
         return 2
     args = build_parser().parse_args(argv)
+    from supernet.training.errors import OutOfMemory
     try:
         from .flagconfig import resolve_flag_config
         resolve_flag_config(args)
         return args.func(args) or 0
+    except OutOfMemory as e:                 # a resource limit, not bad input: exit 3
+        print(f"nas {args.command}: out of memory: {e}", file=sys.stderr)
+        return 3
     except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError,
             IsADirectoryError, RuntimeError) as e:
         print(error_line(args.command, e), file=sys.stderr)
