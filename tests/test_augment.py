@@ -200,8 +200,10 @@ def test_resume_is_bit_exact_with_every_augmentation_on(tmp_path):
     final = load_checkpoint(tmp_path / "full" / "supernet.pt")["model"]
     assert all(torch.equal(final[k], a["ema"]["model"][k]) for k in final)   # the result is the EMA
     assert not all(torch.equal(final[k], a["model"][k]) for k in final)
-    rows = (tmp_path / "part" / "metrics.csv").read_text().splitlines()
-    assert (tmp_path / "full" / "metrics.csv").read_text().splitlines() == rows
+    def rows(name):                                  # all but the clips/s column (a timing)
+        lines = (tmp_path / name / "metrics.csv").read_text().splitlines()
+        return [line.split(",")[:5] + line.split(",")[6:] for line in lines]
+    assert rows("full") == rows("part") and len(rows("full")) == 7
 
 
 @pytest.mark.parametrize("key, value, needle", [
@@ -212,7 +214,7 @@ def test_resume_is_bit_exact_with_every_augmentation_on(tmp_path):
     ("data.augment.erase_area", "[0.5, 0.2]", "data.augment.erase_area=(0.5, 0.2) is not allowed; use [low, high] with 0 < low <= high < 1"),
     ("data.augment.repeat", "0", "data.augment.repeat=0 is not allowed; use an integer in 1..64"),
     ("data.augment.repeat", "3", "data.augment.repeat=3 must divide each process's batch"),
-    ("data.augment.mixup_alpha", "-1", "data.augment.mixup_alpha=-1 is not allowed; use a number in [0, 100]"),
+    ("data.augment.mixup_alpha", "-1", "data.augment.mixup_alpha=-1.0 is not allowed; use a number in [0, 100]"),
     ("train.ema.decay", "1.0", "train.ema.decay=1.0 is not allowed; use a number in [0, 1)"),
     ("train.ema.decay", "'x'", "train.ema.decay"),
 ])
