@@ -437,6 +437,7 @@ def main(argv=None) -> int:
         return 2
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    from supernet.training.errors import OutOfMemory
     try:
         from .flagconfig import resolve_flag_config
         resolve_flag_config(args)
@@ -444,6 +445,9 @@ def main(argv=None) -> int:
     except NoSpaceLeft as e:                 # not bad input: the run stopped, its files intact
         print(error_line(args.command, e.strerror or e), file=sys.stderr)
         return 1
+    except OutOfMemory as e:                 # a resource limit, not bad input: exit 3
+        print(f"nas {args.command}: out of memory: {e}", file=sys.stderr)
+        return 3
     except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError,
             IsADirectoryError, RuntimeError) as e:
         print(error_line(args.command, e), file=sys.stderr)

@@ -19,11 +19,12 @@ from supernet.training.sampler import ArchSampler, RankSlices
 
 from .config import RunConfig, prepare_output_dir
 from .data import ClipSampler, build_loader
+from .data.augment import batch_mixer
 from .initialise import initialise
 from .utils import atomic_write_json
 from .log import get_logger
 from .runfolder import start_instead_of_resume
-from .validate import check_run
+from .validate import check_repeat, check_run
 
 LOG = get_logger()
 
@@ -35,8 +36,12 @@ def make_loader_factory(cfg: RunConfig, dataset, rank: int, world: int, shuffle:
     function of seed and epoch); `RankSlices` gives this process its part of every global
     batch, so 1 process with batch B and N processes with B/N train on the same clips.
     """
+    check_repeat(cfg, world)
+    repeat = cfg.data.augment.repeat
+
     def sampler() -> RankSlices:
-        return RankSlices(ClipSampler(len(dataset), shuffle, cfg.train.seed), cfg.train.batch_size, rank, world)
+        return RankSlices(ClipSampler(len(dataset), shuffle, cfg.train.seed, repeat=repeat),
+                          cfg.train.batch_size, rank, world)
 
     def make_loader(epoch: int, start_batch: int):
         return build_loader(dataset, cfg.train.batch_size // world, sampler=sampler(), epoch=epoch,
@@ -101,7 +106,9 @@ def run_pretrain(cfg: RunConfig, resume: bool = False, progress: bool = True) ->
         result = train(model, train_cfg=cfg.train, optim_cfg=cfg.optim, make_loader=make_loader,
                        steps_per_epoch=steps, out_dir=cfg.output_dir, kind="supernet",
                        config=cfg.to_dict(), device=device, dist_info=info, arch_sampler=sampler,
-                       resume=resume, final_name="supernet.pt", progress=progress)
+                       resume=resume, final_name="supernet.pt", progress=progress,
+                       batch_transform=batch_mixer(cfg.data.augment, cfg.data.num_classes,
+                                                   cfg.train.seed, info.rank))
         if info.is_main:
             LOG.info(f"done: step {result.step}; checkpoint {result.checkpoint}; metrics "
                   f"{Path(cfg.output_dir) / 'metrics.csv'}; config {Path(cfg.output_dir) / 'config.yaml'}")
@@ -131,7 +138,9 @@ def _pretrain_image_model(cfg: RunConfig, model, resume: bool, progress: bool = 
         result = train(model, train_cfg=cfg.train, optim_cfg=cfg.optim, make_loader=make_loader,
                        steps_per_epoch=steps, out_dir=cfg.output_dir, kind="image",
                        config=cfg.to_dict(), device=device, dist_info=info, resume=resume,
-                       final_name="model.pt", progress=progress)
+                       final_name="model.pt", progress=progress,
+                       batch_transform=batch_mixer(cfg.data.augment, cfg.data.num_classes,
+                                                   cfg.train.seed, info.rank))
         metrics = evaluate_model(model, build_loader(val_set, max(1, cfg.train.batch_size),
                                                      num_workers=cfg.train.num_workers), device)
         metrics.update({"step": result.step, "train": result.last_epoch})

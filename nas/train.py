@@ -20,6 +20,7 @@ from supernet.training.loop import TrainResult, train
 
 from .config import RunConfig
 from .data import build_dataset, build_loader
+from .data.augment import batch_mixer
 from .evaluate import evaluate_model
 from .initialise import initialise
 from .pretrain import make_loader_factory, setup_run
@@ -109,7 +110,9 @@ def run_train(cfg: RunConfig, resume: bool = False, quiet: bool = False, progres
                                     config=cfg.to_dict(), device=device, dist_info=info,
                                     before_step=hook, resume=resume, final_name="model.pt",
                                     evaluate=eval_curve(cfg, steps, device, info.is_main),
-                                    progress=progress, label=cfg.arch)
+                                    progress=progress, label=cfg.arch,
+                                    batch_transform=batch_mixer(cfg.data.augment, cfg.data.num_classes,
+                                                                cfg.train.seed, info.rank))
         metrics = evaluate_run(model, cfg, device)
         metrics.update({"arch": cfg.arch, "step": result.step, "train": result.last_epoch})
         if info.is_main:

@@ -172,6 +172,17 @@ def check_run_options(cfg) -> None:
             option.check(value)
 
 
+def check_repeat(cfg, world: int | None = None) -> None:
+    """``data.augment.repeat`` divides each process's batch (`world` processes; default the
+    launcher's WORLD_SIZE), so the repeated views of a clip share a batch."""
+    world = int(os.environ.get("WORLD_SIZE", "1")) if world is None else world
+    repeat = cfg.data.augment.repeat
+    if (cfg.train.batch_size // max(world, 1)) % repeat:
+        raise ValueError(f"data.augment.repeat={repeat} must divide each process's batch "
+                         f"(train.batch_size {cfg.train.batch_size} over {world} process(es)), so "
+                         "the repeated views of a clip share a batch")
+
+
 def check_run(cfg, command: str, model, resume: bool, evaluates: bool) -> dict:
     """Everything `nas pretrain` / `nas train` (`command`) reads, before any output: config
     numbers, device, warmup_arch, init_from / the run options, data lists (val_list when the
@@ -186,6 +197,7 @@ def check_run(cfg, command: str, model, resume: bool, evaluates: bool) -> dict:
         key = training_only[0][0]
         raise ValueError(f"options.{key} applies to standalone training (nas train), not to supernet pretraining")
     check_device(cfg.train.device, "train.device")
+    check_repeat(cfg)
     space = getattr(model, "space", None)
     if cfg.train.warmup_arch is not None and command == "pretrain":   # standalone runs ignore it
         if space is None:

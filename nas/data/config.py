@@ -27,14 +27,75 @@ also rejects unknown keys and wrong types.
 """
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 TEMPORAL_VERSIONS = (2, 3)     # synthetic-temporal generator versions that can be generated
 DATASETS = ("synthetic-temporal", "synthetic-appearance", "video-list", "frame-folder")
 SAMPLINGS = ("uniform", "dense")
 SYNTHETIC_MAX_CLASSES = 10
+
+
+@dataclass
+class AugmentConfig:
+    """``data.augment``: the papers' clip augmentations (`nas.data.augment`), all off by
+    default, so a config without this section trains exactly as before.
+
+    MLP-3D Sec. 3.4 (label smoothing, RandAugment, random erasing, drop path) and PySlowFast's
+    MViT recipe that MorphMLP follows (``rand-m7-n4-mstd0.5-inc1``, erasing 0.25, mixup 0.8,
+    cutmix 1.0) are in ``experiments/configs/paper/``.
+    """
+
+    rand_augment: str = ""            # "" off; timm's form "rand-m7-n4-mstd0.5-inc1" (same ops for every frame)
+    erase_prob: float = 0.0           # random erasing: probability of one box per clip (all frames)
+    erase_area: tuple[float, float] = (0.02, 1 / 3)   # its area range, fraction of the frame
+    erase_aspect: float = 0.3         # its aspect ratio in [erase_aspect, 1 / erase_aspect]
+    repeat: int = 1                   # repeated (batch) augmentation: each clip k times per batch
+    mixup_alpha: float = 0.0          # mixup Beta(alpha, alpha); 0 off
+    cutmix_alpha: float = 0.0         # cutmix Beta(alpha, alpha); 0 off
+    mix_prob: float = 1.0             # probability that a batch is mixed (when either is on)
+    mix_switch_prob: float = 0.5      # both on: probability of cutmix rather than mixup
+
+    def __post_init__(self):
+        if isinstance(self.erase_area, list):
+            self.erase_area = tuple(self.erase_area)
+        self.validate()
+
+    @property
+    def mixes(self) -> bool:
+        return self.mixup_alpha > 0 or self.cutmix_alpha > 0
+
+    def validate(self) -> "AugmentConfig":
+        key = "data.augment"
+        if not isinstance(self.rand_augment, str):
+            raise ValueError(f"{key}.rand_augment must be a string like 'rand-m7-n4-mstd0.5-inc1' "
+                             f"or '' (off), got {self.rand_augment!r}")
+        if self.rand_augment:
+            from .augment import RandAugmentSpec
+            RandAugmentSpec.parse(self.rand_augment, f"{key}.rand_augment")
+        for name, low, high, closed in (("erase_prob", 0.0, 1.0, True), ("mix_prob", 0.0, 1.0, True),
+                                        ("mix_switch_prob", 0.0, 1.0, True),
+                                        ("erase_aspect", 0.0, 1.0, True),
+                                        ("mixup_alpha", 0.0, 100.0, True), ("cutmix_alpha", 0.0, 100.0, True)):
+            value = getattr(self, name)
+            ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
+                  and math.isfinite(value) and low <= value <= high
+                  and not (name == "erase_aspect" and value <= 0))
+            if not ok:
+                allowed = "(0, 1]" if name == "erase_aspect" else f"[{low:g}, {high:g}]"
+                raise ValueError(f"{key}.{name}={value!r} is not allowed; use a number in {allowed}")
+        area = self.erase_area
+        if (not isinstance(area, tuple) or len(area) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in area)
+                or not 0.0 < area[0] <= area[1] < 1.0):
+            raise ValueError(f"{key}.erase_area={area!r} is not allowed; use "
+                             f"[low, high] with 0 < low <= high < 1")
+        if not isinstance(self.repeat, int) or isinstance(self.repeat, bool) or not 1 <= self.repeat <= 64:
+            raise ValueError(f"{key}.repeat={self.repeat!r} is not allowed; use an integer in 1..64 "
+                             f"(it must also divide each process's batch)")
+        return self
 
 
 @dataclass
@@ -67,6 +128,7 @@ class DataConfig:
     cue: float = 0.75                 # synthetic-temporal v3: P(the object's hue marks the attribute pair)
     seed: int = 0                     # synthetic generation seed (val uses a derived seed); every dataset: the seed of un-keyed clip draws
     cache_dir: str = ""               # "" -> $VIDNAS_CACHE or ~/.cache/vidnas
+    augment: AugmentConfig = field(default_factory=AugmentConfig)   # training clips only
 
     def __post_init__(self):
         for name in ("scale", "mean", "std"):
@@ -123,6 +185,12 @@ class DataConfig:
             if not isinstance(getattr(self, name), str):
                 raise ValueError(f"DataConfig.{name} must be a string path, "
                                  f"got {getattr(self, name)!r}")
+        if isinstance(self.augment, dict):
+            from supernet.utils.config import from_dict
+            self.augment = from_dict(AugmentConfig, self.augment, prefix="data.augment.")
+        if not isinstance(self.augment, AugmentConfig):
+            raise ValueError(f"DataConfig.augment must be a mapping of augment keys, got {self.augment!r}")
+        self.augment.validate()
         if self.is_synthetic:
             self._validate_synthetic()
         elif not self.train_list and not self.val_list:

@@ -48,7 +48,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable
 
-import av
 import numpy as np
 import torch
 
@@ -57,7 +56,18 @@ from .base import BadSampleError, FrameCountChanged
 SEEK_FORMATS = ("mov", "matroska", "avi")   # FFmpeg demuxers that seek by a keyframe index
 SEEK_MIN_GAP = 8                            # jump to a later keyframe only past this many frames
 SKIP_NONREF_CODECS = ("h264", "mpeg4")      # per-packet skip_frame=NONREF tested exact here
-_DECODE_ERRORS = (av.FFmpegError, OSError, ValueError, EOFError, IndexError)
+
+
+def _av():
+    """PyAV, imported on first use: the model, training and synthetic-data paths import
+    `nas.data` without it (the GPU machines of `experiments/gpu_check.sh` have no PyAV)."""
+    import av
+    return av
+
+
+def _decode_errors() -> tuple:
+    """What a failed decode raises (evaluated when an exception is being matched)."""
+    return (_av().FFmpegError, OSError, ValueError, EOFError, IndexError)
 
 
 @dataclass(frozen=True)
@@ -148,8 +158,8 @@ def _open(path: str):
     if not os.path.isfile(path):
         raise BadSampleError("file not found")
     try:
-        container = av.open(path)
-    except _DECODE_ERRORS as exc:
+        container = _av().open(path)
+    except _decode_errors() as exc:
         raise BadSampleError(f"cannot open ({type(exc).__name__}: {exc})") from None
     if not container.streams.video:
         container.close()
@@ -165,7 +175,7 @@ def decode_video(path: str) -> DecodedVideo:
         stream = container.streams.video[0]
         _set_threads(stream)
         frames = list(container.decode(stream))
-    except _DECODE_ERRORS as exc:
+    except _decode_errors() as exc:
         raise BadSampleError(f"cannot decode ({type(exc).__name__}: {exc})") from None
     finally:
         container.close()
@@ -255,7 +265,7 @@ class PyAVVideo:
             stream = container.streams.video[0]
             index = build_index(container, stream)
             width, height = stream.codec_context.width, stream.codec_context.height
-        except _DECODE_ERRORS as exc:
+        except _decode_errors() as exc:
             container.close()
             raise BadSampleError(f"cannot read packets ({type(exc).__name__}: {exc})") from None
         if index is None:
@@ -341,7 +351,7 @@ class PyAVVideo:
                     context.skip_frame = "DEFAULT"
                 if want:
                     return None
-        except _DECODE_ERRORS as exc:
+        except _decode_errors() as exc:
             raise BadSampleError(f"cannot decode ({type(exc).__name__}: {exc})") from None
         finally:
             container.close()
@@ -371,5 +381,10 @@ def probe_pyav(path: str, full: bool = False) -> VideoInfo:
                      frames / fps if fps else None, len(video.index.keyframes))
 
 
-register_decoder("pyav", open_pyav, probe_pyav,
+def _pyav_missing() -> str | None:
+    import importlib.util
+    return None if importlib.util.find_spec("av") else "PyAV is not installed (pip install av)"
+
+
+register_decoder("pyav", open_pyav, probe_pyav, _pyav_missing,
                  description="PyAV (FFmpeg); seek-based, frames equal a full decode")

@@ -34,12 +34,22 @@ from .base import mix_seed
 
 
 class ClipSampler(Sampler):
-    """Yields ``(index, item_seed)`` for one epoch: a fixed-seed permutation (or 0..n-1)."""
+    """Yields ``(index, item_seed)`` for one epoch: a fixed-seed permutation (or 0..n-1).
+
+    ``repeat=k`` is repeated (batch) augmentation (Hoffer et al., "Augment your batch", which
+    MLP-3D Sec. 4.2 uses for its final retraining; DeiT's ``RASampler`` counts the epoch the
+    same way): the epoch keeps its length in clips (``size`` items, the same steps), made of
+    the first ``ceil(size / k)`` clips of the permutation, each k times in a row with k
+    different seeds, so with a batch divisible by k every batch holds k differently
+    augmented views of each of its clips. ``repeat=1`` draws exactly what it drew before.
+    """
 
     def __init__(self, size: int, shuffle: bool = False, seed: int = 0, epoch: int = 0,
-                 start: int = 0):
+                 start: int = 0, repeat: int = 1):
         self.size, self.shuffle, self.seed = int(size), bool(shuffle), int(seed)
-        self.epoch, self.start = int(epoch), int(start)
+        self.epoch, self.start, self.repeat = int(epoch), int(start), int(repeat)
+        if self.repeat < 1:
+            raise ValueError(f"data.augment.repeat={repeat!r} is not allowed; use an integer >= 1")
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -56,6 +66,8 @@ class ClipSampler(Sampler):
         else:
             indices = torch.arange(self.size)
         seeds = torch.randint(0, 2 ** 62, (self.size,), generator=gen)
+        if self.repeat > 1:            # the first ceil(n / k) clips, each k times in a row
+            indices = indices[:-(-self.size // self.repeat)].repeat_interleave(self.repeat)[:self.size]
         return indices.tolist(), seeds.tolist()
 
     def __iter__(self):

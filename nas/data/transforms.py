@@ -19,7 +19,9 @@ Spatial transforms (the same crop and flip for every frame of a clip):
 
 * train: random resized crop (area in ``scale``, aspect ratio in [3/4, 4/3], torchvision's
   recipe) resized to ``size`` x ``size``, then a horizontal flip with probability 1/2 when
-  ``flip`` is on (off for temporal datasets, MorphMLP Sec. 4.2);
+  ``flip`` is on (off for temporal datasets, MorphMLP Sec. 4.2); with ``data.augment``
+  (`nas.data.augment.ClipAugment`) then RandAugment before and random erasing after the
+  normalisation, one draw per clip for all its frames (off by default: no extra draw);
 * test: the short side scaled to ``size`` and a centre crop; three-crop takes the start, the
   centre and the end of the long side (SlowFast's testing, MLP-3D Sec. 4.2). Implemented as
   the largest square at that position resized to ``size`` (the same pixels, one resize).
@@ -38,9 +40,13 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from .augment import ClipAugment
 
 ASPECT_RATIO = (3 / 4, 4 / 3)
 MODES = ("train", "test", "views")
@@ -221,6 +227,7 @@ class ClipTransform:
     std: tuple[float, float, float] = (0.225, 0.225, 0.225)
     test_clips: int = 1
     test_crops: int = 1
+    augment: "ClipAugment | None" = None      # train mode: RandAugment, erasing (nas.data.augment)
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -229,9 +236,12 @@ class ClipTransform:
 
     @classmethod
     def from_config(cls, cfg, mode: str) -> "ClipTransform":
+        from .augment import ClipAugment
+
+        augment = ClipAugment.from_config(cfg.augment, cfg.mean) if mode == "train" else None
         return cls(cfg.num_frames, cfg.size, mode, cfg.sampling, cfg.frame_interval, cfg.flip,
                    tuple(cfg.scale), tuple(cfg.mean), tuple(cfg.std), cfg.test_clips,
-                   cfg.test_crops)
+                   cfg.test_crops, augment)
 
     @property
     def num_views(self) -> int:
@@ -246,6 +256,17 @@ class ClipTransform:
         """uint8 (T, H, W, 3) -> normalised float32 clip (3, T, size, size)."""
         return crop_resize_normalize(x, box, self.size, self.mean, self.std, flip)
 
+    def augmented(self, x: np.ndarray, box, flip: bool, generator: torch.Generator) -> torch.Tensor:
+        """The train crop with `augment`: crop and resize to [0, 1], RandAugment (one draw for
+        the clip), normalise, random erasing (one box for the clip); draws after the crop's."""
+        clip = crop_resize_normalize(x, box, self.size, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), flip)
+        clip = self.augment.rand_augment_clip(clip, generator)
+        mean = torch.tensor(self.mean, dtype=clip.dtype).view(3, 1)
+        inv_std = 1 / torch.tensor(self.std, dtype=clip.dtype).view(3, 1)
+        clip = clip.contiguous()
+        clip.view(3, -1).sub_(mean).mul_(inv_std)
+        return self.augment.erase(clip, generator)
+
     def __call__(self, frames, generator: torch.Generator) -> torch.Tensor:
         shape, dtype = tuple(frames.shape), str(getattr(frames, "dtype", "uint8"))
         if len(shape) != 4 or shape[-1] != 3 or dtype.split(".")[-1] != "uint8":
@@ -255,7 +276,9 @@ class ClipTransform:
             indices = self.indices(L, generator=generator)
             box = random_resized_crop_box(H, W, self.scale, generator)
             flip = self.flip and float(torch.rand(1, generator=generator)) < 0.5
-            return self.crop(take_frames(frames, indices), box, flip)
+            if self.augment is None:
+                return self.crop(take_frames(frames, indices), box, flip)
+            return self.augmented(take_frames(frames, indices), box, flip, generator)
         clips = self.test_clips if self.mode == "views" else 1
         boxes = square_crop_boxes(H, W, self.test_crops if self.mode == "views" else 1)
         per_clip = [self.indices(L, clip=c, num_clips=clips) for c in range(clips)]

@@ -64,6 +64,20 @@ class OptimConfig:
 
 
 @dataclass
+class EmaConfig:
+    """``train.ema``: an exponential moving average of the weights (`supernet.training.ema`),
+    evaluated instead of the raw weights when on (PySlowFast / ResNet-RS recipes)."""
+
+    enabled: bool = False
+    decay: float = 0.9998                     # ema = decay * ema + (1 - decay) * weights, every step
+
+    def validate(self):
+        if isinstance(self.decay, bool) or not isinstance(self.decay, (int, float)) \
+                or not math.isfinite(self.decay) or not 0.0 <= self.decay < 1.0:
+            raise ValueError(f"train.ema.decay={self.decay!r} is not allowed; use a number in [0, 1)")
+
+
+@dataclass
 class TrainConfig:
     """The training loop's knobs (shared by supernet pretraining and standalone training)."""
 
@@ -83,6 +97,8 @@ class TrainConfig:
     num_workers: int = ranged(0, 0)   # DataLoader worker processes (0: load in the training process)
     threads: int | None = ranged(None, 1)   # torch intra-op threads on CPU (None: torch default)
     tensorboard: bool = False                 # also log the curves to OUT/tensorboard (needs tensorboard)
+    ema: EmaConfig = field(default_factory=EmaConfig)   # EMA of the weights, used by evaluation when on
+    compile: bool = False                     # torch.compile the model (eager, with one warning, where it cannot)
 
     def validate(self):
         if self.epochs < 1 or self.batch_size < 1:
@@ -98,9 +114,10 @@ class TrainConfig:
             raise ValueError(f"train.sandwich_random must be >= 0, got {self.sandwich_random}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"train.max_steps must be >= 1, got {self.max_steps}")
+        self.ema.validate()
         if self.tensorboard and not tensorboard_available():
             raise ValueError("train.tensorboard: true needs the tensorboard package, which is not "
                              "installed here (pip install tensorboard), or set train.tensorboard: false")
 
 
-__all__ = ["OptimConfig", "TrainConfig", "from_dict", "to_dict", "apply_overrides", "load_yaml", "load_config"]
+__all__ = ["EmaConfig", "OptimConfig", "TrainConfig", "from_dict", "to_dict", "apply_overrides", "load_yaml", "load_config"]

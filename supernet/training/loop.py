@@ -31,6 +31,8 @@ from ..utils.progress import progress as progress_bar
 from .checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from .config import OptimConfig, TrainConfig
 from .distributed import DistInfo, all_reduce_sum, barrier
+from .ema import ModelEma
+from .gpu import OOM_ERRORS, _is_compile_error, compile_or_eager, oom_report
 from .sampler import ArchSampler
 
 METRIC_FIELDS = ["step", "epoch", "loss", "acc", "lr", "clips_per_s", "skipped", "arch"]
@@ -142,7 +144,11 @@ class MetricsLog:
 def _forward_loss(model, clips, labels, smoothing, amp, teacher: torch.Tensor | None = None):
     """Loss and accuracy of one path: label-smoothed cross-entropy, or with `teacher`
     (probabilities, detached) the soft cross-entropy of in-place distillation (BigNAS),
-    which has the gradients of KL(teacher || student)."""
+    which has the gradients of KL(teacher || student).
+
+    `labels` are class indices ``(B,)`` or, after mixup / cutmix, probabilities ``(B, K)``:
+    torch's cross-entropy smooths those as ``(1 - eps) * p + eps / K``, the same target as
+    timm's mixing of label-smoothed one-hots; accuracy then counts the larger share's class."""
     ctx = torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext()
     with ctx:
         logits = model(clips)
@@ -151,7 +157,8 @@ def _forward_loss(model, clips, labels, smoothing, amp, teacher: torch.Tensor | 
         loss = F.cross_entropy(logits, labels, label_smoothing=smoothing)
     else:
         loss = -(teacher * F.log_softmax(logits, dim=1)).sum(1).mean()
-    return loss, (logits.argmax(1) == labels).float().mean(), logits
+    hard = labels.argmax(1) if labels.dim() == 2 else labels
+    return loss, (logits.argmax(1) == hard).float().mean(), logits
 
 
 def _skip_batch(step: int, scheduler) -> int:
@@ -170,13 +177,23 @@ def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
           arch_sampler: ArchSampler | None = None,
           before_step: Callable[[int], None] | None = None, resume: bool = False,
           evaluate: Callable[[nn.Module, int], dict] | None = None,
-          final_name: str | None = None, progress: bool = True, label: str | None = None) -> TrainResult:
+          final_name: str | None = None, progress: bool = True, label: str | None = None,
+          batch_transform: Callable | None = None) -> TrainResult:
     """Train `model` (a supernet when `arch_sampler` is given) and return where it ended.
 
     `make_loader(epoch, start_batch)` yields ``(clips, labels, skipped)`` for this process;
     `before_step(step)` runs before each step (e.g. random-GTM regularization). `label` names
     the run in its per-epoch lines (standalone training: the architecture). Progress is a bar
-    on a terminal and plain lines otherwise (`supernet.utils.progress`).
+    on a terminal and plain lines otherwise (`supernet.utils.progress`);
+    `batch_transform(clips, labels, step)` -> ``(clips, targets)`` runs on the device batch
+    (mixup / cutmix, `nas.data.augment.batch_mixer`; its draws must depend on the step only).
+
+    ``train_cfg.ema.enabled``: an EMA of the weights (`ModelEma`) is updated after every
+    optimizer step and saved in ``last.pt``; the `evaluate` hook gets the EMA network, and at
+    the end `model` holds the EMA weights, which are what ``final_name`` stores (``last.pt``
+    keeps the raw weights and the EMA for resuming). ``train_cfg.compile``: the forward runs
+    through `torch.compile` (`compile_or_eager`: one warning and eager where it cannot). A
+    CUDA out-of-memory error becomes `OutOfMemory` (what to lower, where the traceback is).
     """
     info = dist_info or DistInfo()
     out = Path(out_dir)
@@ -190,6 +207,10 @@ def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
             net, device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=arch_sampler is not None)
     runner = ddp or net
+    if getattr(train_cfg, "compile", False):
+        runner = compile_or_eager(runner)
+    ema_cfg = getattr(train_cfg, "ema", None)
+    ema = ModelEma(net, ema_cfg.decay) if ema_cfg is not None and ema_cfg.enabled else None
     optimizer = build_optimizer(net, optim_cfg, train_cfg.batch_size)
     total = train_cfg.epochs * steps_per_epoch
     warmup = int(round(optim_cfg.warmup_epochs * steps_per_epoch))
@@ -208,6 +229,11 @@ def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
         set_rng_state(ckpt["rng"])
         step = ckpt["step"]
         saved[0] = step
+        if ema is not None:
+            if "ema" not in ckpt:
+                raise ValueError(f"train.ema is on but the resume checkpoint {ckpt_path} has no EMA "
+                                 "(it was written with train.ema off)")
+            ema.load_state_dict(ckpt["ema"])
     else:
         torch.manual_seed(train_cfg.seed)
 
@@ -216,7 +242,7 @@ def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
             save_checkpoint(path, model=net, kind=kind, step=step, epoch=step // steps_per_epoch,
                             optimizer=optimizer, scheduler=scheduler,
                             sampler_state=arch_sampler.state_dict() if arch_sampler else None,
-                            config=config)
+                            config=config, extra={"ema": ema.state_dict()} if ema is not None else None)
         barrier(info)
         if path == ckpt_path:
             saved[0] = step
@@ -227,7 +253,26 @@ def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
                        desc=f"{kind} training", unit="step")
     last_epoch: dict = {}
     last_good = None
+    shape = None
     net.train()
+
+    def run_paths(clips, labels, archs, distill, weight):
+        loss_sum = acc_sum = 0.0
+        teacher = None
+        for k, arch in enumerate(archs):
+            if arch is not None:
+                net.set_arch(arch)
+            sync = ddp.no_sync() if ddp is not None and k < len(archs) - 1 else nullcontext()
+            with sync:
+                loss, acc, logits = _forward_loss(runner, clips, labels, optim_cfg.label_smoothing,
+                                                  amp, teacher)
+                (loss * weight / len(archs)).backward()
+            if distill and k == 0:          # sandwich: the largest path teaches the rest
+                teacher = logits.detach().softmax(dim=1)
+            loss_sum += loss.item()
+            acc_sum += acc.item()
+        return loss_sum, acc_sum
+
     try:
         while step < stop:
             epoch, start_batch = divmod(step, steps_per_epoch)
@@ -255,29 +300,28 @@ def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
                     last_good = (clips, labels)
                 tic = time.perf_counter()
                 clips, labels = clips.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+                shape = tuple(clips.shape)
+                if batch_transform is not None:
+                    clips, labels = batch_transform(clips, labels, step)
                 if before_step is not None:
                     before_step(step)
                 archs = arch_sampler.archs_for_step(step) if arch_sampler else [None]
                 distill = arch_sampler is not None and arch_sampler.is_distilling(step)
                 optimizer.zero_grad(set_to_none=True)
-                loss_sum = acc_sum = 0.0
-                teacher = None
-                for k, arch in enumerate(archs):
-                    if arch is not None:
-                        net.set_arch(arch)
-                    sync = ddp.no_sync() if ddp is not None and k < len(archs) - 1 else nullcontext()
-                    with sync:
-                        loss, acc, logits = _forward_loss(runner, clips, labels, optim_cfg.label_smoothing,
-                                                          amp, teacher)
-                        (loss * weight / len(archs)).backward()
-                    if distill and k == 0:          # sandwich: the largest path teaches the rest
-                        teacher = logits.detach().softmax(dim=1)
-                    loss_sum += loss.item()
-                    acc_sum += acc.item()
+                try:
+                    loss_sum, acc_sum = run_paths(clips, labels, archs, distill, weight)
+                except Exception as e:          # a compile failure in backward: redo eagerly
+                    if not (isinstance(runner, compile_or_eager) and runner.active and _is_compile_error(e)):
+                        raise
+                    runner._fall_back(e)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss_sum, acc_sum = run_paths(clips, labels, archs, distill, weight)
                 if optim_cfg.clip_grad is not None:
                     nn.utils.clip_grad_norm_(net.parameters(), optim_cfg.clip_grad)
                 optimizer.step()
                 scheduler.step()
+                if ema is not None:
+                    ema.update(net)
                 step += 1
                 n = labels.shape[0] if weight else 0
                 loss_v, acc_v = loss_sum / len(archs), acc_sum / len(archs)
@@ -304,7 +348,7 @@ def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
                               "clips": int(count), "skipped": int(skipped_n),
                               "skipped_batches": int(empty_n)}
                 if evaluate is not None and (step % steps_per_epoch == 0 or step >= stop):
-                    evaluated = evaluate(net, step)
+                    evaluated = evaluate(ema.module if ema is not None else net, step)
                     last_epoch.update(evaluated)
                     log.scalars({f"eval/{k}": v for k, v in evaluated.items()}, step)
                     net.train()
@@ -316,10 +360,14 @@ def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
                               f"{last_epoch['skipped']} skipped ({last_epoch['skipped_batches']} "
                               f"empty batches skipped){extra}")
         checkpoint()
+        if ema is not None:                 # the run's result is the averaged network
+            net.load_state_dict(ema.module.state_dict())
         if final_name:
             checkpoint(out / final_name)
     except KeyboardInterrupt:
         raise TrainingInterrupted(step, stop, ckpt_path if saved[0] is not None else None, saved[0]) from None
+    except OOM_ERRORS as e:
+        raise oom_report(e, out, info.rank, step, shape) from None
     finally:
         bar.close()
         log.close()
