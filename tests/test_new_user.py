@@ -86,8 +86,12 @@ def test_search_records_the_validation_clips_it_used(supernet_ckpt, tmp_path, ca
                  "--budget", "2", "--val-size", "256", "--threads", "1", "--no-progress"]) == 0
     stored = yaml.safe_load((out / "search_config.yaml").read_text())
     assert stored["evaluation"]["val_size"] == 20                       # 10 classes x 2 clips
-    said = [line for line in capsys.readouterr().out.splitlines() if "val_size 256" in line]
+    printed = capsys.readouterr().out
+    said = [line for line in printed.splitlines() if "val_size 256" in line]
     assert len(said) == 1 and "has 20 clips; all 20 are used" in said[0]
+    # the cost weight: at nano scale alpha * range(GFLOPs) is far below one SE of V on 20 clips
+    assert "cost term: alpha * range(C) = 0.005 * " in printed and "over the space" in printed
+    assert "WARNING: the cost term moves the objective by at most" in printed
     assert set(pd.read_csv(out / "results.csv")["clips"]) == {20}
 
 

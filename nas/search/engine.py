@@ -357,6 +357,7 @@ def run_search(config: SearchConfig, factory: EvaluatorFactory, out: str | Path 
         bar.total = bar.n                   # the estimate counted equivalent choices too
         bar.refresh()
     info = {**outcome.info, "confidence": confidence_section(ctx, outcome, config),
+            "cost_weight": cost_weight(objective, cost_table, space, store.frame(), outcome.record),
             "per_alpha": best_per_alpha(store.frame(), config.alphas, objective.unit),
             "clips_evaluated": ctx.clips_evaluated, "slice_evaluations": ctx.slice_evaluations}
     result = SearchResult(outcome.arch, outcome.record, store.frame(), out_dir, info,
@@ -371,6 +372,36 @@ def run_search(config: SearchConfig, factory: EvaluatorFactory, out: str | Path 
         atomic_write_text(out_dir / PARETO_CSV, pareto_table(result.table).to_csv(index=False))
     log(summary(result, objective, config.strategy, pareto=strategy.reports_pareto))
     return result
+
+
+COST_WEIGHT_FAR = 10.0        # alpha * range(C) this many times below (or above) one SE of V: warn
+
+
+def cost_weight(objective: Objective, table: CostTable, space, frame, best) -> dict[str, Any]:
+    """How much the cost term can move the objective, next to the noise of V: alpha times the
+    range of C over the space (GFLOPs: the largest minus the smallest architecture, exact from
+    the cost table; latency or memory: over the evaluated architectures), against the SE of
+    the best architecture's V. A term far below one SE decides only near-ties; far above, the
+    search is a cost minimisation."""
+    from .cost_table import extreme_archs
+
+    if objective.unit == "GFLOPs":
+        largest, smallest = extreme_archs(table, space)
+        spread, over = table.gflops(largest) - table.gflops(smallest), "the space"
+    else:
+        full = complete_rows(frame)
+        spread = float(full["cost"].max() - full["cost"].min()) if len(full) else 0.0
+        over = f"the {len(full)} evaluated architectures"
+    term, se = objective.alpha * spread, float(best.top1_se)
+    note = None
+    if se > 0 and term < se / COST_WEIGHT_FAR:
+        note = (f"the cost term moves the objective by at most {term:.3g} points, far below one SE of V "
+                f"({se:.2f}): the cost decides only near-ties (raise --alpha to trade accuracy for cost)")
+    elif se > 0 and term > se * COST_WEIGHT_FAR:
+        note = (f"the cost term spans {term:.3g} points, far above one SE of V ({se:.2f}): the search "
+                "mostly minimises the cost (lower --alpha to weigh accuracy)")
+    return {"alpha": objective.alpha, "cost_range": spread, "over": over, "term_range_points": term,
+            "top1_se": se, "warning": note}
 
 
 def confidence_section(ctx: SearchContext, outcome: Outcome, config: SearchConfig) -> dict[str, Any]:
@@ -426,6 +457,17 @@ def pareto_table(df, cost: str | None = None):
     return full.iloc[idx].sort_values(cols[1:] + ["eval_id"]).reset_index(drop=True)
 
 
+def cost_weight_lines(weight: dict | None, unit: str) -> list[str]:
+    """The summary's line on the size of the cost term next to V's SE, and its warning."""
+    if not weight:
+        return []
+    lines = [f"  cost term: alpha * range(C) = {weight['alpha']:g} * {weight['cost_range']:.4g} {unit} "
+             f"over {weight['over']} = {weight['term_range_points']:.3g} points; SE of V {weight['top1_se']:.2f}"]
+    if weight["warning"]:
+        lines.append(f"  WARNING: {weight['warning']}")
+    return lines
+
+
 def summary(result: SearchResult, objective: Objective, strategy: str, top: int = 5,
             pareto: bool = False) -> str:
     """The short terminal report: best architecture with units and SE, top rows, confidence,
@@ -439,6 +481,7 @@ def summary(result: SearchResult, objective: Objective, strategy: str, top: int 
              f"({SE_KIND}; loss {r.loss:.4f})",
              f"  C = {r.cost:.5g} {unit}  ({r.gflops:.5g} GFLOPs, {r.params_M:.4g} M params)",
              f"  objective = V - alpha*C = {r.objective:.4f}  (alpha = {objective.alpha:g} per {unit})",
+             *cost_weight_lines(result.info.get("cost_weight"), unit),
              f"  {len(df)} architectures evaluated ({result.new_evaluations} in this run); "
              f"{result.info.get('clips_evaluated', 0)} validation clips scored in this run"]
     rows = [(int(x.eval_id), x.arch, f"{x.top1_pct:.2f}", f"{x.top1_se:.2f}", int(x.clips), f"{x.cost:.5g}",
