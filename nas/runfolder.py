@@ -100,6 +100,11 @@ def folder_kind(out: str | Path) -> str | None:
     return None
 
 
+# Files a new folder may already hold because the command reads them when present (a search
+# reuses a cost table put there beforehand, which saves its fvcore traces).
+SEEDABLE = {"search": ("cost_table.json",)}
+
+
 def mark_folder(out: str | Path, kind: str) -> None:
     """Record `kind` in `out` (created) unless it is recorded already."""
     out = Path(out)
@@ -121,7 +126,8 @@ def check_run_folder(out: str | Path, kind: str, what: str = "output_dir") -> Pa
             article = "an" if found[0] in "aeiou" else "a"
             raise ValueError(f"{what} {shorten(str(out), quote=False)} is {article} {found} folder; "
                              f"`nas {kind}` does not write into it; choose another {what}")
-        if found is None and kind != "export" and any(out.iterdir()):   # (export: its own message)
+        foreign = [p for p in out.iterdir() if p.name not in SEEDABLE.get(kind, ())]
+        if found is None and kind != "export" and foreign:   # (export: its own message)
             raise ValueError(f"{what} {shorten(str(out), quote=False)} is not empty and was not made "
                              f"by vidnas (no {KIND_FILE}); choose an empty or new folder")
     return out
