@@ -107,7 +107,7 @@ def report(table: Path, proxies_dir: Path, label: str, n_boot: int = 2000) -> di
     ceiling = seed_ceiling(real.loc[common, [c for c in real.columns if c.startswith("seed")]].to_numpy(),
                            n_boot=n_boot)
     summary = {"label": label, "table": str(table.relative_to(ROOT) if table.is_relative_to(ROOT) else table),
-               "n_archs": len(common), "seeds": [c for c in real.columns if c.startswith("seed")],
+               "n_boot": n_boot, "n_archs": len(common), "seeds": [c for c in real.columns if c.startswith("seed")],
                "seed_ceiling": {"value": ceiling.value, "ci95": [ceiling.low, ceiling.high], "n": ceiling.n},
                "proxy_settings": {k: info[k] for k in ("model", "input", "seed", "batch", "degenerate_threshold")},
                "estimators": rows}
@@ -118,7 +118,8 @@ def markdown(s: dict) -> str:
     lines = [f"# Every estimator on the {s['label']} table ({s['n_archs']} architectures x {len(s['seeds'])} seeds)", "",
              f"Standalone table: `{s['table']}/standalone.csv` (label **{s['label']}**; mean top-1 over seeds). "
              f"Seed-to-seed Kendall τ (the ceiling): {_ci(s['seed_ceiling'])}. 95% intervals: percentile "
-             "bootstrap over architectures; τ − τ(params): paired bootstrap on the same resamples.", "",
+             f"bootstrap over architectures, {s['n_boot']} resamples; τ − τ(params): paired bootstrap on the "
+             "same resamples.", "",
              "| estimator | Kendall τ [95% CI] | Spearman ρ [95% CI] | precision@5 | τ − τ(params) [paired 95% CI] "
              "| cost, CPU-s for all archs |", "|---|---|---|---|---|---|"]
     for name, e in s["estimators"].items():

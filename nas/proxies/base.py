@@ -105,5 +105,15 @@ def classification_loss(net: nn.Module, batch) -> torch.Tensor:
     return nn.functional.cross_entropy(net(clips), labels)
 
 
+def loss_gradients(ctx: ProxyContext, proxy: str) -> nn.Module:
+    """A fresh network (training mode) whose ``.grad`` hold the cross-entropy gradients on
+    the run's batch (grad_norm, snip)."""
+    batch = ctx.require_batch(proxy)
+    net = ctx.network().train()
+    net.zero_grad(set_to_none=True)
+    classification_loss(net, batch).backward()
+    return net
+
+
 __all__ = ["PROXIES", "Proxy", "ProxyContext", "register_proxy", "get_proxy", "weight_layers",
-           "classification_loss"]
+           "classification_loss", "loss_gradients"]

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import torch
 
-from .base import classification_loss, register_proxy, weight_layers
+from .base import loss_gradients, register_proxy, weight_layers
 
 
 @register_proxy("grad_norm", needs_data=True, description="Σ over weight tensors of ‖∂L/∂θ‖₂ on one batch")
 def grad_norm(ctx) -> float:
-    batch = ctx.require_batch("grad_norm")
-    net = ctx.network().train()
-    net.zero_grad(set_to_none=True)
-    classification_loss(net, batch).backward()
+    net = loss_gradients(ctx, "grad_norm")
     with torch.no_grad():
         return float(sum(p.grad.double().norm() for _, p in weight_layers(net) if p.grad is not None))

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import torch
 
-from .base import classification_loss, register_proxy, weight_layers
+from .base import loss_gradients, register_proxy, weight_layers
 
 
 @register_proxy("snip", needs_data=True, description="Σ|θ ⊙ ∂L/∂θ| on one batch")
 def snip(ctx) -> float:
-    batch = ctx.require_batch("snip")
-    net = ctx.network().train()
-    net.zero_grad(set_to_none=True)
-    classification_loss(net, batch).backward()
+    net = loss_gradients(ctx, "snip")
     with torch.no_grad():
         return float(sum((p.double() * p.grad.double()).abs().sum()
                          for _, p in weight_layers(net) if p.grad is not None))
