@@ -206,6 +206,9 @@ def round2_files(w: Path, ckpt: dict, model) -> None:
         (r / name / "cost_table.json").write_text(json.dumps({"space": space}))
     (r / "zero_bytes.csv").write_bytes(b"")
     (r / "garbage.csv").write_bytes(b"\x00\xc7\xff" * 50)
+    (r / "res_garbage").mkdir()                   # garbage results beside a good cost table
+    (r / "res_garbage" / "garbage.csv").write_bytes(b"\x00\xc7\xff" * 50)
+    (r / "res_garbage" / "cost_table.json").write_text(json.dumps({"space": model.space.config()}))
     (r / "garbage.json").write_bytes(b"{not json")
     (r / "variants.csv").write_text("variant,group_size,gflops,top1\nv,2,1.0,50\n")
     (r / "not_a_predictor.pt").write_text("this is text\n")
@@ -454,7 +457,7 @@ def cases(w: Path) -> list[Case]:
         Case("search-set-bad-yaml", search("s-sety", "--set", "seed={"), "seed={", out("s-sety")),
         Case("train-set-bomb", train_set("t-setb", "model.kwargs={a: &a [1, *a]}"), "model.kwargs", out("t-setb")),
         Case("data-binary-list", ["data", "check", "--config", str(r / "binary_list.yaml"), "--out",
-                                  out("dc-bin") + "/r.csv"], "binary_list.txt", out("dc-bin")),
+                                  str(r / "dc-bin.csv")], "binary_list.txt", str(r / "dc-bin.csv")),
         Case("train-binary-list", train_set("t-binl", "data.dataset=video-list", f"data.root={w}",
                                             f"data.train_list={r / 'binary_list.txt'}", "data.num_classes=2",
                                             "data.num_frames=8"), "binary_list.txt", out("t-binl")),
@@ -466,7 +469,7 @@ def cases(w: Path) -> list[Case]:
                                         str(r / "binary_archs.txt")], "binary_archs.txt", out("c-ba")),
         # class 4: tracebacks
         Case("filename-tmpl-attr", pre_set("ft", "data.dataset=frame-folder", "data.train_list=x.txt",
-                                           "data.filename_tmpl={0.bogus}"), "{0.bogus}", out("ft")),
+                                           "data.filename_tmpl={0.bogus}"), "0.bogus", out("ft")),
         Case("filename-tmpl-index", pre_set("fi", "data.dataset=frame-folder", "data.train_list=x.txt",
                                             "data.filename_tmpl=img_{0[1]}.jpg"), "img_{0[1]}.jpg", out("fi")),
         Case("init-export-noname", train_set("t-xn", f"init_from={r / 'exp_noname'}"), "model_spec", out("t-xn")),
@@ -486,7 +489,7 @@ def cases(w: Path) -> list[Case]:
         # class 6: predictor and plot
         predictor_fit("pred-fit-empty", r / "res_empty" / "results.csv", "has no rows"),
         predictor_fit("pred-fit-space", r / "res_space" / "results.csv", "cost_table.json"),
-        predictor_fit("pred-fit-garbage", r / "garbage.csv", "garbage.csv"),
+        predictor_fit("pred-fit-garbage", r / "res_garbage" / "garbage.csv", "garbage.csv"),
         Case("pred-eval-format", ["predictor", "eval", "--predictor", str(r / "not_a_predictor.pt"), "--results",
                                   str(r / "res_empty" / "results.csv")], "not_a_predictor.pt"),
         Case("pred-eval-ckpt", ["predictor", "eval", "--predictor", ck, "--results",
@@ -686,7 +689,8 @@ def test_bad_latency_table_leaves_nothing_and_the_fixed_rerun_needs_no_resume(wo
     printed = capsys.readouterr()
     assert code == 0, printed.err
     assert (out / "results.csv").is_file() and (out / "latency_table.json").is_file()
-    assert "ignoring data.cache_dir" in said + printed.out and not planted.exists()
+    said += printed.out
+    assert "ignoring " in said and "data.cache_dir=" in said and not planted.exists()
     # a second --resume while another process holds the folder's lock
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from nas.runfolder import lock_run_folder;"
                                f"lock_run_folder(__import__('pathlib').Path({str(out)!r})); print('held', flush=True);"
