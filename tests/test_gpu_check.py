@@ -58,6 +58,13 @@ def test_compile_falls_back_to_eager_with_one_warning(monkeypatch):
     lines = [str(w.message) for w in caught if "train.compile" in str(w.message)]
     assert len(lines) == 1 and "\n" not in lines[0] and "training continues uncompiled" in lines[0]
 
+    def model_bug(*args):                                      # the model's own errors pass through
+        raise ValueError("bad shape")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                         # and are no compile failure
+        with pytest.raises(ValueError, match="bad shape"):
+            compile_or_eager(model_bug, backend="eager")(x)
+
     def unavailable(*args, **kwargs):                          # e.g. a Python torch cannot trace
         raise RuntimeError("torch.compile is not supported on this Python")
     monkeypatch.setattr(torch, "compile", unavailable)
@@ -65,10 +72,6 @@ def test_compile_falls_back_to_eager_with_one_warning(monkeypatch):
         eager = compile_or_eager(net)
     assert torch.equal(eager(x), net(x))
 
-    def model_bug(*args):                                      # the model's own errors pass through
-        raise ValueError("bad shape")
-    with pytest.raises(ValueError, match="bad shape"):
-        compile_or_eager(model_bug, backend="eager")(x)
 
 
 def test_cuda_out_of_memory_says_what_to_lower_and_is_not_bad_input(tmp_path, capsys, monkeypatch):

@@ -29,7 +29,7 @@ import torch
 from common import ROOT, commit, machine  # noqa: E402,F401
 
 from nas.data import ClipSampler, DataConfig, build_dataset  # noqa: E402
-from nas.data.augment import ClipAugment, apply_op, draw_rand_augment  # noqa: E402
+from nas.data.augment import ClipAugment, draw_rand_augment  # noqa: E402
 from nas.throughput import loader_clips_per_second, step_clips_per_second, training_step  # noqa: E402
 from nas.utils import format_table  # noqa: E402
 
@@ -120,6 +120,9 @@ def main(argv=None) -> int:
     kornia_ra = RandAugment(n=4, m=7)
     ms["kornia auto.RandAugment (per frame)"] = per_clip_ms(
         lambda x, g: kornia_ra(x.transpose(0, 1)), clips)
+    item_ms = {"no augmentation": per_clip_ms(lambda c, g: plain[(int(g.initial_seed()) % len(plain), int(g.initial_seed()))], clips),
+               "paper, hand-written ops": per_clip_ms(lambda c, g: ours[(int(g.initial_seed()) % len(ours), int(g.initial_seed()))], clips),
+               "paper, kornia ops": per_clip_ms(lambda c, g: kornia[(int(g.initial_seed()) % len(ours), int(g.initial_seed()))], clips)}
     torch.set_num_threads(threads)
 
     w, b, n = args.workers, args.batch, args.batches
@@ -133,7 +136,10 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     model = build_model("mlp3d-nano", (FRAMES, SIZE, SIZE), 10)
     model.set_arch(model.space.sample(0))
-    step = step_clips_per_second(training_step(model, b, (FRAMES, SIZE, SIZE), 10, "cpu"), b, 4)
+    train_step = training_step(model, b, (FRAMES, SIZE, SIZE), 10, "cpu")
+    cpu_start = time.process_time()
+    step = step_clips_per_second(train_step, b, 4)
+    step_cpu_ms = 1e3 * (time.process_time() - cpu_start) / (5 * b) / max(threads, 1)
 
     print(f"\nClip augmentations in the loader ({w} workers, batch {b}, nano clips {FRAMES}x{SIZE}x{SIZE})")
     print(f"{machine()}, commit {commit()}")
@@ -144,6 +150,12 @@ def main(argv=None) -> int:
     rows.append((f"mlp3d-nano training step ({threads} threads)", f"{step:.1f}", "1.00"))
     print("\nLoader clips/s (RandAugment + erasing 0.25 + repeat 2) against the model step:")
     print(format_table(rows, ["case", "clips/s", "/ step"], align="lrr"))
+    print(f"\nCPU time per clip (robust on a shared machine): the loader item (load, crop, augment), "
+          f"one thread, and the model step per clip ({threads} thread(s)); capacity = {w} workers "
+          f"/ item time against 1 / step time:")
+    cap = [(k, f"{v:.2f}", f"{(w / v) / (1 / step_cpu_ms):.2f}") for k, v in item_ms.items()]
+    cap.append(("mlp3d-nano training step", f"{step_cpu_ms:.2f}", "1.00"))
+    print(format_table(cap, ["case", "CPU ms / clip", "capacity / step"], align="lrr"))
     print(f"hand-written / kornia loader clips/s: "
           f"{rates['paper, hand-written ops'] / rates['paper, kornia ops']:.2f}x; "
           f"paper loader / model step: {rates['paper, hand-written ops'] / step:.2f}x")
