@@ -99,6 +99,12 @@ def main(argv=None) -> int:
     p.add_argument("--batches", type=int, default=8, help="batches measured per loader figure")
     p.add_argument("--cache-dir", default="", help="synthetic data cache (default: a temporary folder)")
     args = p.parse_args(argv)
+    try:
+        import kornia  # noqa: F401
+    except ImportError:
+        print("bench_augment: the comparison needs kornia (pip install kornia==0.9.0); vidnas itself "
+              "does not use it", file=sys.stderr)
+        return 2
     cache = args.cache_dir or tempfile.mkdtemp(prefix="bench_augment_")
     base = dict(dataset="synthetic-temporal", size=SIZE, num_frames=FRAMES, num_classes=10,
                 train_clips_per_class=12, val_clips_per_class=1, cache_dir=cache)
