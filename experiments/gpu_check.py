@@ -195,20 +195,22 @@ def check_resume(device, workdir: Path) -> Result:
 
 
 def check_loader(sizes: Sizes, step_rate: float, workdir: Path) -> Result:
-    from nas.data import ClipSampler, DataConfig, build_dataset
+    from nas.data import ClipSampler, ClipSubset, DataConfig, build_dataset
     from nas.data.augment import ClipAugment
     from nas.data.config import AugmentConfig
 
     frames, size = sizes.input[0], sizes.input[-1]
     cfg = DataConfig(dataset="synthetic-appearance", size=32 if size <= 32 else 64, num_frames=frames,
-                     num_classes=10, train_clips_per_class=8 if size <= 32 else 20, val_clips_per_class=1,
+                     num_classes=10, train_clips_per_class=8, val_clips_per_class=1,
                      cache_dir=str(workdir / "cache"))
-    ds = build_dataset(cfg, "train")
+    source = build_dataset(cfg, "train")                # 80 clips, upscaled to `size` by the crop
     augment = ClipAugment.from_config(AugmentConfig(**{k: v for k, v in PAPER_AUGMENT.items() if k != "repeat"}),
                                       cfg.mean)
-    ds.transform = dataclasses.replace(ds.transform, size=size, scale=(0.08, 1.0), augment=augment)
+    source.transform = dataclasses.replace(source.transform, size=size, scale=(0.08, 1.0), augment=augment)
     batch = max(sizes.batch, 4)
     batches = max(4, 4 * sizes.workers)
+    needed = (1 + 2 * sizes.workers + batches) * batch   # what `loader_clips_per_second` reads
+    ds = ClipSubset(source, [i % len(source) for i in range(max(needed, len(source)))])
     sampler = ClipSampler(len(ds), True, 0, repeat=PAPER_AUGMENT["repeat"])
     rate = loader_clips_per_second(ds, batch, sizes.workers, batches, sampler=sampler)
     ratio = rate / step_rate if step_rate else float("inf")
