@@ -31,14 +31,14 @@ generator seeded by (seed, step, rank) (batch mixing), so a resumed run draws th
   ``(1 - eps) * p + eps / K``, which equals timm's mixing of smoothed one-hots).
 
 Why hand-written ops and not kornia 0.9.0 (``experiments/benchmarks/bench_augment.py``, one
-run on nano clips 16 x 32 x 32, 2 cores shared with another job, 2026-12-02, commit a31650e;
-BENCHMARKS.md section 9): kornia's ``auto.RandAugment`` draws its parameters per image, and
+run on nano clips 16 x 32 x 32, 2 cores, 2026-12-02, commit 0a86378; BENCHMARKS.md section
+9): kornia's ``auto.RandAugment`` draws its parameters per image, and
 ``VideoSequential(same_on_frame=True)`` refuses it ("nn.Sequential is currently unsupported"),
 so the same-parameters-per-clip rule needs our own draw anyway; behind that draw, kornia's
-functional ops took 3.17 ms of CPU per clip against 1.65 ms for these tensor ops (1.92x; its
-``auto.RandAugment``, per frame, 11.9 ms), and the loader with 2 workers and the paper's
-augmentations gave 21.5 clips/s with kornia against 29.1 with these (1.36x). Kornia would
-also add a dependency (kornia-rs) the GPU machines do not have, so it is not used.
+functional ops took 2.20 ms of CPU per clip against 0.98 ms for these tensor ops (2.24x; its
+``auto.RandAugment``, per frame, 8.2 ms), and the loader with 2 workers and the paper's
+augmentations gave 326 clips/s with kornia against 397 with these (1.22x). Kornia would also
+add a dependency (kornia-rs) the GPU machines do not have, so it is not used.
 """
 from __future__ import annotations
 
