@@ -29,7 +29,7 @@ import torch
 from common import ROOT, commit, machine  # noqa: E402,F401
 
 from nas.data import ClipSampler, DataConfig, build_dataset  # noqa: E402
-from nas.data.augment import ClipAugment, apply_op, draw_rand_augment  # noqa: E402
+from nas.data.augment import ClipAugment, draw_rand_augment  # noqa: E402
 from nas.throughput import loader_clips_per_second, step_clips_per_second, training_step  # noqa: E402
 from nas.utils import format_table  # noqa: E402
 
@@ -81,26 +81,33 @@ class KorniaClipAugment(ClipAugment):
         return frames.transpose(0, 1)
 
 
-def per_clip_ms(augmenter, clips: list, rounds: int = 3) -> float:
+def per_clip_ms(augmenter, clips: list, rounds: int = 2) -> float:
+    """CPU milliseconds per clip (process time, one thread: steady on a shared machine)."""
     best = float("inf")
     for _ in range(rounds):
-        start = time.perf_counter()
+        start = time.process_time()
         for k, clip in enumerate(clips):
             augmenter(clip.clone(), torch.Generator().manual_seed(k))
-        best = min(best, (time.perf_counter() - start) / len(clips))
+        best = min(best, (time.process_time() - start) / len(clips))
     return 1e3 * best
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--batch", type=int, default=8)
     p.add_argument("--batches", type=int, default=8, help="batches measured per loader figure")
     p.add_argument("--cache-dir", default="", help="synthetic data cache (default: a temporary folder)")
     args = p.parse_args(argv)
+    try:
+        import kornia  # noqa: F401
+    except ImportError:
+        print("bench_augment: the comparison needs kornia (pip install kornia==0.9.0); vidnas itself "
+              "does not use it", file=sys.stderr)
+        return 2
     cache = args.cache_dir or tempfile.mkdtemp(prefix="bench_augment_")
     base = dict(dataset="synthetic-temporal", size=SIZE, num_frames=FRAMES, num_classes=10,
-                train_clips_per_class=30, val_clips_per_class=1, cache_dir=cache)
+                train_clips_per_class=12, val_clips_per_class=1, cache_dir=cache)
     plain = build_dataset(DataConfig(**base), "train")
     paper_cfg = DataConfig(**base, augment={**PAPER, "repeat": 2})
     ours = build_dataset(paper_cfg, "train")
@@ -109,8 +116,9 @@ def main(argv=None) -> int:
         kornia.transform, augment=KorniaClipAugment(**{f.name: getattr(ours.transform.augment, f.name)
                                                        for f in dataclasses.fields(ClipAugment)}))
 
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)                             # per-clip figures: one thread, like a worker
-    clips = [plain[(k, k)][0] * 0.225 + 0.45 for k in range(24)]
+    clips = [plain[(k, k)][0] * 0.225 + 0.45 for k in range(16)]
     ra = ours.transform.augment
     ms = {"hand-written": per_clip_ms(ra.rand_augment_clip, clips),
           "kornia ops": per_clip_ms(kornia.transform.augment.rand_augment_clip, clips)}
@@ -118,7 +126,10 @@ def main(argv=None) -> int:
     kornia_ra = RandAugment(n=4, m=7)
     ms["kornia auto.RandAugment (per frame)"] = per_clip_ms(
         lambda x, g: kornia_ra(x.transpose(0, 1)), clips)
-    torch.set_num_threads(torch.get_num_threads() if False else 2)
+    item_ms = {"no augmentation": per_clip_ms(lambda c, g: plain[(int(g.initial_seed()) % len(plain), int(g.initial_seed()))], clips),
+               "paper, hand-written ops": per_clip_ms(lambda c, g: ours[(int(g.initial_seed()) % len(ours), int(g.initial_seed()))], clips),
+               "paper, kornia ops": per_clip_ms(lambda c, g: kornia[(int(g.initial_seed()) % len(ours), int(g.initial_seed()))], clips)}
+    torch.set_num_threads(threads)
 
     w, b, n = args.workers, args.batch, args.batches
     repeat = ClipSampler(len(ours), True, 0, repeat=2)
@@ -131,17 +142,26 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     model = build_model("mlp3d-nano", (FRAMES, SIZE, SIZE), 10)
     model.set_arch(model.space.sample(0))
-    step = step_clips_per_second(training_step(model, b, (FRAMES, SIZE, SIZE), 10, "cpu"), b, 4)
+    train_step = training_step(model, b, (FRAMES, SIZE, SIZE), 10, "cpu")
+    cpu_start = time.process_time()
+    step = step_clips_per_second(train_step, b, 4)
+    step_cpu_ms = 1e3 * (time.process_time() - cpu_start) / (5 * b) / max(threads, 1)
 
     print(f"\nClip augmentations in the loader ({w} workers, batch {b}, nano clips {FRAMES}x{SIZE}x{SIZE})")
     print(f"{machine()}, commit {commit()}")
-    print("\nRandAugment rand-m7-n4-mstd0.5-inc1 per clip, one thread:")
+    print("\nRandAugment rand-m7-n4-mstd0.5-inc1 per clip, one thread, CPU time:")
     print(format_table([(k, f"{v:.2f}") for k, v in ms.items()], ["ops", "ms / clip"], align="lr"))
     print(f"kornia ops / hand-written time per clip: {ms['kornia ops'] / ms['hand-written']:.2f}x")
     rows = [(k, f"{v:.1f}", f"{v / step:.2f}") for k, v in rates.items()]
-    rows.append((f"mlp3d-nano training step (2 threads)", f"{step:.1f}", "1.00"))
+    rows.append((f"mlp3d-nano training step ({threads} threads)", f"{step:.1f}", "1.00"))
     print("\nLoader clips/s (RandAugment + erasing 0.25 + repeat 2) against the model step:")
     print(format_table(rows, ["case", "clips/s", "/ step"], align="lrr"))
+    print(f"\nCPU time per clip (robust on a shared machine): the loader item (load, crop, augment), "
+          f"one thread, and the model step per clip ({threads} thread(s)); capacity = {w} workers "
+          f"/ item time against 1 / step time:")
+    cap = [(k, f"{v:.2f}", f"{(w / v) / (1 / step_cpu_ms):.2f}") for k, v in item_ms.items()]
+    cap.append(("mlp3d-nano training step", f"{step_cpu_ms:.2f}", "1.00"))
+    print(format_table(cap, ["case", "CPU ms / clip", "capacity / step"], align="lrr"))
     print(f"hand-written / kornia loader clips/s: "
           f"{rates['paper, hand-written ops'] / rates['paper, kornia ops']:.2f}x; "
           f"paper loader / model step: {rates['paper, hand-written ops'] / step:.2f}x")

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from common import ROOT, Row, add_threads_arg, apply_threads, machine, commit, print_table  # noqa: E402
 
-from nas.data import DataConfig, build_dataset, build_loader  # noqa: E402
+from nas.data import DataConfig, build_dataset  # noqa: E402
 from nas.data.decoders import PyAVVideo, decode_video  # noqa: E402
 from nas.data.frames import FrameFolder  # noqa: E402
 from nas.data.transforms import ClipTransform, random_resized_crop_box, sample_indices  # noqa: E402
@@ -193,16 +193,9 @@ def loader_clips_per_second(cfg: DataConfig, workers: int, batch: int, batches: 
     """Steady-state clips/s: after the first batch and those the workers prefetch (2 each),
     over at least 4 batches per worker (so work already in flight when the clock starts
     counts little)."""
-    ds = build_dataset(cfg, "train")
-    loader = build_loader(ds, batch, shuffle=True, seed=0, num_workers=workers, drop_last=True)
-    skip, measured = 1 + 2 * workers, max(batches, 4 * workers)
-    assert len(loader) >= skip + measured, (len(loader), skip + measured)
-    it = iter(loader)
-    for _ in range(skip):
-        next(it)
-    start = time.perf_counter()
-    n = sum(len(next(it)[1]) for _ in range(measured))
-    return n / (time.perf_counter() - start)
+    from nas.throughput import loader_clips_per_second as measure
+
+    return measure(build_dataset(cfg, "train"), batch, workers, batches)
 
 
 def loader_rows(paths: dict, folder: Path, batch: int, batches: int, min_run_time: float) -> tuple[list, list, float]:

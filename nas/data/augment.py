@@ -30,12 +30,15 @@ generator seeded by (seed, step, rank) (batch mixing), so a resumed run draws th
   takes them with ``label_smoothing`` (torch smooths probability targets as
   ``(1 - eps) * p + eps / K``, which equals timm's mixing of smoothed one-hots).
 
-Why hand-written ops and not kornia (measured in ``experiments/benchmarks/bench_augment.py``,
-in the loader's workers on nano clips 16x32x32, see BENCHMARKS.md): kornia's
-``auto.RandAugment`` draws its parameters per image, and ``VideoSequential(same_on_frame=True)``
-refuses it ("nn.Sequential is currently unsupported"), so the same-parameters-per-clip rule
-needs our own draw anyway; kornia's functional ops behind that draw were slower than these
-tensor ops (figures in `experiments/benchmarks/bench_augment.py`'s docstring).
+Why hand-written ops and not kornia 0.9.0 (``experiments/benchmarks/bench_augment.py``, one
+run on nano clips 16 x 32 x 32, 2 cores, 2026-12-02, commit 0a86378; BENCHMARKS.md section
+9): kornia's ``auto.RandAugment`` draws its parameters per image, and
+``VideoSequential(same_on_frame=True)`` refuses it ("nn.Sequential is currently unsupported"),
+so the same-parameters-per-clip rule needs our own draw anyway; behind that draw, kornia's
+functional ops took 2.20 ms of CPU per clip against 0.98 ms for these tensor ops (2.24x; its
+``auto.RandAugment``, per frame, 8.2 ms), and the loader with 2 workers and the paper's
+augmentations gave 326 clips/s with kornia against 397 with these (1.22x). Kornia would also
+add a dependency (kornia-rs) the GPU machines do not have, so it is not used.
 """
 from __future__ import annotations
 
