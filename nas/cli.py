@@ -464,7 +464,9 @@ def main(argv=None) -> int:
         return 1
     finally:
         from .runfolder import release_locks
+        from .validate import forget_reports
         release_locks()                       # (the kernel would at exit; main may run in-process)
+        forget_reports()
 
 
 if __name__ == "__main__":

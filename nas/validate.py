@@ -234,9 +234,15 @@ def check_run(cfg, command: str, model, resume: bool, evaluates: bool) -> dict:
 
 # Keys of a run config that decide where vidnas writes. They must come from the user's
 # command, config or environment: read from a checkpoint's or results file's stored config
-# (untrusted, possibly downloaded), they are dropped (`drop_write_paths`).
-WRITE_PATHS = ("output_dir", "data.cache_dir")
-_REPORTED: set[str] = set()
+# (untrusted, possibly downloaded), they are dropped (`drop_write_paths`). (A stored
+# ``output_dir`` is never used: every command takes its folder from its own arguments.)
+WRITE_PATHS = ("data.cache_dir",)
+_REPORTED: set[str] = set()         # sources already reported by this command (correlate reads one often)
+
+
+def forget_reports() -> None:
+    """A new command reports ignored keys again (`nas.cli.main` calls it when one ends)."""
+    _REPORTED.clear()
 
 
 def drop_write_paths(config: dict, source: str) -> dict:

@@ -172,6 +172,7 @@ def round2_files(w: Path, ckpt: dict, model) -> None:
     (r / "binary_list.txt").write_bytes(b"good0.mp4 0\n\xc7\xc7.mp4 1\n")
     (r / "comments.txt").write_text("# nothing but a comment\n\n")
     (r / "binary_archs.txt").write_bytes(b"\xc7\xff\xfe\n")
+    (r / "binary_arch.json").write_bytes(b"\xc7\xff\xfe\n")
     (r / "binary_list.yaml").write_text(yaml.safe_dump(
         {"data": {"dataset": "video-list", "root": str(w), "train_list": str(r / "binary_list.txt"),
                   "num_classes": 2, "num_frames": 8, "size": 32}}))
@@ -204,15 +205,19 @@ def round2_files(w: Path, ckpt: dict, model) -> None:
         (r / name).mkdir()
         (r / name / "results.csv").write_text(",".join(COLUMNS) + "\n")
         (r / name / "cost_table.json").write_text(json.dumps({"space": space}))
+    (r / "res_garbage").mkdir()
+    (r / "res_garbage" / "results.csv").write_bytes(b"\x00\xc7\xff" * 50)
+    (r / "res_garbage" / "cost_table.json").write_text(json.dumps({"space": model.space.config()}))
     (r / "zero_bytes.csv").write_bytes(b"")
     (r / "garbage.csv").write_bytes(b"\x00\xc7\xff" * 50)
-    (r / "res_garbage").mkdir()                   # garbage results beside a good cost table
-    (r / "res_garbage" / "garbage.csv").write_bytes(b"\x00\xc7\xff" * 50)
-    (r / "res_garbage" / "cost_table.json").write_text(json.dumps({"space": model.space.config()}))
     (r / "garbage.json").write_bytes(b"{not json")
     (r / "variants.csv").write_text("variant,group_size,gflops,top1\nv,2,1.0,50\n")
     (r / "not_a_predictor.pt").write_text("this is text\n")
     torch.save({"format": "vidnas-predictor-v1", "x": Hostile()}, r / "hostile_predictor.pt")
+    # a non-empty folder vidnas did not make, and a symlink to it
+    (r / "foreign").mkdir()
+    (r / "foreign" / "thesis.tex").write_text("precious\n")
+    (r / "link").symlink_to(r / "foreign", target_is_directory=True)
 
 
 def cases(w: Path) -> list[Case]:
@@ -457,7 +462,7 @@ def cases(w: Path) -> list[Case]:
         Case("search-set-bad-yaml", search("s-sety", "--set", "seed={"), "seed={", out("s-sety")),
         Case("train-set-bomb", train_set("t-setb", "model.kwargs={a: &a [1, *a]}"), "model.kwargs", out("t-setb")),
         Case("data-binary-list", ["data", "check", "--config", str(r / "binary_list.yaml"), "--out",
-                                  str(r / "dc-bin.csv")], "binary_list.txt", str(r / "dc-bin.csv")),
+                                  str(w / "a_dir" / "r.csv")], "binary_list.txt", str(w / "a_dir")),
         Case("train-binary-list", train_set("t-binl", "data.dataset=video-list", f"data.root={w}",
                                             f"data.train_list={r / 'binary_list.txt'}", "data.num_classes=2",
                                             "data.num_frames=8"), "binary_list.txt", out("t-binl")),
@@ -469,7 +474,7 @@ def cases(w: Path) -> list[Case]:
                                         str(r / "binary_archs.txt")], "binary_archs.txt", out("c-ba")),
         # class 4: tracebacks
         Case("filename-tmpl-attr", pre_set("ft", "data.dataset=frame-folder", "data.train_list=x.txt",
-                                           "data.filename_tmpl={0.bogus}"), "0.bogus", out("ft")),
+                                           "data.filename_tmpl='{0.bogus}'"), "{0.bogus}", out("ft")),
         Case("filename-tmpl-index", pre_set("fi", "data.dataset=frame-folder", "data.train_list=x.txt",
                                             "data.filename_tmpl=img_{0[1]}.jpg"), "img_{0[1]}.jpg", out("fi")),
         Case("init-export-noname", train_set("t-xn", f"init_from={r / 'exp_noname'}"), "model_spec", out("t-xn")),
@@ -489,7 +494,7 @@ def cases(w: Path) -> list[Case]:
         # class 6: predictor and plot
         predictor_fit("pred-fit-empty", r / "res_empty" / "results.csv", "has no rows"),
         predictor_fit("pred-fit-space", r / "res_space" / "results.csv", "cost_table.json"),
-        predictor_fit("pred-fit-garbage", r / "res_garbage" / "garbage.csv", "garbage.csv"),
+        predictor_fit("pred-fit-garbage", r / "res_garbage" / "results.csv", "results.csv"),
         Case("pred-eval-format", ["predictor", "eval", "--predictor", str(r / "not_a_predictor.pt"), "--results",
                                   str(r / "res_empty" / "results.csv")], "not_a_predictor.pt"),
         Case("pred-eval-ckpt", ["predictor", "eval", "--predictor", ck, "--results",
@@ -504,9 +509,51 @@ def cases(w: Path) -> list[Case]:
         plot("plot-variants-garbage", "variants", r / "garbage.json", "garbage.json"),
         # class 7: messages naming the value
         Case("train-init-family", train_set("t-fam", f"init_from={r / 'eco.pt'}"), "conv3d_split", out("t-fam")),
-        # class 10: an --archs file of only comments is bad input
+        # class 10: an --archs file of only comments is bad input; a non-empty folder vidnas did
+        # not make is refused by every command, through a symlink or not
         Case("correlate-archs-comments", ["correlate", "--checkpoint", ck, "--out", out("c-cm"), "--archs",
                                           str(r / "comments.txt")], "comments.txt", out("c-cm")),
+        Case("pretrain-foreign", pre + ["--set", f"output_dir={r / 'foreign'}"], "not made by vidnas",
+             str(r / "foreign")),
+        Case("pretrain-symlink", pre + ["--set", f"output_dir={r / 'link'}"], "not made by vidnas",
+             str(r / "foreign")),
+        Case("train-symlink", train + ["--arch", ARCH, "--set", f"output_dir={r / 'link'}"], "not made by vidnas",
+             str(r / "foreign")),
+        Case("search-foreign", search("", out_dir=str(r / "foreign")), "not made by vidnas", str(r / "foreign")),
+        Case("search-symlink", search("", out_dir=str(r / "link")), "not made by vidnas", str(r / "foreign")),
+        Case("correlate-symlink", ["correlate", "--checkpoint", ck, "--out", str(r / "link")], "not made by vidnas",
+             str(r / "foreign")),
+        Case("export-symlink", ["export", "--checkpoint", ck, "--arch", ARCH, "--out", str(r / "link")],
+             "is not empty", str(r / "foreign")),
+        # more commands reading the same kinds of files
+        Case("train-alias-bomb", ["train", "--config", str(r / "bomb.yaml"), "--arch", ARCH], "bomb.yaml"),
+        Case("train-dup-key", ["train", "--config", str(r / "dup.yaml"), "--arch", ARCH], "duplicate key"),
+        Case("train-binary-config", ["train", "--config", str(r / "binary.yaml"), "--arch", ARCH], "binary.yaml"),
+        Case("data-check-bomb", ["data", "check", "--config", str(r / "bomb.yaml")], "bomb.yaml"),
+        Case("data-check-dup", ["data", "check", "--config", str(r / "dup.yaml")], "duplicate key"),
+        Case("data-check-deep", ["data", "check", "--config", str(r / "deep.yaml")], "deep.yaml"),
+        Case("correlate-dup-key", ["correlate", "--config", str(r / "search_dup.yaml")], "duplicate key 'seed'"),
+        Case("latency-config-bomb", ["latency-table", "--config", str(r / "bomb.yaml"), "--out",
+                                     out("lat-b") + "/t.json"], "bomb.yaml", out("lat-b")),
+        Case("export-binary-arch", ["export", "--checkpoint", ck, "--arch", str(r / "binary_arch.json"), "--out",
+                                    out("x-ba")], "binary_arch.json", out("x-ba")),
+        Case("space-huge-input", space + ["--input", "9999x9999x9999"], "9999x9999x9999"),
+        Case("plot-arch-huge-input", ["plot", "arch", "--model", "mlp3d-nano", "--input", "16x99999x99999",
+                                      "--out", out("pa-h") + "/fig"], "16x99999x99999", out("pa-h")),
+        Case("noise-nan", pre_set("noise", "data.noise=.nan"), "nan", out("noise")),
+        Case("smoothing-inf", pre_set("ls", "optim.label_smoothing=.inf"), "inf", out("ls")),
+        Case("search-max-gflops-nan", search("s-mg", "--set", "search.max_gflops=.nan"), "nan", out("s-mg")),
+        Case("search-alpha-inf", search("s-ai", "--set", "search.alpha=.inf"), "inf", out("s-ai")),
+        Case("search-bn-recalib", search("s-bn", "--bn-recalib", "-1"), "bn_recalib", out("s-bn")),
+        Case("correlate-batch-0", ["correlate", "--checkpoint", ck, "--out", out("c-b0"), "--batch-size", "0"],
+             "batch_size", out("c-b0")),
+        Case("correlate-seed-neg", ["correlate", "--checkpoint", ck, "--out", out("c-sn"), "--seed", "-1"],
+             "seed", out("c-sn")),
+        Case("correlate-bn-neg", ["correlate", "--checkpoint", ck, "--out", out("c-bn"), "--bn-recalib", "-2"],
+             "bn_recalib", out("c-bn")),
+        Case("pred-eval-bench-space", ["predictor", "eval", "--predictor", str(r / "not_a_predictor.pt"),
+                                       "--bench-table", str(r / "bench_space")], "not_a_predictor.pt"),
+        plot("plot-correlation-garbage", "correlation", r / "garbage.csv", "garbage.csv"),
     ]
     return c
 
@@ -607,7 +654,7 @@ def test_bad_input_corpus(world):
                VIDNAS_CACHE=str(world / "cache"))
     env.pop("WORLD_SIZE", None)
     corpus = cases(world)
-    assert len(corpus) >= 60 and len({c.name for c in corpus}) == len(corpus)
+    assert len(corpus) >= 200 and len({c.name for c in corpus}) == len(corpus)
     assert FRESH <= {c.name for c in corpus}
     workers = max(2, min(4, os.cpu_count() or 2))
     scratch = world / "streams"
@@ -677,20 +724,18 @@ def test_bad_latency_table_leaves_nothing_and_the_fixed_rerun_needs_no_resume(wo
     torch.save(ckpt, tmp_path / "downloaded.pt")
     out = tmp_path / "s"
     r = world / "r2"
-    said = ""                                     # the cache_dir line is said once per checkpoint
     for bad, needle in (("lat_negative.json", "-2.5"), ("lat_garbage.json", "not UTF-8"),
                         ("lat_other_model.json", "eco-nano")):
         code = main(_search_argv(world, out, "--cost", "latency", "--latency-table", str(r / bad),
                                  checkpoint=tmp_path / "downloaded.pt"))
-        said += _one_line(capsys, code, 2, needle).out
+        _one_line(capsys, code, 2, needle)
         assert not out.exists()
     code = main(_search_argv(world, out, "--cost", "latency", "--latency-table", str(r / "lat_good.json"),
                              checkpoint=tmp_path / "downloaded.pt"))
     printed = capsys.readouterr()
     assert code == 0, printed.err
     assert (out / "results.csv").is_file() and (out / "latency_table.json").is_file()
-    said += printed.out
-    assert "ignoring " in said and "data.cache_dir=" in said and not planted.exists()
+    assert "ignoring data.cache_dir" in printed.out and not planted.exists()
     # a second --resume while another process holds the folder's lock
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from nas.runfolder import lock_run_folder;"
                                f"lock_run_folder(__import__('pathlib').Path({str(out)!r})); print('held', flush=True);"
