@@ -33,9 +33,9 @@ def test_cpu_measurement_equals_a_hand_count():
     assert peak_bytes(lambda: torch.empty(1000, 1000)) == 4_000_000
 
 
-@pytest.mark.parametrize("name", ["r3d-rs-nano", "eco-nano", "mlp3d-nano"])
-def test_per_unit_table_equals_end_to_end_measurement(name):
+def _table_matches(name: str) -> None:
     torch.manual_seed(0)
+    torch.set_num_threads(1)
     model = build_model(name, SIZE, 10)
     table = build_memory_table(model, SIZE, batch=2)
     seen = set()
@@ -46,6 +46,23 @@ def test_per_unit_table_equals_end_to_end_measurement(name):
         seen.add(measured)
     if name == "r3d-rs-nano":
         assert len(seen) > 2                       # the peak does depend on the architecture here
+
+
+@pytest.mark.parametrize("name", ["r3d-rs-nano", "eco-nano", "mlp3d-nano"])
+def test_per_unit_table_equals_end_to_end_measurement(name):
+    """In a fresh process: the allocator events of a conv depend on what ran before in the
+    process (a 16 KiB difference on r3d-rs-nano after other tests in the same xdist worker),
+    so the comparison runs where nothing else has."""
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = (f"import sys; sys.path[:0] = [{root!r}, {os.path.join(root, 'tests')!r}]; "
+            f"import test_memory; test_memory._table_matches({name!r})")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
