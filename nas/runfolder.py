@@ -45,6 +45,7 @@ class FolderKind:
                     "config or choose another {what}")
     already: str = ("{out} already holds a run ({started}); pass --resume to continue it or "
                     "--set {what}=... for a new one")
+    seeds: tuple[str, ...] = ()          # files a user may place in a new folder for the run to reuse
 
 
 FOLDER_KINDS: dict[str, FolderKind] = {}
@@ -60,12 +61,13 @@ _TRAIN_IGNORE = ("train.max_steps", "train.threads", "train.tensorboard",    # c
 register_kind(FolderKind("pretrain", "config.yaml", "checkpoints/last.pt", _TRAIN_IGNORE))
 register_kind(FolderKind("train", "config.yaml", "checkpoints/last.pt", _TRAIN_IGNORE))
 _SEARCH_ALREADY = "{out} holds this {noun} already; pass --resume to continue it or use another {what}"
+_TABLES = ("cost_table.json", "memory_table.json", "latency_table.json")   # reused when present
 register_kind(FolderKind("search", "search_config.yaml", "search_config.yaml", ("evaluation.data.cache_dir",),
-                         resume_needs_start=False,
+                         resume_needs_start=False, seeds=_TABLES,
                          differs="{out} holds a different search ({diff}); use another {what}",
                          already=_SEARCH_ALREADY.replace("{noun}", "search")))
 register_kind(FolderKind("correlate", "correlate_config.yaml", "correlate_config.yaml",
-                         resume_needs_start=False, grows=("archs",),
+                         resume_needs_start=False, grows=("archs",), seeds=_TABLES,
                          differs="{out} holds a correlation run with a different config ({diff}); "
                                  "use another {what}",
                          already=_SEARCH_ALREADY.replace("{noun}", "correlation run")))
@@ -100,11 +102,6 @@ def folder_kind(out: str | Path) -> str | None:
     return None
 
 
-# Files a new folder may already hold because the command reads them when present (a search
-# reuses a cost table put there beforehand, which saves its fvcore traces).
-SEEDABLE = {"search": ("cost_table.json",)}
-
-
 def mark_folder(out: str | Path, kind: str) -> None:
     """Record `kind` in `out` (created) unless it is recorded already."""
     out = Path(out)
@@ -126,8 +123,8 @@ def check_run_folder(out: str | Path, kind: str, what: str = "output_dir") -> Pa
             article = "an" if found[0] in "aeiou" else "a"
             raise ValueError(f"{what} {shorten(str(out), quote=False)} is {article} {found} folder; "
                              f"`nas {kind}` does not write into it; choose another {what}")
-        foreign = [p for p in out.iterdir() if p.name not in SEEDABLE.get(kind, ())]
-        if found is None and kind != "export" and foreign:   # (export: its own message)
+        foreign = [p for p in out.iterdir() if p.name not in FOLDER_KINDS[kind].seeds]
+        if found is None and kind != "export" and foreign:              # (export: its own message)
             raise ValueError(f"{what} {shorten(str(out), quote=False)} is not empty and was not made "
                              f"by vidnas (no {KIND_FILE}); choose an empty or new folder")
     return out

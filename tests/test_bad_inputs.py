@@ -173,11 +173,17 @@ def round2_files(w: Path, ckpt: dict, model) -> None:
     (r / "comments.txt").write_text("# nothing but a comment\n\n")
     (r / "binary_archs.txt").write_bytes(b"\xc7\xff\xfe\n")
     (r / "binary_arch.json").write_bytes(b"\xc7\xff\xfe\n")
+    (r / "search_lat.yaml").write_text(yaml.safe_dump({"cost": "latency",
+                                                      "latency_table": str(r / "lat_negative.json")}))
+    (r / "binary_frames.yaml").write_text(yaml.safe_dump(
+        {"data": {"dataset": "frame-folder", "root": str(w), "train_list": str(r / "binary_list.txt"),
+                  "num_classes": 2, "num_frames": 8, "size": 32}}))
     (r / "binary_list.yaml").write_text(yaml.safe_dump(
         {"data": {"dataset": "video-list", "root": str(w), "train_list": str(r / "binary_list.txt"),
                   "num_classes": 2, "num_frames": 8, "size": 32}}))
     # benchmark tables: a bad space field, a binary benchmark.json
     for name, meta in (("bench_space", b'{"space": "abc", "model_spec": {"name": "mlp3d-nano"}}'),
+                       ("bench_spec", json.dumps({"space": model.space.config(), "model_spec": "mlp3d-nano"}).encode()),
                        ("bench_binary", b"\xc7\xff{}")):
         (r / name).mkdir()
         (r / name / "benchmark.json").write_bytes(meta)
@@ -446,8 +452,6 @@ def cases(w: Path) -> list[Case]:
         Case("train-threads-0", train_set("t-thr0", "train.threads=0"), "train.threads", out("t-thr0")),
         Case("drop-path-neg", pre_set("dpr", "model.kwargs.drop_path_rate=-3"), "-3", out("dpr")),
         Case("weight-decay-neg", pre_set("wd", "optim.weight_decay=-0.5"), "-0.5", out("wd")),
-        Case("search-cost-batch", search("s-cb", "--set", "search.cost_batch=0"), "cost_batch", out("s-cb")),
-        Case("search-val-seed", search("s-vsd", "--val-seed", "-1"), "val_seed", out("s-vsd")),
         # class 3: config and file parsing
         Case("pretrain-alias-bomb", ["pretrain", "--config", str(r / "bomb.yaml")], "expand"),
         Case("search-alias-bomb", search("s-bomb", "--config", str(r / "bomb.yaml")), "bomb.yaml", out("s-bomb")),
@@ -457,7 +461,7 @@ def cases(w: Path) -> list[Case]:
              out("s-dup")),
         Case("pretrain-deep", ["pretrain", "--config", str(r / "deep.yaml")], "deep.yaml"),
         Case("search-deep", search("s-deep", "--config", str(r / "deep.yaml")), "deep.yaml", out("s-deep")),
-        Case("pretrain-binary", ["pretrain", "--config", str(r / "binary.yaml")], "binary.yaml"),
+        Case("pretrain-binary", ["pretrain", "--config", str(r / "binary.yaml")], "not UTF-8"),
         Case("set-bad-yaml", pre_set("sety", "train.epochs=[1,"), "train.epochs=[1,", out("sety")),
         Case("search-set-bad-yaml", search("s-sety", "--set", "seed={"), "seed={", out("s-sety")),
         Case("train-set-bomb", train_set("t-setb", "model.kwargs={a: &a [1, *a]}"), "model.kwargs", out("t-setb")),
@@ -494,11 +498,9 @@ def cases(w: Path) -> list[Case]:
         # class 6: predictor and plot
         predictor_fit("pred-fit-empty", r / "res_empty" / "results.csv", "has no rows"),
         predictor_fit("pred-fit-space", r / "res_space" / "results.csv", "cost_table.json"),
-        predictor_fit("pred-fit-garbage", r / "res_garbage" / "results.csv", "results.csv"),
+        predictor_fit("pred-fit-garbage", r / "res_garbage" / "results.csv", "results.csv is not UTF-8"),
         Case("pred-eval-format", ["predictor", "eval", "--predictor", str(r / "not_a_predictor.pt"), "--results",
-                                  str(r / "res_empty" / "results.csv")], "not_a_predictor.pt"),
-        Case("pred-eval-ckpt", ["predictor", "eval", "--predictor", ck, "--results",
-                                str(r / "res_empty" / "results.csv")], "not a vidnas predictor"),
+                                  str(r / "res_empty" / "results.csv")], "not a torch checkpoint file"),
         Case("pred-eval-hostile", ["predictor", "eval", "--predictor", str(r / "hostile_predictor.pt"),
                                    "--results", str(r / "res_empty" / "results.csv")], "unsafe to load"),
         plot("plot-search-empty", "search", r / "res_empty" / "results.csv", "has no rows"),
@@ -508,7 +510,7 @@ def cases(w: Path) -> list[Case]:
              str(r / "garbage.json")),
         plot("plot-variants-garbage", "variants", r / "garbage.json", "garbage.json"),
         # class 7: messages naming the value
-        Case("train-init-family", train_set("t-fam", f"init_from={r / 'eco.pt'}"), "conv3d_split", out("t-fam")),
+        Case("train-init-family", train_set("t-fam", f"init_from={r / 'eco.pt'}"), "'eco-nano'", out("t-fam")),
         # class 10: an --archs file of only comments is bad input; a non-empty folder vidnas did
         # not make is refused by every command, through a symlink or not
         Case("correlate-archs-comments", ["correlate", "--checkpoint", ck, "--out", out("c-cm"), "--archs",
@@ -528,7 +530,7 @@ def cases(w: Path) -> list[Case]:
         # more commands reading the same kinds of files
         Case("train-alias-bomb", ["train", "--config", str(r / "bomb.yaml"), "--arch", ARCH], "bomb.yaml"),
         Case("train-dup-key", ["train", "--config", str(r / "dup.yaml"), "--arch", ARCH], "duplicate key"),
-        Case("train-binary-config", ["train", "--config", str(r / "binary.yaml"), "--arch", ARCH], "binary.yaml"),
+        Case("train-binary-config", ["train", "--config", str(r / "binary.yaml"), "--arch", ARCH], "not UTF-8"),
         Case("data-check-bomb", ["data", "check", "--config", str(r / "bomb.yaml")], "bomb.yaml"),
         Case("data-check-dup", ["data", "check", "--config", str(r / "dup.yaml")], "duplicate key"),
         Case("data-check-deep", ["data", "check", "--config", str(r / "deep.yaml")], "deep.yaml"),
@@ -536,24 +538,35 @@ def cases(w: Path) -> list[Case]:
         Case("latency-config-bomb", ["latency-table", "--config", str(r / "bomb.yaml"), "--out",
                                      out("lat-b") + "/t.json"], "bomb.yaml", out("lat-b")),
         Case("export-binary-arch", ["export", "--checkpoint", ck, "--arch", str(r / "binary_arch.json"), "--out",
-                                    out("x-ba")], "binary_arch.json", out("x-ba")),
+                                    out("x-ba")], "binary_arch.json is not UTF-8", out("x-ba")),
         Case("space-huge-input", space + ["--input", "9999x9999x9999"], "9999x9999x9999"),
         Case("plot-arch-huge-input", ["plot", "arch", "--model", "mlp3d-nano", "--input", "16x99999x99999",
                                       "--out", out("pa-h") + "/fig"], "16x99999x99999", out("pa-h")),
-        Case("noise-nan", pre_set("noise", "data.noise=.nan"), "nan", out("noise")),
-        Case("smoothing-inf", pre_set("ls", "optim.label_smoothing=.inf"), "inf", out("ls")),
-        Case("search-max-gflops-nan", search("s-mg", "--set", "search.max_gflops=.nan"), "nan", out("s-mg")),
-        Case("search-alpha-inf", search("s-ai", "--set", "search.alpha=.inf"), "inf", out("s-ai")),
-        Case("search-bn-recalib", search("s-bn", "--bn-recalib", "-1"), "bn_recalib", out("s-bn")),
-        Case("correlate-batch-0", ["correlate", "--checkpoint", ck, "--out", out("c-b0"), "--batch-size", "0"],
-             "batch_size", out("c-b0")),
-        Case("correlate-seed-neg", ["correlate", "--checkpoint", ck, "--out", out("c-sn"), "--seed", "-1"],
-             "seed", out("c-sn")),
-        Case("correlate-bn-neg", ["correlate", "--checkpoint", ck, "--out", out("c-bn"), "--bn-recalib", "-2"],
-             "bn_recalib", out("c-bn")),
-        Case("pred-eval-bench-space", ["predictor", "eval", "--predictor", str(r / "not_a_predictor.pt"),
-                                       "--bench-table", str(r / "bench_space")], "not_a_predictor.pt"),
         plot("plot-correlation-garbage", "correlation", r / "garbage.csv", "garbage.csv"),
+        plot("plot-search-binary-results", "search", r / "res_garbage" / "results.csv", "results.csv is not UTF-8"),
+        Case("export-inf-weights", ["export", "--checkpoint", str(r / "inf.pt"), "--arch", ARCH, "--out",
+                                    out("x-inf")], inf_key, out("x-inf")),
+        Case("train-inf-init", train_set("t-inf", f"init_from={r / 'inf.pt'}"), inf_key, out("t-inf")),
+        Case("latency-inf-weights", ["latency-table", "--checkpoint", str(r / "inf.pt"), "--out",
+                                     out("lat-inf") + "/t.json"], inf_key, out("lat-inf")),
+        Case("lat-config-file", search("s-lcf", "--config", str(r / "search_lat.yaml")), "-2.5", out("s-lcf")),
+        Case("demo-alias-bomb", ["demo", "--config", str(r / "bomb.yaml"), "--out", out("demo-b")], "bomb.yaml",
+             out("demo-b")),
+        Case("demo-dup-key", ["demo", "--config", str(r / "search_dup.yaml"), "--out", out("demo-d")],
+             "duplicate key", out("demo-d")),
+        Case("pred-eval-binary-results", ["predictor", "eval", "--predictor", str(r / "hostile_predictor.pt"),
+                                          "--results", str(r / "res_garbage" / "results.csv")], "unsafe to load"),
+        Case("bench-spec", search("s-bsp", checkpoint="", *["--bench-table", str(r / "bench_spec")]),
+             "model_spec 'mlp3d-nano'", out("s-bsp")),
+        Case("correlate-train-config-dup", ["correlate", "--checkpoint", ck, "--out", out("c-tcd"), "--train-config",
+                                            str(r / "dup.yaml")], "duplicate key", out("c-tcd")),
+        Case("data-binary-frame-list", ["data", "check", "--config", str(r / "binary_frames.yaml"), "--out",
+                                        str(w / "a_dir" / "r.csv")], "binary_list.txt is not UTF-8", str(w / "a_dir")),
+        Case("flops-huge-image", ["flops", "--model", "cyclemlp-nano", "--input", "99999x99999"], "99999x99999"),
+        Case("models-family-empty", ["models", "--family", ""], "''"),
+        Case("train-mean-nan", train_set("t-mn", "data.mean=[0.4, .nan, 0.4]"), "nan", out("t-mn")),
+        Case("correlate-run-threads-0", ["correlate", "--checkpoint", ck, "--out", out("c-rt"), "--set",
+                                         "train.threads=0"], "train.threads", out("c-rt")),
     ]
     return c
 

@@ -85,6 +85,10 @@ def safe_load(path: str | os.PathLike, what: str = "checkpoint",
                          "was not loaded") from None
     except Exception as e:                                            # noqa: BLE001
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        with open(path, "rb") as f:
+            magic = f.read(2)
+        if magic != b"PK" and not magic.startswith(b"\x80"):     # neither a zip nor a pickle
+            first = f"not a torch checkpoint file (it starts with {magic!r}; {first[:120]})"
         raise ValueError(f"cannot read {what} {path}: {first[:200]}") from None
 
 
