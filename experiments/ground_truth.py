@@ -30,6 +30,13 @@ Pilot protocol, fixed and committed before any pilot run was looked at:
   later epoch (an upper bound of what a run of e epochs needs: its cosine schedule would end
   at e). If no arm meets the criterion, no table is trained; the report says so with the
   numbers.
+* Arms added later (2026-12-03, committed before v3-noise had finished any run; v3's final and
+  per-epoch numbers had been seen): v3 missed (ii) only (pooled seed SD 4.7 at epoch 6, 2.5 at
+  epochs 2 and 3, the spread coming from st4 alone), so two schedules of v3 follow v3-noise in
+  the order, cheaper first: `v3-e3` (a 3-epoch cosine schedule, on fresh seeds 4-7 so that
+  what v3's epoch-3 numbers suggest is tested on runs that were not looked at) and `v3-e12`
+  (12 epochs: the longer schedule the issue proposes). Each arm's schedule rule is the one
+  above with e <= its own epoch count. The criterion is unchanged.
 
 Table v2 (``--stage table``, only once the pilot has chosen an arm; ``--stage table-report``):
 the 34 canonical architectures of v1 (named variants, random ones at GFLOPs quantiles, the
@@ -61,7 +68,7 @@ PILOT_ARCHS = ("sr1-sr1-sr1-sr1-sr1-sr1-sr1-sr1",      # no cross-beat mixing (v
                "sr4-sr4-sr4-sr4-sr4-sr4-sr4-sr4",      # v1 seeds disagreed: 8.8 / 72.5
                "st4-st4-st4-st4-st4-st4-st4-st4")      # v1: both seeds at chance (9.9 / 10.8)
 PILOT_SEEDS = (0, 1, 2, 3)
-EPOCHS = 6
+EPOCHS = 6                           # the base protocol's epochs (an arm may set its own)
 TABLE_SEEDS = (0, 1, 2)
 NEW_ARCHS, NEW_ARCHS_SEED = 4, 21
 V1 = ROOT / "experiments" / "results" / "ranking_fidelity"
@@ -71,14 +78,27 @@ ARMS = {
     "v2-noise": ["options.temporal_init=noise:0.1"],
     "v3": ["data.temporal_version=3"],
     "v3-noise": ["data.temporal_version=3", "options.temporal_init=noise:0.1"],
+    "v3-e3": ["data.temporal_version=3"],
+    "v3-e12": ["data.temporal_version=3"],
 }
+# arms whose epochs or pilot seeds differ from EPOCHS and PILOT_SEEDS
+ARM_EPOCHS = {"v3-e3": 3, "v3-e12": 12}
+ARM_SEEDS = {"v3-e3": (4, 5, 6, 7)}
+
+
+def arm_epochs(arm: str) -> int:
+    return ARM_EPOCHS.get(arm, EPOCHS)
+
+
+def arm_seeds(arm: str) -> tuple[int, ...]:
+    return ARM_SEEDS.get(arm, PILOT_SEEDS)
 
 
 def pilot_cmd(work: Path, two_d: Path, arm: str, arch: str, seed: int):
     rd = run_dir(work / "pilot" / arm, arch, seed)
     if (rd / "eval.json").exists():
         return None
-    sets = [f"output_dir={rd}", f"train.seed={seed}", f"train.epochs={EPOCHS}", "train.eval_every=1",
+    sets = [f"output_dir={rd}", f"train.seed={seed}", f"train.epochs={arm_epochs(arm)}", "train.eval_every=1",
             f"options.center_init_from={two_d}", "train.threads=1", *ARMS[arm]]
     return (NAS + ["train", "--config", CONFIG_STANDALONE, "--arch", arch, "--no-progress"]
             + [x for s in sets for x in ("--set", s)] + resume_flag(rd),
@@ -89,7 +109,7 @@ def failed_runs(work: Path, arm: str) -> int:
     """Finished runs of `arm` below 2x chance."""
     count = 0
     for arch in PILOT_ARCHS:
-        for seed in PILOT_SEEDS:
+        for seed in arm_seeds(arm):
             path = run_dir(work / "pilot" / arm, arch, seed) / "eval.json"
             if path.exists() and json.loads(path.read_text())["single_view"]["top1"] < CHANCE_X2:
                 count += 1
@@ -98,7 +118,7 @@ def failed_runs(work: Path, arm: str) -> int:
 
 def arm_failed(work: Path, arm: str) -> bool:
     """Criterion (i) can no longer hold: more runs below 2x chance than 5% of the arm's runs."""
-    return failed_runs(work, arm) > (1 - MIN_FRACTION) * len(PILOT_ARCHS) * len(PILOT_SEEDS)
+    return failed_runs(work, arm) > (1 - MIN_FRACTION) * len(PILOT_ARCHS) * len(arm_seeds(arm))
 
 
 def stage_pilot(work: Path, two_d: Path, arms: list[str], jobs: int, complete_failed: bool) -> None:
@@ -107,7 +127,7 @@ def stage_pilot(work: Path, two_d: Path, arms: list[str], jobs: int, complete_fa
     decided) unless `complete_failed`."""
     while True:
         todo = [c for arm in arms if complete_failed or not arm_failed(work, arm)
-                for arch in PILOT_ARCHS for seed in PILOT_SEEDS
+                for arch in PILOT_ARCHS for seed in arm_seeds(arm)
                 if (c := pilot_cmd(work, two_d, arm, arch, seed)) is not None]
         if not todo:
             return
@@ -130,7 +150,7 @@ def pilot_report(work: Path, out: Path) -> dict:
     rows, curves = [], []
     for arm in ARMS:
         for arch in PILOT_ARCHS:
-            for seed in PILOT_SEEDS:
+            for seed in arm_seeds(arm):
                 rd = run_dir(work / "pilot" / arm, arch, seed)
                 if (rd / "eval_curve.csv").exists():
                     for r in pd.read_csv(rd / "eval_curve.csv").to_dict("records"):
@@ -143,15 +163,15 @@ def pilot_report(work: Path, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "pilot_runs.csv", final.to_csv(index=False))
     atomic_write_text(out / "pilot_curves.csv", curve.to_csv(index=False))
-    planned = len(PILOT_ARCHS) * len(PILOT_SEEDS)
     summary = {"criterion": {"chance_x2": CHANCE_X2, "min_fraction": MIN_FRACTION, "max_seed_sd": MAX_SEED_SD},
                "arms": {}, "order": list(ARMS)}
     for arm in ARMS:
         f = final[final["arm"] == arm] if len(final) else final
         if not len(f):
             continue
+        planned = len(PILOT_ARCHS) * len(arm_seeds(arm))
         failed = int((f["top1"] < CHANCE_X2).sum())
-        entry = {"complete": len(f) == planned, "decided_fail": failed > (1 - MIN_FRACTION) * planned,
+        entry = {"epochs": arm_epochs(arm), "seeds": list(arm_seeds(arm)),"complete": len(f) == planned, "decided_fail": failed > (1 - MIN_FRACTION) * planned,
                  **criterion(f),
                  "per_arch": {a: {"mean": float(g["top1"].mean()), "sd": float(g["top1"].std(ddof=1)),
                                   "top1": [float(x) for x in g.sort_values("seed")["top1"]]}
@@ -189,11 +209,12 @@ def pilot_markdown(summary: dict) -> str:
     lines = [f"# Pilot{' (PARTIAL)' if summary['partial'] else ''}", "",
              f"Criterion: >= {100 * MIN_FRACTION:.0f}% of runs at or above {CHANCE_X2:.0f}% top-1, and pooled "
              f"seed SD <= {MAX_SEED_SD} points. Choice: **{summary['choice'] or 'none'}** ({summary['note']}).", "",
-             "| arm | runs | >= 2x chance | pooled seed SD | meets | " +
-             " | ".join(a.split("-")[0] for a in PILOT_ARCHS) + " |", "|---|---|---|---|---|" + "---|" * len(PILOT_ARCHS)]
+             "| arm | epochs | seeds | runs | >= 2x chance | pooled seed SD | meets | " +
+             " | ".join(a.split("-")[0] for a in PILOT_ARCHS) + " |", "|---|---|---|---|---|---|---|" + "---|" * len(PILOT_ARCHS)]
     for arm, e in summary["arms"].items():
         cells = [" / ".join(f"{x:.1f}" for x in e["per_arch"].get(a, {}).get("top1", [])) or "–" for a in PILOT_ARCHS]
-        lines.append(f"| {arm} | {e['runs']}{'' if e['complete'] else ' (partial)'} | "
+        seeds = e.get("seeds", list(PILOT_SEEDS))
+        lines.append(f"| {arm} | {e.get('epochs', EPOCHS)} | {seeds[0]}-{seeds[-1]} | {e['runs']}{'' if e['complete'] else ' (partial)'} | "
                      f"{100 * e['fraction_above_2x_chance']:.0f}% | {e['pooled_seed_sd']:.1f} | "
                      f"{'yes' if e['meets'] else 'no'} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -247,7 +268,7 @@ def chosen_protocol(out: Path) -> tuple[str, int]:
     if not arm:
         raise SystemExit("the pilot has not chosen a protocol (pilot/pilot_summary.json): no table is "
                          "trained before one meets the criterion")
-    return arm, int(summary["arms"][arm]["schedule_epochs"] or EPOCHS)
+    return arm, int(summary["arms"][arm]["schedule_epochs"] or arm_epochs(arm))
 
 
 def stage_table(work: Path, two_d: Path, out: Path, jobs: int) -> None:
