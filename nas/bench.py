@@ -8,7 +8,8 @@ A benchmark folder (the ranking-fidelity study writes one to
     benchmark.json   {"space": space.config(), "model_spec": the supernet's registry spec,
                       "protocol": {... how the rows were trained ...}}
 
-`load_bench(path)` (the folder, or the CSV with benchmark.json beside it) answers "what is
+`load_bench(path)` (the folder, the CSV with benchmark.json beside it, or the name of one of
+this repository's tables in `BENCH_TABLES`: ``"v2"``, the default, or ``"v1"``) answers "what is
 the standalone top-1 of architecture X" — mean over seeds and per seed — through the
 space's canonical form (`space.canonical`: architectures computing the same function share
 one entry). An architecture not in the table is a one-line ValueError naming it.
@@ -26,8 +27,17 @@ import pandas as pd
 
 from search_spaces import Arch, SearchSpace, build_space, shorten
 
+from .log import get_logger
 from .utils import load_json, read_csv
 
+LOG = get_logger("bench")
+
+# The repository's tables by name (folders relative to the checkout; not part of a wheel):
+# v1 is the noisy ranking-fidelity table kept as it is, v2 the table of the ground-truth study.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BENCH_TABLES = {"v1": "experiments/results/ranking_fidelity",
+                "v2": "experiments/results/ground_truth/table_v2"}
+DEFAULT_BENCH = "v2"
 STANDALONE_CSV = "standalone.csv"
 BENCHMARK_JSON = "benchmark.json"
 REQUIRED_COLUMNS = ("arch", "canonical_arch", "seed", "top1", "top5", "loss", "gflops", "params_m",
@@ -103,8 +113,14 @@ class BenchTable:
 
 
 def bench_paths(path: str | Path) -> tuple[Path, Path]:
-    """(standalone.csv, benchmark.json) of a benchmark folder or of its CSV."""
+    """(standalone.csv, benchmark.json) of a benchmark folder, of its CSV, or of a table named in
+    `BENCH_TABLES` (an existing path of the same name wins over the name)."""
     p = Path(path)
+    if str(path) in BENCH_TABLES and not p.exists():
+        p = REPO_ROOT / BENCH_TABLES[str(path)]
+        if not (p / STANDALONE_CSV).is_file():
+            raise FileNotFoundError(f"benchmark table {str(path)!r} is not built in this checkout ({p}); "
+                                    f"named tables: {', '.join(BENCH_TABLES)}, or give a folder")
     csv = p / STANDALONE_CSV if p.is_dir() else p
     if not csv.is_file():
         raise FileNotFoundError(f"standalone table not found: {csv}")
@@ -150,4 +166,7 @@ def load_bench(path: str | Path) -> BenchTable:
     if dup.any():
         r = frame[dup].iloc[0]
         raise ValueError(f"{csv}: architecture {r['_canonical']} seed {r['seed']} appears twice")
+    if meta.get("partial"):
+        LOG.warning(f"{csv} is a PARTIAL table ({frame['_canonical'].nunique()} architectures so far; "
+                    "benchmark.json says partial: true)")
     return BenchTable(frame, space, meta["model_spec"], meta.get("protocol") or {}, csv)

@@ -182,3 +182,24 @@ def test_strategy_benchmark_script_runs_on_a_table_and_resumes(tmp_path, capsys)
     assert "budget" not in capsys.readouterr().out.split("strategy")[0].replace("--budgets", "")
     assert len(pd.read_csv(out / "runs.csv")) == len(runs)
     assert "strategy_benchmark.py table --bench-table" in (out / "command.txt").read_text()
+
+
+def test_named_tables_resolve_in_the_checkout_and_v2_is_the_default(tmp_path, monkeypatch, caplog):
+    import nas.bench as bench
+    from nas.cli import build_parser
+
+    v1 = load_bench("v1")                               # the committed v1 table, by name
+    assert v1.path == ROOT / bench.BENCH_TABLES["v1"] / "standalone.csv" and len(v1) == 34
+    monkeypatch.setattr(bench, "REPO_ROOT", tmp_path)   # a checkout where v2 is not built yet
+    with pytest.raises(FileNotFoundError, match="benchmark table 'v2' is not built in this checkout") as e:
+        load_bench("v2")
+    assert "\n" not in str(e.value)
+    make_table(tmp_path / bench.BENCH_TABLES["v2"], partial=True)
+    with caplog.at_level("WARNING", logger="vidnas"):
+        t = load_bench("v2")
+    assert len(t) == len(ARCHS) and "PARTIAL table (8 architectures so far" in caplog.text
+    monkeypatch.chdir(tmp_path)                         # a folder named like a table wins over the name
+    make_table(tmp_path / "v1", archs=ARCHS[:3])
+    assert len(load_bench("v1")) == 3
+    for argv in (["search", "--out", "o", "--bench-table"], ["predictor", "eval", "--predictor", "p", "--bench-table"]):
+        assert build_parser().parse_args(argv).bench_table == bench.DEFAULT_BENCH == "v2"

@@ -31,6 +31,7 @@ import argparse
 from search_spaces import shorten
 from supernet.utils.config import to_dict
 
+from ..bench import BENCH_TABLES, DEFAULT_BENCH
 from .objective import COST_KINDS, DEFAULT_ALPHA
 from .strategies import DEFAULT_STRATEGY, STRATEGIES
 
@@ -62,8 +63,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("search", help="search architectures on a pretrained supernet",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", help="supernet checkpoint (from nas pretrain)")
-    p.add_argument("--bench-table", metavar="DIR", help="score by a standalone table instead of a "
-                   "supernet (folder or standalone.csv with benchmark.json; see nas.bench)")
+    p.add_argument("--bench-table", metavar="DIR|NAME", nargs="?", const=DEFAULT_BENCH,
+                   help="score by a standalone table instead of a supernet: a folder (or standalone.csv "
+                        f"with benchmark.json; see nas.bench) or a named table ({', '.join(BENCH_TABLES)}); "
+                        f"alone, {DEFAULT_BENCH}")
     p.add_argument("--out", required=True, help="output folder (results.csv, best_arch.json, ...)")
     p.add_argument("--strategy", choices=list(STRATEGIES), help=f"search strategy (default {DEFAULT_STRATEGY})")
     p.add_argument("--config", help="YAML file with search settings (the search and evaluation "

@@ -33,6 +33,7 @@ from torch import nn
 
 from search_spaces import Arch, SearchSpace, build_space, shorten
 
+from ..bench import BENCH_TABLES, DEFAULT_BENCH
 from ..utils import read_json
 
 FORMAT = "vidnas-predictor-v1"
@@ -224,7 +225,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     e.add_argument("--predictor", required=True, help="a file from `nas predictor fit`")
     g = e.add_mutually_exclusive_group(required=True)
     g.add_argument("--results", help="results.csv to compare with (complete full-set rows)")
-    g.add_argument("--bench-table", metavar="DIR", help="a standalone table (nas.bench)")
+    g.add_argument("--bench-table", metavar="DIR|NAME", nargs="?", const=DEFAULT_BENCH,
+                   help=f"a standalone table (nas.bench): a folder or a name ({', '.join(BENCH_TABLES)}); "
+                        f"alone, {DEFAULT_BENCH}")
     e.add_argument("--json", action="store_true", help="machine-readable output")
     e.set_defaults(func=cmd_eval)
     return p
