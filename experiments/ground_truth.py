@@ -45,6 +45,16 @@ pool drawn with seed `NEW_ARCHS_SEED` (distinct canonical forms, not in v1), eac
 seeds `TABLE_SEEDS` under the chosen arm and schedule, never from supernet weights. The
 report gives the share of runs below 2x chance and the seed-to-seed Kendall tau as the mean
 over seed pairs with its bootstrap CI over architectures (`nas.stats.seed_ceiling`).
+
+Estimators on table v2 (``--stage supernets``, then ``--stage estimates``; section 4 of the
+issue): the three supernet recipes of the v1 study (experiments/ranking_fidelity.py: the same
+configs, epochs and warm start) retrained on the chosen arm's data and initialisation, each
+greedy-searched (its result is added to the table's architectures and trained like the others),
+then each recipe's shared-weight estimates of every table architecture on the 2000 val clips,
+written beside the table as ``estimates_<recipe>.csv`` (the v1 format) for
+experiments/estimators_report.py, which scores every estimator against the table. `nas demo`'s
+recipe follows the v1 study's pre-registered rule (`ranking_fidelity.demo_recipe`), applied to
+v2 by ``--stage table-report``.
 """
 from __future__ import annotations
 
@@ -279,6 +289,78 @@ def stage_table(work: Path, two_d: Path, out: Path, jobs: int) -> None:
     run_parallel(cmds, jobs)
 
 
+def add_archs(folder: Path, more: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Append (source, arch) pairs whose canonical form is not in the table's list yet (the
+    greedy results); the list only grows, so runs already trained keep their place."""
+    from experiments.ranking_fidelity import write_archs
+    from supernet.registry import build_model
+
+    archs, space = table_archs(folder), build_model("mlp3d-nano", INPUT, CLASSES).space
+    seen = {str(space.canonical(space.parse(a))) for _, a in archs}
+    new = [(src, a) for src, a in more if str(space.canonical(space.parse(a))) not in seen]
+    if new:
+        write_archs(folder / "archs.txt", archs + new)
+    return archs + new
+
+
+def stage_supernets(work: Path, two_d: Path, out: Path, jobs: int) -> None:
+    """The three recipes on the chosen arm's protocol, in ``work/v2``."""
+    from experiments.ranking_fidelity import RECIPES, supernet_cmd
+
+    arm, _ = chosen_protocol(out)
+    run_parallel([c for r in RECIPES if (c := supernet_cmd(work / "v2", r, two_d, tuple(ARMS[arm])))], jobs)
+
+
+def stage_estimates(work: Path, two_d: Path, out: Path, jobs: int) -> None:
+    """Greedy search on each trained supernet (added to the table), then every recipe's
+    estimates of the table's architectures (no standalone run is trained by `nas correlate`)."""
+    from experiments.ranking_fidelity import RECIPES, stage_estimates as estimates, stage_search
+
+    arm, epochs = chosen_protocol(out)
+    folder = out / "table_v2"
+    searched = stage_search(work / "v2", jobs)
+    archs = add_archs(folder, [(f"greedy-{r}-v2", a) for r, a in searched.items()])
+    plain = work / "v2" / "archs_plain.txt"
+    atomic_write_text(plain, "".join(a + "\n" for _, a in archs))
+    estimates(work / "v2", plain, epochs, estimates_only=True, two_d=two_d, extra=tuple(ARMS[arm]),
+              seeds=TABLE_SEEDS)
+    import pandas as pd
+    for recipe in RECIPES:
+        corr = work / "v2" / f"corr-{recipe}" / "correlation.csv"
+        if corr.exists():
+            est = pd.read_csv(corr).rename(columns={"estimated_acc": "estimated_top1"})
+            est = est[["arch", "canonical_arch", "estimated_top1", "estimated_loss", "gflops"]]
+            atomic_write_text(folder / f"estimates_{recipe}.csv", est.to_csv(index=False))
+
+
+def recipe_choice(frame: "pd.DataFrame", folder: Path, n_boot: int = 2000) -> dict | None:      # noqa: F821
+    """`nas demo`'s recipe by the v1 study's pre-registered rule, on v2: per recipe, Kendall
+    tau of its estimates against the mean standalone top-1 (CI over architectures), the paired
+    difference of every pair, then `ranking_fidelity.demo_recipe`."""
+    import pandas as pd
+    from experiments.ranking_fidelity import RECIPES, demo_recipe
+    from nas.stats import correlations, paired_difference
+
+    real = frame.pivot_table(index="arch", columns="seed", values="top1").dropna().mean(axis=1)
+    est = {r: pd.read_csv(folder / f"estimates_{r}.csv").set_index("arch")["estimated_top1"]
+           for r in RECIPES if (folder / f"estimates_{r}.csv").exists()}
+    if not est:
+        return None
+    common = sorted(set(real.index).intersection(*(set(e.index) for e in est.values())))
+    y = real.loc[common].to_numpy()
+    recipes = {}
+    for r, e in est.items():
+        tau = next(m for m in correlations(e.loc[common].to_numpy(), y, n_boot=n_boot) if m.name == "kendall_tau")
+        recipes[r] = {"kendall_tau": {"value": tau.value, "ci95": [tau.low, tau.high], "n": tau.n}}
+    names = list(est)
+    comparisons = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            d = paired_difference(est[a].loc[common].to_numpy(), est[b].loc[common].to_numpy(), y, n_boot=n_boot)
+            comparisons.append({"a": a, "b": b, "kendall_tau_difference": d.value, "ci95": [d.low, d.high], "n": d.n})
+    return {"recipes": recipes, "comparisons": comparisons, "demo_recipe": demo_recipe(recipes, comparisons)}
+
+
 def table_report(work: Path, out: Path) -> dict | None:
     """standalone.csv and benchmark.json (the `nas.bench` format) and summary.json of table v2."""
     import pandas as pd
@@ -322,6 +404,8 @@ def table_report(work: Path, out: Path) -> dict | None:
             summary["seed_precision_at_5"] = float(sum(precision_at_k(wide[a], wide[b], min(5, len(wide)))
                                                        for a, b in pairs) / len(pairs))
             summary["pooled_seed_sd"] = float(wide.var(axis=1, ddof=1).mean() ** 0.5)
+    if summary.get("archs_complete", 0) >= 3 and (choice := recipe_choice(frame, folder)):
+        summary["supernet_recipes"] = choice
     atomic_write_json(folder / "summary.json", summary)
     atomic_write_json(folder / "benchmark.json", {
         "name": "vidnas standalone table v2 (MLP-3D-nano, synthetic-temporal, T'=8)",
@@ -338,7 +422,8 @@ def table_report(work: Path, out: Path) -> dict | None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--stage", default="pilot", choices=["pilot", "pilot-report", "table", "table-report"])
+    p.add_argument("--stage", default="pilot", choices=["pilot", "pilot-report", "table", "supernets",
+                                                        "estimates", "table-report"])
     p.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated, of {', '.join(ARMS)}")
     p.add_argument("--two-d", default="runs/gt/2d/model.pt", help="the 2D CycleMLP checkpoint (experiments/"
                    "configs/pretrain_cyclemlp_nano_2d_cpu.yaml's output)")
@@ -354,7 +439,7 @@ def main(argv=None) -> int:
     if unknown:
         p.error(f"--arms {unknown[0]!r} is not an arm; use {', '.join(ARMS)}")
     two_d = Path(args.two_d).resolve()
-    if args.stage in ("pilot", "table") and not two_d.is_file():
+    if args.stage in ("pilot", "table", "supernets", "estimates") and not two_d.is_file():
         p.error(f"--two-d {two_d} does not exist; train it with nas pretrain --config "
                 "experiments/configs/pretrain_cyclemlp_nano_2d_cpu.yaml")
     if args.stage == "pilot":
@@ -364,6 +449,11 @@ def main(argv=None) -> int:
         return 0
     if args.stage == "table":
         stage_table(work, two_d, out, args.jobs)
+    if args.stage == "supernets":
+        stage_supernets(work, two_d, out, args.jobs)
+        return 0
+    if args.stage == "estimates":
+        stage_estimates(work, two_d, out, args.jobs)
     table_report(work, out)
     return 0
 

@@ -137,14 +137,15 @@ def stage_2d(work: Path) -> Path:
     return out / "model.pt"
 
 
-def supernet_cmd(work: Path, recipe: str, two_d: Path) -> tuple[list[str], Path] | None:
+def supernet_cmd(work: Path, recipe: str, two_d: Path, extra: tuple[str, ...] = ()) -> tuple[list[str], Path] | None:
+    """`extra`: more `--set` overrides (the ground-truth study's data protocol)."""
     out = work / f"supernet-{recipe}"
     if (out / "supernet.pt").exists():
         return None
-    return (NAS + ["pretrain", "--config", CONFIG_SUPERNET, "--set", f"output_dir={out}",
-                   "--set", f"train.sampler={recipe}", "--set", f"train.epochs={RECIPES[recipe]}",
-                   "--set", f"center_init_from={two_d}", "--set", "train.threads=1"] + resume_flag(out),
-            work / "logs" / f"supernet-{recipe}.log")
+    sets = [f"output_dir={out}", f"train.sampler={recipe}", f"train.epochs={RECIPES[recipe]}",
+            f"center_init_from={two_d}", "train.threads=1", *extra]
+    return (NAS + ["pretrain", "--config", CONFIG_SUPERNET] + [x for s in sets for x in ("--set", s)]
+            + resume_flag(out), work / "logs" / f"supernet-{recipe}.log")
 
 
 def stage_supernets(work: Path, two_d: Path, jobs: int) -> None:
@@ -283,19 +284,22 @@ def stage_standalone(work: Path, archs: list[tuple[str, str]], epochs: int, jobs
     run_parallel(cmds, jobs)
 
 
-def stage_estimates(work: Path, archs_file: Path, epochs: int, estimates_only: bool = False) -> None:
+def stage_estimates(work: Path, archs_file: Path, epochs: int, estimates_only: bool = False,
+                    two_d: Path | None = None, extra: tuple[str, ...] = (), seeds: tuple[int, ...] = SEEDS) -> None:
     """One `nas correlate` per recipe over the same architectures: its shared-weight estimates
     on the 2000 validation clips; the standalone runs are all reused (none is trained here
-    once the standalone stage is done; `estimates_only` trains none in any case)."""
+    once the standalone stage is done; `estimates_only` trains none in any case). `two_d`,
+    `extra` (`--set` overrides) and `seeds` describe the standalone runs (default: this study's)."""
+    two_d = two_d or work / "2d" / "model.pt"
     for recipe in RECIPES:
         ckpt = work / f"supernet-{recipe}" / "supernet.pt"
         if not ckpt.exists():
             print(f"skipping the {recipe} estimates: {ckpt} does not exist yet")
             continue
+        sets = [f"center_init_from={two_d}", "train.threads=1", *extra]
         run(NAS + ["correlate", "--checkpoint", ckpt, "--archs", archs_file, "--train-config",
-                   CONFIG_STANDALONE, "--epochs", str(epochs), "--set",
-                   f"center_init_from={work / '2d' / 'model.pt'}", "--set", "train.threads=1",
-                   "--seeds", *map(str, SEEDS), "--runs", work / "standalone", "--val-size", str(VAL_CLIPS),
+                   CONFIG_STANDALONE, "--epochs", str(epochs), *[x for s in sets for x in ("--set", s)],
+                   "--seeds", *map(str, seeds), "--runs", work / "standalone", "--val-size", str(VAL_CLIPS),
                    "--out", work / f"corr-{recipe}", *(["--estimates-only"] if estimates_only else [])],
             work / "logs" / f"corr-{recipe}.log")
 
