@@ -895,3 +895,64 @@ def test_disk_full_during_a_search_is_one_line_and_resume_continues(world, tmp_p
     assert main(_search_argv(world, out, "--resume")) == 0, capsys.readouterr().err
     assert len((out / "results.csv").read_text().splitlines()) == 3
     assert (out / "best_arch.json").is_file()
+
+
+def test_disk_full_during_a_pretrain_checkpoint_keeps_the_last_one_and_resume_is_bit_exact(world, tmp_path, capsys,
+                                                                                           monkeypatch):
+    """Class 10: the disk fills while `torch.save` writes a checkpoint (its file object fails
+    part-way, so torch reports a short write, not ENOSPC): one line "no space left on
+    <folder>", exit 1; the previous checkpoint is intact and loadable, no temporary file is
+    left, and after space is freed --resume ends on the same weights as an uninterrupted run."""
+    import errno
+
+    import supernet.training.checkpoint as checkpoint
+    from nas.cli import main
+
+    monkeypatch.setenv("VIDNAS_CACHE", str(world / "cache"))
+
+    def argv(name, *extra):
+        return ["pretrain", "--config", str(world / "run.yaml"), "--no-progress", "--set", "train.epochs=3",
+                "--set", "train.max_steps=4", "--set", "train.checkpoint_every=1", "--set",
+                f"output_dir={tmp_path / name}", *extra]
+
+    assert main(argv("full")) == 0, capsys.readouterr().err
+    real, writes, kept = checkpoint.atomic_write, [], {}
+
+    class FullDisk:
+        """A file whose writes fail with ENOSPC after 4 KiB, as on a full file system."""
+
+        def __init__(self, f):
+            self.f, self.left = f, 4096
+
+        def write(self, data):
+            self.left -= len(data)
+            if self.left < 0:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.f.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+    def failing(path, write, binary=True):
+        path = Path(path)
+        if path.name == "last.pt":
+            writes.append(path)
+            if len(writes) == 3:                       # steps 1 and 2 saved; step 3's write fails
+                kept["bytes"] = path.read_bytes()
+                return real(path, lambda f: write(FullDisk(f)), binary)
+        return real(path, write, binary)
+
+    monkeypatch.setattr(checkpoint, "atomic_write", failing)
+    ckpts = tmp_path / "part" / "checkpoints"
+    _one_line(capsys, main(argv("part")), 1, f"no space left on {ckpts}")
+    monkeypatch.undo()
+    monkeypatch.setenv("VIDNAS_CACHE", str(world / "cache"))
+    assert (ckpts / "last.pt").read_bytes() == kept["bytes"]
+    assert checkpoint.load_checkpoint(ckpts / "last.pt")["step"] == 2
+    assert not list((tmp_path / "part").rglob(".*.tmp")) and not (tmp_path / "part" / "supernet.pt").exists()
+    assert main(argv("part", "--resume")) == 0, capsys.readouterr().err
+    a = checkpoint.load_checkpoint(tmp_path / "full" / "supernet.pt")["model"]
+    b = checkpoint.load_checkpoint(tmp_path / "part" / "supernet.pt")["model"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    rows = (tmp_path / "part" / "metrics.csv").read_text().splitlines()
+    assert [int(r.split(",")[0]) for r in rows[1:]] == [1, 2, 3, 4]
