@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import pickle
+import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -963,3 +964,49 @@ def test_disk_full_during_a_pretrain_checkpoint_keeps_the_last_one_and_resume_is
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     rows = (tmp_path / "part" / "metrics.csv").read_text().splitlines()
     assert [int(r.split(",")[0]) for r in rows[1:]] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_a_search_killed_while_it_reads_a_bad_latency_table_leaves_nothing_that_blocks_the_rerun(
+        world, tmp_path, capsys, monkeypatch, sig):
+    """Acceptance (class 1 with class 8): `nas search` is killed (kill -9) or interrupted
+    (Ctrl-C) while it reads a bad latency table. The table is a named pipe, so the signal
+    lands exactly there, half of the table read; the run folder does not exist yet, and the
+    same command with the fixed table then runs without --resume."""
+    import time
+
+    from nas.cli import main
+
+    monkeypatch.setenv("VIDNAS_CACHE", str(world / "cache"))
+    pipe, out = tmp_path / "table.json", tmp_path / "s"
+    os.mkfifo(pipe)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    bad = (world / "r2" / "lat_other_model.json").read_bytes()
+    proc = subprocess.Popen([sys.executable, "-m", "nas.cli", *_search_argv(
+        world, out, "--cost", "latency", "--latency-table", str(pipe))], cwd=str(ROOT), env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline, writer = time.monotonic() + 120, None
+    try:
+        while writer is None:                    # the pipe opens once the search opens the table
+            try:
+                writer = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+                time.sleep(0.02)
+        os.write(writer, bad[:len(bad) // 2])
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if writer is not None:
+            os.close(writer)
+        proc.kill()
+        proc.wait()
+    if sig == signal.SIGINT:                     # Ctrl-C: one line, exit 130 (issue 24)
+        assert proc.returncode == 130 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    assert not out.exists()
+    code = main(_search_argv(world, out, "--cost", "latency", "--latency-table",
+                             str(world / "r2" / "lat_good.json")))
+    assert code == 0, capsys.readouterr().err
+    assert (out / "results.csv").is_file()
