@@ -987,20 +987,22 @@ def test_a_search_killed_while_it_reads_a_bad_latency_table_leaves_nothing_that_
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline, writer = time.monotonic() + 120, None
     try:
-        while writer is None:                    # the pipe opens once the search opens the table
-            try:
+        while writer is None and proc.poll() is None and time.monotonic() < deadline:
+            try:                                 # the pipe opens once the search opens the table
                 writer = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
             except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
                 time.sleep(0.02)
-        os.write(writer, bad[:len(bad) // 2])
-        proc.send_signal(sig)
+        if writer is not None:
+            os.write(writer, bad[:len(bad) // 2])
+            proc.send_signal(sig)
         _, err = proc.communicate(timeout=120)
     finally:
         if writer is not None:
             os.close(writer)
         proc.kill()
         proc.wait()
+    assert not out.exists(), sorted(p.name for p in out.iterdir())       # nothing left behind
+    assert writer is not None, f"the search ended before it read the table: {err}"
     if sig == signal.SIGINT:                     # Ctrl-C: one line, exit 130 (issue 24)
         assert proc.returncode == 130 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     else:
