@@ -179,6 +179,9 @@ def round2_files(w: Path, ckpt: dict, model) -> None:
     (r / "binary_frames.yaml").write_text(yaml.safe_dump(
         {"data": {"dataset": "frame-folder", "root": str(w), "train_list": str(r / "binary_list.txt"),
                   "num_classes": 2, "num_frames": 8, "size": 32}}))
+    (r / "search_binary_val.yaml").write_text(yaml.safe_dump(
+        {"data": {"dataset": "video-list", "root": str(w), "val_list": str(r / "binary_list.txt"),
+                  "num_classes": 2, "num_frames": 8, "size": 32}}))
     (r / "binary_list.yaml").write_text(yaml.safe_dump(
         {"data": {"dataset": "video-list", "root": str(w), "train_list": str(r / "binary_list.txt"),
                   "num_classes": 2, "num_frames": 8, "size": 32}}))
@@ -568,6 +571,65 @@ def cases(w: Path) -> list[Case]:
         Case("train-mean-nan", train_set("t-mn", "data.mean=[0.4, .nan, 0.4]"), "nan", out("t-mn")),
         Case("correlate-run-threads-0", ["correlate", "--checkpoint", ck, "--out", out("c-rt"), "--set",
                                          "train.threads=0"], "train.threads", out("c-rt")),
+        # the audit's gaps (the matrix in the module docstring): each kind of input, every command
+        # that reads it. Duplicate keys in a flag command's --config (class 3)
+        Case("flops-dup-key", flops + ["--config", str(r / "search_dup.yaml")], "duplicate key 'seed'"),
+        Case("space-dup-key", space + ["--config", str(r / "search_dup.yaml")], "duplicate key 'seed'"),
+        Case("models-dup-key", ["models", "--config", str(r / "search_dup.yaml")], "duplicate key 'seed'"),
+        Case("config-show-dup-key", ["config", "show", "--config", str(r / "dup.yaml")], "duplicate key 'optim'"),
+        Case("export-dup-key", ["export", "--checkpoint", ck, "--arch", ARCH, "--out", out("x-dup"), "--config",
+                                str(r / "search_dup.yaml")], "duplicate key 'seed'", out("x-dup")),
+        Case("plot-dup-key", ["plot", "arch", "--model", "mlp3d-nano", "--config", str(r / "search_dup.yaml"),
+                              "--out", out("pa-dup") + "/fig"], "duplicate key 'seed'", out("pa-dup")),
+        Case("pred-fit-dup-key", ["predictor", "fit", "--results", str(r / "res_empty" / "results.csv"),
+                                  "--config", str(r / "search_dup.yaml"), "--out", out("pf-dup") + "/p.pt"],
+             "duplicate key 'seed'", out("pf-dup")),
+        Case("pred-eval-dup-key", ["predictor", "eval", "--predictor", str(r / "not_a_predictor.pt"), "--results",
+                                   str(r / "res_empty" / "results.csv"), "--config", str(r / "search_dup.yaml")],
+             "duplicate key 'seed'"),
+        Case("latency-dup-key", ["latency-table", "--model", "mlp3d-nano", "--config", str(r / "search_dup.yaml"),
+                                 "--out", out("lat-dup") + "/t.json"], "duplicate key 'seed'", out("lat-dup")),
+        Case("proxies-dup-key", ["proxies", "--model", "mlp3d-nano", "--config", str(r / "dup.yaml"), "--out",
+                                 out("px-dup")], "duplicate key 'optim'", out("px-dup")),
+        # --set values that are not YAML (class 3)
+        Case("correlate-set-bad-yaml", ["correlate", "--checkpoint", ck, "--out", out("c-sety"), "--set",
+                                        "train.epochs=[1,"], "train.epochs=[1,", out("c-sety")),
+        Case("flops-set-bad-yaml", flops + ["--set", "classes=[1,"], "classes=[1,"),
+        Case("data-check-set-bad-yaml", ["data", "check", "--config", str(w / "run.yaml"), "--set",
+                                         "train.epochs=[1,"], "train.epochs=[1,"),
+        Case("demo-set-bad-yaml", ["demo", "--out", out("demo-s"), "--set", "val_size=[1,"], "val_size=[1,",
+             out("demo-s")),
+        Case("export-set-bad-yaml", ["export", "--checkpoint", ck, "--arch", ARCH, "--out", out("x-sety"), "--set",
+                                     "batch=[1,"], "batch=[1,", out("x-sety")),
+        Case("latency-set-bad-yaml", ["latency-table", "--model", "mlp3d-nano", "--set", "batch=[1,", "--out",
+                                      out("lat-sety") + "/t.json"], "batch=[1,", out("lat-sety")),
+        # binary lists read by search's validation data (class 3)
+        Case("search-binary-val-list", search("s-bvl", "--config", str(r / "search_binary_val.yaml")),
+             "binary_list.txt is not UTF-8", out("s-bvl")),
+        # class 4: filename_tmpl, for the other commands that read it
+        Case("train-filename-tmpl", train_set("t-ft", "data.dataset=frame-folder", "data.train_list=x.txt",
+                                              "data.filename_tmpl='{0.bogus}'"), "{0.bogus}", out("t-ft")),
+        Case("data-check-filename-tmpl", ["data", "check", "--config", str(w / "run.yaml"), "--set",
+                                          "data.dataset=frame-folder", "--set", "data.train_list=x.txt", "--set",
+                                          "data.filename_tmpl='{0.bogus}'"], "{0.bogus}"),
+        # class 2: finite data statistics in the commands that read a run config
+        Case("data-check-std-inf", ["data", "check", "--config", str(w / "videos.yaml"), "--set",
+                                    "data.std=[0.2, .inf, 0.2]"], "inf"),
+        Case("demo-mean-nan", ["demo", "--out", out("demo-mn"), "--set", "data.mean=[.nan, 0.4, 0.4]"], "nan",
+             out("demo-mn")),
+        # class 5: input-size bounds
+        Case("latency-huge-input", ["latency-table", "--model", "mlp3d-nano", "--input", "16x99999x99999", "--out",
+                                    out("lat-hi") + "/t.json"], "16x99999x99999", out("lat-hi")),
+        Case("proxies-huge-input", ["proxies", "--model", "mlp3d-nano", "--input", "16x99999x99999", "--out",
+                                    out("px-hi")], "16x99999x99999", out("px-hi")),
+        # class 6: an empty correlation table
+        plot("plot-correlation-empty", "correlation", r / "zero_bytes.csv", "zero_bytes.csv"),
+        # class 10: comment-only --archs and foreign folders for the remaining commands
+        Case("proxies-archs-comments", ["proxies", "--model", "mlp3d-nano", "--archs", str(r / "comments.txt"),
+                                        "--out", out("px-cm")], "comments.txt", out("px-cm")),
+        Case("demo-symlink", ["demo", "--out", str(r / "link")], "not made by vidnas", str(r / "foreign")),
+        Case("proxies-symlink", ["proxies", "--model", "mlp3d-nano", "--sample", "2", "--out", str(r / "link")],
+             "not made by vidnas", str(r / "foreign")),
     ]
     return c
 
