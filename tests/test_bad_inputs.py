@@ -9,6 +9,7 @@ synthetic data cache, damaged and hostile checkpoints, video lists) are built on
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -202,6 +203,10 @@ def round2_files(w: Path, ckpt: dict, model) -> None:
     torch.manual_seed(0)
     save_checkpoint(r / "eco.pt", model=build_model("eco-nano", (16, 32, 32), 10), kind="supernet", step=0,
                     epoch=0, config={})
+    image = build_model("cyclemlp-nano", (32, 32), 10).state_dict()      # a 2D CycleMLP for center_init_from
+    first2d = next(k for k, v in image.items() if v.is_floating_point())
+    torch.save({"model": {**image, first2d: torch.full_like(image[first2d], float("nan"))}}, r / "nan2d.pt")
+    (w / "nan2d_key.txt").write_text(first2d)
     (w / "nan_key.txt").write_text(first)
     (w / "inf_key.txt").write_text(last)
     # export folders whose manifest lacks the model name, or holds a string spec
@@ -628,6 +633,18 @@ def cases(w: Path) -> list[Case]:
         Case("proxies-archs-comments", ["proxies", "--model", "mlp3d-nano", "--archs", str(r / "comments.txt"),
                                         "--out", out("px-cm")], "comments.txt", out("px-cm")),
         Case("demo-symlink", ["demo", "--out", str(r / "link")], "not made by vidnas", str(r / "foreign")),
+        Case("space-set-bad-yaml", space + ["--set", "sample=[1,"], "sample=[1,"),
+        Case("models-set-bad-yaml", ["models", "--set", "family=[1,"], "family=[1,"),
+        Case("plot-set-bad-yaml", ["plot", "arch", "--model", "mlp3d-nano", "--set", "classes=[1,", "--out",
+                                   out("pa-sety") + "/fig"], "classes=[1,", out("pa-sety")),
+        Case("pred-fit-set-bad-yaml", ["predictor", "fit", "--results", str(r / "res_empty" / "results.csv"),
+                                       "--set", "epochs=[1,", "--out", out("pf-sety") + "/p.pt"], "epochs=[1,",
+             out("pf-sety")),
+        Case("pretrain-binary-list", pre_set("p-binl", "data.dataset=video-list", f"data.root={w}",
+                                             f"data.train_list={r / 'binary_list.txt'}", "data.num_classes=2",
+                                             "data.num_frames=8"), "binary_list.txt is not UTF-8", out("p-binl")),
+        Case("center-nan", pre_set("c-nan", f"center_init_from={r / 'nan2d.pt'}"),
+             repr((w / "nan2d_key.txt").read_text()), out("c-nan")),
         Case("proxies-symlink", ["proxies", "--model", "mlp3d-nano", "--sample", "2", "--out", str(r / "link")],
              "not made by vidnas", str(r / "foreign")),
     ]
@@ -640,8 +657,10 @@ READ_ONLY = "/sys/vidnas-read-only" if os.geteuid() == 0 else "/proc/vidnas-read
 # A warm CLI process: it imports torch and nas once, then forks one child per case, which
 # runs the real entry point (`nas.cli.main`, as `python -m nas.cli` does) with its own stdout
 # and stderr files and exit status; an uncaught exception prints its traceback there, as the
-# interpreter would. Forking skips the ~1.5-4 s import per case; FRESH cases still start a
-# whole new interpreter each.
+# interpreter would. Forking skips the import per case (a fresh interpreter costs ~4 s of CPU,
+# the forked case 0.08 s at the median); the FRESH cases, one per kind of command (a flag
+# command, a run config, a checkpoint reader, a search, a two-word command), still start a
+# whole new interpreter each, to check that `python -m nas.cli` is what the forker runs.
 FORKER = r"""
 import json, os, sys, traceback
 import nas.cli, nas.pretrain, nas.train, nas.correlate, nas.validate, nas.runfolder
@@ -668,9 +687,7 @@ for line in sys.stdin:
     _, status = os.waitpid(pid, 0)
     print(json.dumps({"rc": os.waitstatus_to_exitcode(status)}), flush=True)
 """
-FRESH = {"units-int", "check-empty", "lr-nan", "train-init-nospec", "search-device", "correlate-k",
-         "data-check-dir", "plot-arch-units", "center-hostile", "search-into-pretrain", "export-hostile",
-         "latency-device"}
+FRESH = {"units-int", "lr-nan", "search-device", "export-hostile", "data-check-dir"}
 
 
 class Forker:
@@ -813,22 +830,68 @@ def test_bad_latency_table_leaves_nothing_and_the_fixed_rerun_needs_no_resume(wo
     assert (out / "results.csv").is_file() and (out / "latency_table.json").is_file()
     assert "ignoring data.cache_dir" in printed.out and not planted.exists()
     # a second --resume while another process holds the folder's lock
+    with _lock_held(out) as pid:
+        code = main(_search_argv(world, out, "--cost", "latency", "--latency-table", str(r / "lat_good.json"),
+                                 "--resume", checkpoint=tmp_path / "downloaded.pt"))
+        _one_line(capsys, code, 2, f"process {pid}")
+
+
+@contextlib.contextmanager
+def _lock_held(folder: Path):
+    """Another process holding `folder`'s run lock (as a run of it would); yields its pid."""
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from nas.runfolder import lock_run_folder;"
-                               f"lock_run_folder(__import__('pathlib').Path({str(out)!r})); print('held', flush=True);"
+                               f"lock_run_folder(__import__('pathlib').Path({str(folder)!r})); print('held', flush=True);"
                                "time.sleep(60)"], cwd=str(ROOT), env=dict(os.environ, PYTHONPATH=str(ROOT)),
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        code = main(_search_argv(world, out, "--cost", "latency", "--latency-table", str(r / "lat_good.json"),
-                                 "--resume", checkpoint=tmp_path / "downloaded.pt"))
-        _one_line(capsys, code, 2, f"process {holder.pid}")
+        yield holder.pid
     finally:
         holder.kill()
         holder.wait()
 
 
+def test_a_pretrain_resume_while_another_process_holds_the_folder_is_one_line(world, tmp_path, capsys, monkeypatch):
+    """Class 10, locks, for pretrain (the search's case is above): a second --resume of a
+    folder another process is writing names that process, exit 2, and changes nothing."""
+    import shutil
+
+    from nas.cli import main
+
+    monkeypatch.setenv("VIDNAS_CACHE", str(world / "cache"))
+    run = tmp_path / "run"
+    shutil.copytree(world / "pretrain_run", run)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    (run / "config.yaml").write_text(yaml.safe_dump({**config, "output_dir": str(run)}, sort_keys=False))
+    with _lock_held(run) as pid:
+        before = snapshot(run)
+        code = main(["pretrain", "--config", str(world / "run.yaml"), "--set", f"output_dir={run}", "--resume",
+                     "--no-progress"])
+        _one_line(capsys, code, 2, f"process {pid}")
+        assert snapshot(run) == before
+
+
+def test_correlate_ignores_a_checkpoint_chosen_cache_dir(world, tmp_path, capsys, monkeypatch):
+    """Class 9, for correlate (the search's case is above): the data.cache_dir a checkpoint
+    stores does not decide where correlate writes the data; it says so in one line."""
+    from nas.cli import main
+
+    monkeypatch.setenv("VIDNAS_CACHE", str(world / "cache"))
+    ckpt = torch.load(world / "supernet.pt", weights_only=True)
+    planted = tmp_path / "planted"
+    ckpt["config"]["data"]["cache_dir"] = str(planted)
+    torch.save(ckpt, tmp_path / "downloaded.pt")
+    archs = [ARCH, "-".join(["sr4"] * 8), "-".join(["st2"] * 8)]
+    code = main(["correlate", "--checkpoint", str(tmp_path / "downloaded.pt"), "--out", str(tmp_path / "c"),
+                 "--archs", *archs, "--estimates-only", "--val-size", "4", "--batch-size", "4"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert not planted.exists() and "ignoring data.cache_dir" in printed.out + printed.err
+
+
 def test_a_list_with_a_byte_order_mark_is_read(world, tmp_path, capsys):
-    """Class 5: a list file saved with a UTF-8 BOM (Windows editors) is valid input."""
+    """Class 5: a list file saved with a UTF-8 BOM (Windows editors) is valid input, to
+    `nas data check` and to training (one list reader serves train, search and correlate)."""
     from nas.cli import main
 
     (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbf" + (world / "train.txt").read_bytes())
@@ -839,6 +902,10 @@ def test_a_list_with_a_byte_order_mark_is_read(world, tmp_path, capsys):
                  "--workers", "1", "--no-progress"])
     assert code == 0, capsys.readouterr().err
     assert "good0.mp4" in (tmp_path / "r.csv").read_text()
+    code = main(["pretrain", "--config", str(tmp_path / "bom.yaml"), "--set", f"output_dir={tmp_path / 'p'}",
+                 "--set", "train.batch_size=2", "--no-progress"])         # the training lists too
+    assert code == 0, capsys.readouterr().err
+    assert (tmp_path / "p" / "supernet.pt").is_file()
 
 
 def test_yaml_and_json_bounds_name_the_file(tmp_path):
