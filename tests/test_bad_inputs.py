@@ -5,6 +5,65 @@ bad value named in that line, and the output folder absent or unchanged (same fi
 and bytes). The cases run in parallel threads (each its own single-threaded subprocess) and
 all failures are reported at once. The expensive inputs (a tiny supernet checkpoint, its
 synthetic data cache, damaged and hostile checkpoints, video lists) are built once.
+
+Issue 26 audit: for each class of the issue, the commands that read that kind of input and the
+corpus case (by name) or test (test_...) that covers each. Every one listed fails on c5b0978,
+the main the issue was filed against (checked by running them there); [new] marks a command
+or option added since, where that failure is only "unknown command/key". A command not listed
+under a class does not read that kind of input.
+
+ 1 checked before the folder     search: lat-* (14), lat-config-file, bench-space,
+   is written (tables, lists,      test_bad_latency_table_leaves_nothing_and_the_fixed_rerun_needs_no_resume,
+   arch files, checkpoints)        test_a_search_killed_while_it_reads_a_bad_latency_table_... (kill -9, Ctrl-C)
+                                 pretrain: data-mean-nan, center-nan; train: train-inf-init; correlate:
+                                   correlate-val-size-0; export: export-inf-weights; plot: plot-arch-huge-input;
+                                   demo: demo-symlink; latency-table: latency-nan-weights; data check:
+                                   data-binary-list; predictor fit: pred-fit-empty; proxies [new]: proxies-symlink
+ 2 non-finite / out-of-range     checkpoints: search-nan/inf-weights, train-nan/inf-init, export-nan/inf-weights,
+                                   correlate-nan-weights, latency-nan/inf-weights, center-nan (pretrain's 2D file)
+                                 latency tables (search): lat-nan, lat-inf, lat-negative, lat-config-file
+                                 config numbers: pretrain: data-mean-nan, data-std-inf, threads-0, workers-neg,
+                                   drop-path-neg, weight-decay-neg; train: train-threads-0, train-mean-nan;
+                                   correlate: correlate-run-threads-0; data check: data-check-std-inf;
+                                   demo [new key]: demo-mean-nan
+ 3 config and file parsing       --config YAML: pretrain-{alias-bomb,dup-key,deep,binary}, train-{alias-bomb,dup-key,
+                                   binary-config}, search-{alias-bomb,dup-key,deep}, correlate-{alias-bomb,dup-key,
+                                   train-config-dup}, data-check-{bomb,dup,deep}, latency-{config-bomb,dup-key},
+                                   demo-{alias-bomb,dup-key}, {flops,space,models,export,plot,pred-fit,pred-eval}-dup-key,
+                                   config-show-dup-key [new], proxies-dup-key [new]; the reader: test_yaml_and_json_bounds_...
+                                 --set not YAML: set-bad-yaml (pretrain), train-set-bomb, search-set-bad-yaml,
+                                   {correlate,flops,space,models,plot,pred-fit,data-check,demo,export,latency}-set-bad-yaml
+                                 binary lists: pretrain-binary-list, train-binary-list, search-binary-val-list,
+                                   data-binary-list, data-binary-frame-list; arch files: export-binary-arch,
+                                   correlate-binary-archs; benchmark tables (search): bench-space, bench-binary, bench-spec
+ 4 tracebacks                    filename_tmpl: filename-tmpl-attr/-index (pretrain), train-filename-tmpl,
+                                   data-check-filename-tmpl; export manifest as init_from (train): init-export-noname,
+                                   init-export-string; --alpha (search): alpha-empty, alpha-words
+ 5 hangs, wrong refusals         --val-size 0: correlate-val-size-0; BOM lists: test_a_list_with_a_byte_order_mark_is_read
+                                   (data check, pretrain); --input bounds: flops-huge-input/-image, export-huge-input,
+                                   space-huge-input, plot-arch-huge-input, latency-huge-input, proxies-huge-input [new];
+                                   models-family, models-family-empty; space-sample-neg, space-seed-neg
+ 6 predictor and plot            pred-fit-{empty,space,garbage}, pred-eval-{format,hostile,binary-results},
+                                   plot-search-{empty,zero-bytes,garbage,binary-results}, plot-variants-{json,garbage},
+                                   plot-correlation-{garbage,empty}
+ 7 messages naming the value     init_from of another family (train): train-init-family
+ 8 kill and resume               pretrain: test_pretrain_resume_before_the_first_checkpoint_starts_from_step_0;
+                                   export: test_export_killed_part_way_leaves_nothing_that_blocks_the_rerun (3 points);
+                                   search: test_a_search_killed_while_it_reads_a_bad_latency_table_...
+ 9 paths chosen by a checkpoint  search: test_bad_latency_table_leaves_nothing_...; correlate:
+                                   test_correlate_ignores_a_checkpoint_chosen_cache_dir
+10 disk full, folders, locks     disk full: test_disk_full_during_a_pretrain_checkpoint_..., test_disk_full_during_a_search_...
+                                 foreign/symlinked --out: pretrain-foreign, pretrain-symlink, train-symlink, search-foreign,
+                                   search-symlink, correlate-symlink, export-symlink, demo-symlink, proxies-symlink [new]
+                                 locks: search (test_bad_latency_table_...), pretrain
+                                   (test_a_pretrain_resume_while_another_process_holds_the_folder_is_one_line [new: no locks])
+                                 comment-only --archs: correlate-archs-comments, proxies-archs-comments [new]
+                                 a hostile predictor: pred-eval-hostile, pred-eval-binary-results
+
+Not covered: class 7 for correlate (its standalone runs check init_from only after the
+shared-weight estimates are written into --out); disk full for train, correlate, export and
+latency-table (the same `atomic_write` path as pretrain's and search's); locks for train and
+correlate (the same `prepare_run_folder`); a benchmark table read by `predictor eval`.
 """
 from __future__ import annotations
 
