@@ -37,8 +37,9 @@ under a class does not read that kind of input.
                                    data-binary-list, data-binary-frame-list; arch files: export-binary-arch,
                                    correlate-binary-archs; benchmark tables (search): bench-space, bench-binary, bench-spec
  4 tracebacks                    filename_tmpl: filename-tmpl-attr/-index (pretrain), train-filename-tmpl,
-                                   data-check-filename-tmpl; export manifest as init_from (train): init-export-noname,
-                                   init-export-string; --alpha (search): alpha-empty, alpha-words
+                                   data-check-filename-tmpl; export manifest as init_from: init-export-noname,
+                                   init-export-string (train), correlate-init-export [new: c5b0978's correlate refused
+                                   any folder there]; --alpha (search): alpha-empty, alpha-words
  5 hangs, wrong refusals         --val-size 0: correlate-val-size-0; BOM lists: test_a_list_with_a_byte_order_mark_is_read
                                    (data check, pretrain); --input bounds: flops-huge-input/-image, export-huge-input,
                                    space-huge-input, plot-arch-huge-input, latency-huge-input, proxies-huge-input [new];
@@ -46,7 +47,8 @@ under a class does not read that kind of input.
  6 predictor and plot            pred-fit-{empty,space,garbage}, pred-eval-{format,hostile,binary-results},
                                    plot-search-{empty,zero-bytes,garbage,binary-results}, plot-variants-{json,garbage},
                                    plot-correlation-{garbage,empty}
- 7 messages naming the value     init_from of another family (train): train-init-family
+ 7 messages naming the value     init_from of another family: train-init-family, correlate-init-family (which
+                                   also shows class 1: it was named only after the estimates were written)
  8 kill and resume               pretrain: test_pretrain_resume_before_the_first_checkpoint_starts_from_step_0;
                                    export: test_export_killed_part_way_leaves_nothing_that_blocks_the_rerun (3 points);
                                    search: test_a_search_killed_while_it_reads_a_bad_latency_table_...
@@ -60,8 +62,7 @@ under a class does not read that kind of input.
                                  comment-only --archs: correlate-archs-comments, proxies-archs-comments [new]
                                  a hostile predictor: pred-eval-hostile, pred-eval-binary-results
 
-Not covered: class 7 for correlate (its standalone runs check init_from only after the
-shared-weight estimates are written into --out); disk full for train, correlate, export and
+Not covered: disk full for train, correlate, export and
 latency-table (the same `atomic_write` path as pretrain's and search's); locks for train and
 correlate (the same `prepare_run_folder`); a benchmark table read by `predictor eval`.
 """
@@ -702,6 +703,10 @@ def cases(w: Path) -> list[Case]:
         Case("pretrain-binary-list", pre_set("p-binl", "data.dataset=video-list", f"data.root={w}",
                                              f"data.train_list={r / 'binary_list.txt'}", "data.num_classes=2",
                                              "data.num_frames=8"), "binary_list.txt is not UTF-8", out("p-binl")),
+        Case("correlate-init-family", ["correlate", "--checkpoint", ck, "--out", out("c-fam"), "--set",
+                                       f"init_from={r / 'eco.pt'}"], "'eco-nano'", out("c-fam")),
+        Case("correlate-init-export", ["correlate", "--checkpoint", ck, "--out", out("c-ixs"), "--set",
+                                       f"init_from={r / 'exp_string'}"], "'mlp3d-nano'", out("c-ixs")),
         Case("center-nan", pre_set("c-nan", f"center_init_from={r / 'nan2d.pt'}"),
              repr((w / "nan2d_key.txt").read_text()), out("c-nan")),
         Case("proxies-symlink", ["proxies", "--model", "mlp3d-nano", "--sample", "2", "--out", str(r / "link")],
