@@ -186,7 +186,8 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
     from .search.recipes import CheckpointEvaluatorFactory
 
     from .runfolder import check_run_folder, prepare_run_folder
-    from .validate import check_checkpoint, check_data, check_device, check_output_dir, check_run_options
+    from .validate import (check_checkpoint, check_data, check_device, check_init_from, check_output_dir,
+                           check_run_options)
 
     cfg.validate()                                # everything below is checked before any output
     cfg.archs = [t for a in cfg.archs                # files: their architectures
@@ -199,8 +200,7 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
     if not estimates_only:                        # what every standalone run will read
         check_device(probe.train.device, "train.device")
         check_data(probe.data, ("train", "val"), readable=("val",))
-        if probe.init_from:
-            check_checkpoint(probe.init_from, "init_from", kinds=("supernet",))
+        check_init_from(probe)                    # (another model's checkpoint named, before any output)
         check_run_options(probe)
     if cfg.bn_recalib is None:                    # resume keeps the folder's value; else the family's
         from .runfolder import stored_value

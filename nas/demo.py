@@ -24,6 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
+# what a demo writes into --out; a folder holding anything else was not made by it (refused)
+DEMO_FILES = ("demo_config.yaml", "supernet", "search", "search_progress.png", "search_progress.pdf",
+              "searched_arch.png", "searched_arch.pdf")
 
 
 def default_space() -> str:
@@ -85,7 +88,9 @@ def run_demo(space: str | None = None, out: str | Path | None = None, val_size: 
     from .pretrain import run_pretrain
     from .search import run_search
     from .search.cli import resolve_settings, search_setup
+    from .runfolder import refuse_foreign
     from .utils import atomic_write_text, choose_threads
+    from .validate import check_output_dir
 
     LOG = get_logger()
     space = space or default_space()
@@ -98,6 +103,7 @@ def run_demo(space: str | None = None, out: str | Path | None = None, val_size: 
         overrides.append(f"train.threads={threads}")
     cfg = load_run_config(demo_config_path(space), overrides)          # bad keys: before any output
     settings = resolve_settings(SimpleNamespace(config=None, set=list(search_overrides), val_size=val_size))
+    refuse_foreign(check_output_dir(out, "--out"), DEMO_FILES, "--out")     # a rerun resumes its own files
     atomic_write_text(out / "demo_config.yaml",            # the resolved settings, next to the outputs
                       yaml.safe_dump({"space": space, "out": str(out), "val_size": val_size,
                                       "threads": cfg.train.threads,

@@ -123,11 +123,21 @@ def check_run_folder(out: str | Path, kind: str, what: str = "output_dir") -> Pa
             article = "an" if found[0] in "aeiou" else "a"
             raise ValueError(f"{what} {shorten(str(out), quote=False)} is {article} {found} folder; "
                              f"`nas {kind}` does not write into it; choose another {what}")
-        foreign = [p for p in out.iterdir() if p.name not in FOLDER_KINDS[kind].seeds]
-        if found is None and kind != "export" and foreign:              # (export: its own message)
-            raise ValueError(f"{what} {shorten(str(out), quote=False)} is not empty and was not made "
-                             f"by vidnas (no {KIND_FILE}); choose an empty or new folder")
+        if found is None and kind != "export":                            # (export: its own message)
+            refuse_foreign(out, FOLDER_KINDS[kind].seeds, what)
     return out
+
+
+def refuse_foreign(out: Path, own: tuple[str, ...], what: str) -> None:
+    """Refuse an existing folder `out` (a symlink too) that holds anything but the names in
+    `own` (what the command itself writes or reuses): vidnas did not make it, and writing into
+    it would mix a run into the user's files. A killed write's temporary of an own file
+    (``.proxies.csv.x1y2.tmp``, `atomic_write`) is the command's own too."""
+    def mine(name: str) -> bool:
+        return name in own or any(name.startswith(f".{o}.") and name.endswith(".tmp") for o in own)
+    if out.is_dir() and not all(mine(p.name) for p in out.iterdir()):
+        raise ValueError(f"{what} {shorten(str(out), quote=False)} is not empty and was not made "
+                         f"by vidnas (no {KIND_FILE}); choose an empty or new folder")
 
 
 def drop_key(d: dict, key: str) -> None:

@@ -121,6 +121,17 @@ def check_same_model(spec: dict, model_name: str, what: str) -> None:
                      f"{model_entry(model_name).family} ({model_name!r}); use a checkpoint of {model_name!r}")
 
 
+def check_init_from(cfg) -> None:
+    """A run config's ``init_from``, if set: a `nas export` folder of the run's model, or a
+    supernet checkpoint of it (loaded, finite, its model named when it is another)."""
+    if cfg.init_from and Path(cfg.init_from).is_dir():            # a `nas export` folder
+        from .export import export_state_dict
+        export_state_dict(cfg.init_from, cfg.model.name, cfg.arch)
+    elif cfg.init_from:
+        ckpt = check_checkpoint(cfg.init_from, "init_from", kinds=("supernet",))
+        check_same_model(ckpt["model_spec"], cfg.model.name, f"init_from {shorten(str(cfg.init_from), quote=False)}")
+
+
 @contextmanager
 def _quiet_data_log():
     """Probing samples logs one warning per bad file; validation reports only its one line."""
@@ -207,12 +218,7 @@ def check_run(cfg, command: str, model, resume: bool, evaluates: bool) -> dict:
             space.parse(cfg.train.warmup_arch)
         except ValueError as e:
             raise ValueError(f"train.warmup_arch: {e}") from None
-    if cfg.init_from and Path(cfg.init_from).is_dir():            # a `nas export` folder
-        from .export import export_state_dict
-        export_state_dict(cfg.init_from, cfg.model.name, cfg.arch)
-    elif cfg.init_from:
-        ckpt = check_checkpoint(cfg.init_from, "init_from", kinds=("supernet",))
-        check_same_model(ckpt["model_spec"], cfg.model.name, f"init_from {shorten(str(cfg.init_from), quote=False)}")
+    check_init_from(cfg)
     check_run_options(cfg)
     images = space is None and not cfg.is_video
     splits = ("train", "val") if evaluates else ("train",)

@@ -353,10 +353,9 @@ def arch_texts(value: str, what: str = "--arch") -> list[str]:
         if is_path:
             raise FileNotFoundError(f"{what} {shorten(text)}: architecture file not found")
         return [text]
-    try:
-        content = open(text, encoding="utf-8").read()
-    except (OSError, UnicodeDecodeError) as e:
-        raise ValueError(f"{what} {shorten(text)}: cannot read the architecture file ({e})") from None
+    from .textio import read_text
+
+    content = read_text(text, f"{what} architecture file")
     if text.endswith(".json") or content.lstrip().startswith(("{", "[")):
         try:
             data = json.loads(content)

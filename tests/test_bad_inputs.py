@@ -5,14 +5,76 @@ bad value named in that line, and the output folder absent or unchanged (same fi
 and bytes). The cases run in parallel threads (each its own single-threaded subprocess) and
 all failures are reported at once. The expensive inputs (a tiny supernet checkpoint, its
 synthetic data cache, damaged and hostile checkpoints, video lists) are built once.
+
+Issue 26 audit: for each class of the issue, the commands that read that kind of input and the
+corpus case (by name) or test (test_...) that covers each. Every one listed fails on c5b0978,
+the main the issue was filed against (checked by running them there); [new] marks a command
+or option added since, where that failure is only "unknown command/key". A command not listed
+under a class does not read that kind of input.
+
+ 1 checked before the folder     search: lat-* (14), lat-config-file, bench-space,
+   is written (tables, lists,      test_bad_latency_table_leaves_nothing_and_the_fixed_rerun_needs_no_resume,
+   arch files, checkpoints)        test_a_search_killed_while_it_reads_a_bad_latency_table_... (kill -9, Ctrl-C)
+                                 pretrain: data-mean-nan, center-nan; train: train-inf-init; correlate:
+                                   correlate-val-size-0; export: export-inf-weights; plot: plot-arch-huge-input;
+                                   demo: demo-symlink; latency-table: latency-nan-weights; data check:
+                                   data-binary-list; predictor fit: pred-fit-empty; proxies [new]: proxies-symlink
+ 2 non-finite / out-of-range     checkpoints: search-nan/inf-weights, train-nan/inf-init, export-nan/inf-weights,
+                                   correlate-nan-weights, latency-nan/inf-weights, center-nan (pretrain's 2D file)
+                                 latency tables (search): lat-nan, lat-inf, lat-negative, lat-config-file
+                                 config numbers: pretrain: data-mean-nan, data-std-inf, threads-0, workers-neg,
+                                   drop-path-neg, weight-decay-neg; train: train-threads-0, train-mean-nan;
+                                   correlate: correlate-run-threads-0; data check: data-check-std-inf;
+                                   demo [new key]: demo-mean-nan
+ 3 config and file parsing       --config YAML: pretrain-{alias-bomb,dup-key,deep,binary}, train-{alias-bomb,dup-key,
+                                   binary-config}, search-{alias-bomb,dup-key,deep}, correlate-{alias-bomb,dup-key,
+                                   train-config-dup}, data-check-{bomb,dup,deep}, latency-{config-bomb,dup-key},
+                                   demo-{alias-bomb,dup-key}, {flops,space,models,export,plot,pred-fit,pred-eval}-dup-key,
+                                   config-show-dup-key [new], proxies-dup-key [new]; the reader: test_yaml_and_json_bounds_...
+                                 --set not YAML: set-bad-yaml (pretrain), train-set-bomb, search-set-bad-yaml,
+                                   {correlate,flops,space,models,plot,pred-fit,data-check,demo,export,latency}-set-bad-yaml
+                                 binary lists: pretrain-binary-list, train-binary-list, search-binary-val-list,
+                                   data-binary-list, data-binary-frame-list; arch files: export-binary-arch,
+                                   correlate-binary-archs; benchmark tables (search): bench-space, bench-binary, bench-spec
+ 4 tracebacks                    filename_tmpl: filename-tmpl-attr/-index (pretrain), train-filename-tmpl,
+                                   data-check-filename-tmpl; export manifest as init_from: init-export-noname,
+                                   init-export-string (train), correlate-init-export [new: c5b0978's correlate refused
+                                   any folder there]; --alpha (search): alpha-empty, alpha-words
+ 5 hangs, wrong refusals         --val-size 0: correlate-val-size-0; BOM lists: test_a_list_with_a_byte_order_mark_is_read
+                                   (data check, pretrain); --input bounds: flops-huge-input/-image, export-huge-input,
+                                   space-huge-input, plot-arch-huge-input, latency-huge-input, proxies-huge-input [new];
+                                   models-family, models-family-empty; space-sample-neg, space-seed-neg
+ 6 predictor and plot            pred-fit-{empty,space,garbage}, pred-eval-{format,hostile,binary-results},
+                                   plot-search-{empty,zero-bytes,garbage,binary-results}, plot-variants-{json,garbage},
+                                   plot-correlation-{garbage,empty}
+ 7 messages naming the value     init_from of another family: train-init-family, correlate-init-family (which
+                                   also shows class 1: it was named only after the estimates were written)
+ 8 kill and resume               pretrain: test_pretrain_resume_before_the_first_checkpoint_starts_from_step_0;
+                                   export: test_export_killed_part_way_leaves_nothing_that_blocks_the_rerun (3 points);
+                                   search: test_a_search_killed_while_it_reads_a_bad_latency_table_...
+ 9 paths chosen by a checkpoint  search: test_bad_latency_table_leaves_nothing_...; correlate:
+                                   test_correlate_ignores_a_checkpoint_chosen_cache_dir
+10 disk full, folders, locks     disk full: test_disk_full_during_a_pretrain_checkpoint_..., test_disk_full_during_a_search_...
+                                 foreign/symlinked --out: pretrain-foreign, pretrain-symlink, train-symlink, search-foreign,
+                                   search-symlink, correlate-symlink, export-symlink, demo-symlink, proxies-symlink [new]
+                                 locks: search (test_bad_latency_table_...), pretrain
+                                   (test_a_pretrain_resume_while_another_process_holds_the_folder_is_one_line [new: no locks])
+                                 comment-only --archs: correlate-archs-comments, proxies-archs-comments [new]
+                                 a hostile predictor: pred-eval-hostile, pred-eval-binary-results
+
+Not covered: disk full for train, correlate, export and
+latency-table (the same `atomic_write` path as pretrain's and search's); locks for train and
+correlate (the same `prepare_run_folder`); a benchmark table read by `predictor eval`.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
 import pickle
+import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -178,6 +240,9 @@ def round2_files(w: Path, ckpt: dict, model) -> None:
     (r / "binary_frames.yaml").write_text(yaml.safe_dump(
         {"data": {"dataset": "frame-folder", "root": str(w), "train_list": str(r / "binary_list.txt"),
                   "num_classes": 2, "num_frames": 8, "size": 32}}))
+    (r / "search_binary_val.yaml").write_text(yaml.safe_dump(
+        {"data": {"dataset": "video-list", "root": str(w), "val_list": str(r / "binary_list.txt"),
+                  "num_classes": 2, "num_frames": 8, "size": 32}}))
     (r / "binary_list.yaml").write_text(yaml.safe_dump(
         {"data": {"dataset": "video-list", "root": str(w), "train_list": str(r / "binary_list.txt"),
                   "num_classes": 2, "num_frames": 8, "size": 32}}))
@@ -198,6 +263,10 @@ def round2_files(w: Path, ckpt: dict, model) -> None:
     torch.manual_seed(0)
     save_checkpoint(r / "eco.pt", model=build_model("eco-nano", (16, 32, 32), 10), kind="supernet", step=0,
                     epoch=0, config={})
+    image = build_model("cyclemlp-nano", (32, 32), 10).state_dict()      # a 2D CycleMLP for center_init_from
+    first2d = next(k for k, v in image.items() if v.is_floating_point())
+    torch.save({"model": {**image, first2d: torch.full_like(image[first2d], float("nan"))}}, r / "nan2d.pt")
+    (w / "nan2d_key.txt").write_text(first2d)
     (w / "nan_key.txt").write_text(first)
     (w / "inf_key.txt").write_text(last)
     # export folders whose manifest lacks the model name, or holds a string spec
@@ -567,6 +636,81 @@ def cases(w: Path) -> list[Case]:
         Case("train-mean-nan", train_set("t-mn", "data.mean=[0.4, .nan, 0.4]"), "nan", out("t-mn")),
         Case("correlate-run-threads-0", ["correlate", "--checkpoint", ck, "--out", out("c-rt"), "--set",
                                          "train.threads=0"], "train.threads", out("c-rt")),
+        # the audit's gaps (the matrix in the module docstring): each kind of input, every command
+        # that reads it. Duplicate keys in a flag command's --config (class 3)
+        Case("flops-dup-key", flops + ["--config", str(r / "search_dup.yaml")], "duplicate key 'seed'"),
+        Case("space-dup-key", space + ["--config", str(r / "search_dup.yaml")], "duplicate key 'seed'"),
+        Case("models-dup-key", ["models", "--config", str(r / "search_dup.yaml")], "duplicate key 'seed'"),
+        Case("config-show-dup-key", ["config", "show", "--config", str(r / "dup.yaml")], "duplicate key 'optim'"),
+        Case("export-dup-key", ["export", "--checkpoint", ck, "--arch", ARCH, "--out", out("x-dup"), "--config",
+                                str(r / "search_dup.yaml")], "duplicate key 'seed'", out("x-dup")),
+        Case("plot-dup-key", ["plot", "arch", "--model", "mlp3d-nano", "--config", str(r / "search_dup.yaml"),
+                              "--out", out("pa-dup") + "/fig"], "duplicate key 'seed'", out("pa-dup")),
+        Case("pred-fit-dup-key", ["predictor", "fit", "--results", str(r / "res_empty" / "results.csv"),
+                                  "--config", str(r / "search_dup.yaml"), "--out", out("pf-dup") + "/p.pt"],
+             "duplicate key 'seed'", out("pf-dup")),
+        Case("pred-eval-dup-key", ["predictor", "eval", "--predictor", str(r / "not_a_predictor.pt"), "--results",
+                                   str(r / "res_empty" / "results.csv"), "--config", str(r / "search_dup.yaml")],
+             "duplicate key 'seed'"),
+        Case("latency-dup-key", ["latency-table", "--model", "mlp3d-nano", "--config", str(r / "search_dup.yaml"),
+                                 "--out", out("lat-dup") + "/t.json"], "duplicate key 'seed'", out("lat-dup")),
+        Case("proxies-dup-key", ["proxies", "--model", "mlp3d-nano", "--config", str(r / "dup.yaml"), "--out",
+                                 out("px-dup")], "duplicate key 'optim'", out("px-dup")),
+        # --set values that are not YAML (class 3)
+        Case("correlate-set-bad-yaml", ["correlate", "--checkpoint", ck, "--out", out("c-sety"), "--set",
+                                        "train.epochs=[1,"], "train.epochs=[1,", out("c-sety")),
+        Case("flops-set-bad-yaml", flops + ["--set", "classes=[1,"], "classes=[1,"),
+        Case("data-check-set-bad-yaml", ["data", "check", "--config", str(w / "run.yaml"), "--set",
+                                         "train.epochs=[1,"], "train.epochs=[1,"),
+        Case("demo-set-bad-yaml", ["demo", "--out", out("demo-s"), "--set", "val_size=[1,"], "val_size=[1,",
+             out("demo-s")),
+        Case("export-set-bad-yaml", ["export", "--checkpoint", ck, "--arch", ARCH, "--out", out("x-sety"), "--set",
+                                     "batch=[1,"], "batch=[1,", out("x-sety")),
+        Case("latency-set-bad-yaml", ["latency-table", "--model", "mlp3d-nano", "--set", "batch=[1,", "--out",
+                                      out("lat-sety") + "/t.json"], "batch=[1,", out("lat-sety")),
+        # binary lists read by search's validation data (class 3)
+        Case("search-binary-val-list", search("s-bvl", "--config", str(r / "search_binary_val.yaml")),
+             "binary_list.txt is not UTF-8", out("s-bvl")),
+        # class 4: filename_tmpl, for the other commands that read it
+        Case("train-filename-tmpl", train_set("t-ft", "data.dataset=frame-folder", "data.train_list=x.txt",
+                                              "data.filename_tmpl='{0.bogus}'"), "{0.bogus}", out("t-ft")),
+        Case("data-check-filename-tmpl", ["data", "check", "--config", str(w / "run.yaml"), "--set",
+                                          "data.dataset=frame-folder", "--set", "data.train_list=x.txt", "--set",
+                                          "data.filename_tmpl='{0.bogus}'"], "{0.bogus}"),
+        # class 2: finite data statistics in the commands that read a run config
+        Case("data-check-std-inf", ["data", "check", "--config", str(w / "videos.yaml"), "--set",
+                                    "data.std=[0.2, .inf, 0.2]"], "inf"),
+        Case("demo-mean-nan", ["demo", "--out", out("demo-mn"), "--set", "data.mean=[.nan, 0.4, 0.4]"], "nan",
+             out("demo-mn")),
+        # class 5: input-size bounds
+        Case("latency-huge-input", ["latency-table", "--model", "mlp3d-nano", "--input", "16x99999x99999", "--out",
+                                    out("lat-hi") + "/t.json"], "16x99999x99999", out("lat-hi")),
+        Case("proxies-huge-input", ["proxies", "--model", "mlp3d-nano", "--input", "16x99999x99999", "--out",
+                                    out("px-hi")], "16x99999x99999", out("px-hi")),
+        # class 6: an empty correlation table
+        plot("plot-correlation-empty", "correlation", r / "zero_bytes.csv", "zero_bytes.csv"),
+        # class 10: comment-only --archs and foreign folders for the remaining commands
+        Case("proxies-archs-comments", ["proxies", "--model", "mlp3d-nano", "--archs", str(r / "comments.txt"),
+                                        "--out", out("px-cm")], "comments.txt", out("px-cm")),
+        Case("demo-symlink", ["demo", "--out", str(r / "link")], "not made by vidnas", str(r / "foreign")),
+        Case("space-set-bad-yaml", space + ["--set", "sample=[1,"], "sample=[1,"),
+        Case("models-set-bad-yaml", ["models", "--set", "family=[1,"], "family=[1,"),
+        Case("plot-set-bad-yaml", ["plot", "arch", "--model", "mlp3d-nano", "--set", "classes=[1,", "--out",
+                                   out("pa-sety") + "/fig"], "classes=[1,", out("pa-sety")),
+        Case("pred-fit-set-bad-yaml", ["predictor", "fit", "--results", str(r / "res_empty" / "results.csv"),
+                                       "--set", "epochs=[1,", "--out", out("pf-sety") + "/p.pt"], "epochs=[1,",
+             out("pf-sety")),
+        Case("pretrain-binary-list", pre_set("p-binl", "data.dataset=video-list", f"data.root={w}",
+                                             f"data.train_list={r / 'binary_list.txt'}", "data.num_classes=2",
+                                             "data.num_frames=8"), "binary_list.txt is not UTF-8", out("p-binl")),
+        Case("correlate-init-family", ["correlate", "--checkpoint", ck, "--out", out("c-fam"), "--set",
+                                       f"init_from={r / 'eco.pt'}"], "'eco-nano'", out("c-fam")),
+        Case("correlate-init-export", ["correlate", "--checkpoint", ck, "--out", out("c-ixs"), "--set",
+                                       f"init_from={r / 'exp_string'}"], "'mlp3d-nano'", out("c-ixs")),
+        Case("center-nan", pre_set("c-nan", f"center_init_from={r / 'nan2d.pt'}"),
+             repr((w / "nan2d_key.txt").read_text()), out("c-nan")),
+        Case("proxies-symlink", ["proxies", "--model", "mlp3d-nano", "--sample", "2", "--out", str(r / "link")],
+             "not made by vidnas", str(r / "foreign")),
     ]
     return c
 
@@ -577,8 +721,10 @@ READ_ONLY = "/sys/vidnas-read-only" if os.geteuid() == 0 else "/proc/vidnas-read
 # A warm CLI process: it imports torch and nas once, then forks one child per case, which
 # runs the real entry point (`nas.cli.main`, as `python -m nas.cli` does) with its own stdout
 # and stderr files and exit status; an uncaught exception prints its traceback there, as the
-# interpreter would. Forking skips the ~1.5-4 s import per case; FRESH cases still start a
-# whole new interpreter each.
+# interpreter would. Forking skips the import per case (a fresh interpreter costs ~4 s of CPU,
+# the forked case 0.08 s at the median); the FRESH cases, one per kind of command (a flag
+# command, a run config, a checkpoint reader, a search, a two-word command), still start a
+# whole new interpreter each, to check that `python -m nas.cli` is what the forker runs.
 FORKER = r"""
 import json, os, sys, traceback
 import nas.cli, nas.pretrain, nas.train, nas.correlate, nas.validate, nas.runfolder
@@ -605,9 +751,7 @@ for line in sys.stdin:
     _, status = os.waitpid(pid, 0)
     print(json.dumps({"rc": os.waitstatus_to_exitcode(status)}), flush=True)
 """
-FRESH = {"units-int", "check-empty", "lr-nan", "train-init-nospec", "search-device", "correlate-k",
-         "data-check-dir", "plot-arch-units", "center-hostile", "search-into-pretrain", "export-hostile",
-         "latency-device"}
+FRESH = {"units-int", "lr-nan", "search-device", "export-hostile", "data-check-dir"}
 
 
 class Forker:
@@ -750,22 +894,68 @@ def test_bad_latency_table_leaves_nothing_and_the_fixed_rerun_needs_no_resume(wo
     assert (out / "results.csv").is_file() and (out / "latency_table.json").is_file()
     assert "ignoring data.cache_dir" in printed.out and not planted.exists()
     # a second --resume while another process holds the folder's lock
+    with _lock_held(out) as pid:
+        code = main(_search_argv(world, out, "--cost", "latency", "--latency-table", str(r / "lat_good.json"),
+                                 "--resume", checkpoint=tmp_path / "downloaded.pt"))
+        _one_line(capsys, code, 2, f"process {pid}")
+
+
+@contextlib.contextmanager
+def _lock_held(folder: Path):
+    """Another process holding `folder`'s run lock (as a run of it would); yields its pid."""
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from nas.runfolder import lock_run_folder;"
-                               f"lock_run_folder(__import__('pathlib').Path({str(out)!r})); print('held', flush=True);"
+                               f"lock_run_folder(__import__('pathlib').Path({str(folder)!r})); print('held', flush=True);"
                                "time.sleep(60)"], cwd=str(ROOT), env=dict(os.environ, PYTHONPATH=str(ROOT)),
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        code = main(_search_argv(world, out, "--cost", "latency", "--latency-table", str(r / "lat_good.json"),
-                                 "--resume", checkpoint=tmp_path / "downloaded.pt"))
-        _one_line(capsys, code, 2, f"process {holder.pid}")
+        yield holder.pid
     finally:
         holder.kill()
         holder.wait()
 
 
+def test_a_pretrain_resume_while_another_process_holds_the_folder_is_one_line(world, tmp_path, capsys, monkeypatch):
+    """Class 10, locks, for pretrain (the search's case is above): a second --resume of a
+    folder another process is writing names that process, exit 2, and changes nothing."""
+    import shutil
+
+    from nas.cli import main
+
+    monkeypatch.setenv("VIDNAS_CACHE", str(world / "cache"))
+    run = tmp_path / "run"
+    shutil.copytree(world / "pretrain_run", run)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    (run / "config.yaml").write_text(yaml.safe_dump({**config, "output_dir": str(run)}, sort_keys=False))
+    with _lock_held(run) as pid:
+        before = snapshot(run)
+        code = main(["pretrain", "--config", str(world / "run.yaml"), "--set", f"output_dir={run}", "--resume",
+                     "--no-progress"])
+        _one_line(capsys, code, 2, f"process {pid}")
+        assert snapshot(run) == before
+
+
+def test_correlate_ignores_a_checkpoint_chosen_cache_dir(world, tmp_path, capsys, monkeypatch):
+    """Class 9, for correlate (the search's case is above): the data.cache_dir a checkpoint
+    stores does not decide where correlate writes the data; it says so in one line."""
+    from nas.cli import main
+
+    monkeypatch.setenv("VIDNAS_CACHE", str(world / "cache"))
+    ckpt = torch.load(world / "supernet.pt", weights_only=True)
+    planted = tmp_path / "planted"
+    ckpt["config"]["data"]["cache_dir"] = str(planted)
+    torch.save(ckpt, tmp_path / "downloaded.pt")
+    archs = [ARCH, "-".join(["sr4"] * 8), "-".join(["st2"] * 8)]
+    code = main(["correlate", "--checkpoint", str(tmp_path / "downloaded.pt"), "--out", str(tmp_path / "c"),
+                 "--archs", *archs, "--estimates-only", "--val-size", "4", "--batch-size", "4"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert not planted.exists() and "ignoring data.cache_dir" in printed.out + printed.err
+
+
 def test_a_list_with_a_byte_order_mark_is_read(world, tmp_path, capsys):
-    """Class 5: a list file saved with a UTF-8 BOM (Windows editors) is valid input."""
+    """Class 5: a list file saved with a UTF-8 BOM (Windows editors) is valid input, to
+    `nas data check` and to training (one list reader serves train, search and correlate)."""
     from nas.cli import main
 
     (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbf" + (world / "train.txt").read_bytes())
@@ -776,6 +966,10 @@ def test_a_list_with_a_byte_order_mark_is_read(world, tmp_path, capsys):
                  "--workers", "1", "--no-progress"])
     assert code == 0, capsys.readouterr().err
     assert "good0.mp4" in (tmp_path / "r.csv").read_text()
+    code = main(["pretrain", "--config", str(tmp_path / "bom.yaml"), "--set", f"output_dir={tmp_path / 'p'}",
+                 "--set", "train.batch_size=2", "--no-progress"])         # the training lists too
+    assert code == 0, capsys.readouterr().err
+    assert (tmp_path / "p" / "supernet.pt").is_file()
 
 
 def test_yaml_and_json_bounds_name_the_file(tmp_path):
@@ -868,7 +1062,8 @@ def test_export_killed_part_way_leaves_nothing_that_blocks_the_rerun(world, tmp_
 
 def test_disk_full_during_a_search_is_one_line_and_resume_continues(world, tmp_path, capsys, monkeypatch):
     """Class 10: a full disk while results.csv is written: "no space left on <folder>", the
-    rows written so far intact; after space is freed --resume finishes the search."""
+    rows written so far intact; after space is freed --resume finishes the search with the
+    rows an uninterrupted search writes (but for the timing column)."""
     import errno
 
     from nas.cli import main
@@ -893,5 +1088,120 @@ def test_disk_full_during_a_search_is_one_line_and_resume_continues(world, tmp_p
     rows = (out / "results.csv").read_text().splitlines()
     assert len(rows) == 2 and not list(out.glob(".*.tmp"))          # header + the first row
     assert main(_search_argv(world, out, "--resume")) == 0, capsys.readouterr().err
-    assert len((out / "results.csv").read_text().splitlines()) == 3
-    assert (out / "best_arch.json").is_file()
+    resumed = (out / "results.csv").read_text().splitlines()
+    assert resumed[:2] == rows and (out / "best_arch.json").is_file()
+    assert main(_search_argv(world, tmp_path / "whole")) == 0, capsys.readouterr().err
+    whole = (tmp_path / "whole" / "results.csv").read_text().splitlines()
+
+    def timeless(lines):                                           # all but the `seconds` column
+        return [line.rsplit(",", 1)[0] for line in lines]
+    assert timeless(resumed) == timeless(whole) and len(whole) == 3
+
+
+def test_disk_full_during_a_pretrain_checkpoint_keeps_the_last_one_and_resume_is_bit_exact(world, tmp_path, capsys,
+                                                                                           monkeypatch):
+    """Class 10: the disk fills while `torch.save` writes a checkpoint (its file object fails
+    part-way, so torch reports a short write, not ENOSPC): one line "no space left on
+    <folder>", exit 1; the previous checkpoint is intact and loadable, no temporary file is
+    left, and after space is freed --resume ends on the same weights as an uninterrupted run."""
+    import errno
+
+    import supernet.training.checkpoint as checkpoint
+    from nas.cli import main
+
+    monkeypatch.setenv("VIDNAS_CACHE", str(world / "cache"))
+
+    def argv(name, *extra):
+        return ["pretrain", "--config", str(world / "run.yaml"), "--no-progress", "--set", "train.epochs=3",
+                "--set", "train.max_steps=4", "--set", "train.checkpoint_every=1", "--set",
+                f"output_dir={tmp_path / name}", *extra]
+
+    assert main(argv("full")) == 0, capsys.readouterr().err
+    real, writes, kept = checkpoint.atomic_write, [], {}
+
+    class FullDisk:
+        """A file whose writes fail with ENOSPC after 4 KiB, as on a full file system."""
+
+        def __init__(self, f):
+            self.f, self.left = f, 4096
+
+        def write(self, data):
+            self.left -= len(data)
+            if self.left < 0:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.f.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+    def failing(path, write, binary=True):
+        path = Path(path)
+        if path.name == "last.pt":
+            writes.append(path)
+            if len(writes) == 3:                       # steps 1 and 2 saved; step 3's write fails
+                kept["bytes"] = path.read_bytes()
+                return real(path, lambda f: write(FullDisk(f)), binary)
+        return real(path, write, binary)
+
+    monkeypatch.setattr(checkpoint, "atomic_write", failing)
+    ckpts = tmp_path / "part" / "checkpoints"
+    _one_line(capsys, main(argv("part")), 1, f"no space left on {ckpts}")
+    monkeypatch.undo()
+    monkeypatch.setenv("VIDNAS_CACHE", str(world / "cache"))
+    assert (ckpts / "last.pt").read_bytes() == kept["bytes"]
+    assert checkpoint.load_checkpoint(ckpts / "last.pt")["step"] == 2
+    assert not list((tmp_path / "part").rglob(".*.tmp")) and not (tmp_path / "part" / "supernet.pt").exists()
+    assert main(argv("part", "--resume")) == 0, capsys.readouterr().err
+    a = checkpoint.load_checkpoint(tmp_path / "full" / "supernet.pt")["model"]
+    b = checkpoint.load_checkpoint(tmp_path / "part" / "supernet.pt")["model"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    rows = (tmp_path / "part" / "metrics.csv").read_text().splitlines()
+    assert [int(r.split(",")[0]) for r in rows[1:]] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_a_search_killed_while_it_reads_a_bad_latency_table_leaves_nothing_that_blocks_the_rerun(
+        world, tmp_path, capsys, monkeypatch, sig):
+    """Acceptance (class 1 with class 8): `nas search` is killed (kill -9) or interrupted
+    (Ctrl-C) while it reads a bad latency table. The table is a named pipe, so the signal
+    lands exactly there, half of the table read; the run folder does not exist yet, and the
+    same command with the fixed table then runs without --resume."""
+    import time
+
+    from nas.cli import main
+
+    monkeypatch.setenv("VIDNAS_CACHE", str(world / "cache"))
+    pipe, out = tmp_path / "table.json", tmp_path / "s"
+    os.mkfifo(pipe)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    bad = (world / "r2" / "lat_other_model.json").read_bytes()
+    proc = subprocess.Popen([sys.executable, "-m", "nas.cli", *_search_argv(
+        world, out, "--cost", "latency", "--latency-table", str(pipe))], cwd=str(ROOT), env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline, writer = time.monotonic() + 120, None
+    try:
+        while writer is None and proc.poll() is None and time.monotonic() < deadline:
+            try:                                 # the pipe opens once the search opens the table
+                writer = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                time.sleep(0.02)
+        if writer is not None:
+            os.write(writer, bad[:len(bad) // 2])
+            proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if writer is not None:
+            os.close(writer)
+        proc.kill()
+        proc.wait()
+    assert not out.exists(), sorted(p.name for p in out.iterdir())       # nothing left behind
+    assert writer is not None, f"the search ended before it read the table: {err}"
+    if sig == signal.SIGINT:                     # Ctrl-C: one line, exit 130 (issue 24)
+        assert proc.returncode == 130 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    assert not out.exists()
+    code = main(_search_argv(world, out, "--cost", "latency", "--latency-table",
+                             str(world / "r2" / "lat_good.json")))
+    assert code == 0, capsys.readouterr().err
+    assert (out / "results.csv").is_file()

@@ -64,8 +64,10 @@ def cmd_proxies(args) -> int:
     from supernet.utils.config import to_dict
 
     from ..config import load_run_config
+    from ..runfolder import refuse_foreign
     from ..utils import parse_size
-    from .run import (load_batch, resolve_proxies, score_archs, seeded_supernet, write_proxies,
+    from ..validate import check_output_dir
+    from .run import (CSV_NAME, JSON_NAME, load_batch, resolve_proxies, score_archs, seeded_supernet, write_proxies,
                       degenerate_proxies)
 
     cfg = load_run_config(args.config, args.set) if args.config else None
@@ -87,6 +89,8 @@ def cmd_proxies(args) -> int:
                          f"{'x'.join(map(str, cfg.input_size))} (data.num_frames x data.size x data.size); "
                          "drop --input or --set data.num_frames=/data.size=")
     proxies = resolve_proxies(args.proxies, cfg is not None)
+    out = check_output_dir(args.out, "--out")
+    refuse_foreign(out, (CSV_NAME, JSON_NAME), "--out")         # a rerun replaces its own files only
     if args.batch < 2:
         raise ValueError(f"--batch {args.batch}: the proxy batch needs >= 2 clips")
     if args.sample is not None and args.sample < 1:

@@ -477,12 +477,13 @@ def _register_variants() -> None:
 
 def load_2d_state(path: str) -> dict[str, torch.Tensor]:
     """The state dict of a 2D CycleMLP checkpoint, loaded weights-only, in our key layout."""
-    from supernet.training.checkpoint import safe_load
+    from supernet.training.checkpoint import check_finite_weights, safe_load
 
     raw = safe_load(path, "center_init_from: 2D checkpoint")
     state = raw.get("model", raw) if isinstance(raw, dict) else raw
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"center_init_from: {path} holds no state dict of tensors")
+    check_finite_weights(state, f"center_init_from: 2D checkpoint {path}")
     if any(k.startswith("network.") for k in state):
         state = convert_official_cyclemlp(state)
     return state

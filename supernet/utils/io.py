@@ -3,7 +3,8 @@
 Every output file of vidnas is written through `atomic_write` (temporary file in the same
 folder, fsync, rename), so a crash leaves either the old file or the new one. YAML is read
 only with a `yaml.SafeLoader` (an untrusted file never runs code). Every text file a command
-reads (configs, tables, lists, manifests) goes through `read_text`: UTF-8 (a byte-order mark
+reads (configs, tables, lists, manifests) goes through `read_text` (`search_spaces.textio`, the
+lowest layer, so that architecture files read through it too): UTF-8 (a byte-order mark
 accepted), at most `MAX_TEXT_BYTES`, and every error one line naming the file; `load_yaml` /
 `parse_yaml` and `load_json` / `parse_json` add the nesting bound, and for YAML duplicate-key
 refusal and a bound on alias expansion.
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import IO, Any, Callable
 
 import yaml
+
+from search_spaces.textio import read_text  # the one reader (re-exported here)
 
 
 class NoSpaceLeft(OSError):
@@ -85,32 +88,8 @@ def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
 # Bounds of what a text file may hold (`read_text`, `load_json`, `parse_yaml`): configs, tables,
 # lists and manifests are small; these only stop a hostile or broken file from hanging or
 # exhausting the process. A file over a bound is refused with one line naming it and the bound.
-MAX_TEXT_BYTES = 256 * 2**20          # a text file (lists of a million videos fit)
 MAX_DEPTH = 100                        # nesting of a YAML or JSON document
 MAX_YAML_VALUES = 100_000              # values of a YAML document once its aliases are expanded
-
-
-def read_text(path, what: str = "file", limit: int = MAX_TEXT_BYTES) -> str:
-    """The UTF-8 text of `path` (a leading byte-order mark dropped). Every failure is one line
-    naming `what` and the file: missing (FileNotFoundError), a folder, over `limit` bytes,
-    or not UTF-8 (the first bad byte and its offset)."""
-    p = Path(path).expanduser()
-    if p.is_dir():
-        raise ValueError(f"{what} {p} is a folder; give a file")
-    try:
-        with open(p, "rb") as f:
-            data = f.read(limit + 1)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{what} not found: {p}") from None
-    except OSError as e:
-        raise ValueError(f"cannot read {what} {p}: {e.strerror or type(e).__name__}") from None
-    if len(data) > limit:
-        raise ValueError(f"{what} {p} is larger than the {limit // 2**20} MiB a text file may hold")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{what} {p} is not UTF-8 text (byte 0x{data[e.start]:02x} at offset "
-                         f"{e.start}); save it as UTF-8") from None
 
 
 def read_lines(path, what: str = "list file") -> list[str]:
