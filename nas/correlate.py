@@ -25,9 +25,9 @@ import pandas as pd
 from search_spaces import Arch, arch_texts
 from supernet.utils.config import apply_overrides, from_dict, load_yaml, ranged, to_dict
 
-from .config import RunConfig, config_diff, read_stored_config
+from .config import RunConfig, read_stored_config
 from .stats import correlations, precision_at_k, regret, seed_ceiling
-from .utils import atomic_write_text, format_table
+from .utils import atomic_write_text, config_diff, format_table
 from .validate import drop_write_paths
 
 

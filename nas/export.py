@@ -63,7 +63,10 @@ from supernet.ops.four_d import (ExportError, FourDUnit, deploy_network, layer_i
 
 from search_spaces import shorten
 
-from .utils import atomic_write_json, parse_size, read_json
+from .provenance import file_sha256, library_versions
+from .runfolder import KIND_FILE, check_run_folder, folder_kind, mark_folder
+from .utils import atomic_write_json, config_diff, parse_size, read_json
+from .validate import check_checkpoint
 
 EXPORT_FORMAT = "vidnas-export-v1"
 FORMATS = ("state_dict", "torchscript", "onnx")
@@ -354,14 +357,12 @@ def _prepare_folder(out: Path, identity: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"--out {out} exists and is not a folder")
     old = _manifest(out) if out.is_dir() else None
     if old is None:
-        from .runfolder import KIND_FILE, folder_kind
 
         names = {p.name for p in out.iterdir()} if out.is_dir() else set()
         unfinished = folder_kind(out) == "export" and names <= EXPORT_FILES | {KIND_FILE}
         if names - {KIND_FILE} and not unfinished:      # (an export killed part-way is redone)
             raise ValueError(f"--out {out} is not empty and holds no {MANIFEST}; use another folder")
         return {}
-    from .config import config_diff
 
     diff = config_diff({k: old.get(k) for k in identity}, identity)
     if diff:
@@ -408,15 +409,11 @@ def run_export(checkpoint: str | Path, arch: str | None, out: str | Path, fmt: s
     when asked: max abs differences at batch 1 and `batch`)."""
     from supernet.training.checkpoint import atomic_torch_save
 
-    from .latency import library_versions
-    from .search.recipes import file_sha256
 
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; allowed: {', '.join(FORMATS)}")
     if not isinstance(batch, int) or batch < 1:
         raise ValueError(f"--batch must be a positive int, got {batch!r}")
-    from .runfolder import check_run_folder, mark_folder
-    from .validate import check_checkpoint
 
     if fmt == "onnx":
         _require_onnx()

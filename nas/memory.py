@@ -45,7 +45,8 @@ from torch import nn
 
 from search_spaces import Arch
 
-from .utils import atomic_write_json, read_json
+from .latency import network_pieces
+from .utils import atomic_write_json, plain_json, read_json
 
 MB = 2 ** 20
 MEMORY_FORMAT = "vidnas-memory-table-v1"
@@ -183,8 +184,7 @@ class MemoryTable:
         return max(self.stem_peak, inner, self.head_in + self.head_peak) / MB
 
     def matches(self, model_spec, input_size, batch, device) -> bool:
-        from .search.cost_table import _plain
-        return (_plain(self.model_spec) == _plain(model_spec) and tuple(self.input_size) == tuple(input_size)
+        return (plain_json(self.model_spec) == plain_json(model_spec) and tuple(self.input_size) == tuple(input_size)
                 and self.batch == int(batch) and self.device == torch.device(device).type)
 
     def to_dict(self) -> dict[str, Any]:
@@ -217,7 +217,6 @@ class MemoryTable:
 def build_memory_table(model, input_size, batch: int = 1, device="cpu") -> MemoryTable:
     """Measure every fixed part and every (unit, choice) of `model` (a supernet) once, each in
     isolation on its real input (`nas.latency.network_pieces`)."""
-    from .latency import network_pieces
 
     if not isinstance(batch, int) or batch < 1:
         raise ValueError(f"memory batch must be a positive int, got {batch!r}")

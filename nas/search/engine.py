@@ -34,15 +34,17 @@ from search_spaces import Arch
 
 from ..log import info as log_info
 from ..utils import atomic_write_text, format_table
+from ..validate import check_device
 from .confidence import (DEFAULT_CONFIDENCE, SE_KIND, TEST_NAME, Comparison, binomial_se,
                          check_level, compare_estimates, compare_outcomes)
-from .cost_table import CostTable, LatencyCost, load_latency_table, load_or_build_cost_table, measured_costs
+from .cost_table import CostTable, extreme_archs, load_or_build_cost_table
+from .measured import LatencyCost, load_latency_table, measured_costs
 from .evaluator import EvalRequest, EvalResult, Evaluator
 from .objective import Objective, pareto_front, pareto_front_nd
 from .outcomes import ClipLog
 from .racing import race
 from .recipes import EvaluatorFactory
-from .store import (COST_TABLE_JSON, PARETO_CSV, RANDOM_TOKEN, RESULTS_CSV, Record,
+from .store import (COST_TABLE_JSON, PARETO_CSV, RESULTS_CSV, Record, complete_rows,
                     ResultStore, display_arch, prepare_folder, row_key, write_best)
 from .strategies import DEFAULT_STRATEGY, Candidate, Outcome, make_strategy
 
@@ -281,7 +283,6 @@ def resolve_config(config: SearchConfig) -> SearchConfig:
     if not isinstance(config.seed, int) or isinstance(config.seed, bool) or config.seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {config.seed!r}")
     if config.cost_device is not None:
-        from ..validate import check_device
         check_device(config.cost_device, "cost_device")
     if config.latency_table and config.cost != "latency":
         raise ValueError(f"a latency table is a latency cost: pass --cost latency, not {config.cost}")
@@ -383,7 +384,6 @@ def cost_weight(objective: Objective, table: CostTable, space, frame, best) -> d
     the cost table; latency or memory: over the evaluated architectures), against the SE of
     the best architecture's V. A term far below one SE decides only near-ties; far above, the
     search is a cost minimisation."""
-    from .cost_table import extreme_archs
 
     if objective.unit == "GFLOPs":
         largest, smallest = extreme_archs(table, space)
@@ -437,11 +437,6 @@ def best_per_alpha(df, alphas, unit: str) -> list[dict[str, Any]]:
                     "top1_se": float(r["top1_se"]), "clips": int(r["clips"]), "cost": float(r["cost"]),
                     "cost_unit": unit, "gflops": float(r["gflops"]), "objective": float(value.iloc[order[0]])})
     return out
-
-
-def complete_rows(df):
-    """Rows of fully specified architectures (greedy pass-1 rows have random '*' units)."""
-    return df[~df["arch"].str.split("-").apply(lambda t: RANDOM_TOKEN in t)].reset_index(drop=True)
 
 
 def pareto_table(df, cost: str | None = None):
