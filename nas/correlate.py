@@ -181,7 +181,7 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
     the same folder, rerun without it, trains and correlates."""
     from supernet.utils.progress import progress as progress_bar
 
-    from .search.cost_table import load_or_build_cost_table
+    from .costs.unit_table import load_or_build_cost_table
     from .search.evaluator import EvalRequest
     from .search.recipes import CheckpointEvaluatorFactory
 

@@ -124,7 +124,7 @@ def build_sampler(cfg: RunConfig, model) -> ArchSampler:
     GFLOPs of the space (`extreme_archs`)."""
     bounds = {}
     if cfg.train.sampler == "sandwich":
-        from .search.cost_table import build_cost_table, extreme_archs
+        from .costs.unit_table import build_cost_table, extreme_archs
         largest, smallest = extreme_archs(build_cost_table(model, cfg.input_size), model.space)
         bounds = {"largest": largest, "smallest": smallest}
     return ArchSampler(model.space, cfg.train.sampler, cfg.train.seed, cfg.train.warmup_arch,

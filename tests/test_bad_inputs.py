@@ -123,7 +123,7 @@ BOMB = "".join(f"{n}: &{n} [{', '.join(['*' + p] * 9 if p else ['lol'] * 9)}]\n"
 
 def latency_table(ckpt: dict, model) -> dict:
     """A valid latency table (made up numbers) for the corpus's checkpoint."""
-    from nas.latency import LUT_FORMAT
+    from nas.costs.latency import LUT_FORMAT
 
     return {"format": LUT_FORMAT, "model": ckpt["model_spec"]["name"], "input": [16, 32, 32], "batch": 1,
             "device": "cpu", "threads": 1, "runtime": "torch", "model_spec": ckpt["model_spec"],
@@ -583,7 +583,7 @@ FORKER = r"""
 import json, os, sys, traceback
 import nas.cli, nas.pretrain, nas.train, nas.correlate, nas.validate, nas.runfolder
 import nas.search.cli, nas.search.engine, nas.search.recipes, nas.data.check, nas.plots
-import nas.export, nas.latency
+import nas.export, nas.costs.latency
 import supernet.models
 for line in sys.stdin:
     job = json.loads(line)

@@ -43,6 +43,12 @@ def imported_modules(node: ast.Import | ast.ImportFrom, current: str, is_package
             name = name.rpartition(".")[0]
         if name:
             out.append(name)
+            # importing a.b.c runs the packages a.b and a first (their __init__), except the
+            # ones the importing module already sits in
+            package = name.rpartition(".")[0]
+            while package and not (current == package or current.startswith(package + ".")):
+                out.append(package)
+                package = package.rpartition(".")[0]
     return out
 
 
@@ -114,10 +120,15 @@ def test_the_walker_finds_a_cycle_hidden_inside_a_function(tmp_path):
     (pkg / "a.py").write_text("from .b import g\n\ndef f():\n    return g()\n")
     (pkg / "b.py").write_text("def g():\n    from .a import f\n    return f\n")
     (pkg / "c.py").write_text("from nas import a\n")
+    (pkg / "sub").mkdir()                      # a module of a package whose __init__ imports back
+    (pkg / "sub" / "__init__.py").write_text("from .d import x\nfrom ..e import y\n")
+    (pkg / "sub" / "d.py").write_text("x = 1\n")
+    (pkg / "e.py").write_text("from .sub.d import x\ny = x\n")
     modules = {module_name(p, tmp_path): p for p in sorted(pkg.rglob("*.py"))}
     graph = import_graph(modules)
     assert graph["nas.c"] == {"nas.a": 1} and graph["nas.b"] == {"nas.a": 2}
-    assert cycles(graph) == [["nas.a", "nas.b"]]
+    assert graph["nas.e"] == {"nas.sub.d": 1, "nas.sub": 1} and graph["nas.sub"] == {"nas.sub.d": 1, "nas.e": 2}
+    assert cycles(graph) == [["nas.a", "nas.b"], ["nas.e", "nas.sub"]]
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from torch import nn
 
 from nas.cli import main
 from nas.plugins import ENV_VAR, load_plugin, load_plugins
-from nas.search.cost_table import CostTable, full_trace_flops
+from nas.costs.unit_table import CostTable, full_trace_flops
 from supernet.registry import build_model
 from supernet.training.checkpoint import load_checkpoint
 

@@ -37,8 +37,9 @@ from ..utils import atomic_write_text, format_table
 from ..validate import check_device
 from .confidence import (DEFAULT_CONFIDENCE, SE_KIND, TEST_NAME, Comparison, binomial_se,
                          check_level, compare_estimates, compare_outcomes)
-from .cost_table import CostTable, extreme_archs, load_or_build_cost_table
-from .measured import LatencyCost, load_latency_table, measured_costs
+from ..costs.base import CostModel
+from ..costs.unit_table import CostTable, FlopsCost, extreme_archs, load_or_build_cost_table
+from ..costs.measured import load_latency_table, measured_costs
 from .evaluator import EvalRequest, EvalResult, Evaluator
 from .objective import Objective, pareto_front, pareto_front_nd
 from .outcomes import ClipLog
@@ -110,12 +111,15 @@ class SearchContext:
     """Space, costs, objective, seeded randomness and cached evaluation for a strategy."""
 
     def __init__(self, space, table: CostTable, objective: Objective, store: ResultStore, backend,
-                 strategy: str, seed: int, latency: LatencyCost | None = None,
+                 strategy: str, seed: int, cost: CostModel | None = None,
                  out_dir: Path | None = None, progress=None, log: Callable[[str], None] = log_info,
                  race_slices: int = 1, confidence: float = DEFAULT_CONFIDENCE, memory=None):
         self.space, self.table, self.objective = space, table, objective
         self.store, self.backend, self.strategy = store, backend, strategy
-        self.seed, self.latency = int(seed), latency
+        self.seed = int(seed)
+        self.cost = FlopsCost(table) if cost is None else cost       # C(θ) in objective.unit
+        if self.cost.unit != objective.unit:
+            raise RuntimeError(f"internal: a {self.cost.unit} cost model for a {objective.unit} objective")
         self.out_dir = None if out_dir is None else Path(out_dir)   # strategies keep their own files here
         self.memory = memory                    # MemoryTable for the --max-memory-mb limit
         self.progress, self.log = progress, log
@@ -137,7 +141,7 @@ class SearchContext:
         """(GFLOPs, M params, C in the objective's unit) of `arch`."""
         gflops = self.table.gflops(arch, decided)
         params = self.table.params(arch, decided) / 1e6
-        cost = gflops if self.latency is None else self.latency(arch, decided)
+        cost = self.cost(arch, decided)
         return gflops, params, cost
 
     def feasible(self, arch: Arch, decided: int | None = None) -> bool:
@@ -321,7 +325,7 @@ def run_search(config: SearchConfig, factory: EvaluatorFactory, out: str | Path 
     cost_device = config.cost_device or factory.device
     table = load_latency_table(config, model.spec, input_size, cost_device)   # before the folder
     out_dir = prepare_folder(out, full_config, resume) if out is not None else None
-    latency, memory = measured_costs(config, model, input_size, cost_device, out_dir, table)
+    measured, memory = measured_costs(config, model, input_size, cost_device, out_dir, table)
     if cost_table is None:
         cost_table = load_or_build_cost_table(
             model, input_size, None if out_dir is None else out_dir / COST_TABLE_JSON)
@@ -350,7 +354,7 @@ def run_search(config: SearchConfig, factory: EvaluatorFactory, out: str | Path 
     with progress_bar(total=strategy.estimate(space) or None, unit="arch", desc=config.strategy,
                       disable=not progress, file=sys.stderr) as bar:
         ctx = SearchContext(space, cost_table, objective, store, backend, config.strategy,
-                            config.seed, latency, out_dir, bar,
+                            config.seed, measured, out_dir, bar,
                             log=log,
                             race_slices=config.race_slices if config.racing else 1,
                             confidence=config.confidence, memory=memory)

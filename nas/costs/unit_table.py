@@ -27,8 +27,9 @@ from typing import Any
 import torch
 
 from search_spaces import Arch, SearchSpace, build_space
+from supernet.registry import cost_spec
 
-from ..cost import model_cost
+from .flops import model_cost
 from ..utils import atomic_write_json, plain_json, read_json
 
 TABLE_FORMAT = "vidnas-cost-table-v1"
@@ -95,7 +96,7 @@ class CostTable:
 
     # ---- persistence -------------------------------------------------------------------
     def matches(self, model_spec: dict[str, Any], input_size) -> bool:
-        return (plain_json(self.model_spec) == plain_json(model_spec)
+        return (plain_json(cost_spec(self.model_spec)) == plain_json(cost_spec(model_spec))
                 and tuple(self.input_size) == tuple(int(v) for v in input_size))
 
     def to_dict(self) -> dict[str, Any]:
@@ -192,6 +193,19 @@ def load_or_build_cost_table(model, input_size, path: str | Path | None = None) 
     if path is not None:
         table.save(path)
     return table
+
+
+class FlopsCost:
+    """The `CostModel` of GFLOPs: C(θ) read from the per-unit table (exact; the expectation
+    over random units)."""
+
+    unit = "GFLOPs"
+
+    def __init__(self, table: CostTable):
+        self.table = table
+
+    def __call__(self, arch: Arch, decided: int | None = None) -> float:
+        return self.table.gflops(arch, decided)
 
 
 def extreme_archs(table: CostTable, space: SearchSpace) -> tuple[Arch, Arch]:

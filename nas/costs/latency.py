@@ -12,7 +12,7 @@ transitions, head) are timed once; the latency of an architecture is then
 
     L(θ) ≈ L_fixed + Σ_i L_i(θ_i)
 
-summed exactly like the FLOPs table (`nas.search.cost_table.sum_unit_table`). Every entry
+summed exactly like the FLOPs table (`nas.costs.unit_table.sum_unit_table`). Every entry
 is the median of `torch.utils.benchmark`'s `blocked_autorange` after a warm-up; with
 ``--repeats R`` the whole table is timed R times in interleaved passes (entry 1, 2, ..., then
 again) and each entry keeps the median of its R medians, so that a slow spell of a busy
@@ -37,18 +37,19 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import torch
 from torch import nn
 
 from search_spaces import Arch, shorten
+from supernet.registry import cost_spec
 
-from .export import OnnxRunner, write_onnx
-from .provenance import library_versions, machine_info
-from .search.cost_table import sum_unit_table
-from .utils import atomic_write_json, config_diff, format_table, parse_size, plain_json, read_json
-from .validate import DEVICE_RE, check_checkpoint, check_device, check_output_dir
+from ..export import OnnxRunner, write_onnx
+from ..provenance import library_versions, machine_info
+from .unit_table import sum_unit_table
+from ..utils import atomic_write_json, config_diff, format_table, parse_size, plain_json, read_json
+from ..validate import DEVICE_RE, check_checkpoint, check_device, check_output_dir
 
 LUT_FORMAT = "vidnas-latency-table-v1"
 RUNTIMES = ("torch", "onnxruntime")
@@ -168,6 +169,7 @@ class LatencyTable:
     fixed_ms: dict[str, float]
     space: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    unit: ClassVar[str] = "ms"               # a `CostModel`
 
     @property
     def fixed_total(self) -> float:
@@ -202,11 +204,10 @@ class LatencyTable:
             raise ValueError(f"{source} was made for batch {self.batch}, not {batch}")
         if device is not None and torch.device(device).type != torch.device(self.device).type:
             raise ValueError(f"{source} was made on device {self.device}, not {torch.device(device).type}")
-        mine.pop("input_size", None)
-        theirs.pop("input_size", None)
-        diff = config_diff(mine, theirs)
+        diff = config_diff(plain_json(cost_spec(mine)), plain_json(cost_spec(theirs)))
         if diff:
-            raise ValueError(f"{source} was made for another configuration of {mine['name']} ({diff})")
+            raise ValueError(f"{source} was made for another configuration of {mine['name']} ({diff}; "
+                             "training-only options such as drop_path_rate do not count)")
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": LUT_FORMAT, "model": self.model_spec.get("name"),

@@ -44,9 +44,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from search_spaces import Arch
+from supernet.registry import cost_spec
 
 from .latency import network_pieces
-from .utils import atomic_write_json, plain_json, read_json
+from ..utils import atomic_write_json, plain_json, read_json
 
 MB = 2 ** 20
 MEMORY_FORMAT = "vidnas-memory-table-v1"
@@ -184,7 +185,7 @@ class MemoryTable:
         return max(self.stem_peak, inner, self.head_in + self.head_peak) / MB
 
     def matches(self, model_spec, input_size, batch, device) -> bool:
-        return (plain_json(self.model_spec) == plain_json(model_spec) and tuple(self.input_size) == tuple(input_size)
+        return (plain_json(cost_spec(self.model_spec)) == plain_json(cost_spec(model_spec)) and tuple(self.input_size) == tuple(input_size)
                 and self.batch == int(batch) and self.device == torch.device(device).type)
 
     def to_dict(self) -> dict[str, Any]:
@@ -216,7 +217,7 @@ class MemoryTable:
 @torch.no_grad()
 def build_memory_table(model, input_size, batch: int = 1, device="cpu") -> MemoryTable:
     """Measure every fixed part and every (unit, choice) of `model` (a supernet) once, each in
-    isolation on its real input (`nas.latency.network_pieces`)."""
+    isolation on its real input (`nas.costs.latency.network_pieces`)."""
 
     if not isinstance(batch, int) or batch < 1:
         raise ValueError(f"memory batch must be a positive int, got {batch!r}")
@@ -275,6 +276,8 @@ def load_or_build_memory_table(model, input_size, batch, device, path=None) -> M
 
 class MemoryCost:
     """C(θ) in MB: the inference table, or a measured training step per architecture (cached)."""
+
+    unit = "MB"
 
     def __init__(self, model, input_size, batch: int, device, step: str, table: MemoryTable | None):
         if step not in STEPS:

@@ -11,9 +11,9 @@ import torch
 
 from search_spaces import Arch
 
-from ..cost import example_input
-from ..latency import LatencyTable, median_ms
-from ..memory import MemoryCost, load_or_build_memory_table
+from .flops import example_input
+from .latency import LatencyTable, median_ms
+from .memory import MemoryCost, load_or_build_memory_table
 
 
 class LatencyCost:
@@ -24,6 +24,8 @@ class LatencyCost:
     add up per unit, so for a partly random architecture (greedy pass 1) the architecture
     with the first validation batch's draw in the random units is measured.
     """
+
+    unit = "ms"
 
     def __init__(self, model, input_size, device="cpu", min_run_time: float = 0.2, batch: int = 1):
         self.model = model
