@@ -43,12 +43,12 @@ import torch
 from torch import nn
 
 from search_spaces import Arch, shorten
-from supernet.registry import cost_spec
 
 from ..export import OnnxRunner, write_onnx
 from ..provenance import library_versions, machine_info
+from .base import TableKey
 from .unit_table import sum_unit_table
-from ..utils import atomic_write_json, config_diff, format_table, parse_size, plain_json, read_json
+from ..utils import atomic_write_json, format_table, parse_size, read_json
 from ..validate import DEVICE_RE, check_checkpoint, check_device, check_output_dir
 
 LUT_FORMAT = "vidnas-latency-table-v1"
@@ -155,14 +155,10 @@ def _onnx_runner(piece: Piece, folder: Path, threads: int) -> Callable[[], Any]:
 
 # ---- the table ----------------------------------------------------------------------------------
 @dataclass
-class LatencyTable:
+class LatencyTable(TableKey):
     """Per-unit latency (ms) of every choice (by token) plus the fixed parts, and where it was
-    measured."""
+    measured (`TableKey`: model, input, batch, device)."""
 
-    model_spec: dict[str, Any]
-    input_size: tuple[int, ...]
-    batch: int
-    device: str
     threads: int
     runtime: str
     unit_ms: list[dict[str, float]]
@@ -188,26 +184,6 @@ class LatencyTable:
         return sum_unit_table(self.unit_ms, self.fixed_total, arch, decided)
 
     __call__ = ms
-
-    def check(self, model_spec: dict[str, Any], input_size, batch: int | None = None,
-              device: str | None = None, source: str = "latency table") -> None:
-        """One-line ValueError when this table was made for another model, input, batch or device."""
-
-        mine, theirs = plain_json(self.model_spec), plain_json(model_spec)
-        if mine.get("name") != theirs.get("name"):
-            raise ValueError(f"{source} was made for model {mine.get('name')}, not {theirs.get('name')}")
-        size = tuple(int(v) for v in input_size)
-        if tuple(self.input_size) != size:
-            raise ValueError(f"{source} was made for input {'x'.join(map(str, self.input_size))}, "
-                             f"not {'x'.join(map(str, size))}")
-        if batch is not None and int(batch) != self.batch:
-            raise ValueError(f"{source} was made for batch {self.batch}, not {batch}")
-        if device is not None and torch.device(device).type != torch.device(self.device).type:
-            raise ValueError(f"{source} was made on device {self.device}, not {torch.device(device).type}")
-        diff = config_diff(plain_json(cost_spec(mine)), plain_json(cost_spec(theirs)))
-        if diff:
-            raise ValueError(f"{source} was made for another configuration of {mine['name']} ({diff}; "
-                             "training-only options such as drop_path_rate do not count)")
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": LUT_FORMAT, "model": self.model_spec.get("name"),

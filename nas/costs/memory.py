@@ -44,10 +44,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from search_spaces import Arch
-from supernet.registry import cost_spec
 
+from .base import TableKey
 from .latency import network_pieces
-from ..utils import atomic_write_json, plain_json, read_json
+from ..utils import atomic_write_json, read_json
 
 MB = 2 ** 20
 MEMORY_FORMAT = "vidnas-memory-table-v1"
@@ -141,13 +141,10 @@ def measure_peak_bytes(net: nn.Module, input_size, batch: int = 1, device="cpu",
 
 
 @dataclass
-class MemoryTable:
-    """What `peak(θ)` of the module docstring needs, in bytes, for one model, input, batch, device."""
+class MemoryTable(TableKey):
+    """What `peak(θ)` of the module docstring needs, in bytes, for one model, input, batch, device
+    (`TableKey`)."""
 
-    model_spec: dict[str, Any]
-    input_size: tuple[int, ...]
-    batch: int
-    device: str
     stem_peak: int
     stem_out: int
     layer_in: list[int]                          # |h_k| of every layer (layer 0: the stem output)
@@ -183,10 +180,6 @@ class MemoryTable:
         """The peak of the cheapest completion of `arch`'s first `decided` units, in MB."""
         inner = self._layers_peak(arch, decided, min)
         return max(self.stem_peak, inner, self.head_in + self.head_peak) / MB
-
-    def matches(self, model_spec, input_size, batch, device) -> bool:
-        return (plain_json(cost_spec(self.model_spec)) == plain_json(cost_spec(model_spec)) and tuple(self.input_size) == tuple(input_size)
-                and self.batch == int(batch) and self.device == torch.device(device).type)
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": MEMORY_FORMAT, "model_spec": self.model_spec, "input": list(self.input_size),
