@@ -168,7 +168,7 @@ def test_a_table_made_from_the_model_name_fits_a_supernet_with_other_training_op
             "train_clips_per_class": 2, "val_clips_per_class": 2, "cache_dir": str(tmp_path / "cache")}
     save_checkpoint(tmp_path / "s.pt", model=trained, kind="supernet", step=0, epoch=0, config={"data": data})
     argv = ["search", "--checkpoint", str(tmp_path / "s.pt"), "--out", str(tmp_path / "o"), "--cost", "latency",
-            "--latency-table", str(path), "--strategy", "random", "--budget", "1", "--val-size", "4",
+            "--latency-table", str(path), "--strategy", "random", "--budget", "1", "--val-size", "4", "--bn-recalib", "0",
             "--no-progress"]
     assert main(argv) == 0, capsys.readouterr().err
     assert "ms" in (tmp_path / "o" / "results.csv").read_text()

@@ -14,7 +14,7 @@ For each space (MLP-3D-nano, MorphMLP-nano, ECO-nano and R3D-RS-nano for the con
   end-to-end measurements took.
 
 `--clock cpu` (the default here, 1 thread) times the thread's CPU time: on a shared machine
-wall time includes the time the OS gives other processes (see nas/latency.py).
+wall time includes the time the OS gives other processes (see nas/costs/latency.py).
 """
 from __future__ import annotations
 

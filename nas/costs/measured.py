@@ -1,6 +1,6 @@
 """C(θ) measured on the device rather than counted: forward latency of the exported subnet (live,
 or summed from a `nas latency-table` file) and peak memory, for a search's ``--cost`` and
-``--max-memory-mb``. Kept apart from the per-unit FLOPs table (`cost_table`), which the
+``--max-memory-mb``. Kept apart from the per-unit FLOPs table (`unit_table`), which the
 latency and memory tables build on."""
 from __future__ import annotations
 
