@@ -315,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .data.check import add_parser as add_data_parser
     add_data_parser(sub)
 
-    from .export import add_parser as add_export_parser
+    from .deploy.export import add_parser as add_export_parser
     add_export_parser(sub)
 
     from .costs.latency import add_parser as add_latency_parser

@@ -41,7 +41,7 @@ def _starting_weights(model, cfg, supernet: bool) -> str:
             raise ValueError("init_from starts a standalone network from a supernet; a supernet "
                              "starts from scratch or from its family's initialisation option")
         if Path(cfg.init_from).is_dir():                   # a `nas export` folder
-            from .export import export_state_dict
+            from .deploy.export import export_state_dict
             exported = export_state_dict(cfg.init_from, cfg.model.name, cfg.arch)
         else:
             exported = model_from_checkpoint(cfg.init_from).export(cfg.arch).state_dict()

@@ -25,7 +25,7 @@ from .data.augment import batch_mixer
 from .initialise import initialise
 from .utils import atomic_write_json
 from .log import get_logger
-from .export import export_state_dict
+from .deploy.export import export_state_dict
 from .runfolder import check_run_folder, start_instead_of_resume
 from .utils import plain_json
 from .validate import (check_checkpoint, check_data, check_device, check_finite, check_repeat,

@@ -136,7 +136,7 @@ def latency_table(ckpt: dict, model) -> dict:
 def round2_files(w: Path, ckpt: dict, model) -> None:
     """Issue 26's inputs: bad latency and benchmark tables, YAML that hangs or hides mistakes,
     binary and nested files, non-finite checkpoints, bad export manifests, bad results files."""
-    from nas.export import EXPORT_FORMAT
+    from nas.deploy.export import EXPORT_FORMAT
     from nas.runfolder import KIND_FILE
     from supernet.registry import build_model
     from supernet.training.checkpoint import save_checkpoint
@@ -583,7 +583,7 @@ FORKER = r"""
 import json, os, sys, traceback
 import nas.cli, nas.pretrain, nas.train, nas.correlate, nas.validate, nas.runfolder
 import nas.search.cli, nas.search.engine, nas.search.recipes, nas.data.check, nas.plots
-import nas.export, nas.costs.latency
+import nas.deploy.export, nas.costs.latency
 import supernet.models
 for line in sys.stdin:
     job = json.loads(line)
@@ -838,7 +838,7 @@ def test_export_killed_part_way_leaves_nothing_that_blocks_the_rerun(world, tmp_
     """Class 8: an export stopped at any point leaves no half export in --out (it is written
     beside it and moved into place when complete), and the rerun needs nothing else; an
     unfinished export left by an older version (no export.json) is redone, not refused."""
-    import nas.export
+    import nas.deploy.export
     import supernet.training.checkpoint as checkpoint
     from nas.cli import main
 
@@ -851,7 +851,7 @@ def test_export_killed_part_way_leaves_nothing_that_blocks_the_rerun(world, tmp_
         return real(path, write, binary)
 
     monkeypatch.setattr(checkpoint, "atomic_write", dying)
-    monkeypatch.setattr(nas.export, "atomic_write_json", lambda p, d: dying(p, lambda f: f.write(
+    monkeypatch.setattr(nas.deploy.export, "atomic_write_json", lambda p, d: dying(p, lambda f: f.write(
         json.dumps(d).encode())))
     argv = ["export", "--checkpoint", str(world / "supernet.pt"), "--arch", ARCH, "--out", str(out)]
     assert main(argv) == 130                     # Ctrl-C: one line, exit 130 (issue 24)

@@ -44,7 +44,7 @@ from torch import nn
 
 from search_spaces import Arch, shorten
 
-from ..export import OnnxRunner, write_onnx
+from ..deploy.onnx import OnnxRunner, write_onnx
 from ..provenance import library_versions, machine_info
 from .base import TableKey
 from .unit_table import sum_unit_table
