@@ -117,8 +117,8 @@ class SearchContext:
         self.space, self.table, self.objective = space, table, objective
         self.store, self.backend, self.strategy = store, backend, strategy
         self.seed = int(seed)
-        self.cost = FlopsCost(table) if cost is None else cost       # C(θ) in objective.unit
-        if self.cost.unit != objective.unit:
+        self.cost = FlopsCost(table) if cost is None and table is not None else cost   # C(θ), objective.unit
+        if self.cost is not None and objective is not None and self.cost.unit != objective.unit:
             raise RuntimeError(f"internal: a {self.cost.unit} cost model for a {objective.unit} objective")
         self.out_dir = None if out_dir is None else Path(out_dir)   # strategies keep their own files here
         self.memory = memory                    # MemoryTable for the --max-memory-mb limit
