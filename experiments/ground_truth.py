@@ -236,7 +236,7 @@ def table_archs(out: Path) -> list[tuple[str, str]]:
     ``out/archs.txt`` and read back after that (the list never changes under a running table)."""
     from experiments.ranking_fidelity import read_archs, write_archs
     from nas.correlate import spanning_archs
-    from nas.search.cost_table import build_cost_table
+    from nas.costs.unit_table import build_cost_table
     from supernet.registry import build_model
 
     path = out / "archs.txt"
@@ -364,7 +364,7 @@ def recipe_choice(frame: "pd.DataFrame", folder: Path, n_boot: int = 2000) -> di
 def table_report(work: Path, out: Path) -> dict | None:
     """standalone.csv and benchmark.json (the `nas.bench` format) and summary.json of table v2."""
     import pandas as pd
-    from nas.search.cost_table import build_cost_table
+    from nas.costs.unit_table import build_cost_table
     from nas.stats import precision_at_k, seed_ceiling
     from supernet.registry import build_model
 

@@ -178,7 +178,7 @@ def architecture_list(searched: dict[str, str], random_count: int, seed: int = 0
     random architectures at evenly spaced GFLOPs quantiles of a random pool (fixed by `seed`,
     drawn before any search ran), then the greedy result of each recipe (an arch already listed
     gets the recipe's tag added)."""
-    from nas.search.cost_table import build_cost_table
+    from nas.costs.unit_table import build_cost_table
     from supernet.registry import build_model
 
     model = build_model("mlp3d-nano", INPUT, CLASSES)
@@ -306,7 +306,7 @@ def stage_estimates(work: Path, archs_file: Path, epochs: int, estimates_only: b
 
 # ---- report --------------------------------------------------------------------------------
 def standalone_table(work: Path, archs: list[tuple[str, str]], epochs: int, two_d: Path) -> pd.DataFrame:
-    from nas.search.cost_table import build_cost_table
+    from nas.costs.unit_table import build_cost_table
     from supernet.registry import build_model
 
     model = build_model("mlp3d-nano", INPUT, CLASSES)

@@ -209,7 +209,7 @@ def save_command(out: Path, argv) -> None:
 def cmd_shared(args, argv) -> None:
     import torch
 
-    from nas.search.cost_table import load_or_build_cost_table
+    from nas.costs.unit_table import load_or_build_cost_table
     from nas.search.recipes import CheckpointEvaluatorFactory
 
     torch.set_num_threads(args.threads)
@@ -247,7 +247,7 @@ def cmd_shared(args, argv) -> None:
 
 def cmd_table(args, argv) -> None:
     from nas.search.bench_eval import BenchTableEvaluator
-    from nas.search.cost_table import load_or_build_cost_table
+    from nas.costs.unit_table import load_or_build_cost_table
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

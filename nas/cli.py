@@ -38,7 +38,7 @@ def _build_for_cli(args, arch_required: bool = False):
 
 def cmd_flops(args) -> int:
     """Parameters and GFLOPs of a model (per stage and total), on its exported subnet."""
-    from .cost import model_cost
+    from .costs.flops import model_cost
 
     entry, size, model, arch = _build_for_cli(args)
     net = model.export(arch) if arch is not None else model
@@ -315,10 +315,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .data.check import add_parser as add_data_parser
     add_data_parser(sub)
 
-    from .export import add_parser as add_export_parser
+    from .deploy.export import add_parser as add_export_parser
     add_export_parser(sub)
 
-    from .latency import add_parser as add_latency_parser
+    from .costs.latency import add_parser as add_latency_parser
     add_latency_parser(sub)
 
     from .proxies.cli import add_parser as add_proxies_parser

@@ -124,19 +124,6 @@ def load_run_config(path: str | Path | None, overrides: list[str] | None = None,
     return from_dict(RunConfig, apply_overrides(data, overrides))
 
 
-def config_diff(a: dict, b: dict, prefix: str = "") -> str | None:
-    """The first key (dotted) whose value differs between two plain config dicts."""
-    for key in sorted(set(a) | set(b)):
-        va, vb = a.get(key), b.get(key)
-        if isinstance(va, dict) and isinstance(vb, dict):
-            d = config_diff(va, vb, f"{prefix}{key}.")
-            if d:
-                return d
-        elif va != vb:
-            return f"{prefix}{key}: {va!r} != {vb!r}"
-    return None
-
-
 def read_stored_config(path: Path) -> dict[str, Any]:
     """A run's stored ``config.yaml`` as the current schema sees it: keys added to the schema
     after the run was written take their defaults, so an older run still resumes."""

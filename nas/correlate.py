@@ -25,9 +25,9 @@ import pandas as pd
 from search_spaces import Arch, arch_texts
 from supernet.utils.config import apply_overrides, from_dict, load_yaml, ranged, to_dict
 
-from .config import RunConfig, config_diff, read_stored_config
+from .config import RunConfig, read_stored_config
 from .stats import correlations, precision_at_k, regret, seed_ceiling
-from .utils import atomic_write_text, format_table
+from .utils import atomic_write_text, config_diff, format_table
 from .validate import drop_write_paths
 
 
@@ -181,13 +181,13 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
     the same folder, rerun without it, trains and correlates."""
     from supernet.utils.progress import progress as progress_bar
 
-    from .search.cost_table import load_or_build_cost_table
+    from .costs.unit_table import load_or_build_cost_table
     from .search.evaluator import EvalRequest
     from .search.recipes import CheckpointEvaluatorFactory
 
     from .runfolder import check_run_folder, prepare_run_folder
-    from .validate import (check_checkpoint, check_data, check_device, check_init_from, check_output_dir,
-                           check_run_options)
+    from .initialise import check_init_from
+    from .validate import check_checkpoint, check_data, check_device, check_output_dir, check_run_options
 
     cfg.validate()                                # everything below is checked before any output
     cfg.archs = [t for a in cfg.archs                # files: their architectures

@@ -17,7 +17,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from search_spaces import shorten
 from supernet.training.checkpoint import model_from_checkpoint
+
+from .deploy.export import export_state_dict
+from .validate import check_checkpoint, check_same_model
+
+
+def check_init_from(cfg) -> None:
+    """A run config's ``init_from``, if set: a `nas export` folder of the run's model, or a
+    supernet checkpoint of it (loaded, finite, its model named when it is another)."""
+    if cfg.init_from and Path(cfg.init_from).is_dir():            # a `nas export` folder
+        export_state_dict(cfg.init_from, cfg.model.name, cfg.arch)
+    elif cfg.init_from:
+        ckpt = check_checkpoint(cfg.init_from, "init_from", kinds=("supernet",))
+        check_same_model(ckpt["model_spec"], cfg.model.name, f"init_from {shorten(str(cfg.init_from), quote=False)}")
 
 
 def network_paths(model) -> list:
@@ -41,7 +55,6 @@ def _starting_weights(model, cfg, supernet: bool) -> str:
             raise ValueError("init_from starts a standalone network from a supernet; a supernet "
                              "starts from scratch or from its family's initialisation option")
         if Path(cfg.init_from).is_dir():                   # a `nas export` folder
-            from .export import export_state_dict
             exported = export_state_dict(cfg.init_from, cfg.model.name, cfg.arch)
         else:
             exported = model_from_checkpoint(cfg.init_from).export(cfg.arch).state_dict()

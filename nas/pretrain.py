@@ -12,7 +12,9 @@ from pathlib import Path
 
 import torch
 
+from search_spaces import shorten
 from supernet.registry import build_model
+from supernet.training.checkpoint import check_weights
 from supernet.training.distributed import barrier, cleanup, init_distributed, resolve_device
 from supernet.training.loop import TrainResult, train
 from supernet.training.sampler import ArchSampler, RankSlices
@@ -20,13 +22,56 @@ from supernet.training.sampler import ArchSampler, RankSlices
 from .config import RunConfig, prepare_output_dir
 from .data import ClipSampler, build_loader
 from .data.augment import batch_mixer
-from .initialise import initialise
+from .initialise import check_init_from, initialise
 from .utils import atomic_write_json
 from .log import get_logger
-from .runfolder import start_instead_of_resume
-from .validate import check_repeat, check_run
+from .runfolder import check_run_folder, start_instead_of_resume
+from .utils import plain_json
+from .validate import check_checkpoint, check_data, check_device, check_finite, check_repeat, check_run_options
 
 LOG = get_logger()
+
+
+def check_run(cfg, command: str, model, resume: bool, evaluates: bool) -> dict:
+    """Everything `nas pretrain` / `nas train` (`command`) reads, before any output: config
+    numbers, device, warmup_arch, init_from / the run options, data lists (val_list when the
+    run `evaluates`), the resumed checkpoint, and the output folder. Returns the datasets."""
+    for section in ("optim", "train"):
+        for key, value in vars(getattr(cfg, section)).items():
+            check_finite(f"{section}.{key}", value)
+    for key, value in cfg.options.items():
+        check_finite(f"options.{key}", value)
+    training_only = cfg.run_options("train")
+    if command == "pretrain" and training_only:
+        key = training_only[0][0]
+        raise ValueError(f"options.{key} applies to standalone training (nas train), not to supernet pretraining")
+    check_device(cfg.train.device, "train.device")
+    check_repeat(cfg)
+    space = getattr(model, "space", None)
+    if cfg.train.warmup_arch is not None and command == "pretrain":   # standalone runs ignore it
+        if space is None:
+            raise ValueError(f"train.warmup_arch {shorten(cfg.train.warmup_arch)}: "
+                             f"{cfg.model.name} has no search space")
+        try:
+            space.parse(cfg.train.warmup_arch)
+        except ValueError as e:
+            raise ValueError(f"train.warmup_arch: {e}") from None
+    check_init_from(cfg)
+    check_run_options(cfg)
+    images = space is None and not cfg.is_video
+    splits = ("train", "val") if evaluates else ("train",)
+    datasets = check_data(cfg.data, splits, readable=("val",) if evaluates else (), images=images)
+    check_run_folder(cfg.output_dir, command, "output_dir")
+    if resume:
+        last = Path(cfg.output_dir) / "checkpoints" / "last.pt"
+        if last.is_file():
+            ckpt = check_checkpoint(last, "resume checkpoint", weights=False)
+            if plain_json(ckpt["model_spec"]) != plain_json(model.spec):
+                raise ValueError(f"resume checkpoint {shorten(str(last), quote=False)} holds "
+                                 f"{ckpt['model_spec'].get('name')!r} with another spec than the "
+                                 f"config's {cfg.model.name!r}; use the same config")
+            check_weights(model.spec, ckpt["model"], f"resume checkpoint {shorten(str(last), quote=False)}")
+    return datasets
 
 
 def make_loader_factory(cfg: RunConfig, dataset, rank: int, world: int, shuffle: bool = True):
@@ -73,7 +118,7 @@ def build_sampler(cfg: RunConfig, model) -> ArchSampler:
     GFLOPs of the space (`extreme_archs`)."""
     bounds = {}
     if cfg.train.sampler == "sandwich":
-        from .search.cost_table import build_cost_table, extreme_archs
+        from .costs.unit_table import build_cost_table, extreme_archs
         largest, smallest = extreme_archs(build_cost_table(model, cfg.input_size), model.space)
         bounds = {"largest": largest, "smallest": smallest}
     return ArchSampler(model.space, cfg.train.sampler, cfg.train.seed, cfg.train.warmup_arch,

@@ -24,7 +24,9 @@ import yaml
 
 from search_spaces import shorten
 
-from .utils import atomic_write_text
+from .log import info
+from .utils import atomic_write_text, config_diff
+from .validate import check_output_dir
 
 KIND_FILE = ".vidnas-run"
 LOCK_FILE = ".vidnas-lock"          # held (flock) by the process writing the folder
@@ -112,7 +114,6 @@ def mark_folder(out: str | Path, kind: str) -> None:
 def check_run_folder(out: str | Path, kind: str, what: str = "output_dir") -> Path:
     """Validate `out` for a `kind` run without writing anything: creatable and writable, and
     not a folder of another kind."""
-    from .validate import check_output_dir
 
     if kind not in FOLDER_KINDS:
         raise ValueError(f"unknown run-folder kind {kind!r}; allowed: {', '.join(FOLDER_KINDS)}")
@@ -208,7 +209,6 @@ def start_instead_of_resume(out: str | Path, kind: str) -> bool:
     (its marker names `kind`) but its run was stopped before the first checkpoint was
     complete, so there is nothing to resume yet. Says so in one line. A folder that does not
     exist, or is another command's, is still refused by `prepare_run_folder`."""
-    from .log import info
 
     out = Path(out)
     spec = FOLDER_KINDS[kind]
@@ -235,7 +235,6 @@ def prepare_run_folder(out: str | Path, kind: str, config: dict[str, Any], resum
                        read_stored: Callable[[Path], dict] | None = None) -> Path:
     """Create or reopen the `kind` run folder `out` for `config` (see the module doc);
     `read_stored(path)` reads the stored config (default: plain YAML)."""
-    from .config import config_diff
 
     out = check_run_folder(out, kind, what)
     spec = FOLDER_KINDS[kind]

@@ -23,11 +23,10 @@ from .data import build_dataset, build_loader
 from .data.augment import batch_mixer
 from .evaluate import evaluate_model
 from .initialise import initialise
-from .pretrain import make_loader_factory, setup_run
+from .pretrain import check_run, make_loader_factory, setup_run
 from .utils import atomic_write_json, atomic_write_text
 from .log import get_logger
 from .runfolder import start_instead_of_resume
-from .validate import check_run
 
 LOG = get_logger()
 

@@ -2,6 +2,7 @@
 `supernet.utils.io`'s, re-exported here)."""
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, Sequence
 
@@ -98,3 +99,22 @@ def choose_threads(cores: int | None = None, load: float | None = None) -> tuple
     threads = max(1, min(cores, cores - int(round(load))))
     return threads, (f"{threads} thread{'s' if threads > 1 else ''} ({cores} cores, load average "
                      f"{load:.1f} at start; --threads N to choose)")
+
+
+def config_diff(a: dict, b: dict, prefix: str = "") -> str | None:
+    """The first key (dotted) whose value differs between two plain config dicts."""
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            d = config_diff(va, vb, f"{prefix}{key}.")
+            if d:
+                return d
+        elif va != vb:
+            return f"{prefix}{key}: {va!r} != {vb!r}"
+    return None
+
+
+def plain_json(obj: Any) -> Any:
+    """`obj` after a JSON round trip (tuples become lists, keys sorted; other types as str), so
+    that specs and configs compare equal before and after a save and a load."""
+    return json.loads(json.dumps(obj, sort_keys=True, default=str))

@@ -121,17 +121,6 @@ def check_same_model(spec: dict, model_name: str, what: str) -> None:
                      f"{model_entry(model_name).family} ({model_name!r}); use a checkpoint of {model_name!r}")
 
 
-def check_init_from(cfg) -> None:
-    """A run config's ``init_from``, if set: a `nas export` folder of the run's model, or a
-    supernet checkpoint of it (loaded, finite, its model named when it is another)."""
-    if cfg.init_from and Path(cfg.init_from).is_dir():            # a `nas export` folder
-        from .export import export_state_dict
-        export_state_dict(cfg.init_from, cfg.model.name, cfg.arch)
-    elif cfg.init_from:
-        ckpt = check_checkpoint(cfg.init_from, "init_from", kinds=("supernet",))
-        check_same_model(ckpt["model_spec"], cfg.model.name, f"init_from {shorten(str(cfg.init_from), quote=False)}")
-
-
 @contextmanager
 def _quiet_data_log():
     """Probing samples logs one warning per bad file; validation reports only its one line."""
@@ -194,50 +183,6 @@ def check_repeat(cfg, world: int | None = None) -> None:
                          "the repeated views of a clip share a batch")
 
 
-def check_run(cfg, command: str, model, resume: bool, evaluates: bool) -> dict:
-    """Everything `nas pretrain` / `nas train` (`command`) reads, before any output: config
-    numbers, device, warmup_arch, init_from / the run options, data lists (val_list when the
-    run `evaluates`), the resumed checkpoint, and the output folder. Returns the datasets."""
-    for section in ("optim", "train"):
-        for key, value in vars(getattr(cfg, section)).items():
-            check_finite(f"{section}.{key}", value)
-    for key, value in cfg.options.items():
-        check_finite(f"options.{key}", value)
-    training_only = cfg.run_options("train")
-    if command == "pretrain" and training_only:
-        key = training_only[0][0]
-        raise ValueError(f"options.{key} applies to standalone training (nas train), not to supernet pretraining")
-    check_device(cfg.train.device, "train.device")
-    check_repeat(cfg)
-    space = getattr(model, "space", None)
-    if cfg.train.warmup_arch is not None and command == "pretrain":   # standalone runs ignore it
-        if space is None:
-            raise ValueError(f"train.warmup_arch {shorten(cfg.train.warmup_arch)}: "
-                             f"{cfg.model.name} has no search space")
-        try:
-            space.parse(cfg.train.warmup_arch)
-        except ValueError as e:
-            raise ValueError(f"train.warmup_arch: {e}") from None
-    check_init_from(cfg)
-    check_run_options(cfg)
-    images = space is None and not cfg.is_video
-    splits = ("train", "val") if evaluates else ("train",)
-    datasets = check_data(cfg.data, splits, readable=("val",) if evaluates else (), images=images)
-    from .runfolder import check_run_folder
-    check_run_folder(cfg.output_dir, command, "output_dir")
-    if resume:
-        last = Path(cfg.output_dir) / "checkpoints" / "last.pt"
-        if last.is_file():
-            ckpt = check_checkpoint(last, "resume checkpoint", weights=False)
-            if _plain(ckpt["model_spec"]) != _plain(model.spec):
-                raise ValueError(f"resume checkpoint {shorten(str(last), quote=False)} holds "
-                                 f"{ckpt['model_spec'].get('name')!r} with another spec than the "
-                                 f"config's {cfg.model.name!r}; use the same config")
-            from supernet.training.checkpoint import check_weights
-            check_weights(model.spec, ckpt["model"], f"resume checkpoint {shorten(str(last), quote=False)}")
-    return datasets
-
-
 # Keys of a run config that decide where vidnas writes. They must come from the user's
 # command, config or environment: read from a checkpoint's or results file's stored config
 # (untrusted, possibly downloaded), they are dropped (`drop_write_paths`). (A stored
@@ -268,27 +213,3 @@ def drop_write_paths(config: dict, source: str) -> dict:
         info(f"ignoring {', '.join(dropped)} stored in {source}: where vidnas writes comes from "
              "the command, its config or the environment, never from a stored file")
     return out
-
-
-def _plain(value) -> str:
-    import json
-    return json.dumps(value, sort_keys=True, default=str)
-
-
-def check_latency_args(args) -> None:
-    """`nas latency-table`: numbers, device, the checkpoint and the --out file's folder."""
-    for name in ("batch", "threads", "repeats"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ValueError(f"--{name} must be >= 1, got {value}")
-    if args.classes is not None and args.classes < 1:
-        raise ValueError(f"--classes {args.classes}: the number of classes must be >= 1")
-    if not (math.isfinite(args.min_run_time) and args.min_run_time > 0):
-        raise ValueError(f"--min-run-time must be a positive number of seconds, got {args.min_run_time}")
-    check_device(args.device, "--device")
-    if args.checkpoint:
-        check_checkpoint(args.checkpoint, "--checkpoint", weights=False)
-    out = Path(args.out)
-    if out.is_dir() or not out.name:
-        raise ValueError(f"--out {shorten(args.out)} is a folder; give a JSON file path")
-    check_output_dir(out.parent if str(out.parent) else ".", "--out folder")

@@ -60,6 +60,10 @@ class RunOption:
     validate: Callable[[Any], None] | None = None
 
 
+# The regularisers of every built-in family: stochastic depth and the head's dropout.
+TRAINING_ONLY = ("drop_path_rate", "head_dropout")
+
+
 @dataclass(frozen=True)
 class FamilyInfo:
     """Everything generic code needs to know about a model family (a search space's hosts),
@@ -72,6 +76,8 @@ class FamilyInfo:
     * ``run_options``: the keys of a run config's ``options:`` section the family supports,
       each with its `RunOption`, e.g. ``{"random_gtm": RunOption(hook_builder, stage="train")}``;
       a run that sets one of these keys on another family is a one-line error;
+    * ``training_only``: model kwargs that change training only (regularisers that are the
+      identity at inference), left out of the key of cost tables (`cost_spec`);
 
     (The architecture plot's labels belong to the search space: `SearchSpace.plot_field` and
     `plot_labels`.)
@@ -82,6 +88,7 @@ class FamilyInfo:
     demo_config: str | None = None
     search_defaults: dict[str, Any] = field(default_factory=dict)
     run_options: dict[str, RunOption] = field(default_factory=dict)
+    training_only: tuple[str, ...] = TRAINING_ONLY
 
 
 _FAMILIES: dict[str, FamilyInfo] = {}
@@ -89,12 +96,13 @@ _FAMILIES: dict[str, FamilyInfo] = {}
 
 def register_family(name: str, description: str = "", demo_config: str | None = None,
                     search_defaults: dict[str, Any] | None = None,
-                    run_options: dict[str, RunOption] | None = None) -> FamilyInfo:
+                    run_options: dict[str, RunOption] | None = None,
+                    training_only: tuple[str, ...] = TRAINING_ONLY) -> FamilyInfo:
     """Declare model family `name` (see `FamilyInfo`); a family registered twice is an error."""
     if name in _FAMILIES:
         raise ValueError(f"model family {name!r} registered twice")
     info = FamilyInfo(name, description, demo_config, dict(search_defaults or {}),
-                      dict(run_options or {}))
+                      dict(run_options or {}), tuple(training_only))
     _FAMILIES[name] = info
     return info
 
@@ -200,3 +208,18 @@ def build_from_spec(spec: dict[str, Any], arch=None) -> nn.Module:
     """Rebuild a model from `model.spec` (fixed to `arch`, or to the spec's own arch)."""
     return build_model(spec["name"], tuple(spec["input_size"]), spec["num_classes"],
                        arch=arch if arch is not None else spec.get("arch"), **spec.get("kwargs", {}))
+
+
+def cost_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """The part of a model spec (`model.spec`) that decides the network's costs at inference:
+    FLOPs, latency and memory tables are keyed on it, so a table built from ``--model`` is
+    accepted for a supernet of the same architecture whatever its training options. Drops the
+    family's `FamilyInfo.training_only` kwargs and ``input_size`` (a table records its input
+    apart). A model that is not registered keeps every kwarg."""
+    out = {k: v for k, v in spec.items() if k != "input_size"}
+    try:
+        drop = family_info(model_entry(spec.get("name")).family).training_only
+    except (ValueError, TypeError):
+        drop = ()
+    out["kwargs"] = {k: v for k, v in (spec.get("kwargs") or {}).items() if k not in drop}
+    return out

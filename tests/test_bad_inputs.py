@@ -185,7 +185,7 @@ BOMB = "".join(f"{n}: &{n} [{', '.join(['*' + p] * 9 if p else ['lol'] * 9)}]\n"
 
 def latency_table(ckpt: dict, model) -> dict:
     """A valid latency table (made up numbers) for the corpus's checkpoint."""
-    from nas.latency import LUT_FORMAT
+    from nas.costs.latency import LUT_FORMAT
 
     return {"format": LUT_FORMAT, "model": ckpt["model_spec"]["name"], "input": [16, 32, 32], "batch": 1,
             "device": "cpu", "threads": 1, "runtime": "torch", "model_spec": ckpt["model_spec"],
@@ -198,7 +198,7 @@ def latency_table(ckpt: dict, model) -> dict:
 def round2_files(w: Path, ckpt: dict, model) -> None:
     """Issue 26's inputs: bad latency and benchmark tables, YAML that hangs or hides mistakes,
     binary and nested files, non-finite checkpoints, bad export manifests, bad results files."""
-    from nas.export import EXPORT_FORMAT
+    from nas.deploy.export import EXPORT_FORMAT
     from nas.runfolder import KIND_FILE
     from supernet.registry import build_model
     from supernet.training.checkpoint import save_checkpoint
@@ -729,7 +729,7 @@ FORKER = r"""
 import json, os, sys, traceback
 import nas.cli, nas.pretrain, nas.train, nas.correlate, nas.validate, nas.runfolder
 import nas.search.cli, nas.search.engine, nas.search.recipes, nas.data.check, nas.plots
-import nas.export, nas.latency
+import nas.deploy.export, nas.costs.latency
 import supernet.models
 for line in sys.stdin:
     job = json.loads(line)
@@ -1032,7 +1032,7 @@ def test_export_killed_part_way_leaves_nothing_that_blocks_the_rerun(world, tmp_
     """Class 8: an export stopped at any point leaves no half export in --out (it is written
     beside it and moved into place when complete), and the rerun needs nothing else; an
     unfinished export left by an older version (no export.json) is redone, not refused."""
-    import nas.export
+    import nas.deploy.export
     import supernet.training.checkpoint as checkpoint
     from nas.cli import main
 
@@ -1045,7 +1045,7 @@ def test_export_killed_part_way_leaves_nothing_that_blocks_the_rerun(world, tmp_
         return real(path, write, binary)
 
     monkeypatch.setattr(checkpoint, "atomic_write", dying)
-    monkeypatch.setattr(nas.export, "atomic_write_json", lambda p, d: dying(p, lambda f: f.write(
+    monkeypatch.setattr(nas.deploy.export, "atomic_write_json", lambda p, d: dying(p, lambda f: f.write(
         json.dumps(d).encode())))
     argv = ["export", "--checkpoint", str(world / "supernet.pt"), "--arch", ARCH, "--out", str(out)]
     assert main(argv) == 130                     # Ctrl-C: one line, exit 130 (issue 24)

@@ -9,7 +9,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from nas.cli import main
-from nas.cost import model_cost, param_count
+from nas.costs.flops import model_cost, param_count
 from search_spaces import build_space
 from search_spaces.conv_split import (DROP_IN_STRATEGIES, STRATEGY_TOKENS, ConvSplitChoice,
                                       ConvSplitSpace, SplitUnit)

@@ -10,8 +10,10 @@ from torch import nn
 
 from nas.cli import main
 from nas.config import load_run_config
-from nas.export import (FILES, MANIFEST, PARITY_TOL, ExportError, deploy_network, four_d_violations,
-                        load_export, onnx_graph_report, run_export, unit_scopes, write_onnx)
+from nas.deploy.export import FILES, MANIFEST, PARITY_TOL, load_export, run_export
+from nas.deploy.onnx import write_onnx
+from nas.deploy.report import four_d_violations, onnx_graph_report
+from supernet.ops.four_d import ExportError, deploy_network, unit_scopes
 from supernet.registry import build_model
 from supernet.training.checkpoint import save_checkpoint
 
@@ -198,7 +200,7 @@ def test_folder_refusals_and_bad_input_are_one_line_errors(tmp_path, capsys):
 
 def test_a_failing_check_exits_nonzero(tmp_path, capsys, monkeypatch):
     """--check compares against the PyTorch subnet: a file that computes something else fails."""
-    import nas.export as ex
+    import nas.deploy.export as ex
 
     name, size = "eco-nano", HOSTS["eco-nano"]
     ckpt = supernet_checkpoint(tmp_path, name, size)

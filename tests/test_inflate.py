@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from nas.cost import model_cost
+from nas.costs.flops import model_cost
 from supernet.models.mlp3d import (CycleMLP, center_inflate_state, convert_official_cyclemlp,
                                    random_gtm_hook)
 from supernet.registry import build_model

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from nas.cli import main
-from nas.latency import LUT_FORMAT, LatencyTable, build_latency_table, choice_sweep, median_ms
+from nas.costs.latency import LUT_FORMAT, LatencyTable, build_latency_table, choice_sweep, median_ms
 from nas.search import InMemoryEvaluatorFactory, SearchConfig, build_cost_table, run_search
 from supernet.registry import build_model
 from supernet.training.checkpoint import save_checkpoint
@@ -142,3 +142,33 @@ def test_onnxruntime_table(model):
     table = build_latency_table(small, SIZE, runtime="onnxruntime", min_run_time=0.01, clock="cpu")
     assert table.runtime == "onnxruntime" and [sorted(u) for u in table.unit_ms] == [["c3d", "padd"]] * 3
     assert all(v > 0 for u in table.unit_ms for v in u.values())
+
+
+def test_a_table_made_from_the_model_name_fits_a_supernet_with_other_training_options(tmp_path, capsys):
+    """`nas latency-table --model M` records M's spec without kwargs; a supernet pretrained from a
+    config sets drop_path_rate and head_dropout, which do not change latency. The table is keyed
+    on what does (`supernet.registry.cost_spec`): the search accepts it; another network is
+    still refused."""
+    from supernet.registry import cost_spec
+
+    path = tmp_path / "lut.json"
+    assert main(["latency-table", "--model", NAME, "--input", "x".join(map(str, SIZE)), "--out", str(path),
+                 "--threads", "1", "--min-run-time", "0.002", "--repeats", "1", "--clock", "cpu",
+                 "--no-progress"]) == 0
+    table = LatencyTable.load(path)
+    assert table.model_spec["kwargs"] == {}
+    trained = build_model(NAME, SIZE, 10, drop_path_rate=0.0, head_dropout=0.0)
+    assert cost_spec(trained.spec) == cost_spec(table.model_spec)
+    table.check(trained.spec, SIZE, 1, "cpu")
+    with pytest.raises(ValueError, match=r"another configuration of r3d-rs-nano \(kwargs.strategies"):
+        table.check(build_model(NAME, SIZE, 10, strategies=STRATS, drop_path_rate=0.0).spec, SIZE, 1, "cpu")
+    costs = build_cost_table(build_model(NAME, SIZE, 10), SIZE)
+    assert costs.matches(trained.spec, SIZE) and not costs.matches(build_model(NAME, SIZE, 10, strategies=STRATS).spec, SIZE)
+    data = {"dataset": "synthetic-temporal", "num_classes": 10, "num_frames": 8, "size": 32,
+            "train_clips_per_class": 2, "val_clips_per_class": 2, "cache_dir": str(tmp_path / "cache")}
+    save_checkpoint(tmp_path / "s.pt", model=trained, kind="supernet", step=0, epoch=0, config={"data": data})
+    argv = ["search", "--checkpoint", str(tmp_path / "s.pt"), "--out", str(tmp_path / "o"), "--cost", "latency",
+            "--latency-table", str(path), "--strategy", "random", "--budget", "1", "--val-size", "4", "--bn-recalib", "0",
+            "--no-progress"]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert "ms" in (tmp_path / "o" / "results.csv").read_text()

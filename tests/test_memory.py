@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from nas.memory import MB, MemoryCost, build_memory_table, measure_peak_bytes, peak_bytes
+from nas.costs.memory import MB, MemoryCost, build_memory_table, measure_peak_bytes, peak_bytes
 from nas.search import InMemoryEvaluatorFactory, SearchConfig, build_cost_table, run_search
 from supernet.registry import build_model
 

@@ -4,7 +4,7 @@ import itertools
 import pytest
 import torch
 
-from nas.cost import model_cost
+from nas.costs.flops import model_cost
 from supernet.models.mlp3d import CYCLEMLP_VARIANTS, MLP3D, MLP3D_VARIANTS
 from supernet.ops.cycle_fc import CycleFC, cycle_offsets
 from supernet.ops.gtm import gtm_param_count
@@ -39,7 +39,7 @@ def test_cycle_offsets_follow_cyclemlp_staircase():
 
 
 def test_cycle_fc_counts_as_a_1x1_layer():
-    from nas.cost import flop_analysis
+    from nas.costs.flops import flop_analysis
     fc = CycleFC(12, "height")
     assert flop_analysis(fc, torch.zeros(1, 2, 5, 6, 12)).total() == 2 * 5 * 6 * 12 * 12
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from nas.cli import main
-from nas.cost import model_cost
+from nas.costs.flops import model_cost
 from search_spaces.base import build_space
 from search_spaces.morph import MorphChoice, MorphSpace
 from supernet.models.morphmlp import MorphMLP, variant_space

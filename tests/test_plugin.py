@@ -12,7 +12,7 @@ from torch import nn
 
 from nas.cli import main
 from nas.plugins import ENV_VAR, load_plugin, load_plugins
-from nas.search.cost_table import CostTable, full_trace_flops
+from nas.costs.unit_table import CostTable, full_trace_flops
 from supernet.registry import build_model
 from supernet.training.checkpoint import load_checkpoint
 
@@ -211,7 +211,7 @@ def test_plugin_runs_through_pretrain_search_flops_export_and_plot(tmp_path, mon
     assert flops["flops"] == full_trace_flops(full, full.space.parse(flops["arch"]), SIZE)[0]
 
     # the state_dict export equals the supernet with the checkpoint's weights on a random clip
-    from nas.export import load_export
+    from nas.deploy.export import load_export
     net.load_state_dict(saved["model"])
     net.eval().set_arch(evo["arch"])
     x = torch.randn(2, 3, *SIZE)

@@ -234,7 +234,7 @@ def test_every_proxy_runs_on_every_registered_video_family(name):
 
 
 def test_params_and_flops_are_exact():
-    from nas.cost import model_cost
+    from nas.costs.flops import model_cost
 
     size = (8, 32, 32)
     model = seeded_supernet("r3d-rs-nano", size, 4, 0)

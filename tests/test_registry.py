@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import experiments.plugins.elastic_mlp3d  # noqa: F401  (registers its models and space)
-from nas.search.cost_table import build_cost_table, full_trace_flops
+from nas.costs.unit_table import build_cost_table, full_trace_flops
 from search_spaces import build_space, known_spaces
 from supernet.registry import build_from_spec, build_model, list_models
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nas.search.cost_table import build_cost_table, extreme_archs
+from nas.costs.unit_table import build_cost_table, extreme_archs
 from search_spaces import Arch
 from supernet.registry import build_model
 from supernet.training.config import OptimConfig, TrainConfig
@@ -45,7 +45,7 @@ def test_sandwich_schedule_is_largest_smallest_then_k_uniform_draws():
 
 
 def test_bounds_take_the_most_and_least_flops_then_params_then_choice_order():
-    from nas.search.cost_table import CostTable
+    from nas.costs.unit_table import CostTable
     from search_spaces import GTMSpace
 
     space = GTMSpace((1, 1), time_tokens=2, max_group_size=2)     # sr1 sr2 lr1 lr2 sw2 st1 st2

@@ -23,7 +23,7 @@ from torch import nn
 from nas.search import (CostTable, EvalRequest, Evaluator, InMemoryEvaluatorFactory, InProcessBackend,
                         Objective, SearchConfig, build_cost_table, full_trace_flops, make_strategy,
                         pareto_front, read_results, run_search)
-from nas.search.cost_table import LatencyCost
+from nas.costs.measured import LatencyCost
 from nas.search.engine import SearchContext, pareto_table
 from nas.search.evaluator import draw_rng
 from nas.search.store import prepare_folder, row_key

@@ -4,7 +4,7 @@
 
 For each space (MLP-3D-nano, MorphMLP-nano, ECO-nano and R3D-RS-nano for the conv split):
 
-* build the LUT (`nas.latency.build_latency_table`: every unit choice and every fixed part
+* build the LUT (`nas.costs.latency.build_latency_table`: every unit choice and every fixed part
   timed in isolation on its real input) and time how long that takes;
 * measure `--archs` random exported architectures end to end (batch 1, the same clock);
   the two are paired: `--repeats` rounds of (one pass over every LUT entry, one pass over the
@@ -14,7 +14,7 @@ For each space (MLP-3D-nano, MorphMLP-nano, ECO-nano and R3D-RS-nano for the con
   end-to-end measurements took.
 
 `--clock cpu` (the default here, 1 thread) times the thread's CPU time: on a shared machine
-wall time includes the time the OS gives other processes (see nas/latency.py).
+wall time includes the time the OS gives other processes (see nas/costs/latency.py).
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ import torch
 
 from common import commit, machine  # noqa: E402
 
-from nas.latency import build_latency_table, median_ms  # noqa: E402
+from nas.costs.latency import build_latency_table, median_ms  # noqa: E402
 from nas.utils import format_table  # noqa: E402
 from supernet.registry import build_model  # noqa: E402
 

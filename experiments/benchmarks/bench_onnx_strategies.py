@@ -25,9 +25,10 @@ from torch import nn
 
 from common import commit, machine  # noqa: E402
 
-from nas.cost import model_cost  # noqa: E402
-from nas.export import OnnxRunner, deploy_network, write_onnx  # noqa: E402
-from nas.latency import median_ms  # noqa: E402
+from nas.costs.flops import model_cost  # noqa: E402
+from nas.deploy.onnx import OnnxRunner, write_onnx  # noqa: E402
+from supernet.ops.four_d import deploy_network  # noqa: E402
+from nas.costs.latency import median_ms  # noqa: E402
 from nas.utils import format_table, parse_size  # noqa: E402
 from search_spaces import Arch  # noqa: E402
 from search_spaces.conv_split import ConvSplitChoice, strategy_of  # noqa: E402

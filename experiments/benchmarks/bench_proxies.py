@@ -21,7 +21,7 @@ from common import Row, median_seconds, print_table  # noqa: E402  (adds the rep
 
 from nas.proxies import PROXIES, ProxyContext  # noqa: E402
 from nas.proxies.run import seeded_supernet  # noqa: E402
-from nas.search.cost_table import build_cost_table  # noqa: E402
+from nas.costs.unit_table import build_cost_table  # noqa: E402
 from supernet.registry import model_entry  # noqa: E402
 
 TARGET_S = 2.0

@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     try:
-        from nas.search.cost_table import load_or_build_cost_table
+        from nas.costs.unit_table import load_or_build_cost_table
         factory = CheckpointEvaluatorFactory(args.checkpoint, args.val_size, args.batch_size, 0, device="cpu")
         model = factory.cost_model()
         table = load_or_build_cost_table(model, tuple(model.spec["input_size"]))

@@ -33,7 +33,7 @@ def apply_threads(args) -> None:
 
 def machine() -> str:
     """CPU model, cores and torch threads (and the GPU when one is used)."""
-    from nas.latency import machine_info
+    from nas.costs.latency import machine_info
 
     info = machine_info()
     text = f"{info['cpu']}, {info['cores']} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"

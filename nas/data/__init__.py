@@ -21,7 +21,8 @@ unreadable samples: `nas.data.check` (``nas data check``).
 """
 from __future__ import annotations
 
-from .base import BadSampleError, ClipDataset, FrameCountChanged, mix_seed
+from .base import BadSampleError, ClipDataset, FrameCountChanged
+from .seeding import mix_seed
 from .config import DATASETS, DataConfig
 from .decoders import DECODERS, VideoInfo, decode_video, get_decoder
 from .frames import FrameFolderDataset, read_frame_list

@@ -50,6 +50,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .seeding import mix_seed
+
 LEVEL_DENOM = 10.0                  # timm: magnitudes are out of 10
 RAND_OPS = ("AutoContrast", "Equalize", "Invert", "Rotate", "Posterize", "Solarize",
             "SolarizeAdd", "Color", "Contrast", "Brightness", "Sharpness", "ShearX", "ShearY",
@@ -345,8 +347,6 @@ def batch_mixer(cfg, num_classes: int, seed: int, rank: int = 0):
     """The training loop's ``batch_transform(clips, labels, step)`` for ``data.augment``'s
     mixup / cutmix, or None when both are off. Draws come from (seed, step, rank), so a
     resumed run mixes the same pairs with the same lam and box."""
-    from .base import mix_seed
-
     mixer = ClipMixer.from_config(cfg, num_classes)
     if mixer is None:
         return None

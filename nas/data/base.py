@@ -15,20 +15,13 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .seeding import mix_seed
 from .transforms import ClipTransform
 
 log = logging.getLogger("nas.data")
-
-
-def mix_seed(*values: int) -> int:
-    """A well-mixed 63-bit seed from a tuple of non-negative integers (stable across runs)."""
-    state = np.random.SeedSequence([int(v) & 0xFFFFFFFFFFFFFFFF for v in values])
-    lo, hi = state.generate_state(2, dtype=np.uint32)
-    return (int(hi) << 32 | int(lo)) & 0x7FFFFFFFFFFFFFFF
 
 
 class BadSampleError(Exception):

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .base import mix_seed
+from .seeding import mix_seed
 
 
 class ClipSampler(Sampler):

@@ -71,7 +71,8 @@ import torch
 
 from supernet.training.checkpoint import atomic_torch_save
 
-from .base import ClipDataset, mix_seed
+from .base import ClipDataset
+from .seeding import mix_seed
 from .config import DataConfig
 from .transforms import ClipTransform
 

@@ -40,13 +40,10 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
 
-if TYPE_CHECKING:
-    from .augment import ClipAugment
+from .augment import ClipAugment
 
 ASPECT_RATIO = (3 / 4, 4 / 3)
 MODES = ("train", "test", "views")
@@ -227,7 +224,7 @@ class ClipTransform:
     std: tuple[float, float, float] = (0.225, 0.225, 0.225)
     test_clips: int = 1
     test_crops: int = 1
-    augment: "ClipAugment | None" = None      # train mode: RandAugment, erasing (nas.data.augment)
+    augment: ClipAugment | None = None      # train mode: RandAugment, erasing (nas.data.augment)
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -236,8 +233,6 @@ class ClipTransform:
 
     @classmethod
     def from_config(cls, cfg, mode: str) -> "ClipTransform":
-        from .augment import ClipAugment
-
         augment = ClipAugment.from_config(cfg.augment, cfg.mean) if mode == "train" else None
         return cls(cfg.num_frames, cfg.size, mode, cfg.sampling, cfg.frame_interval, cfg.flip,
                    tuple(cfg.scale), tuple(cfg.mean), tuple(cfg.std), cfg.test_clips,

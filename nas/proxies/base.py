@@ -65,7 +65,7 @@ class ProxyContext:
     * ``network()``: a fresh exported subnet (float32, CPU, train mode) with the run's weights;
     * ``batch``: ``(clips, labels)`` of the run's data, or None (data-free runs);
     * ``input_size``: (T, H, W) or (H, W); ``arch``, ``space``; ``cost_table`` (exact per-unit
-      FLOPs / parameters, `nas.search.cost_table`); ``seed``: reseed stochastic layers with it.
+      FLOPs / parameters, `nas.costs.unit_table`); ``seed``: reseed stochastic layers with it.
     """
 
     arch: Any

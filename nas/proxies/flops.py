@@ -1,5 +1,5 @@
 """`flops`: fvcore FLOPs (multiply-adds) of the exported subnet on one clip, exact, from the
-per-unit cost table (`nas.search.cost_table`)."""
+per-unit cost table (`nas.costs.unit_table`)."""
 from __future__ import annotations
 
 from .base import register_proxy

@@ -110,7 +110,7 @@ def score_archs(model, archs, proxies: list[str], input_size, batch=None, seed: 
     proxy that is undefined on this network returns NaN and leaves its reason in the notes."""
     settings = {}
     if cost_table is None and any(p in ("params", "flops") for p in proxies):
-        from ..search.cost_table import build_cost_table
+        from ..costs.unit_table import build_cost_table
         start = time.process_time()
         cost_table = build_cost_table(model, input_size)
         settings["cost_table_cpu_seconds"] = time.process_time() - start     # once per space: params/flops' real cost

@@ -5,7 +5,8 @@ and `nas search` (`nas.search.cli`). How sure an estimate is: `confidence` (SE, 
 `outcomes` (per-clip results), `racing` (adaptive evaluation); `predictor` (accuracy
 predictor, `nas predictor`); `bench_eval` (scoring by a standalone table, `--bench-table`).
 """
-from .cost_table import CostTable, LatencyCost, build_cost_table, full_trace_flops, measure_latency_ms
+from ..costs.unit_table import CostTable, build_cost_table, full_trace_flops
+from ..costs.measured import LatencyCost, measure_latency_ms
 from .engine import InProcessBackend, SearchConfig, SearchContext, SearchResult, run_search
 from .evaluator import EvalRequest, EvalResult, Evaluator
 from .recipes import CheckpointEvaluatorFactory, InMemoryEvaluatorFactory

@@ -34,15 +34,18 @@ from search_spaces import Arch
 
 from ..log import info as log_info
 from ..utils import atomic_write_text, format_table
+from ..validate import check_device
 from .confidence import (DEFAULT_CONFIDENCE, SE_KIND, TEST_NAME, Comparison, binomial_se,
                          check_level, compare_estimates, compare_outcomes)
-from .cost_table import CostTable, LatencyCost, load_latency_table, load_or_build_cost_table, measured_costs
+from ..costs.base import CostModel
+from ..costs.unit_table import CostTable, FlopsCost, extreme_archs, load_or_build_cost_table
+from ..costs.measured import load_latency_table, measured_costs
 from .evaluator import EvalRequest, EvalResult, Evaluator
 from .objective import Objective, pareto_front, pareto_front_nd
 from .outcomes import ClipLog
 from .racing import race
 from .recipes import EvaluatorFactory
-from .store import (COST_TABLE_JSON, PARETO_CSV, RANDOM_TOKEN, RESULTS_CSV, Record,
+from .store import (COST_TABLE_JSON, PARETO_CSV, RESULTS_CSV, Record, complete_rows,
                     ResultStore, display_arch, prepare_folder, row_key, write_best)
 from .strategies import DEFAULT_STRATEGY, Candidate, Outcome, make_strategy
 
@@ -108,12 +111,15 @@ class SearchContext:
     """Space, costs, objective, seeded randomness and cached evaluation for a strategy."""
 
     def __init__(self, space, table: CostTable, objective: Objective, store: ResultStore, backend,
-                 strategy: str, seed: int, latency: LatencyCost | None = None,
+                 strategy: str, seed: int, cost: CostModel | None = None,
                  out_dir: Path | None = None, progress=None, log: Callable[[str], None] = log_info,
                  race_slices: int = 1, confidence: float = DEFAULT_CONFIDENCE, memory=None):
         self.space, self.table, self.objective = space, table, objective
         self.store, self.backend, self.strategy = store, backend, strategy
-        self.seed, self.latency = int(seed), latency
+        self.seed = int(seed)
+        self.cost = FlopsCost(table) if cost is None and table is not None else cost   # C(θ), objective.unit
+        if self.cost is not None and objective is not None and self.cost.unit != objective.unit:
+            raise RuntimeError(f"internal: a {self.cost.unit} cost model for a {objective.unit} objective")
         self.out_dir = None if out_dir is None else Path(out_dir)   # strategies keep their own files here
         self.memory = memory                    # MemoryTable for the --max-memory-mb limit
         self.progress, self.log = progress, log
@@ -135,7 +141,7 @@ class SearchContext:
         """(GFLOPs, M params, C in the objective's unit) of `arch`."""
         gflops = self.table.gflops(arch, decided)
         params = self.table.params(arch, decided) / 1e6
-        cost = gflops if self.latency is None else self.latency(arch, decided)
+        cost = self.cost(arch, decided)
         return gflops, params, cost
 
     def feasible(self, arch: Arch, decided: int | None = None) -> bool:
@@ -281,7 +287,6 @@ def resolve_config(config: SearchConfig) -> SearchConfig:
     if not isinstance(config.seed, int) or isinstance(config.seed, bool) or config.seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {config.seed!r}")
     if config.cost_device is not None:
-        from ..validate import check_device
         check_device(config.cost_device, "cost_device")
     if config.latency_table and config.cost != "latency":
         raise ValueError(f"a latency table is a latency cost: pass --cost latency, not {config.cost}")
@@ -320,7 +325,7 @@ def run_search(config: SearchConfig, factory: EvaluatorFactory, out: str | Path 
     cost_device = config.cost_device or factory.device
     table = load_latency_table(config, model.spec, input_size, cost_device)   # before the folder
     out_dir = prepare_folder(out, full_config, resume) if out is not None else None
-    latency, memory = measured_costs(config, model, input_size, cost_device, out_dir, table)
+    measured, memory = measured_costs(config, model, input_size, cost_device, out_dir, table)
     if cost_table is None:
         cost_table = load_or_build_cost_table(
             model, input_size, None if out_dir is None else out_dir / COST_TABLE_JSON)
@@ -349,7 +354,7 @@ def run_search(config: SearchConfig, factory: EvaluatorFactory, out: str | Path 
     with progress_bar(total=strategy.estimate(space) or None, unit="arch", desc=config.strategy,
                       disable=not progress, file=sys.stderr) as bar:
         ctx = SearchContext(space, cost_table, objective, store, backend, config.strategy,
-                            config.seed, latency, out_dir, bar,
+                            config.seed, measured, out_dir, bar,
                             log=log,
                             race_slices=config.race_slices if config.racing else 1,
                             confidence=config.confidence, memory=memory)
@@ -383,7 +388,6 @@ def cost_weight(objective: Objective, table: CostTable, space, frame, best) -> d
     the cost table; latency or memory: over the evaluated architectures), against the SE of
     the best architecture's V. A term far below one SE decides only near-ties; far above, the
     search is a cost minimisation."""
-    from .cost_table import extreme_archs
 
     if objective.unit == "GFLOPs":
         largest, smallest = extreme_archs(table, space)
@@ -437,11 +441,6 @@ def best_per_alpha(df, alphas, unit: str) -> list[dict[str, Any]]:
                     "top1_se": float(r["top1_se"]), "clips": int(r["clips"]), "cost": float(r["cost"]),
                     "cost_unit": unit, "gflops": float(r["gflops"]), "objective": float(value.iloc[order[0]])})
     return out
-
-
-def complete_rows(df):
-    """Rows of fully specified architectures (greedy pass-1 rows have random '*' units)."""
-    return df[~df["arch"].str.split("-").apply(lambda t: RANDOM_TOKEN in t)].reset_index(drop=True)
 
 
 def pareto_table(df, cost: str | None = None):

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -35,6 +36,7 @@ from search_spaces import Arch, SearchSpace, build_space, shorten
 
 from ..bench import BENCH_TABLES, DEFAULT_BENCH
 from ..utils import read_json
+from .store import complete_rows, read_results
 
 FORMAT = "vidnas-predictor-v1"
 KINDS = ("mlp", "ridge")
@@ -182,10 +184,6 @@ def results_space(results: str | Path) -> SearchSpace:
 def training_rows(results: str | Path) -> tuple[list[str], np.ndarray]:
     """(architectures, V) of the complete rows of `results` scored on the most clips (racing's
     stopped candidates are left out)."""
-    from .engine import complete_rows
-    from .store import read_results
-    import pandas as pd
-
     records = read_results(results)
     if not records:
         raise ValueError(f"{results} has no rows; fit and eval need a search's evaluated architectures")

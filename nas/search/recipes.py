@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from ..data.config import DataConfig
+from ..provenance import file_sha256
+from ..validate import (check_checkpoint, check_data, check_device, check_input_file, drop_write_paths,
+                        first_readable)
 from .evaluator import Evaluator
 
 
@@ -92,14 +95,6 @@ class InMemoryEvaluatorFactory(EvaluatorFactory):
                 "weights_fingerprint": _fingerprint(self.state.values())}
 
 
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def load_clip_batches(data: dict[str, Any], split: str, count: int, batch_size: int, seed: int) -> list:
     """`count` clips of `split` (a fixed seeded subset; all when count >= the split), as
     in-order ``(clips, labels)`` batches of `batch_size`."""
@@ -142,8 +137,6 @@ class CheckpointEvaluatorFactory(EvaluatorFactory):
     def __init__(self, checkpoint: str | Path, val_size: int | None = 256, batch_size: int = 32,
                  val_seed: int = 0, bn_recalib: int | None = 0, prefix_cache: bool = True,
                  device: str = "cpu", data: dict[str, Any] | None = None):
-        from ..validate import check_checkpoint, check_device, check_input_file, drop_write_paths
-
         for name, value, low in ((("val_size", val_size, 1),) if val_size is not None else ()) + (
                                  ("batch_size", batch_size, 1),
                                  ("val_seed", val_seed, 0)) + ((("bn_recalib", bn_recalib, 0),)
@@ -174,8 +167,6 @@ class CheckpointEvaluatorFactory(EvaluatorFactory):
         readable clip (`nas.validate`). Returns the number of validation clips used."""
         from nas.data import fixed_subset
         from supernet.utils.config import from_dict
-
-        from ..validate import check_data, first_readable
 
         cfg = from_dict(DataConfig, self.data, "data.")
         sets = check_data(cfg, ("val", "train") if bn_recalib else ("val",))

@@ -199,3 +199,8 @@ def write_best(out: Path, space: SearchSpace, arch: Arch, record: Record, extra:
                  "objective": record.objective, **extra})
     atomic_write_json(out / BEST_JSON, data)
     atomic_write_text(out / BEST_TXT, str(arch) + "\n")
+
+
+def complete_rows(df):
+    """Rows of fully specified architectures (greedy pass-1 rows have random '*' units)."""
+    return df[~df["arch"].str.split("-").apply(lambda t: RANDOM_TOKEN in t)].reset_index(drop=True)

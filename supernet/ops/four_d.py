@@ -260,7 +260,7 @@ def deploy_network(net: nn.Module, example: torch.Tensor) -> tuple[nn.Module, li
 
 def unit_scopes(deploy: nn.Module) -> list[str]:
     """The module path computing each searched unit in a deploy graph (the inner block of a
-    4D unit), as `nas.export.onnx_graph_report` names scopes."""
+    4D unit), as `nas.deploy.report.onnx_graph_report` names scopes."""
     out = []
     for i in range(deploy.space.num_units):
         name = deploy.unit_module_name(i)

@@ -34,7 +34,7 @@ class ArchSampler:
     accumulated before one update; the training loop (`is_distilling`) gives the largest
     the labels and every other path the largest one's detached soft predictions (in-place
     distillation). The caller defines largest and smallest (vidnas: by GFLOPs, see
-    `nas.search.cost_table.extreme_archs`).
+    `nas.costs.unit_table.extreme_archs`).
 
     Warm start (optional): the first `warmup_steps` steps train only `warmup_arch`, as
     Once-for-All trains its largest network before sampling subnets. On the bundled CPU data

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from search_spaces import Arch
 
-from ..store import Record
+from ..store import Record, row_key
 
 
 @dataclass(frozen=True)
@@ -70,3 +70,17 @@ class Strategy:
 def best_of(records: list[Record]) -> int:
     """Index of the best record: highest objective, then lowest loss, then first."""
     return min(range(len(records)), key=lambda k: (-records[k].objective, records[k].loss, k))
+
+
+def sample_unique(ctx, rng, count: int, seen: set, max_tries: int) -> list:
+    """Up to `count` random feasible architectures whose keys are not in `seen` (added)."""
+    out = []
+    for _ in range(count * max_tries):
+        if len(out) == count:
+            break
+        arch = ctx.space.sample(rng)
+        key = row_key(ctx.space, arch)
+        if key not in seen and ctx.feasible(arch):
+            seen.add(key)
+            out.append(arch)
+    return out

@@ -21,22 +21,9 @@ from __future__ import annotations
 
 import math
 
+from ..predictor import KINDS, Predictor
 from ..store import row_key
-from .base import Candidate, Outcome, Strategy, best_of
-
-
-def sample_unique(ctx, rng, count: int, seen: set, max_tries: int) -> list:
-    """Up to `count` random feasible architectures whose keys are not in `seen` (added)."""
-    out = []
-    for _ in range(count * max_tries):
-        if len(out) == count:
-            break
-        arch = ctx.space.sample(rng)
-        key = row_key(ctx.space, arch)
-        if key not in seen and ctx.feasible(arch):
-            seen.add(key)
-            out.append(arch)
-    return out
+from .base import Candidate, Outcome, Strategy, best_of, sample_unique
 
 
 class EvolutionSearch(Strategy):
@@ -46,8 +33,6 @@ class EvolutionSearch(Strategy):
                 "crossover_fraction": 0.5, "max_tries": 10, "predictor_share": 1.0, "predictor": "mlp"}
 
     def validate(self) -> None:
-        from ..predictor import KINDS
-
         self.positive("population", "generations", "topk", "max_tries")
         for k in ("mutation_prob", "crossover_fraction"):
             if not 0.0 <= self.params[k] <= 1.0:
@@ -88,7 +73,6 @@ class EvolutionSearch(Strategy):
     def _screen(self, ctx, gen: int, pool: list, history: list, seen: set) -> list:
         """The `population` children of `pool` with the best predicted objective (the
         others are released from `seen`)."""
-        from ..predictor import Predictor
 
         keep = self.params["population"]
         done = [(r, a) for r, a in history if r.is_complete]

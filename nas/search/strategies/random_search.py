@@ -6,8 +6,7 @@ on it). Default budget = SPOS evolution's 50 x 20 evaluations.
 """
 from __future__ import annotations
 
-from .base import Candidate, Outcome, Strategy, best_of
-from .evolution import sample_unique
+from .base import Candidate, Outcome, Strategy, best_of, sample_unique
 
 
 class RandomSearch(Strategy):

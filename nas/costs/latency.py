@@ -12,7 +12,7 @@ transitions, head) are timed once; the latency of an architecture is then
 
     L(θ) ≈ L_fixed + Σ_i L_i(θ_i)
 
-summed exactly like the FLOPs table (`nas.search.cost_table.sum_unit_table`). Every entry
+summed exactly like the FLOPs table (`nas.costs.unit_table.sum_unit_table`). Every entry
 is the median of `torch.utils.benchmark`'s `blocked_autorange` after a warm-up; with
 ``--repeats R`` the whole table is timed R times in interleaved passes (entry 1, 2, ..., then
 again) and each entry keeps the median of its R medians, so that a slow spell of a busy
@@ -32,22 +32,24 @@ from __future__ import annotations
 import argparse
 import copy
 import math
-import os
-import platform
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import torch
 from torch import nn
 
 from search_spaces import Arch, shorten
 
-from .utils import atomic_write_json, format_table, parse_size, read_json
-from .validate import DEVICE_RE
+from ..deploy.onnx import OnnxRunner, write_onnx
+from ..provenance import library_versions, machine_info
+from .base import TableKey
+from .unit_table import sum_unit_table
+from ..utils import atomic_write_json, format_table, parse_size, read_json
+from ..validate import DEVICE_RE, check_checkpoint, check_device, check_output_dir
 
 LUT_FORMAT = "vidnas-latency-table-v1"
 RUNTIMES = ("torch", "onnxruntime")
@@ -78,32 +80,6 @@ def median_ms(fn: Callable[[], Any], min_run_time: float = 0.2, threads: int = 1
     timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads,
                             timer=time.thread_time if clock == "cpu" else time.perf_counter)
     return timer.blocked_autorange(min_run_time=min_run_time).median * 1e3
-
-
-def machine_info() -> dict[str, Any]:
-    """The CPU model, core count, OS and GPU (if any) of this machine."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "os": platform.platform(), "host": platform.node()}
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name()
-    return info
-
-
-def library_versions() -> dict[str, str]:
-    out = {"torch": torch.__version__, "python": platform.python_version()}
-    for name in ("onnx", "onnxruntime", "onnxscript"):
-        try:
-            out[name] = __import__(name).__version__
-        except ImportError:
-            pass
-    return out
 
 
 # ---- the pieces of a network ----------------------------------------------------------------
@@ -165,7 +141,6 @@ def _torch_runner(module: nn.Module, x: torch.Tensor) -> Callable[[], Any]:
 def _onnx_runner(piece: Piece, folder: Path, threads: int) -> Callable[[], Any]:
     from supernet.ops.four_d import lower_unit, natively_4d
 
-    from .export import OnnxRunner, write_onnx
 
     module = copy.deepcopy(piece.module).cpu().eval()
     x = piece.x.cpu()
@@ -180,20 +155,17 @@ def _onnx_runner(piece: Piece, folder: Path, threads: int) -> Callable[[], Any]:
 
 # ---- the table ----------------------------------------------------------------------------------
 @dataclass
-class LatencyTable:
+class LatencyTable(TableKey):
     """Per-unit latency (ms) of every choice (by token) plus the fixed parts, and where it was
-    measured."""
+    measured (`TableKey`: model, input, batch, device)."""
 
-    model_spec: dict[str, Any]
-    input_size: tuple[int, ...]
-    batch: int
-    device: str
     threads: int
     runtime: str
     unit_ms: list[dict[str, float]]
     fixed_ms: dict[str, float]
     space: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    unit: ClassVar[str] = "ms"               # a `CostModel`
 
     @property
     def fixed_total(self) -> float:
@@ -201,7 +173,6 @@ class LatencyTable:
 
     def ms(self, arch: Arch, decided: int | None = None) -> float:
         """L(θ) of `arch` (units from `decided` on: their mean, as for FLOPs)."""
-        from .search.cost_table import sum_unit_table
 
         if len(arch) != len(self.unit_ms):
             raise ValueError(f"latency table has {len(self.unit_ms)} units, architecture has {len(arch)}: {arch}")
@@ -213,29 +184,6 @@ class LatencyTable:
         return sum_unit_table(self.unit_ms, self.fixed_total, arch, decided)
 
     __call__ = ms
-
-    def check(self, model_spec: dict[str, Any], input_size, batch: int | None = None,
-              device: str | None = None, source: str = "latency table") -> None:
-        """One-line ValueError when this table was made for another model, input, batch or device."""
-        from .config import config_diff
-        from .search.cost_table import _plain
-
-        mine, theirs = _plain(self.model_spec), _plain(model_spec)
-        if mine.get("name") != theirs.get("name"):
-            raise ValueError(f"{source} was made for model {mine.get('name')}, not {theirs.get('name')}")
-        size = tuple(int(v) for v in input_size)
-        if tuple(self.input_size) != size:
-            raise ValueError(f"{source} was made for input {'x'.join(map(str, self.input_size))}, "
-                             f"not {'x'.join(map(str, size))}")
-        if batch is not None and int(batch) != self.batch:
-            raise ValueError(f"{source} was made for batch {self.batch}, not {batch}")
-        if device is not None and torch.device(device).type != torch.device(self.device).type:
-            raise ValueError(f"{source} was made on device {self.device}, not {torch.device(device).type}")
-        mine.pop("input_size", None)
-        theirs.pop("input_size", None)
-        diff = config_diff(mine, theirs)
-        if diff:
-            raise ValueError(f"{source} was made for another configuration of {mine['name']} ({diff})")
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": LUT_FORMAT, "model": self.model_spec.get("name"),
@@ -363,7 +311,6 @@ def cmd_latency_table(args) -> int:
     """Build a latency lookup table (Once-for-All's LUT) for a model on this device."""
     from supernet.registry import build_model, model_entry
 
-    from .validate import check_latency_args
 
     if bool(args.model) == bool(args.checkpoint):
         raise ValueError("pass exactly one of --model M or --checkpoint S.pt (the model spec of a supernet)")
@@ -415,3 +362,22 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar or lines")
     p.set_defaults(func=cmd_latency_table)
     return p
+
+
+def check_latency_args(args) -> None:
+    """`nas latency-table`: numbers, device, the checkpoint and the --out file's folder."""
+    for name in ("batch", "threads", "repeats"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name} must be >= 1, got {value}")
+    if args.classes is not None and args.classes < 1:
+        raise ValueError(f"--classes {args.classes}: the number of classes must be >= 1")
+    if not (math.isfinite(args.min_run_time) and args.min_run_time > 0):
+        raise ValueError(f"--min-run-time must be a positive number of seconds, got {args.min_run_time}")
+    check_device(args.device, "--device")
+    if args.checkpoint:
+        check_checkpoint(args.checkpoint, "--checkpoint", weights=False)
+    out = Path(args.out)
+    if out.is_dir() or not out.name:
+        raise ValueError(f"--out {shorten(args.out)} is a folder; give a JSON file path")
+    check_output_dir(out.parent if str(out.parent) else ".", "--out folder")

@@ -20,7 +20,6 @@ a block, so it never changes the ranking of that block's candidates.
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,9 +27,10 @@ from typing import Any
 import torch
 
 from search_spaces import Arch, SearchSpace, build_space
+from supernet.registry import cost_spec
 
-from ..cost import example_input, model_cost
-from ..utils import atomic_write_json, read_json
+from .flops import model_cost
+from ..utils import atomic_write_json, plain_json, read_json
 
 TABLE_FORMAT = "vidnas-cost-table-v1"
 CONTRACT = "a unit's cost must depend only on its own choice"
@@ -96,11 +96,11 @@ class CostTable:
 
     # ---- persistence -------------------------------------------------------------------
     def matches(self, model_spec: dict[str, Any], input_size) -> bool:
-        return (_plain(self.model_spec) == _plain(model_spec)
+        return (plain_json(cost_spec(self.model_spec)) == plain_json(cost_spec(model_spec))
                 and tuple(self.input_size) == tuple(int(v) for v in input_size))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": TABLE_FORMAT, "space": self.space, "model_spec": _plain(self.model_spec),
+        return {"format": TABLE_FORMAT, "space": self.space, "model_spec": plain_json(self.model_spec),
                 "input_size": list(self.input_size), "unit_flops": self.unit_flops,
                 "unit_params": self.unit_params, "fixed_flops": self.fixed_flops,
                 "fixed_params": self.fixed_params}
@@ -129,11 +129,6 @@ def sum_unit_table(table: list[dict[str, Any]], fixed, arch: Arch, decided: int 
     for i in range(n, len(table)):               # random units: expectation
         total += sum(table[i].values()) / len(table[i])
     return total
-
-
-def _plain(obj):
-    """JSON round trip (tuples -> lists) so specs compare equal after a save and a load."""
-    return json.loads(json.dumps(obj, sort_keys=True))
 
 
 def _unit_params(net, prefix: str) -> int:
@@ -200,46 +195,17 @@ def load_or_build_cost_table(model, input_size, path: str | Path | None = None) 
     return table
 
 
-class LatencyCost:
-    """C(θ) as measured median forward latency (ms, batch 1) of the exported subnet.
+class FlopsCost:
+    """The `CostModel` of GFLOPs: C(θ) read from the per-unit table (exact; the expectation
+    over random units)."""
 
-    Measured with `torch.utils.benchmark` after a warm-up, on `device`; cached per
-    architecture string. Noisy by nature, so only an alternative to GFLOPs. Latency does not
-    add up per unit, so for a partly random architecture (greedy pass 1) the architecture
-    with the first validation batch's draw in the random units is measured.
-    """
+    unit = "GFLOPs"
 
-    def __init__(self, model, input_size, device="cpu", min_run_time: float = 0.2, batch: int = 1):
-        self.model = model
-        self.input_size = tuple(input_size)
-        self.device = torch.device(device)
-        self.min_run_time = float(min_run_time)
-        self.batch = int(batch)
-        self._cache: dict[str, float] = {}
+    def __init__(self, table: CostTable):
+        self.table = table
 
     def __call__(self, arch: Arch, decided: int | None = None) -> float:
-        key = str(arch)
-        if key not in self._cache:
-            self._cache[key] = measure_latency_ms(self.model.export(arch), self.input_size,
-                                                  self.device, self.min_run_time, batch=self.batch)
-        return self._cache[key]
-
-
-def measure_latency_ms(net, input_size, device="cpu", min_run_time: float = 0.2, warmup: int = 3,
-                       batch: int = 1) -> float:
-    """Median latency in ms of one forward of `net` on a batch under inference mode."""
-    from ..latency import median_ms
-
-    net = net.to(device).eval()
-    x = example_input(input_size, batch, device=device)
-
-    def forward():
-        with torch.inference_mode():
-            net(x)
-        if x.is_cuda:
-            torch.cuda.synchronize(x.device)
-
-    return median_ms(forward, min_run_time, torch.get_num_threads(), warmup)
+        return self.table.gflops(arch, decided)
 
 
 def extreme_archs(table: CostTable, space: SearchSpace) -> tuple[Arch, Arch]:
@@ -256,44 +222,3 @@ def extreme_archs(table: CostTable, space: SearchSpace) -> tuple[Arch, Arch]:
     largest = Arch(tuple(pick(i, 1) for i in range(space.num_units)))
     smallest = Arch(tuple(pick(i, -1) for i in range(space.num_units)))
     return space.validate(largest), space.validate(smallest)
-
-
-MEMORY_TABLE_JSON = "memory_table.json"
-LATENCY_TABLE_JSON = "latency_table.json"
-
-
-def load_latency_table(config, model_spec: dict[str, Any], input_size, device):
-    """The ``--latency-table`` of a `SearchConfig` (None without one), loaded and checked
-    against the model, input, batch and device: the search calls this before its run folder
-    exists, so a bad table leaves nothing behind."""
-    if config.cost != "latency" or not config.latency_table:
-        return None
-    from ..latency import LatencyTable
-
-    table = LatencyTable.load(config.latency_table)
-    table.check(model_spec, input_size, config.cost_batch, device, f"latency table {config.latency_table}")
-    return table
-
-
-def measured_costs(config, model, input_size, device, out_dir: Path | None = None, latency_table=None):
-    """C(θ) for the non-FLOPs cost kinds of a `SearchConfig` (None for flops), and the peak
-    memory table when ``--max-memory-mb`` or ``--cost memory`` needs it (None otherwise).
-    `latency_table`: the table `load_latency_table` returned (loaded here when not given)."""
-    cost, memory = None, None
-    if config.cost == "latency":
-        if config.latency_table:
-            cost = latency_table or load_latency_table(config, model.spec, input_size, device)
-            if out_dir is not None:                     # the search folder keeps what it summed
-                cost.save(Path(out_dir) / LATENCY_TABLE_JSON)
-        else:
-            cost = LatencyCost(model, input_size, device, batch=config.cost_batch)
-    if config.max_memory_mb is not None or (config.cost == "memory" and config.memory_step == "inference"):
-        from ..memory import load_or_build_memory_table
-
-        memory = load_or_build_memory_table(model, input_size, config.cost_batch, device,
-                                            None if out_dir is None else Path(out_dir) / MEMORY_TABLE_JSON)
-    if config.cost == "memory":
-        from ..memory import MemoryCost
-
-        cost = MemoryCost(model, input_size, config.cost_batch, device, config.memory_step, memory)
-    return cost, memory

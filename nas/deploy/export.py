@@ -43,12 +43,7 @@ Loading back: `load_export(DIR)` rebuilds the PyTorch network (evaluation, fine-
 from __future__ import annotations
 
 import argparse
-import ast
-import contextlib
-import io
 import json
-import logging
-import re
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -56,23 +51,22 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from search_spaces import parse_arch_arg, shorten
+from supernet.ops.four_d import deploy_network
 
-from search_spaces import parse_arch_arg
-from supernet.ops.four_d import (ExportError, FourDUnit, deploy_network, layer_inputs, lower_unit,  # noqa: F401
-                                 natively_4d, unit_scopes)
-
-from search_spaces import shorten
-
-from .utils import atomic_write_json, parse_size, read_json
+from ..provenance import file_sha256, library_versions
+from ..runfolder import KIND_FILE, check_run_folder, folder_kind, mark_folder
+from ..utils import atomic_write_json, config_diff, parse_size, read_json
+from ..validate import check_checkpoint
+from .onnx import ONNX_OPSET, OnnxRunner, require_onnx, write_onnx
+from .torchscript import write_torchscript
 
 EXPORT_FORMAT = "vidnas-export-v1"
 FORMATS = ("state_dict", "torchscript", "onnx")
 MANIFEST, ARCH_JSON, MODEL_JSON, WEIGHTS = "export.json", "arch.json", "model.json", "weights.pt"
 FILES = {"torchscript": "model.ts", "onnx": "model.onnx"}
 RUNTIME_OF = {"state_dict": "torch", "torchscript": "torchscript", "onnx": "onnx"}
-ONNX_OPSET = 18
 PARITY_TOL = 1e-4                     # max abs difference allowed by --check (fp32)
-INPUT_NAME, OUTPUT_NAME = "clip", "logits"
 
 
 # ---- loading a network and an architecture ------------------------------------------------
@@ -96,169 +90,7 @@ def fixed_network(checkpoint: str | Path, arch: str | None = None):
     return net.eval(), net.arch
 
 
-# ---- writing the deploy files ---------------------------------------------------------------
-def _reason(e: BaseException) -> str:
-    """The most telling single line of an exporter's error message."""
-    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-    skip = ("For more information", "The error above", "Suggested fixes", "If you would like")
-    lines = [ln for ln in lines if not ln.startswith(skip)] or [type(e).__name__]
-    text = lines[0]
-    for ln in lines[1:4]:                        # torch.export puts the culprit on a later line
-        if re.search(r"(aten|onnx|prim)::|[Uu]nsupported|not supported|data-dependent|Could not guard", ln):
-            text = f"{text} ({ln})"
-            break
-    return text if len(text) <= 400 else text[:397] + "..."
-
-
-def _trace_torchscript(module: nn.Module, example: torch.Tensor):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with torch.enable_grad():                     # no evaluation caches baked in as constants
-            return torch.jit.trace(module, (example,), check_trace=False)
-
-
-@contextlib.contextmanager
-def _quiet_exporter():
-    """torch.export / the ONNX exporter log progress and, on failure, whole graphs; the error
-    is reported in one line instead."""
-    logging.disable(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-                contextlib.redirect_stderr(io.StringIO()):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logging.disable(logging.NOTSET)
-
-
-def _export_onnx_program(module: nn.Module, example: torch.Tensor, dynamic: bool = True):
-    """torch's exporter (torch.export + onnxscript), opset `ONNX_OPSET`, dynamic batch."""
-    dynamic_shapes = ({0: torch.export.Dim("batch")},) if dynamic else None
-    with _quiet_exporter():
-        with torch.enable_grad():
-            program = torch.export.export(module, (example,), dynamic_shapes=dynamic_shapes)
-            # onnxscript's optimiser is needed, not only faster to run: without it torch 2.13
-            # writes a bias-free Conv with a 2D zero bias that onnxruntime rejects.
-            return torch.onnx.export(program, (example,), dynamo=True, opset_version=ONNX_OPSET,
-                                     input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                                     optimize=True, verify=False, report=False, verbose=False)
-
-
-def _locate_failure(module: nn.Module, args: tuple, attempt: Callable, prefix: str = "",
-                    depth: int = 0) -> tuple[str, nn.Module]:
-    """The deepest submodule (qualified name, module) whose export fails too: the op to blame."""
-    children = list(module.named_children())
-    if not children or depth > 8:
-        return prefix, module
-    captured: dict[str, tuple] = {}
-    hooks = [child.register_forward_pre_hook(lambda m, a, name=name: captured.setdefault(name, a))
-             for name, child in children]
-    try:
-        with torch.no_grad():
-            module(*args)
-    except Exception:                                              # noqa: BLE001
-        pass
-    finally:
-        for h in hooks:
-            h.remove()
-    for name, child in children:
-        if name not in captured:
-            continue
-        child_args = captured[name]
-        qual = f"{prefix}.{name}" if prefix else name
-        if not all(isinstance(a, torch.Tensor) for a in child_args):
-            found = _locate_failure(child, child_args, attempt, qual, depth + 1)
-            if found[1] is not child:
-                return found
-            continue
-        try:
-            attempt(child, child_args)
-        except Exception:                                          # noqa: BLE001
-            return _locate_failure(child, child_args, attempt, qual, depth + 1)
-    return prefix, module
-
-
-def _blame(module: nn.Module, example: torch.Tensor, fmt: str, error: BaseException,
-           attempt: Callable) -> ExportError:
-    name, culprit = _locate_failure(module, (example,), attempt)
-    where = f"{name} ({type(culprit).__name__})" if name else type(culprit).__name__
-    return ExportError(f"cannot export to {fmt}: {where}: {_reason(error)}")
-
-
-def write_torchscript(module: nn.Module, example: torch.Tensor, path: Path) -> None:
-    """Trace `module` on `example` and save it atomically to `path`."""
-    from supernet.utils.io import atomic_write
-
-    try:
-        traced = _trace_torchscript(module, example)
-    except Exception as e:                                         # noqa: BLE001
-        raise _blame(module, example, "TorchScript", e, lambda m, a: _trace_torchscript(m, a[0])) from None
-    atomic_write(path, lambda f: torch.jit.save(traced, f))
-
-
-def write_onnx(module: nn.Module, example: torch.Tensor, path: Path) -> None:
-    """Export `module` to ONNX (dynamic batch) and save it atomically to `path`."""
-    from supernet.utils.io import atomic_write
-
-    _require_onnx()
-    if example.shape[0] < 2:              # torch.export specialises a batch of 1
-        example = torch.cat([example, example])
-    try:
-        program = _export_onnx_program(module, example)
-    except Exception as e:                                         # noqa: BLE001
-        raise _blame(module, example, "ONNX", e,
-                     lambda m, a: _export_onnx_program(m, a[0], dynamic=False)) from None
-    import onnx
-
-    proto = program.model_proto
-    _name_batch_axis(proto)
-    atomic_write(path, lambda f: f.write(proto.SerializeToString()))
-    onnx.checker.check_model(str(path))
-
-
-def _name_batch_axis(proto) -> None:
-    """Call the exporter's symbol for the clip's dim 0 (e.g. ``s77``) "batch" everywhere."""
-    dim = proto.graph.input[0].type.tensor_type.shape.dim[0]
-    symbol = dim.dim_param
-    if not symbol:
-        return
-    for value in [*proto.graph.input, *proto.graph.output, *proto.graph.value_info]:
-        for d in value.type.tensor_type.shape.dim:
-            if d.dim_param == symbol:
-                d.dim_param = "batch"
-
-
-def _require_onnx() -> None:
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-        import onnxscript  # noqa: F401
-    except ImportError as e:
-        raise ValueError(f"ONNX export needs the deploy extra ({e.name} is missing): "
-                         "pip install -e '.[deploy]'") from None
-
-
 # ---- running an export ----------------------------------------------------------------------
-class OnnxRunner:
-    """An onnxruntime session on an exported ``model.onnx``, called like a module on clips."""
-
-    def __init__(self, path: str | Path, threads: int | None = None):
-        _require_onnx()
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = options.inter_op_num_threads = int(threads)
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
-
-    def run_numpy(self, clips):
-        return self.session.run(None, {self.input_name: clips})[0]
-
-    def __call__(self, clips: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(self.run_numpy(clips.detach().cpu().numpy()))
-
-
 def _manifest(folder: Path) -> dict[str, Any] | None:
     if not (folder / MANIFEST).is_file():
         return None
@@ -354,14 +186,12 @@ def _prepare_folder(out: Path, identity: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"--out {out} exists and is not a folder")
     old = _manifest(out) if out.is_dir() else None
     if old is None:
-        from .runfolder import KIND_FILE, folder_kind
 
         names = {p.name for p in out.iterdir()} if out.is_dir() else set()
         unfinished = folder_kind(out) == "export" and names <= EXPORT_FILES | {KIND_FILE}
         if names - {KIND_FILE} and not unfinished:      # (an export killed part-way is redone)
             raise ValueError(f"--out {out} is not empty and holds no {MANIFEST}; use another folder")
         return {}
-    from .config import config_diff
 
     diff = config_diff({k: old.get(k) for k in identity}, identity)
     if diff:
@@ -408,18 +238,14 @@ def run_export(checkpoint: str | Path, arch: str | None, out: str | Path, fmt: s
     when asked: max abs differences at batch 1 and `batch`)."""
     from supernet.training.checkpoint import atomic_torch_save
 
-    from .latency import library_versions
-    from .search.recipes import file_sha256
 
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; allowed: {', '.join(FORMATS)}")
     if not isinstance(batch, int) or batch < 1:
         raise ValueError(f"--batch must be a positive int, got {batch!r}")
-    from .runfolder import check_run_folder, mark_folder
-    from .validate import check_checkpoint
 
     if fmt == "onnx":
-        _require_onnx()
+        require_onnx()
     out = check_run_folder(out, "export", what="--out")           # before anything is written
     check_checkpoint(checkpoint, "--checkpoint", weights=False)
     net, arch_obj = fixed_network(checkpoint, arch)
@@ -467,44 +293,6 @@ def run_export(checkpoint: str | Path, arch: str | None, out: str | Path, fmt: s
             + f"; {'ok' if worst <= PARITY_TOL else 'FAILED'} (tolerance {PARITY_TOL:g})")
         atomic_write_json(out / MANIFEST, manifest)
     return manifest
-
-
-# ---- reading an ONNX graph back (Hajimolahoseini et al.'s 4D claim) ------------------------------------------------
-def onnx_graph_report(path: str | Path) -> list[dict[str, Any]]:
-    """One row per node of an exported ONNX graph: op type, module scope (the PyTorch module
-    path it came from), Conv kernel_shape, and the ranks of its outputs (onnx shape
-    inference on the value infos)."""
-    import onnx
-
-    model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
-    values = list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output)
-    ranks = {v.name: len(v.type.tensor_type.shape.dim) if v.type.tensor_type.HasField("shape") else None
-             for v in values}
-    rows = []
-    for node in model.graph.node:
-        meta = {p.key: p.value for p in node.metadata_props}
-        scopes = meta.get("pkg.torch.onnx.name_scopes", "[]")
-        try:
-            scope = [s for s in ast.literal_eval(scopes) if isinstance(s, str)]
-        except (ValueError, SyntaxError):
-            scope = []
-        # [root '', module paths outer to inner..., the op's own name]
-        module = scope[-2] if len(scope) >= 2 and not scope[-2].startswith("_") else ""
-        kernel = next((list(a.ints) for a in node.attribute if a.name == "kernel_shape"), None)
-        rows.append({"op": node.op_type, "name": node.name, "scope": module, "kernel_shape": kernel,
-                     "output_ranks": [ranks.get(o) for o in node.output]})
-    return rows
-
-
-def four_d_violations(rows: list[dict[str, Any]], scopes: list[str]) -> dict[str, list[str]]:
-    """Nodes inside the module `scopes` (e.g. the lowered units' ``layers.k.block``) that break
-    Hajimolahoseini et al.'s claim: 3D convolutions (3-element kernel_shape) and rank-5 outputs."""
-    def inside(row):
-        return any(row["scope"] == s or row["scope"].startswith(s + ".") for s in scopes)
-    conv3d = [r["name"] for r in rows if r["op"] == "Conv" and r["kernel_shape"] is not None
-              and len(r["kernel_shape"]) == 3 and inside(r)]
-    rank5 = [r["name"] for r in rows if inside(r) and 5 in r["output_ranks"]]
-    return {"conv3d": conv3d, "rank5": rank5}
 
 
 # ---- CLI ----------------------------------------------------------------------------------------

@@ -45,7 +45,9 @@ from torch import nn
 
 from search_spaces import Arch
 
-from .utils import atomic_write_json, read_json
+from .base import TableKey
+from .latency import network_pieces
+from ..utils import atomic_write_json, read_json
 
 MB = 2 ** 20
 MEMORY_FORMAT = "vidnas-memory-table-v1"
@@ -139,13 +141,10 @@ def measure_peak_bytes(net: nn.Module, input_size, batch: int = 1, device="cpu",
 
 
 @dataclass
-class MemoryTable:
-    """What `peak(θ)` of the module docstring needs, in bytes, for one model, input, batch, device."""
+class MemoryTable(TableKey):
+    """What `peak(θ)` of the module docstring needs, in bytes, for one model, input, batch, device
+    (`TableKey`)."""
 
-    model_spec: dict[str, Any]
-    input_size: tuple[int, ...]
-    batch: int
-    device: str
     stem_peak: int
     stem_out: int
     layer_in: list[int]                          # |h_k| of every layer (layer 0: the stem output)
@@ -182,11 +181,6 @@ class MemoryTable:
         inner = self._layers_peak(arch, decided, min)
         return max(self.stem_peak, inner, self.head_in + self.head_peak) / MB
 
-    def matches(self, model_spec, input_size, batch, device) -> bool:
-        from .search.cost_table import _plain
-        return (_plain(self.model_spec) == _plain(model_spec) and tuple(self.input_size) == tuple(input_size)
-                and self.batch == int(batch) and self.device == torch.device(device).type)
-
     def to_dict(self) -> dict[str, Any]:
         return {"format": MEMORY_FORMAT, "model_spec": self.model_spec, "input": list(self.input_size),
                 "batch": self.batch, "device": self.device, "stem_peak": self.stem_peak,
@@ -216,8 +210,7 @@ class MemoryTable:
 @torch.no_grad()
 def build_memory_table(model, input_size, batch: int = 1, device="cpu") -> MemoryTable:
     """Measure every fixed part and every (unit, choice) of `model` (a supernet) once, each in
-    isolation on its real input (`nas.latency.network_pieces`)."""
-    from .latency import network_pieces
+    isolation on its real input (`nas.costs.latency.network_pieces`)."""
 
     if not isinstance(batch, int) or batch < 1:
         raise ValueError(f"memory batch must be a positive int, got {batch!r}")
@@ -276,6 +269,8 @@ def load_or_build_memory_table(model, input_size, batch, device, path=None) -> M
 
 class MemoryCost:
     """C(θ) in MB: the inference table, or a measured training step per architecture (cached)."""
+
+    unit = "MB"
 
     def __init__(self, model, input_size, batch: int, device, step: str, table: MemoryTable | None):
         if step not in STEPS:
