@@ -104,15 +104,19 @@ def arm_seeds(arm: str) -> tuple[int, ...]:
     return ARM_SEEDS.get(arm, PILOT_SEEDS)
 
 
-def pilot_cmd(work: Path, two_d: Path, arm: str, arch: str, seed: int):
-    rd = run_dir(work / "pilot" / arm, arch, seed)
+def train_cmd(rd: Path, log: Path, two_d: Path, arm: str, epochs: int, arch: str, seed: int, *extra: str):
+    """The standalone run of `arch` under `arm` in `rd` (None once it has finished); resumes."""
     if (rd / "eval.json").exists():
         return None
-    sets = [f"output_dir={rd}", f"train.seed={seed}", f"train.epochs={arm_epochs(arm)}", "train.eval_every=1",
+    sets = [f"output_dir={rd}", f"train.seed={seed}", f"train.epochs={epochs}", *extra,
             f"options.center_init_from={two_d}", "train.threads=1", *ARMS[arm]]
     return (NAS + ["train", "--config", CONFIG_STANDALONE, "--arch", arch, "--no-progress"]
-            + [x for s in sets for x in ("--set", s)] + resume_flag(rd),
-            work / "logs" / f"pilot-{arm}-{arch}-seed{seed}.log")
+            + [x for s in sets for x in ("--set", s)] + resume_flag(rd), log)
+
+
+def pilot_cmd(work: Path, two_d: Path, arm: str, arch: str, seed: int):
+    return train_cmd(run_dir(work / "pilot" / arm, arch, seed), work / "logs" / f"pilot-{arm}-{arch}-seed{seed}.log",
+                     two_d, arm, arm_epochs(arm), arch, seed, "train.eval_every=1")
 
 
 def failed_runs(work: Path, arm: str) -> int:
@@ -181,7 +185,8 @@ def pilot_report(work: Path, out: Path) -> dict:
             continue
         planned = len(PILOT_ARCHS) * len(arm_seeds(arm))
         failed = int((f["top1"] < CHANCE_X2).sum())
-        entry = {"epochs": arm_epochs(arm), "seeds": list(arm_seeds(arm)),"complete": len(f) == planned, "decided_fail": failed > (1 - MIN_FRACTION) * planned,
+        entry = {"epochs": arm_epochs(arm), "seeds": list(arm_seeds(arm)), "complete": len(f) == planned,
+                 "decided_fail": failed > (1 - MIN_FRACTION) * planned,
                  **criterion(f),
                  "per_arch": {a: {"mean": float(g["top1"].mean()), "sd": float(g["top1"].std(ddof=1)),
                                   "top1": [float(x) for x in g.sort_values("seed")["top1"]]}
@@ -260,14 +265,8 @@ def table_archs(out: Path) -> list[tuple[str, str]]:
 
 
 def table_cmd(work: Path, two_d: Path, arm: str, epochs: int, arch: str, seed: int):
-    rd = run_dir(work / "table_v2", arch, seed)
-    if (rd / "eval.json").exists():
-        return None
-    sets = [f"output_dir={rd}", f"train.seed={seed}", f"train.epochs={epochs}",
-            f"options.center_init_from={two_d}", "train.threads=1", *ARMS[arm]]
-    return (NAS + ["train", "--config", CONFIG_STANDALONE, "--arch", arch, "--no-progress"]
-            + [x for s in sets for x in ("--set", s)] + resume_flag(rd),
-            work / "logs" / f"table-{arch}-seed{seed}.log")
+    return train_cmd(run_dir(work / "table_v2", arch, seed), work / "logs" / f"table-{arch}-seed{seed}.log",
+                     two_d, arm, epochs, arch, seed)
 
 
 def chosen_protocol(out: Path) -> tuple[str, int]:
@@ -363,8 +362,7 @@ def recipe_choice(frame: "pd.DataFrame", folder: Path, n_boot: int = 2000) -> di
 
 def table_report(work: Path, out: Path) -> dict | None:
     """standalone.csv and benchmark.json (the `nas.bench` format) and summary.json of table v2."""
-    import pandas as pd
-    from nas.costs.unit_table import build_cost_table
+    from experiments.ranking_fidelity import standalone_table
     from nas.stats import precision_at_k, seed_ceiling
     from supernet.registry import build_model
 
@@ -374,20 +372,9 @@ def table_report(work: Path, out: Path) -> dict | None:
     arm, epochs = chosen_protocol(out)
     archs = table_archs(folder)
     model = build_model("mlp3d-nano", INPUT, CLASSES)
-    space, costs = model.space, build_cost_table(model, INPUT)
-    rows = []
-    for source, arch in archs:
-        a = space.parse(arch)
-        for seed in TABLE_SEEDS:
-            path = run_dir(work / "table_v2", arch, seed) / "eval.json"
-            if path.exists():
-                ev = json.loads(path.read_text())["single_view"]
-                rows.append({"arch": arch, "canonical_arch": str(space.canonical(a)), "source": source,
-                             "seed": seed, "top1": ev["top1"], "top5": ev["top5"], "loss": ev["loss"],
-                             "clips": ev["clips"], "gflops": costs.gflops(a), "params_m": costs.params(a) / 1e6,
-                             "epochs": epochs, "init": "center-2d", "init_from": "runs/gt/2d/model.pt",
-                             "protocol": arm})
-    frame = pd.DataFrame(rows)
+    space = model.space
+    frame = standalone_table(work, archs, epochs, Path("runs/gt/2d/model.pt"), runs=work / "table_v2",
+                             seeds=TABLE_SEEDS, protocol=arm)
     atomic_write_text(folder / "standalone.csv", frame.to_csv(index=False))
     complete = int(frame.groupby("arch")["seed"].nunique().eq(len(TABLE_SEEDS)).sum()) if len(frame) else 0
     summary = {"partial": complete < len(archs), "archs_complete": complete, "archs_planned": len(archs),

@@ -305,7 +305,10 @@ def stage_estimates(work: Path, archs_file: Path, epochs: int, estimates_only: b
 
 
 # ---- report --------------------------------------------------------------------------------
-def standalone_table(work: Path, archs: list[tuple[str, str]], epochs: int, two_d: Path) -> pd.DataFrame:
+def standalone_table(work: Path, archs: list[tuple[str, str]], epochs: int, two_d: Path,
+                     runs: Path | None = None, seeds: tuple[int, ...] = SEEDS, **columns) -> pd.DataFrame:
+    """The `nas.bench` rows of the finished runs in `runs` (default ``work/standalone``), one
+    per (architecture, seed); `columns` are added to every row (e.g. the ground-truth arm)."""
     from nas.costs.unit_table import build_cost_table
     from supernet.registry import build_model
 
@@ -315,8 +318,8 @@ def standalone_table(work: Path, archs: list[tuple[str, str]], epochs: int, two_
     rows = []
     for source, arch in archs:
         a = space.parse(arch)
-        for seed in SEEDS:
-            path = run_dir(work / "standalone", arch, seed) / "eval.json"
+        for seed in seeds:
+            path = run_dir(runs or work / "standalone", arch, seed) / "eval.json"
             if not path.exists():
                 continue
             ev = json.loads(path.read_text())
@@ -325,7 +328,8 @@ def standalone_table(work: Path, archs: list[tuple[str, str]], epochs: int, two_
                          "seed": seed, "top1": single["top1"], "top5": single["top5"], "loss": single["loss"],
                          "clips": single["clips"], "gflops": table.gflops(a), "params_m": table.params(a) / 1e6,
                          "epochs": epochs, "init": "center-2d",
-                         "init_from": str(two_d.relative_to(ROOT) if two_d.is_relative_to(ROOT) else two_d)})
+                         "init_from": str(two_d.relative_to(ROOT) if two_d.is_relative_to(ROOT) else two_d),
+                         **columns})
     return pd.DataFrame(rows)
 
 
