@@ -68,15 +68,17 @@ def setup_run(cfg: RunConfig, resume: bool, kind: str = "pretrain"):
     return device, info
 
 
-def build_sampler(cfg: RunConfig, model) -> ArchSampler:
-    """The run's `ArchSampler`; for ``sandwich`` the largest and smallest architectures by
-    GFLOPs of the space (`extreme_archs`)."""
+def build_sampler(cfg: RunConfig, model, space=None) -> ArchSampler:
+    """The run's `ArchSampler` over `space` (default: the model's; a few-shot part passes its
+    restricted space); for ``sandwich`` the largest and smallest architectures by GFLOPs of
+    that space (`extreme_archs`)."""
+    space = space or model.space
     bounds = {}
     if cfg.train.sampler == "sandwich":
         from .search.cost_table import build_cost_table, extreme_archs
-        largest, smallest = extreme_archs(build_cost_table(model, cfg.input_size), model.space)
+        largest, smallest = extreme_archs(build_cost_table(model, cfg.input_size), space)
         bounds = {"largest": largest, "smallest": smallest}
-    return ArchSampler(model.space, cfg.train.sampler, cfg.train.seed, cfg.train.warmup_arch,
+    return ArchSampler(space, cfg.train.sampler, cfg.train.seed, cfg.train.warmup_arch,
                        cfg.train.warmup_arch_steps, sandwich_random=cfg.train.sandwich_random, **bounds)
 
 
@@ -90,6 +92,9 @@ def run_pretrain(cfg: RunConfig, resume: bool = False, progress: bool = True) ->
             raise ValueError(f"model {cfg.model.name!r} has no search space; pretraining needs a "
                              "supernet or a 2D image model")
         return _pretrain_image_model(cfg, model, resume, progress)
+    if cfg.few_shot.split_units:
+        from .fewshot import run_fewshot_pretrain
+        return run_fewshot_pretrain(cfg, model, resume, progress)
     resume = resume and not start_instead_of_resume(cfg.output_dir, "pretrain")
     train_set = check_run(cfg, "pretrain", model, resume, evaluates=False)["train"]   # before any output
     sampler = build_sampler(cfg, model)

@@ -183,10 +183,11 @@ def check_repeat(cfg, world: int | None = None) -> None:
                          "the repeated views of a clip share a batch")
 
 
-def check_run(cfg, command: str, model, resume: bool, evaluates: bool) -> dict:
+def check_run(cfg, command: str, model, resume: bool, evaluates: bool, kind: str | None = None) -> dict:
     """Everything `nas pretrain` / `nas train` (`command`) reads, before any output: config
     numbers, device, warmup_arch, init_from / the run options, data lists (val_list when the
-    run `evaluates`), the resumed checkpoint, and the output folder. Returns the datasets."""
+    run `evaluates`), the resumed checkpoint, and the output folder (of `kind`, default the
+    command's; a few-shot pretrain folder is kind "fewshot"). Returns the datasets."""
     for section in ("optim", "train"):
         for key, value in vars(getattr(cfg, section)).items():
             check_finite(f"{section}.{key}", value)
@@ -218,7 +219,7 @@ def check_run(cfg, command: str, model, resume: bool, evaluates: bool) -> dict:
     splits = ("train", "val") if evaluates else ("train",)
     datasets = check_data(cfg.data, splits, readable=("val",) if evaluates else (), images=images)
     from .runfolder import check_run_folder
-    check_run_folder(cfg.output_dir, command, "output_dir")
+    check_run_folder(cfg.output_dir, kind or command, "output_dir")
     if resume:
         last = Path(cfg.output_dir) / "checkpoints" / "last.pt"
         if last.is_file():
