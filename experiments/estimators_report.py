@@ -72,6 +72,27 @@ def stage_times(fewshot_dir: Path | None) -> dict[str, float]:
     return out
 
 
+def cost_basis(fewshot_dir: Path | None, n_archs: int = 34, clips: int = 2000, batch: int = 32) -> dict:
+    """CPU-seconds per one-shot training step and for one supernet evaluation of every
+    architecture: measured by experiments/fewshot_v1.sh (times.txt) when its stages finished;
+    else the step cost from interim_cpu_per_step.json (the running one-shot process's CPU time
+    over its steps so far) and the evaluation as forward passes at a third of a training step
+    per batch (both marked estimated)."""
+    times = stage_times(fewshot_dir)
+    out = {"per_step": None, "per_eval": times.get("estimates_oneshot"), "source": "not measured"}
+    if "oneshot_to_1996" in times and "oneshot_to_end" in times:
+        out.update(per_step=(times["oneshot_to_1996"] + times["oneshot_to_end"]) / 2496,
+                   source="times.txt (one-shot retrain, /usr/bin/time)")
+    elif fewshot_dir is not None and (fewshot_dir / "interim_cpu_per_step.json").is_file():
+        interim = json.loads((fewshot_dir / "interim_cpu_per_step.json").read_text())
+        out.update(per_step=interim["cpu_seconds"] / interim["steps"],
+                   source=f"interim_cpu_per_step.json ({interim['steps']} steps of the running one-shot retrain)")
+    if out["per_eval"] is None and out["per_step"]:
+        out["per_eval"] = n_archs * math.ceil(clips / batch) * out["per_step"] / 3
+        out["source"] += "; evaluation estimated as a third of a training step per batch"
+    return out
+
+
 def estimators(proxies_dir: Path, table: Path, fewshot_dir: Path | None) -> tuple[dict[str, pd.Series], dict, dict]:
     """{name: estimate per arch}, {name: cost description}, proxies.json."""
     frame = pd.read_csv(proxies_dir / "proxies.csv").set_index("arch")
@@ -86,8 +107,8 @@ def estimators(proxies_dir: Path, table: Path, fewshot_dir: Path | None) -> tupl
                       "what": "cost table once + lookups" if extra else "one call per architecture"}
     times = stage_times(fewshot_dir)
     one_shot_cpu = sum(times.get(k, 0.0) for k in ("oneshot_to_1996", "oneshot_to_end"))
-    per_step = one_shot_cpu / 2496 if "oneshot_to_end" in times and "oneshot_to_1996" in times else None
-    per_eval = times.get("estimates_oneshot")                    # 34 architectures x 2000 clips
+    basis = cost_basis(fewshot_dir)
+    per_step, per_eval = basis["per_step"], basis["per_eval"]
     summary = table / "summary.json"
     steps = json.loads(summary.read_text())["recipes"] if summary.is_file() else {}
     for recipe in RECIPES:
@@ -101,8 +122,8 @@ def estimators(proxies_dir: Path, table: Path, fewshot_dir: Path | None) -> tupl
             cost[f"supernet_{recipe}"] = {
                 "cpu_seconds": est, "estimated": True,
                 "what": f"supernet training ({total} steps incl. the 400-step warm start, {paths} path(s) per "
-                        "step; CPU time not recorded in v1: estimated as paths x steps x the few-shot study's "
-                        "one-shot CPU-s per path-step) + one evaluation on 2000 clips per architecture"}
+                        "step; CPU time not recorded in v1: estimated as paths x steps x the one-shot retrain's "
+                        f"CPU-s per step, from {basis['source']}) + one evaluation on 2000 clips per architecture"}
     for name, label in FEWSHOT.items():
         path = fewshot_dir / f"estimates_{name}.csv" if fewshot_dir else None
         if path is None or not path.is_file():
@@ -155,11 +176,8 @@ def report(table: Path, proxies_dir: Path, label: str, n_boot: int = 2000, fewsh
     ests, cost, info = estimators(proxies_dir, table, fewshot_dir)
     common = sorted(set(real.index).intersection(*(set(s.dropna().index) for s in ests.values()
                                                    if s.notna().any())))
-    times = stage_times(fewshot_dir)
-    if "oneshot_to_1996" in times and "oneshot_to_end" in times:
-        per_step = (times["oneshot_to_1996"] + times["oneshot_to_end"]) / 2496
-    else:
-        per_step = None
+    basis = cost_basis(fewshot_dir)
+    per_step = basis["per_step"]
     predictor_estimates(real, ests, info, common, cost)
     for name in ("predictor", "predictor+proxies"):
         if per_step:
@@ -203,7 +221,7 @@ def report(table: Path, proxies_dir: Path, label: str, n_boot: int = 2000, fewsh
                "n_boot": n_boot, "n_archs": len(common), "seeds": [c for c in real.columns if c.startswith("seed")],
                "seed_ceiling": {"value": ceiling.value, "ci95": [ceiling.low, ceiling.high], "n": ceiling.n},
                "proxy_settings": {k: info[k] for k in ("model", "input", "seed", "batch", "degenerate_threshold")},
-               "cross_validation": CV, "one_shot_cpu_seconds_per_step": per_step,
+               "cross_validation": CV, "cost_basis": basis,
                "partial": {"missing": partial} if partial else False,
                "comparisons_tau": comparisons, "estimators": rows}
     return summary
@@ -259,10 +277,14 @@ def figure(s: dict, out: Path) -> None:
     ax.axhline(c["value"], color="0.6", lw=1, zorder=0)
     ax.axhline(0, color="0.3", lw=0.6)
     groups = {"proxy": "tab:blue", "supernet": "tab:red", "predictor": "tab:green"}
+    placed: list[float] = []
     for name, e in s["estimators"].items():
         cost = e["cost"]["cpu_seconds"]
         if "kendall_tau" not in e or cost is None:
             continue
+        ties = sum(abs(math.log10(cost / c)) < 0.02 for c in placed)    # equal costs: dodged right
+        placed.append(cost)
+        cost *= 1.15 ** ties
         group = "supernet" if name.startswith(("supernet", "fewshot", "oneshot")) else \
             "predictor" if name.startswith("predictor") else "proxy"
         t = e["kendall_tau"]
