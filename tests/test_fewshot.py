@@ -263,3 +263,20 @@ def test_bad_fewshot_configs_are_one_line_errors_before_any_output(one_shot, few
     assert "not trained yet" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
     assert Path(init).is_file()
+
+
+def test_sandwich_bounds_of_a_part_are_the_parts_own_extremes():
+    """`build_sampler` over a part's space: the largest and smallest paths stay in the part."""
+    from nas.config import load_run_config as load
+    from nas.pretrain import build_sampler
+
+    model = build_model("mlp3d-nano", (8, 32, 32), 10)
+    cfg = load(None, base={"model": {"name": "mlp3d-nano"}, "train": {"sampler": "sandwich"},
+                           "data": {"num_frames": 8, "size": 32, "num_classes": 10}})
+    split = SpaceSplit(model.space, 1, "gtm_type")
+    whole = build_sampler(cfg, model)
+    for p in range(split.num_parts):
+        s = build_sampler(cfg, model, split.part_space(p))
+        for step in range(5):
+            assert {split.part_of(a) for a in s.archs_for_step(step)} == {p}
+        assert s.largest[1:] == whole.largest[1:] and s.smallest[1:] == whole.smallest[1:]
