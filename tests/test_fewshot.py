@@ -248,6 +248,11 @@ def test_bad_fewshot_configs_are_one_line_errors_before_any_output(one_shot, few
         err = capsys.readouterr().err.strip()
         assert needle in err and len(err.splitlines()) == 1, (few, err)
         assert not (tmp_path / "bad").exists()
+    centred = write_config(tmp_path, "bad", options={"center_init_from": str(init)},
+                           few_shot={"split_units": 1, "steps": 2, "init_from": str(init)})
+    assert main(["pretrain", "--config", str(centred)]) == 2
+    assert "options.center_init_from sets a network's starting weights" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
     other = write_config(tmp_path, "other", few_shot={"split_units": 1, "steps": 2, "init_from": str(init)})
     cfg = yaml.safe_load(other.read_text())
     cfg["data"]["num_frames"] = 8                          # another input size than the one-shot run
