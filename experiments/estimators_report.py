@@ -83,6 +83,9 @@ def cost_basis(fewshot_dir: Path | None, n_archs: int = 34, clips: int = 2000, b
     if "oneshot_to_1996" in times and "oneshot_to_end" in times:
         out.update(per_step=(times["oneshot_to_1996"] + times["oneshot_to_end"]) / 2496,
                    source="times.txt (one-shot retrain, /usr/bin/time)")
+    elif "oneshot_to_1996" in times:
+        out.update(per_step=times["oneshot_to_1996"] / 1996,
+                   source="times.txt (one-shot retrain's first 1996 steps, /usr/bin/time)")
     elif fewshot_dir is not None and (fewshot_dir / "interim_cpu_per_step.json").is_file():
         interim = json.loads((fewshot_dir / "interim_cpu_per_step.json").read_text())
         out.update(per_step=interim["cpu_seconds"] / interim["steps"],
