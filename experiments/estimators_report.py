@@ -1,17 +1,28 @@
-"""Every estimator on one standalone table with one set of statistics (issue 22, part 3, the
-proxies' share): zero-cost proxies from `nas proxies` beside the supernet recipes' estimates.
+"""Every estimator on one standalone table with one set of statistics (issue 22, part 3):
+zero-cost proxies from `nas proxies`, the supernet recipes' estimates, few-shot supernets
+against a one-shot retrain at equal steps (experiments/fewshot_v1.sh), the accuracy predictor
+and the predictor with proxies as extra features (NAS-Bench-Suite-Zero's combination).
 
     python experiments/estimators_report.py --table experiments/results/ranking_fidelity \\
-        --proxies experiments/results/estimators_v1 --label v1
+        --proxies experiments/results/estimators_v1 --fewshot experiments/results/fewshot_v1 \\
+        --label v1 --out experiments/results/estimators_v1
 
 Per estimator, against the mean standalone top-1 over the table's seeds (`nas.stats`): Kendall
 τ, Spearman ρ and Pearson r with percentile-bootstrap 95% intervals (architectures resampled),
 precision@5, the paired bootstrap difference of τ against ``params`` (the same resampled
 architectures for both), and the cost in CPU-seconds for all architectures (the proxies'
 ``<proxy>_seconds`` summed, plus the cost table for params and flops; a supernet's cost is its
-training, given in steps where the table does not record CPU time). A proxy flagged degenerate
-in proxies.json (relative spread below the threshold) gets no τ: its ranking is rounding noise.
-Writes ``summary.json`` and ``report.md`` next to proxies.csv.
+training plus one evaluation per architecture, measured with /usr/bin/time for the few-shot
+runs and estimated from their CPU-seconds per step where the table did not record it). A proxy
+flagged degenerate in proxies.json (relative spread below the threshold) gets no τ: its ranking
+is rounding noise.
+
+The predictors are scored out of fold (`nas.search.predictor.cross_val_predict`): ridge
+regression on the one-hot encoding of canonical choices (``predictor``), and on that encoding
+plus every non-degenerate proxy, standardised on the training folds (``predictor+proxies``);
+5 folds x 10 seeded partitions, each architecture's score the mean of the models that did not
+see its label. Their cost is the standalone training of the labelled architectures.
+Writes ``summary.json``, ``report.md`` and ``tau_vs_cost.png/pdf`` into --out.
 """
 from __future__ import annotations
 
@@ -32,6 +43,11 @@ from nas.utils import atomic_write_json, atomic_write_text  # noqa: E402
 
 RECIPES = ("uniform", "sandwich", "fair")
 BASELINE = "params"
+FEWSHOT = {"fewshot": "few-shot (4 sub-supernets, 1996 + 4 x 125 steps)",
+           "oneshot": "one-shot retrain (uniform, 2496 steps)",
+           "oneshot_step1996": "one-shot retrain at step 1996 (the split point)"}
+CV = {"folds": 5, "repeats": 10, "seed": 0, "kind": "ridge", "ridge_lambda": 1.0}
+STANDALONE_EPOCHS, STEPS_PER_EPOCH = 6, 156          # v1's standalone protocol (benchmark.json)
 
 
 def real_accuracy(table: Path) -> pd.DataFrame:
@@ -42,7 +58,45 @@ def real_accuracy(table: Path) -> pd.DataFrame:
     return wide
 
 
-def estimators(proxies_dir: Path, table: Path) -> tuple[dict[str, pd.Series], dict, dict]:
+def stage_times(fewshot_dir: Path | None) -> dict[str, float]:
+    """CPU seconds (user + sys) per stage of experiments/fewshot_v1.sh (times.txt; a resumed
+    stage has several lines, summed)."""
+    path = fewshot_dir / "times.txt" if fewshot_dir else None
+    out: dict[str, float] = {}
+    if path is None or not path.is_file():
+        return out
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 7 and parts[2] == "wall_s":
+            out[parts[0]] = out.get(parts[0], 0.0) + float(parts[3]) + float(parts[5])
+    return out
+
+
+def cost_basis(fewshot_dir: Path | None, n_archs: int = 34, clips: int = 2000, batch: int = 32) -> dict:
+    """CPU-seconds per one-shot training step and for one supernet evaluation of every
+    architecture: measured by experiments/fewshot_v1.sh (times.txt) when its stages finished;
+    else the step cost from interim_cpu_per_step.json (the running one-shot process's CPU time
+    over its steps so far) and the evaluation as forward passes at a third of a training step
+    per batch (both marked estimated)."""
+    times = stage_times(fewshot_dir)
+    out = {"per_step": None, "per_eval": times.get("estimates_oneshot"), "source": "not measured"}
+    if "oneshot_to_1996" in times and "oneshot_to_end" in times:
+        out.update(per_step=(times["oneshot_to_1996"] + times["oneshot_to_end"]) / 2496,
+                   source="times.txt (one-shot retrain, /usr/bin/time)")
+    elif "oneshot_to_1996" in times:
+        out.update(per_step=times["oneshot_to_1996"] / 1996,
+                   source="times.txt (one-shot retrain's first 1996 steps, /usr/bin/time)")
+    elif fewshot_dir is not None and (fewshot_dir / "interim_cpu_per_step.json").is_file():
+        interim = json.loads((fewshot_dir / "interim_cpu_per_step.json").read_text())
+        out.update(per_step=interim["cpu_seconds"] / interim["steps"],
+                   source=f"interim_cpu_per_step.json ({interim['steps']} steps of the running one-shot retrain)")
+    if out["per_eval"] is None and out["per_step"]:
+        out["per_eval"] = n_archs * math.ceil(clips / batch) * out["per_step"] / 3
+        out["source"] += "; evaluation estimated as a third of a training step per batch"
+    return out
+
+
+def estimators(proxies_dir: Path, table: Path, fewshot_dir: Path | None) -> tuple[dict[str, pd.Series], dict, dict]:
     """{name: estimate per arch}, {name: cost description}, proxies.json."""
     frame = pd.read_csv(proxies_dir / "proxies.csv").set_index("arch")
     info = json.loads((proxies_dir / "proxies.json").read_text())
@@ -52,8 +106,12 @@ def estimators(proxies_dir: Path, table: Path) -> tuple[dict[str, pd.Series], di
         out[name] = frame[name]
         seconds = float(frame[f"{name}_seconds"].sum())
         extra = table_cpu if name in ("params", "flops") else 0.0
-        cost[name] = {"cpu_seconds": seconds + extra,
+        cost[name] = {"cpu_seconds": seconds + extra, "estimated": False,
                       "what": "cost table once + lookups" if extra else "one call per architecture"}
+    times = stage_times(fewshot_dir)
+    one_shot_cpu = sum(times.get(k, 0.0) for k in ("oneshot_to_1996", "oneshot_to_end"))
+    basis = cost_basis(fewshot_dir)
+    per_step, per_eval = basis["per_step"], basis["per_eval"]
     summary = table / "summary.json"
     steps = json.loads(summary.read_text())["recipes"] if summary.is_file() else {}
     for recipe in RECIPES:
@@ -61,9 +119,25 @@ def estimators(proxies_dir: Path, table: Path) -> tuple[dict[str, pd.Series], di
         if path.is_file():
             out[f"supernet_{recipe}"] = pd.read_csv(path).set_index("arch")["estimated_top1"]
             n = steps.get(recipe, {}).get("supernet_steps")
-            cost[f"supernet_{recipe}"] = {"cpu_seconds": None, "what": f"supernet training ({n} steps after "
-                                          "the shared 400-step warm start; CPU time not recorded in v1) + "
-                                          "one evaluation on 2000 clips per architecture"}
+            paths = {"uniform": 1, "sandwich": 4, "fair": 15}[recipe]
+            total = n + 400 if n is not None else None          # the shared 400-step warm start
+            est = (per_step * (400 + n * paths) + per_eval) if per_step and per_eval and n else None
+            cost[f"supernet_{recipe}"] = {
+                "cpu_seconds": est, "estimated": True,
+                "what": f"supernet training ({total} steps incl. the 400-step warm start, {paths} path(s) per "
+                        "step; CPU time not recorded in v1: estimated as paths x steps x the one-shot retrain's "
+                        f"CPU-s per step, from {basis['source']}) + one evaluation on 2000 clips per architecture"}
+    for name, label in FEWSHOT.items():
+        path = fewshot_dir / f"estimates_{name}.csv" if fewshot_dir else None
+        if path is None or not path.is_file():
+            continue
+        out[name] = pd.read_csv(path).set_index("arch")["estimated_acc"]
+        train = {"fewshot": times.get("oneshot_to_1996", 0.0) + times.get("fewshot", 0.0),
+                 "oneshot": one_shot_cpu, "oneshot_step1996": times.get("oneshot_to_1996", 0.0)}[name]
+        ok = f"estimates_{name}" in times and train > 0
+        cost[name] = {"cpu_seconds": train + times[f"estimates_{name}"] if ok else None, "estimated": False,
+                      "what": f"{label}: training + one evaluation on 2000 clips per architecture "
+                              "(/usr/bin/time, user + sys)"}
     return out, cost, info
 
 
@@ -75,11 +149,43 @@ def _ci(d: dict | None, digits: int = 2, sign: bool = False) -> str:
     return f"{f.format(d['value'])} [{f.format(lo)}, {f.format(hi)}]"
 
 
-def report(table: Path, proxies_dir: Path, label: str, n_boot: int = 2000) -> dict:
+def predictor_estimates(real: pd.DataFrame, ests: dict, info: dict, common: list[str], cost: dict) -> None:
+    """Add the out-of-fold ``predictor`` and ``predictor+proxies`` (see the module docstring)."""
+    import time
+
+    from nas.search.predictor import cross_val_predict
+    from search_spaces import build_space
+
+    bench = json.loads((ROOT / "experiments/results/ranking_fidelity/benchmark.json").read_text())
+    space = build_space(bench["space"])
+    y = real.loc[common, "real_acc"].to_numpy()
+    usable = [n for n, p in info["proxies"].items() if not p.get("degenerate")
+              and np.isfinite(ests[n].loc[common].to_numpy(dtype=float)).all()]
+    extra = np.column_stack([ests[n].loc[common].to_numpy(dtype=float) for n in usable])
+    seeds = len(real.filter(like="seed").columns)
+    steps = len(common) * seeds * STANDALONE_EPOCHS * STEPS_PER_EPOCH
+    what = (f"standalone training of the labels ({len(common)} architectures x {seeds} seeds x {STANDALONE_EPOCHS} "
+            f"epochs x {STEPS_PER_EPOCH} steps, estimated at the one-shot retrain's CPU-s per step) + the fits")
+    for name, (e, names) in {"predictor": (None, ()), "predictor+proxies": (extra, usable)}.items():
+        tic = time.process_time()
+        ests[name] = pd.Series(cross_val_predict(space, common, y, e, names, **CV), index=common)
+        cost[name] = {"what": what + (" + the proxies" if names else ""), "estimated": True, "cpu_seconds": None,
+                      "fit_cpu_seconds": time.process_time() - tic, "features": ["one-hot"] + list(names),
+                      "label_steps": steps, "proxies_cpu_seconds": sum(cost[n]["cpu_seconds"] for n in names)}
+
+
+def report(table: Path, proxies_dir: Path, label: str, n_boot: int = 2000, fewshot_dir: Path | None = None) -> dict:
     real = real_accuracy(table)
-    ests, cost, info = estimators(proxies_dir, table)
+    ests, cost, info = estimators(proxies_dir, table, fewshot_dir)
     common = sorted(set(real.index).intersection(*(set(s.dropna().index) for s in ests.values()
                                                    if s.notna().any())))
+    basis = cost_basis(fewshot_dir)
+    per_step = basis["per_step"]
+    predictor_estimates(real, ests, info, common, cost)
+    for name in ("predictor", "predictor+proxies"):
+        if per_step:
+            cost[name]["cpu_seconds"] = per_step * cost[name]["label_steps"] + cost[name]["fit_cpu_seconds"] \
+                + cost[name]["proxies_cpu_seconds"]
     y = real.loc[common, "real_acc"].to_numpy()
     base = ests[BASELINE].loc[common].to_numpy()
     rows = {}
@@ -104,27 +210,40 @@ def report(table: Path, proxies_dir: Path, label: str, n_boot: int = 2000) -> di
         if name in info["proxies"]:
             entry["relative_spread"] = info["proxies"][name]["relative_spread"]
         rows[name] = entry
+    comparisons = {}
+    for a, b in (("fewshot", "oneshot"), ("fewshot", "oneshot_step1996"), ("oneshot", "supernet_uniform"),
+                 ("predictor+proxies", "predictor")):
+        if a in ests and b in ests:
+            d = paired_difference(ests[a].loc[common].to_numpy(float), ests[b].loc[common].to_numpy(float), y,
+                                  n_boot=n_boot)
+            comparisons[f"{a} - {b}"] = {"value": d.value, "ci95": [d.low, d.high], "n": d.n}
     ceiling = seed_ceiling(real.loc[common, [c for c in real.columns if c.startswith("seed")]].to_numpy(),
                            n_boot=n_boot)
+    partial = [n for n in FEWSHOT if n not in ests] if fewshot_dir else list(FEWSHOT)
     summary = {"label": label, "table": str(table.relative_to(ROOT) if table.is_relative_to(ROOT) else table),
                "n_boot": n_boot, "n_archs": len(common), "seeds": [c for c in real.columns if c.startswith("seed")],
                "seed_ceiling": {"value": ceiling.value, "ci95": [ceiling.low, ceiling.high], "n": ceiling.n},
                "proxy_settings": {k: info[k] for k in ("model", "input", "seed", "batch", "degenerate_threshold")},
-               "estimators": rows}
+               "cross_validation": CV, "cost_basis": basis,
+               "partial": {"missing": partial} if partial else False,
+               "comparisons_tau": comparisons, "estimators": rows}
     return summary
 
 
 def markdown(s: dict) -> str:
-    lines = [f"# Every estimator on the {s['label']} table ({s['n_archs']} architectures x {len(s['seeds'])} seeds)", "",
-             f"Standalone table: `{s['table']}/standalone.csv` (label **{s['label']}**; mean top-1 over seeds). "
-             f"Seed-to-seed Kendall τ (the ceiling): {_ci(s['seed_ceiling'])}. 95% intervals: percentile "
-             f"bootstrap over architectures, {s['n_boot']} resamples; τ − τ(params): paired bootstrap on the "
-             "same resamples.", "",
-             "| estimator | Kendall τ [95% CI] | Spearman ρ [95% CI] | precision@5 | τ − τ(params) [paired 95% CI] "
-             "| cost, CPU-s for all archs |", "|---|---|---|---|---|---|"]
+    lines = [f"# Every estimator on the {s['label']} table ({s['n_archs']} architectures x {len(s['seeds'])} seeds)", ""]
+    if s["partial"]:
+        lines += [f"**PARTIAL**: not yet measured: {', '.join(s['partial']['missing'])} (see "
+                  "experiments/results/fewshot_v1/command.txt to resume).", ""]
+    lines += [f"Standalone table: `{s['table']}/standalone.csv` (label **{s['label']}**; mean top-1 over seeds). "
+              f"Seed-to-seed Kendall τ (the ceiling): {_ci(s['seed_ceiling'])}. 95% intervals: percentile "
+              f"bootstrap over architectures, {s['n_boot']} resamples; τ − τ(params): paired bootstrap on the "
+              "same resamples. Cost: CPU-seconds for all architectures; *italic* = estimated (see summary.json).", "",
+              "| estimator | Kendall τ [95% CI] | Spearman ρ [95% CI] | precision@5 | τ − τ(params) [paired 95% CI] "
+              "| cost, CPU-s for all archs |", "|---|---|---|---|---|---|"]
     for name, e in s["estimators"].items():
         c = e["cost"]["cpu_seconds"]
-        cost = f"{c:.1f}" if c is not None else "training (see summary.json)"
+        cost = "not measured" if c is None else (f"*{c:.3g}*" if e["cost"].get("estimated") else f"{c:.3g}")
         if e.get("degenerate"):
             lines.append(f"| {name} | degenerate (relative spread {e['relative_spread']:.1e}): not ranked | – | – | – | {cost} |")
             continue
@@ -133,23 +252,80 @@ def markdown(s: dict) -> str:
             continue
         lines.append(f"| {name} | {_ci(e['kendall_tau'])} | {_ci(e['spearman_rho'])} | {e['precision_at_5']:.2f} | "
                      f"{_ci(e.get('tau_minus_params'), sign=True) if name != BASELINE else '(baseline)'} | {cost} |")
-    p = s["proxy_settings"]
+    if s["comparisons_tau"]:
+        lines += ["", "Paired differences of Kendall τ (same bootstrap resamples):", ""]
+        lines += [f"- {k}: {_ci(v, sign=True)}" for k, v in s["comparisons_tau"].items()]
+    p, cv = s["proxy_settings"], s["cross_validation"]
     lines += ["", f"Proxies: `nas proxies` on {p['model']} at {'x'.join(map(str, p['input']))}, seed {p['seed']}, "
-              f"batch {p['batch']} (command.txt); degenerate threshold {p['degenerate_threshold']:g}."]
+              f"batch {p['batch']} (command.txt); degenerate threshold {p['degenerate_threshold']:g}.",
+              f"Predictors: {cv['kind']} (λ {cv['ridge_lambda']}) on the one-hot encoding of canonical choices "
+              f"(`predictor`), plus every non-degenerate proxy z-scored on the training folds (`predictor+proxies`); "
+              f"scored out of fold: {cv['folds']} folds x {cv['repeats']} seeded partitions (seed {cv['seed']}), each "
+              "architecture's score the mean over the models that did not see its label. Their cost is the "
+              "standalone training of the labels.",
+              "Few-shot protocol: experiments/results/fewshot_v1/PROTOCOL.md (one seed per supernet)."]
     return "\n".join(lines) + "\n"
+
+
+def figure(s: dict, out: Path) -> None:
+    """τ with its 95% CI per estimator against its cost (log x), the seed-to-seed ceiling as a band."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    c = s["seed_ceiling"]
+    ax.axhspan(c["ci95"][0], c["ci95"][1], color="0.88", zorder=0,
+               label=f"seed-to-seed ceiling {c['value']:.2f} [{c['ci95'][0]:.2f}, {c['ci95'][1]:.2f}]")
+    ax.axhline(c["value"], color="0.6", lw=1, zorder=0)
+    ax.axhline(0, color="0.3", lw=0.6)
+    groups = {"proxy": "tab:blue", "supernet": "tab:red", "predictor": "tab:green"}
+    placed: list[float] = []
+    for name, e in s["estimators"].items():
+        cost = e["cost"]["cpu_seconds"]
+        if "kendall_tau" not in e or cost is None:
+            continue
+        ties = sum(abs(math.log10(cost / c)) < 0.02 for c in placed)    # equal costs: dodged right
+        placed.append(cost)
+        cost *= 1.15 ** ties
+        group = "supernet" if name.startswith(("supernet", "fewshot", "oneshot")) else \
+            "predictor" if name.startswith("predictor") else "proxy"
+        t = e["kendall_tau"]
+        ax.errorbar([cost], [t["value"]], yerr=[[t["value"] - t["ci95"][0]], [t["ci95"][1] - t["value"]]],
+                    fmt="o", color=groups[group], mfc="white" if e["cost"].get("estimated") else groups[group],
+                    capsize=3, lw=1)
+        ax.annotate(name, (cost, t["value"]), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    for group, colour in groups.items():
+        ax.plot([], [], "o", color=colour, label=group)
+    ax.plot([], [], "o", color="0.3", mfc="white", label="cost estimated (see summary.json)")
+    ax.set_xscale("log")
+    ax.set_xlabel("cost: CPU-seconds for all architectures (log)")
+    ax.set_ylabel("Kendall τ vs standalone top-1 (95% CI)")
+    title = f"Every estimator on the {s['label']} table ({s['n_archs']} MLP-3D-nano architectures)"
+    ax.set_title(title + (" — PARTIAL" if s["partial"] else ""), fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    for ext in ("png", "pdf"):
+        fig.savefig(out / f"tau_vs_cost.{ext}", dpi=150)
+    plt.close(fig)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--table", type=Path, required=True, help="folder with standalone.csv (and estimates_*.csv)")
     parser.add_argument("--proxies", type=Path, required=True, help="a nas proxies output folder")
+    parser.add_argument("--fewshot", type=Path, help="experiments/fewshot_v1.sh's results folder")
     parser.add_argument("--label", required=True, help="the table's version label, e.g. v1")
+    parser.add_argument("--out", type=Path, help="where to write (default: --proxies)")
     parser.add_argument("--n-boot", type=int, default=2000)
     args = parser.parse_args()
-    s = report(args.table.resolve(), args.proxies.resolve(), args.label, args.n_boot)
-    atomic_write_json(args.proxies / "summary.json", s)
+    out = args.out or args.proxies
+    s = report(args.table.resolve(), args.proxies.resolve(), args.label, args.n_boot,
+               args.fewshot.resolve() if args.fewshot else None)
+    atomic_write_json(out / "summary.json", s)
     text = markdown(s)
-    atomic_write_text(args.proxies / "report.md", text)
+    atomic_write_text(out / "report.md", text)
+    figure(s, out)
     print(text)
     return 0
 

@@ -28,6 +28,32 @@ class ModelConfig:
 
 
 @dataclass
+class FewShotConfig:
+    """Few-shot supernets (Zhao et al., ICML 2021; `nas.fewshot`): off while split_units is 0."""
+
+    split_units: int = 0             # split on the choices of the first k units (0: one-shot)
+    split_field: str | None = None   # split on one field of those choices (e.g. gtm_type), not the whole choice
+    steps: int = 0                   # fine-tuning steps per sub-supernet
+    init_from: str | None = None     # the trained one-shot supernet every sub-supernet starts from
+
+    def validate(self):
+        if isinstance(self.split_units, bool) or not isinstance(self.split_units, int) or self.split_units < 0:
+            raise ValueError(f"few_shot.split_units={self.split_units!r} is not allowed; use 0 (off) or "
+                             "the number of leading units to split on")
+        if not self.split_units:
+            if self.steps or self.init_from or self.split_field:
+                raise ValueError("few_shot.steps, few_shot.init_from and few_shot.split_field need "
+                                 "few_shot.split_units >= 1")
+            return
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
+            raise ValueError(f"few_shot.steps={self.steps!r} is not allowed; use an integer >= 1 "
+                             "(fine-tuning steps per sub-supernet)")
+        if not self.init_from:
+            raise ValueError("few_shot.init_from is missing: give the trained one-shot supernet "
+                             "checkpoint (a nas pretrain supernet.pt) every sub-supernet starts from")
+
+
+@dataclass
 class RunConfig:
     """Everything a pretraining or standalone-training run needs."""
 
@@ -40,6 +66,7 @@ class RunConfig:
     init_from: str | None = None       # standalone: supernet checkpoint whose weights to start from
     options: dict = field(default_factory=dict)   # model-specific options its family declares
     #   (`supernet.registry.RunOption`), e.g. MLP-3D's center_init_from, random_gtm
+    few_shot: FewShotConfig = field(default_factory=FewShotConfig)   # pretrain: split into sub-supernets
 
     @staticmethod
     def upgrade(data: dict) -> dict:
@@ -62,6 +89,9 @@ class RunConfig:
             raise ValueError(f"options {', '.join(inits)} each set the starting weights: pick one")
         if self.init_from and inits:
             raise ValueError(f"init_from and {inits[0]} are exclusive: pick one initialisation")
+        if self.arch and self.few_shot.split_units:
+            raise ValueError("few_shot splits a supernet (nas pretrain); a standalone run (arch set) "
+                             "takes no few_shot section")
 
     def run_options(self, stage: str | None = None) -> list[tuple[str, Any, Any]]:
         """(key, value, `RunOption`) of the options set, those of `stage` ("init" or "train")
@@ -96,6 +126,8 @@ class RunConfig:
         for name in ("output_dir", "init_from"):
             if data.get(name):
                 data[name] = str(Path(data[name]).expanduser().resolve())
+        if data["few_shot"].get("init_from"):
+            data["few_shot"]["init_from"] = str(Path(data["few_shot"]["init_from"]).expanduser().resolve())
         for key, value in list(data["options"].items()):
             if run_option(self.model.name, key).path:
                 data["options"][key] = str(Path(value).expanduser().resolve())

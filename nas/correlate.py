@@ -99,7 +99,7 @@ def standalone_config(ckpt: dict, cfg: CorrelateConfig, arch: str, out_dir: Path
             raise ValueError(f"{cfg.checkpoint} stores no run config; pretrain it with nas pretrain "
                              "or pass a standalone config (--train-config)")
         base = RunConfig.upgrade(base)            # an older stored layout: options at the root
-        base.update({"init_from": None, "options": {}})
+        base.update({"init_from": None, "options": {}, "few_shot": {}})
         base["train"] = {**base.get("train", {}), "max_steps": None}
     if cfg.epochs is not None or not cfg.train_config:
         base["train"] = {**base.get("train", {}), "epochs": cfg.epochs or 10}
@@ -183,7 +183,8 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
 
     from .costs.unit_table import load_or_build_cost_table
     from .search.evaluator import EvalRequest
-    from .search.recipes import CheckpointEvaluatorFactory
+    from .fewshot import supernet_checkpoint
+    from .search.recipes import supernet_factory
 
     from .runfolder import check_run_folder, prepare_run_folder
     from .initialise import check_init_from
@@ -193,7 +194,7 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
     cfg.archs = [t for a in cfg.archs                # files: their architectures
                  for t in (arch_texts(a, "--archs") if isinstance(a, str) else [a])]
     out = check_run_folder(cfg.out, "correlate", "--out")
-    ckpt = check_checkpoint(cfg.checkpoint, "--checkpoint", kinds=("supernet",), weights=False)
+    ckpt = supernet_checkpoint(cfg.checkpoint)
     seeds = list(cfg.seeds) or [None]
     runs_root = check_output_dir(cfg.runs, "--runs") if cfg.runs else out / "archs"
     probe = standalone_config(ckpt, cfg, "", runs_root / "probe")
@@ -206,8 +207,8 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
         from .runfolder import stored_value
         stored = stored_value(out, "correlate", "bn_recalib")
         cfg.bn_recalib = stored if isinstance(stored, int) and not isinstance(stored, bool) else None
-    factory = CheckpointEvaluatorFactory(cfg.checkpoint, cfg.val_size, cfg.batch_size, cfg.seed,
-                                         cfg.bn_recalib, prefix_cache=False)
+    factory = supernet_factory(cfg.checkpoint, cfg.val_size, cfg.batch_size, cfg.seed,
+                               cfg.bn_recalib, prefix_cache=False)
     cfg.bn_recalib = factory.bn_recalib           # resolved: written to the folder's config
     model = factory.cost_model()
     for a in cfg.archs:                           # a bad listed architecture: one line, no output

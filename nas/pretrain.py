@@ -8,6 +8,8 @@ the seed and step) and takes its slice of the same global batch.
 """
 from __future__ import annotations
 
+import dataclasses
+import time
 from pathlib import Path
 
 import torch
@@ -22,6 +24,7 @@ from supernet.training.sampler import ArchSampler, RankSlices
 from .config import RunConfig, prepare_output_dir
 from .data import ClipSampler, build_loader
 from .data.augment import batch_mixer
+from .fewshot import check_fewshot_run, open_manifest, part_dir, part_train_config, write_manifest
 from .initialise import check_init_from, initialise
 from .utils import atomic_write_json
 from .log import get_logger
@@ -32,10 +35,11 @@ from .validate import check_checkpoint, check_data, check_device, check_finite, 
 LOG = get_logger()
 
 
-def check_run(cfg, command: str, model, resume: bool, evaluates: bool) -> dict:
+def check_run(cfg, command: str, model, resume: bool, evaluates: bool, kind: str | None = None) -> dict:
     """Everything `nas pretrain` / `nas train` (`command`) reads, before any output: config
     numbers, device, warmup_arch, init_from / the run options, data lists (val_list when the
-    run `evaluates`), the resumed checkpoint, and the output folder. Returns the datasets."""
+    run `evaluates`), the resumed checkpoint, and the output folder (of `kind`, default the
+    command's; a few-shot pretrain folder is kind "fewshot"). Returns the datasets."""
     for section in ("optim", "train"):
         for key, value in vars(getattr(cfg, section)).items():
             check_finite(f"{section}.{key}", value)
@@ -61,7 +65,7 @@ def check_run(cfg, command: str, model, resume: bool, evaluates: bool) -> dict:
     images = space is None and not cfg.is_video
     splits = ("train", "val") if evaluates else ("train",)
     datasets = check_data(cfg.data, splits, readable=("val",) if evaluates else (), images=images)
-    check_run_folder(cfg.output_dir, command, "output_dir")
+    check_run_folder(cfg.output_dir, kind or command, "output_dir")
     if resume:
         last = Path(cfg.output_dir) / "checkpoints" / "last.pt"
         if last.is_file():
@@ -113,15 +117,17 @@ def setup_run(cfg: RunConfig, resume: bool, kind: str = "pretrain"):
     return device, info
 
 
-def build_sampler(cfg: RunConfig, model) -> ArchSampler:
-    """The run's `ArchSampler`; for ``sandwich`` the largest and smallest architectures by
-    GFLOPs of the space (`extreme_archs`)."""
+def build_sampler(cfg: RunConfig, model, space=None) -> ArchSampler:
+    """The run's `ArchSampler` over `space` (default: the model's; a few-shot part passes its
+    restricted space); for ``sandwich`` the largest and smallest architectures by GFLOPs of
+    that space (`extreme_archs`)."""
+    space = space or model.space
     bounds = {}
     if cfg.train.sampler == "sandwich":
         from .costs.unit_table import build_cost_table, extreme_archs
-        largest, smallest = extreme_archs(build_cost_table(model, cfg.input_size), model.space)
+        largest, smallest = extreme_archs(build_cost_table(model, cfg.input_size), space)
         bounds = {"largest": largest, "smallest": smallest}
-    return ArchSampler(model.space, cfg.train.sampler, cfg.train.seed, cfg.train.warmup_arch,
+    return ArchSampler(space, cfg.train.sampler, cfg.train.seed, cfg.train.warmup_arch,
                        cfg.train.warmup_arch_steps, sandwich_random=cfg.train.sandwich_random, **bounds)
 
 
@@ -135,6 +141,8 @@ def run_pretrain(cfg: RunConfig, resume: bool = False, progress: bool = True) ->
             raise ValueError(f"model {cfg.model.name!r} has no search space; pretraining needs a "
                              "supernet or a 2D image model")
         return _pretrain_image_model(cfg, model, resume, progress)
+    if cfg.few_shot.split_units:
+        return _pretrain_fewshot(cfg, model, resume, progress)
     resume = resume and not start_instead_of_resume(cfg.output_dir, "pretrain")
     train_set = check_run(cfg, "pretrain", model, resume, evaluates=False)["train"]   # before any output
     sampler = build_sampler(cfg, model)
@@ -193,6 +201,58 @@ def _pretrain_image_model(cfg: RunConfig, model, resume: bool, progress: bool = 
             atomic_write_json(Path(cfg.output_dir) / "eval.json", metrics)
             LOG.info(f"done: val top-1 {metrics['top1']:.2f}% on {metrics['clips']} centre frames; "
                   f"checkpoint {result.checkpoint}")
+        return result
+    finally:
+        cleanup(info)
+
+
+def _pretrain_fewshot(cfg, model, resume: bool, progress: bool = True) -> TrainResult:
+    """Few-shot pretraining (`nas.fewshot`): fine-tune one sub-supernet per part of the split,
+    each from the one-shot weights; returns the last part's `TrainResult`."""
+    resume = resume and not start_instead_of_resume(cfg.output_dir, "fewshot")
+    one_shot, split = check_fewshot_run(cfg, model)
+    train_set = check_run(cfg, "pretrain", model, resume, evaluates=False, kind="fewshot")["train"]
+    out = Path(cfg.output_dir)
+    device, info = setup_run(cfg, resume, kind="fewshot")
+    try:
+        make_loader, per_epoch = make_loader_factory(cfg, train_set, info.rank, info.world)
+        manifest = open_manifest(out, cfg, one_shot, split, resume, info.is_main)
+        sub_cfg = dataclasses.replace(cfg, train=part_train_config(cfg.train, cfg.few_shot.steps, per_epoch))
+        if info.is_main:
+            LOG.info(f"few-shot pretraining {cfg.model.name}: {split.num_parts} sub-supernets split on "
+                     f"unit(s) 0..{split.units - 1}{f' ({split.field})' if split.field else ''}, "
+                     f"{cfg.few_shot.steps} steps each, from {cfg.few_shot.init_from} "
+                     f"(one-shot: {one_shot['step']} steps); sampler {cfg.train.sampler}")
+        result = None
+        for p, entry in enumerate(manifest["parts"]):
+            where = part_dir(out, p)
+            if entry["done"] and (where / "supernet.pt").is_file():
+                continue
+            part_resume = resume and (where / "checkpoints" / "last.pt").is_file()
+            if not part_resume:
+                model.load_state_dict(one_shot["model"])
+            sampler = build_sampler(sub_cfg, model, split.part_space(p))
+            LOG.info(f"sub-supernet {p + 1}/{split.num_parts} ({split.label(p)}): "
+                     f"{split.part_space(p).size():.3g} architectures"
+                     f"{'; resumed' if part_resume else ''}")
+            cpu, wall = time.process_time(), time.perf_counter()
+            result = train(model, train_cfg=sub_cfg.train, optim_cfg=cfg.optim, make_loader=make_loader,
+                           steps_per_epoch=per_epoch, out_dir=where, kind="supernet",
+                           config=cfg.to_dict(),
+                           device=device, dist_info=info, arch_sampler=sampler, resume=part_resume,
+                           final_name="supernet.pt", progress=progress,
+                           batch_transform=batch_mixer(cfg.data.augment, cfg.data.num_classes,
+                                                       cfg.train.seed, info.rank))
+            entry.update(done=True, steps=result.step, paths_per_step=sampler.paths_per_step,
+                         cpu_seconds=round(entry.get("cpu_seconds", 0.0) + time.process_time() - cpu, 3),
+                         wall_seconds=round(entry.get("wall_seconds", 0.0) + time.perf_counter() - wall, 3),
+                         resumed=bool(part_resume or entry.get("resumed")))
+            if info.is_main:
+                write_manifest(out, manifest)
+        if info.is_main:
+            c = manifest["compute"]
+            LOG.info(f"done: {split.num_parts} sub-supernets in {out}; fine-tuning {c['few_shot_steps']} steps "
+                     f"({c['few_shot_cpu_seconds']:.0f} CPU-s) after the one-shot supernet's {c['one_shot_steps']} steps")
         return result
     finally:
         cleanup(info)

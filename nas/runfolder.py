@@ -1,7 +1,7 @@
 """Run folders: one guard for every command's output folder, and the folder's kind.
 
 Each run folder records what made it in ``.vidnas-run`` (one YAML line, ``kind: pretrain``),
-one of `FOLDER_KINDS`: pretrain, train, search, correlate, export. Every command refuses a
+one of `FOLDER_KINDS`: pretrain, train, fewshot (a few-shot pretrain), search, correlate, export. Every command refuses a
 folder of another kind, so ``nas search --out <a pretrain folder>`` or ``nas pretrain`` into a
 search folder is a one-line error, not a mixed folder. Folders made before the marker existed
 get their kind from the config file they hold.
@@ -62,6 +62,7 @@ _TRAIN_IGNORE = ("train.max_steps", "train.threads", "train.tensorboard",    # c
                  "data.cache_dir")
 register_kind(FolderKind("pretrain", "config.yaml", "checkpoints/last.pt", _TRAIN_IGNORE))
 register_kind(FolderKind("train", "config.yaml", "checkpoints/last.pt", _TRAIN_IGNORE))
+register_kind(FolderKind("fewshot", "config.yaml", "fewshot.json", _TRAIN_IGNORE))   # nas.fewshot
 _SEARCH_ALREADY = "{out} holds this {noun} already; pass --resume to continue it or use another {what}"
 _TABLES = ("cost_table.json", "memory_table.json", "latency_table.json")   # reused when present
 register_kind(FolderKind("search", "search_config.yaml", "search_config.yaml", ("evaluation.data.cache_dir",),

@@ -128,3 +128,56 @@ def test_predictor_guided_evolution_sends_the_predicted_best_children(tmp_path):
     with pytest.raises(ValueError, match=r"predictor_share must be in \(0, 1\]"):
         run_search(SearchConfig("evolution", {**params, "predictor_share": 0.0}), OracleFactory(),
                    cost_table=table, **QUIET)
+
+
+def test_extra_features_enter_the_ridge_design_standardised_and_survive_saving(tmp_path):
+    """Proxies as extra features (NAS-Bench-Suite-Zero's combination): a target that is a
+    feature alone is learnt from the feature; the closed form matches a naive ridge on
+    [one-hot, z-scored feature]; the standardisation is stored with the predictor."""
+    model, _ = cost_table_of("small")
+    space = model.space
+    archs = [str(space.sample(s)) for s in range(60)]
+    f = np.random.default_rng(5).normal(100, 30, (60, 1))
+    y = 50 + 0.2 * f[:, 0]
+    p = Predictor.fit(space, archs[:40], y[:40], "ridge", ridge_lambda=0.5, extra=f[:40], extra_names=["proxy"])
+    x = np.concatenate([Encoder(space).encode(archs[:40]), (f[:40] - f[:40].mean()) / f[:40].std()], axis=1)
+    xc, z = x - x.mean(axis=0), (y[:40] - y[:40].mean()) / y[:40].std()
+    w = np.linalg.solve(xc.T @ xc + 0.5 * np.eye(x.shape[1]), xc.T @ z)
+    xt = np.concatenate([Encoder(space).encode(archs[40:]), (f[40:] - f[:40].mean()) / f[:40].std()], axis=1)
+    assert np.allclose(p.predict(archs[40:], f[40:]), y[:40].mean() + y[:40].std() * ((xt - x.mean(axis=0)) @ w))
+    assert np.corrcoef(p.predict(archs[40:], f[40:]), y[40:])[0, 1] > 0.95
+    p.save(tmp_path / "p.pt")
+    back = Predictor.load(tmp_path / "p.pt")
+    assert np.array_equal(back.predict(archs[40:], f[40:]), p.predict(archs[40:], f[40:]))
+    with pytest.raises(ValueError, match=r"expected 20 rows x 1 columns \(proxy\), got none"):
+        p.predict(archs[40:])
+    with pytest.raises(ValueError, match="fitted without extra features"):
+        Predictor.fit(space, archs, y, "ridge").predict(archs, f)
+    with pytest.raises(ValueError, match="NaN or an infinity"):
+        Predictor.fit(space, archs, y, "ridge", extra=np.full((60, 1), np.nan), extra_names=["proxy"])
+
+
+def test_cross_validation_never_predicts_an_architecture_from_its_own_label():
+    from nas.search.predictor import cross_val_predict
+
+    model, _ = cost_table_of("small")
+    space = model.space
+    archs = [str(space.sample(s)) for s in range(23)]
+    y = additive(space, archs)
+    f = np.arange(23.0)[:, None]
+    got = cross_val_predict(space, archs, y, f, ["i"], folds=4, repeats=3, seed=7, kind="ridge")
+    naive = np.zeros(23)                              # the same partitions, refitted by hand
+    for r in range(3):
+        order = np.random.default_rng(7 + r).permutation(23)
+        for k in range(4):
+            test = sorted(order[k::4])
+            train = [i for i in range(23) if i not in test]
+            p = Predictor.fit(space, [archs[i] for i in train], y[train], "ridge", extra=f[train], extra_names=["i"])
+            naive[test] += p.predict([archs[i] for i in test], f[test])
+    assert np.allclose(got, naive / 3)
+    poisoned = y.copy()                               # one label changed: its own prediction does not move
+    poisoned[0] += 1000.0
+    again = cross_val_predict(space, archs, poisoned, f, ["i"], folds=4, repeats=3, seed=7, kind="ridge")
+    assert again[0] == pytest.approx(got[0]) and not np.allclose(again[1:], got[1:])
+    with pytest.raises(ValueError, match="folds=1"):
+        cross_val_predict(space, archs, y, folds=1)

@@ -30,14 +30,16 @@ class Proxy:
     fn: Callable[["ProxyContext"], float]
     needs_data: bool = False
     description: str = ""
+    needs_cost_table: bool = False    # reads ctx.cost_table (built once per run, its CPU time counted)
 
 
 PROXIES: dict[str, Proxy] = {}
 
 
-def register_proxy(name: str, needs_data: bool = False, description: str = ""):
+def register_proxy(name: str, needs_data: bool = False, description: str = "", needs_cost_table: bool = False):
     """Decorator: make ``fn(ctx) -> float`` the proxy `name` (a `nas proxies --proxies`
-    choice). A name registered twice by two functions is a one-line ValueError."""
+    choice); `needs_cost_table`: it reads ``ctx.cost_table`` (the per-unit cost table). A
+    name registered twice by two functions is a one-line ValueError."""
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"proxy name must be an identifier (a CSV column), got {name!r}")
 
@@ -47,7 +49,8 @@ def register_proxy(name: str, needs_data: bool = False, description: str = ""):
         old = PROXIES.get(name)
         if old is not None and old.fn is not fn:
             raise ValueError(f"proxy {name!r} registered twice ({old.fn.__module__} and {fn.__module__})")
-        PROXIES[name] = Proxy(name, fn, bool(needs_data), description or (fn.__doc__ or "").strip().split("\n")[0])
+        PROXIES[name] = Proxy(name, fn, bool(needs_data), description or (fn.__doc__ or "").strip().split("\n")[0],
+                              bool(needs_cost_table))
         return fn
     return wrap
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from .base import register_proxy
 
 
-@register_proxy("params", description="parameters of the exported subnet (exact, per-unit cost table)")
+@register_proxy("params", needs_cost_table=True,
+                description="parameters of the exported subnet (exact, per-unit cost table)")
 def params(ctx) -> float:
     return float(ctx.cost_table.params(ctx.arch))

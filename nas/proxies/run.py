@@ -109,7 +109,7 @@ def score_archs(model, archs, proxies: list[str], input_size, batch=None, seed: 
     """Score `archs` (parsed) of the supernet `model` with `proxies` (registry names); a
     proxy that is undefined on this network returns NaN and leaves its reason in the notes."""
     settings = {}
-    if cost_table is None and any(p in ("params", "flops") for p in proxies):
+    if cost_table is None and any(get_proxy(p).needs_cost_table for p in proxies):
         from ..costs.unit_table import build_cost_table
         start = time.process_time()
         cost_table = build_cost_table(model, input_size)

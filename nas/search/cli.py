@@ -166,7 +166,7 @@ def search_setup(s: dict, checkpoint=None, bench_table=None, prefix_cache: bool 
     `checkpoint` or a standalone `bench_table`. `resume_out`: the folder of a resumed search
     (a folder written before family defaults keeps its stored bn_recalib)."""
     from .engine import SearchConfig
-    from .recipes import CheckpointEvaluatorFactory
+    from .recipes import supernet_factory
 
     from ..runfolder import stored_value
 
@@ -178,8 +178,8 @@ def search_setup(s: dict, checkpoint=None, bench_table=None, prefix_cache: bool 
     else:
         if s["bn_recalib"] is None and resume_out is not None:
             s["bn_recalib"] = stored_value(resume_out, "search", "evaluation.bn_recalib")
-        factory = CheckpointEvaluatorFactory(checkpoint, s["val_size"], s["batch_size"], s["val_seed"],
-                                             s["bn_recalib"], prefix_cache, s["device"], s.get("data"))
+        factory = supernet_factory(checkpoint, s["val_size"], s["batch_size"], s["val_seed"],
+                                     s["bn_recalib"], prefix_cache, s["device"], s.get("data"))
     config = SearchConfig(s["strategy"], s["params"], s["seed"], s["alpha"], s["cost"], s["max_gflops"],
                           s["racing"], s["race_slices"], s["confidence"], s["alphas"],
                           **{k: s[k] for k in COST_KEYS})

@@ -39,13 +39,15 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
+import numpy as np
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from search_spaces import Arch
 
-from .confidence import pack_hits
+from .confidence import pack_hits, unpack_hits
 
 _BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
@@ -316,3 +318,61 @@ class Evaluator:
         return EvalResult(100.0 * correct / total, sum(losses) / total, correct, total,
                           time.perf_counter() - start_time, pack_hits(hit), tuple(losses))
 
+
+
+class FewShotEvaluator:
+    """Scores each architecture on the sub-supernet of its few-shot part (`nas.fewshot`).
+
+    `evaluators[p]` is an `Evaluator` of part p's supernet; all share one validation subset. A
+    request whose random units reach into the split units (``decided < split.units``, a
+    greedy round) draws its architecture per batch: each batch is scored by the part of its
+    own draw, one batch at a time, and the counts are summed (BN recalibration, where on, uses
+    the training-batch draws of the part that scores the batch)."""
+
+    def __init__(self, split, evaluators: list[Evaluator]):
+        if len(evaluators) != split.num_parts:
+            raise ValueError(f"{split.num_parts} parts but {len(evaluators)} evaluators")
+        self.split, self.parts = split, evaluators
+        self.space = split.space
+        self.stats = {"evaluations": 0, "unit_forwards": 0}
+
+    @property
+    def num_clips(self) -> int:
+        return self.parts[0].num_clips
+
+    def slice_batches(self, part: int, parts: int) -> range:
+        return self.parts[0].slice_batches(part, parts)
+
+    def part_of(self, arch) -> int:
+        return self.split.part_of(self.space.parse(arch))
+
+    def evaluate(self, request: EvalRequest | dict) -> EvalResult:
+        if isinstance(request, dict):
+            request = EvalRequest.from_dict(request)
+        arch = self.space.parse(request.arch)
+        decided = self.space.num_units if request.decided is None else int(request.decided)
+        first = self.parts[0]
+        if decided >= self.split.units:
+            return self._count(self.parts[self.split.part_of(arch)].evaluate(request))
+        batches = first.slice_batches(request.part, request.parts)
+        drawn = first.batch_archs(arch, decided, request.draw_seed, "val")
+        owners = [self.split.part_of(drawn[b]) for b in batches]
+        if len(set(owners)) == 1:
+            return self._count(self.parts[owners[0]].evaluate(request))
+        nb = len(first.val)
+        results = [self.parts[p].evaluate(EvalRequest(request.arch, request.decided, request.draw_seed,
+                                                      request.block, b, nb))
+                   for b, p in zip(batches, owners)]
+        for r in results:
+            self._count(r)
+        self.stats["evaluations"] -= len(results) - 1
+        correct, total = sum(r.correct for r in results), sum(r.total for r in results)
+        losses = tuple(x for r in results for x in r.batch_losses)
+        hits = np.concatenate([unpack_hits(r.hits, r.total) for r in results])
+        return EvalResult(100.0 * correct / total, sum(losses) / total, correct, total,
+                          sum(r.seconds for r in results), pack_hits(hits), losses)
+
+    def _count(self, result: EvalResult) -> EvalResult:
+        self.stats["evaluations"] += 1
+        self.stats["unit_forwards"] = sum(e.stats["unit_forwards"] for e in self.parts)
+        return result

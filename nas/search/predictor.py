@@ -7,7 +7,12 @@ one-hot architecture encoding" instead of evaluating each. Here:
   (`space.canonical`), so equivalent tokens share a column;
 * `mlp`: two hidden layers (64 units, ReLU), full-batch Adam on the standardised target,
   seeded (the same data and seed give the same predictor);
-* `ridge`: the baseline, closed-form ridge regression on the same encoding.
+* `ridge`: the baseline, closed-form ridge regression on the same encoding;
+* extra features (optional): numbers per architecture appended to the encoding, standardised
+  with the training rows' mean and SD, e.g. zero-cost proxies, as NAS-Bench-Suite-Zero
+  (Krishnakumar et al., NeurIPS 2022) adds them to a model-based predictor;
+  `cross_val_predict` scores architectures out of fold, so none is predicted by a model fit
+  on its own label.
 
 Predictors are fitted on the complete, full-set rows of a search's `results.csv` (V =
 ``top1_pct``), saved with `atomic_torch_save` as plain tensors and data, and loaded with
@@ -70,29 +75,41 @@ class Predictor:
     """A fitted predictor of V (%) from architectures of one space."""
 
     def __init__(self, space: SearchSpace, kind: str, mean: float, std: float, state: dict[str, Any],
-                 settings: dict[str, Any], fitted_on: int):
+                 settings: dict[str, Any], fitted_on: int, features: dict[str, list] | None = None):
         if kind not in KINDS:
             raise ValueError(f"predictor kind {kind!r} is not allowed; use one of {', '.join(KINDS)}")
         self.space, self.kind, self.mean, self.std = space, kind, float(mean), float(std)
         self.state, self.settings, self.fitted_on = state, dict(settings), int(fitted_on)
+        self.features = features or {"names": [], "mean": [], "std": []}
         self.encoder = Encoder(space)
         self._net = None
         if kind == "mlp":
-            self._net = _mlp(self.encoder.width, int(settings["hidden"]))
+            self._net = _mlp(self.encoder.width + len(self.features["names"]), int(settings["hidden"]))
             self._net.load_state_dict(state)
             self._net.eval()
 
     @classmethod
     def fit(cls, space: SearchSpace, archs: Sequence[Arch | str], targets: Sequence[float],
             kind: str = "mlp", seed: int = 0, hidden: int = 64, epochs: int = 400, lr: float = 1e-2,
-            weight_decay: float = 1e-4, ridge_lambda: float = 1.0) -> "Predictor":
-        """Fit on (architecture, V) pairs; see the module docstring."""
+            weight_decay: float = 1e-4, ridge_lambda: float = 1.0, extra: np.ndarray | None = None,
+            extra_names: Sequence[str] = ()) -> "Predictor":
+        """Fit on (architecture, V) pairs, with `extra` (one row per architecture, one column
+        per name in `extra_names`) appended to the encoding; see the module docstring."""
         if kind not in KINDS:
             raise ValueError(f"predictor kind {kind!r} is not allowed; use one of {', '.join(KINDS)}")
         y = np.asarray(targets, dtype=np.float64)
         if len(archs) != len(y) or len(y) < 2:
             raise ValueError(f"a predictor needs at least 2 (architecture, V) pairs, got {len(y)}")
+        features = {"names": list(extra_names), "mean": [], "std": []}
+        if features["names"]:
+            e = _check_extra(extra, len(y), features["names"])
+            features["mean"] = e.mean(axis=0).tolist()
+            features["std"] = [float(s) or 1.0 for s in e.std(axis=0)]
+        elif extra is not None:
+            raise ValueError("extra features need their names (extra_names)")
         x = Encoder(space).encode(archs)
+        if features["names"]:
+            x = np.concatenate([x, _scaled(extra, features)], axis=1)
         mean, std = float(y.mean()), float(y.std()) or 1.0
         z = (y - mean) / std
         settings = {"hidden": hidden, "epochs": epochs, "lr": lr, "weight_decay": weight_decay,
@@ -115,11 +132,16 @@ class Predictor:
                 loss.backward()
                 opt.step()
             state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-        return cls(space, kind, mean, std, state, settings, len(y))
+        return cls(space, kind, mean, std, state, settings, len(y), features)
 
-    def predict(self, archs: Sequence[Arch | str]) -> np.ndarray:
-        """Predicted V (%) of each architecture."""
+    def predict(self, archs: Sequence[Arch | str], extra: np.ndarray | None = None) -> np.ndarray:
+        """Predicted V (%) of each architecture (`extra`: its features, when fitted with some)."""
         x = self.encoder.encode(archs)
+        if self.features["names"]:
+            x = np.concatenate([x, _scaled(_check_extra(extra, len(x), self.features["names"]),
+                                           self.features)], axis=1)
+        elif extra is not None:
+            raise ValueError("this predictor was fitted without extra features; pass none")
         if self.kind == "ridge":
             z = (x.astype(np.float64) - self.state["x_mean"].numpy()) @ self.state["w"].numpy()
         else:
@@ -131,7 +153,7 @@ class Predictor:
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "kind": self.kind, "space": self.space.config(), "mean": self.mean,
                 "std": self.std, "state": self.state, "settings": self.settings,
-                "fitted_on": self.fitted_on, "target": "top1_pct"}
+                "fitted_on": self.fitted_on, "target": "top1_pct", "features": self.features}
 
     def save(self, path: str | Path) -> None:
         from supernet.training.checkpoint import atomic_torch_save
@@ -160,9 +182,52 @@ class Predictor:
         try:
             space = build_space(data["space"])
             return cls(space, data["kind"], data["mean"], data["std"], data["state"],
-                       data["settings"], data["fitted_on"])
+                       data["settings"], data["fitted_on"], data.get("features"))
         except (ValueError, TypeError, KeyError, RuntimeError) as e:
             raise ValueError(f"predictor {path} is damaged: {(str(e).splitlines() or [type(e).__name__])[0][:200]}") from None
+
+
+def _check_extra(extra, rows: int, names: Sequence[str]) -> np.ndarray:
+    """`extra` as a finite (rows, len(names)) float array, else a one-line ValueError."""
+    e = None if extra is None else np.asarray(extra, dtype=np.float64)
+    if e is None or e.shape != (rows, len(names)):
+        got = "none" if e is None else f"shape {e.shape}"
+        raise ValueError(f"extra features: expected {rows} rows x {len(names)} columns "
+                         f"({', '.join(names)}), got {got}")
+    if not np.isfinite(e).all():
+        raise ValueError(f"extra features hold a NaN or an infinity (columns {', '.join(names)})")
+    return e
+
+
+def _scaled(extra, features: dict) -> np.ndarray:
+    return ((np.asarray(extra, dtype=np.float64) - np.asarray(features["mean"]))
+            / np.asarray(features["std"])).astype(np.float32)
+
+
+def cross_val_predict(space: SearchSpace, archs: Sequence[Arch | str], targets: Sequence[float],
+                      extra: np.ndarray | None = None, extra_names: Sequence[str] = (), folds: int = 5,
+                      repeats: int = 10, seed: int = 0, **fit_kwargs) -> np.ndarray:
+    """Out-of-fold predictions: `repeats` random partitions (seeded) into `folds` folds; each
+    architecture's prediction is the mean over repeats of the model fit on the other folds, so
+    no architecture is ever predicted by a model that saw its own label. (K-fold rather than
+    leave-one-out: with a weak signal, leave-one-out predictions of a model with an intercept
+    anti-correlate with the targets by construction.)"""
+    y = np.asarray(targets, dtype=np.float64)
+    n = len(y)
+    if not isinstance(folds, int) or not 2 <= folds <= n or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"cross-validation needs 2 <= folds <= {n} architectures and repeats >= 1, "
+                         f"got folds={folds!r}, repeats={repeats!r}")
+    e = None if extra is None else np.asarray(extra, dtype=np.float64)
+    out = np.zeros(n)
+    for r in range(repeats):
+        order = np.random.default_rng(seed + r).permutation(n)
+        for f in range(folds):
+            test = np.sort(order[f::folds])
+            train = np.setdiff1d(np.arange(n), test)
+            pred = Predictor.fit(space, [archs[i] for i in train], y[train], extra=None if e is None else e[train],
+                                 extra_names=extra_names, seed=seed, **fit_kwargs)
+            out[test] += pred.predict([archs[i] for i in test], None if e is None else e[test])
+    return out / repeats
 
 
 # ---- training data from search results ---------------------------------------------------

@@ -201,3 +201,55 @@ class CheckpointEvaluatorFactory(EvaluatorFactory):
                 "model": self.spec, "data": self.data, "val_size": self.val_size,
                 "batch_size": self.batch_size, "val_seed": self.val_seed,
                 "bn_recalib": self.bn_recalib, "device": str(self.device)}
+
+
+class FewShotEvaluatorFactory(EvaluatorFactory):
+    """A few-shot folder (`nas.fewshot`): one `CheckpointEvaluatorFactory` per sub-supernet, all
+    on the same validation subset (loaded once and shared); an architecture is scored by the
+    sub-supernet of its part (`FewShotEvaluator`). Arguments as `CheckpointEvaluatorFactory`."""
+
+    def __init__(self, folder: str | Path, *args, **kwargs):
+        from ..fewshot import fewshot_folder, load_fewshot
+
+        self.folder = str(Path(fewshot_folder(folder) or folder).resolve())
+        self.manifest, self.split, ckpts = load_fewshot(folder)
+        self.parts = [CheckpointEvaluatorFactory(c, *args, **kwargs) for c in ckpts]
+        first = self.parts[0]
+        self.spec, self.prefix_cache, self.device = first.spec, first.prefix_cache, first.device
+        self.bn_recalib = first.bn_recalib
+        for p, part in enumerate(self.parts[1:], 1):
+            if part.spec != first.spec or part.data != first.data:
+                raise ValueError(f"{self.folder}: sub-supernet {p} holds another model or data config "
+                                 "than sub-supernet 0; the folder is damaged")
+        self.key = hashlib.sha256(json.dumps(self.describe(), sort_keys=True).encode()).hexdigest()
+
+    def model_spec(self) -> dict[str, Any]:
+        return self.spec
+
+    def build(self):
+        from supernet.training.checkpoint import model_from_checkpoint
+
+        from .evaluator import FewShotEvaluator
+
+        f = self.parts[0]
+        val = load_clip_batches(f.data, "val", f.val_size, f.batch_size, f.val_seed)
+        train = (load_clip_batches(f.data, "train", f.bn_recalib * f.batch_size, f.batch_size, f.val_seed)
+                 if f.bn_recalib else None)
+        evaluators = [Evaluator(model_from_checkpoint(p.checkpoint), val, train, f.bn_recalib,
+                                f.prefix_cache, f.device) for p in self.parts]
+        return FewShotEvaluator(self.split, evaluators)
+
+    def describe(self) -> dict[str, Any]:
+        first = self.parts[0].describe()
+        return {**first, "source": "few-shot", "checkpoint": self.folder, "split": self.split.describe(),
+                "sha256": [p.sha256 for p in self.parts]}
+
+
+def supernet_factory(checkpoint: str | Path, *args, **kwargs) -> EvaluatorFactory:
+    """The evaluator recipe of a ``--checkpoint``: a few-shot folder (`FewShotEvaluatorFactory`)
+    or a supernet checkpoint file (`CheckpointEvaluatorFactory`)."""
+    from ..fewshot import fewshot_folder
+
+    if fewshot_folder(checkpoint) is not None:
+        return FewShotEvaluatorFactory(checkpoint, *args, **kwargs)
+    return CheckpointEvaluatorFactory(checkpoint, *args, **kwargs)
