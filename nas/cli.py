@@ -284,10 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_flops, _set_example="model=mlp3d-nano")
 
     p = sub.add_parser("demo", help=cmd_demo.__doc__)
-    from supernet.registry import demo_families
+    from .demo import demo_spaces
 
-    p.add_argument("--space", choices=demo_families(), help=f"model family whose demo config to "
-                   f"run (registered with register_family; default {demo_families()[0]})")
+    spaces = demo_spaces()                                # only those whose config is installed
+    p.add_argument("--space", choices=spaces, help=f"model family whose demo config to run "
+                   f"(registered with register_family; default {spaces[0] if spaces else 'none found'})")
     p.add_argument("--config", help="YAML file with demo settings (space, out, val_size, threads, "
                    "pretrain_overrides, search_overrides)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

@@ -1,7 +1,7 @@
 """`nas pretrain`: train a weight-sharing supernet, a sampled architecture per step, or a 2D
 image model on frames (the 2D CycleMLP that MLP-3D networks are center-initialized from).
 
-Single process: ``nas pretrain --config experiments/configs/pretrain_mlp3d_nano_cpu.yaml``.
+Single process: ``nas pretrain --config nas/configs/pretrain_mlp3d_nano_cpu.yaml``.
 Several processes (one per GPU, or gloo on CPU): ``torchrun --nproc_per_node N -m nas.cli
 pretrain --config ...``; every rank samples the same architecture each step (a function of
 the seed and step) and takes its slice of the same global batch.
