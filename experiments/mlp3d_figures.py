@@ -101,9 +101,10 @@ def main(argv=None) -> int:
     run(nas + ["plot", "variants", "--csv", str(out / "variants.csv"), "--searched",
                str(out / "searched.json"), "--out", str(out / "fig4_variants"),
                "--title", "MLP-3D-nano on synthetic-temporal (standalone top-1)"])
-    run(nas + ["plot", "search", "--csv", str(search / "results.csv"), "--out", str(out / "search_progress")])
+    run(nas + ["plot", "search", "--csv", str(search / "results.csv"), "--best", str(search / "best_arch.json"),
+               "--out", str(out / "search_progress")])
     run(nas + ["plot", "arch", "--model", "mlp3d-nano", "--input", "16x32x32", "--arch", searched,
-               "--out", str(out / "fig7_searched_arch")])
+               "--best", str(search / "best_arch.json"), "--out", str(out / "fig7_searched_arch")])
 
     stats = pd.read_csv(corr / "correlation_stats.csv").set_index("measure")
     cheaper = frame[frame["gflops"] <= found["gflops"] + 1e-9]

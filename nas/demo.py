@@ -89,6 +89,7 @@ def run_demo(space: str | None = None, out: str | Path | None = None, val_size: 
     """Pretrain, search and plot; returns the best architecture and its figures. `threads`:
     torch threads (None: the config's ``train.threads`` if `pretrain_overrides` set it, else
     chosen from the cores and the load, `nas.utils.choose_threads`)."""
+    import json
     from types import SimpleNamespace
 
     import pandas as pd
@@ -129,9 +130,10 @@ def run_demo(space: str | None = None, out: str | Path | None = None, val_size: 
     config, factory = search_setup(settings, checkpoint=ckpt, resume_out=search_dir if resume else None)
     result = run_search(config, factory, out=search_dir, resume=resume, progress=progress)
     model = factory.cost_model()
-    figures = plots.plot_search(pd.read_csv(search_dir / "results.csv"), out / "search_progress")
+    best = json.loads((search_dir / "best_arch.json").read_text())
+    figures = plots.plot_search(pd.read_csv(search_dir / "results.csv"), out / "search_progress", best=best)
     figures += plots.plot_arch(model.space, result.arch, out / "searched_arch",
-                               title=f"{model.spec['name']}: {result.arch}")
+                               title=f"{model.spec['name']}: {result.arch}", best=best)
     LOG.info(f"demo done: best {result.arch}; results {search_dir / 'results.csv'}; figures "
           + ", ".join(str(p) for p in figures if p.suffix == ".png"))
     return {"arch": str(result.arch), "figures": [str(p) for p in figures]}
