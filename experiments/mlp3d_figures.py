@@ -5,7 +5,7 @@
 Every step is a `nas` command (printed before it runs) and every step resumes: run the
 script again after an interruption and finished work is skipped.
 
-1. ``nas pretrain``: the MLP-3D-nano supernet (experiments/configs/pretrain_mlp3d_nano_cpu.yaml).
+1. ``nas pretrain``: the MLP-3D-nano supernet (nas/configs/pretrain_mlp3d_nano_cpu.yaml).
 2. ``nas search --strategy greedy``: the searched architecture (Eq. 6, alpha = 5e-3).
 3. ``nas correlate``: the paper's named variants (2D, SR, LR, ST, SR-LR, SR-SW at every group
    size the clip allows, duplicates removed) and the searched one, each trained standalone
@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from nas.utils import atomic_write_text  # noqa: E402
 from supernet.registry import build_model  # noqa: E402
 
-CONFIG = ROOT / "experiments" / "configs" / "pretrain_mlp3d_nano_cpu.yaml"
+CONFIG = ROOT / "nas" / "configs" / "pretrain_mlp3d_nano_cpu.yaml"
 
 
 def run(args: list[str]) -> None:
@@ -101,9 +101,10 @@ def main(argv=None) -> int:
     run(nas + ["plot", "variants", "--csv", str(out / "variants.csv"), "--searched",
                str(out / "searched.json"), "--out", str(out / "fig4_variants"),
                "--title", "MLP-3D-nano on synthetic-temporal (standalone top-1)"])
-    run(nas + ["plot", "search", "--csv", str(search / "results.csv"), "--out", str(out / "search_progress")])
+    run(nas + ["plot", "search", "--csv", str(search / "results.csv"), "--best", str(search / "best_arch.json"),
+               "--out", str(out / "search_progress")])
     run(nas + ["plot", "arch", "--model", "mlp3d-nano", "--input", "16x32x32", "--arch", searched,
-               "--out", str(out / "fig7_searched_arch")])
+               "--best", str(search / "best_arch.json"), "--out", str(out / "fig7_searched_arch")])
 
     stats = pd.read_csv(corr / "correlation_stats.csv").set_index("measure")
     cheaper = frame[frame["gflops"] <= found["gflops"] + 1e-9]

@@ -1,7 +1,7 @@
 """Which search strategy, at which budget: regret against the number of evaluations.
 
     # (a) on the shared-weight estimates of a pretrained supernet (the demo one:
-    #     nas pretrain --config experiments/configs/pretrain_mlp3d_nano_cpu.yaml)
+    #     nas pretrain --config nas/configs/pretrain_mlp3d_nano_cpu.yaml)
     python experiments/strategy_benchmark.py shared --checkpoint runs/demo_supernet/supernet.pt \\
         --out experiments/results/strategy_benchmark/shared
     # (b) on a standalone table (nas.bench; the ranking-fidelity study's)

@@ -205,9 +205,22 @@ def cmd_plot(args) -> int:
 
     from . import plots
 
+    best = None
+    if args.kind not in ("arch", "search") and args.best:
+        raise ValueError(f"--best is for nas plot arch and search, not {args.kind}")
+    if args.kind not in ("correlation",) and (args.labels or args.error_bars):
+        raise ValueError(f"--labels and --error-bars are for nas plot correlation, not {args.kind}")
+    if args.kind == "search" and not args.best and args.csv and (Path(args.csv).parent / "best_arch.json").is_file():
+        args.best = str(Path(args.csv).parent / "best_arch.json")          # the search's own
+        print(f"scores, chance and the space's GFLOPs range from {args.best} (--best)")
+    if args.best:
+        best = read_json(args.best, "--best")
+        if not isinstance(best, dict) or not isinstance(best.get("top1_pct"), (int, float)):
+            raise ValueError(f"--best {args.best} must be a search's best_arch.json (an object with "
+                             f"top1_pct), got {shorten(best)}")
     if args.kind == "arch":
         _, _, model, arch = _build_for_cli(args)
-        paths = plots.plot_arch(model.space, arch, args.out, title=args.title or "")
+        paths = plots.plot_arch(model.space, arch, args.out, title=args.title or "", best=best)
     else:
         if not args.csv:
             raise ValueError(f"nas plot {args.kind} needs --csv")
@@ -220,9 +233,11 @@ def cmd_plot(args) -> int:
                 for k in ("gflops", "top1"))):
             raise ValueError(f"--searched {args.searched} must hold a JSON object with numbers gflops "
                              f"and top1 (and an optional label), got {shorten(searched)}")
+        extra = {"search": {"best": best},
+                 "correlation": {"labels": args.labels, "error_bars": args.error_bars}}.get(args.kind, {})
         plot = {"correlation": plots.plot_correlation, "search": plots.plot_search}.get(args.kind)
         try:
-            paths = (plot(frame, args.out, title=args.title or "") if plot else
+            paths = (plot(frame, args.out, title=args.title or "", **extra) if plot else
                      plots.plot_variants(frame, args.out, searched=searched, title=args.title or ""))
         except (ValueError, TypeError, KeyError) as e:
             raise ValueError(f"--csv {args.csv}: {(str(e).splitlines() or [type(e).__name__])[0]}") from None
@@ -284,10 +299,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_flops, _set_example="model=mlp3d-nano")
 
     p = sub.add_parser("demo", help=cmd_demo.__doc__)
-    from supernet.registry import demo_families
+    from .demo import demo_spaces
 
-    p.add_argument("--space", choices=demo_families(), help=f"model family whose demo config to "
-                   f"run (registered with register_family; default {demo_families()[0]})")
+    spaces = demo_spaces()                                # only those whose config is installed
+    p.add_argument("--space", choices=spaces, help=f"model family whose demo config to run "
+                   f"(registered with register_family; default {spaces[0] if spaces else 'none found'})")
     p.add_argument("--config", help="YAML file with demo settings (space, out, val_size, threads, "
                    "pretrain_overrides, search_overrides)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -377,6 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", help="arch: architecture (a string, JSON, best_arch.json or best_arch.txt)")
     p.add_argument("--classes", type=int, help="arch: number of classes (default: the model's)")
     p.add_argument("--title", help="figure title (default: none, or the figure's own)")
+    p.add_argument("--best", help="arch, search: the search's best_arch.json (V ± SE, GFLOPs, decisions "
+                   "inside the noise hatched; chance and the space's GFLOPs range; search default: "
+                   "the one next to --csv)")
+    p.add_argument("--labels", action="store_true", help="correlation: name every point by its architecture")
+    p.add_argument("--error-bars", action="store_true", help="correlation: ± 1 SE bars from the "
+                   "estimated_se and real_se columns")
     p.set_defaults(func=cmd_plot, _set_example="title=my-search")
 
     p = sub.add_parser("models", help=cmd_models.__doc__)

@@ -26,6 +26,7 @@ from search_spaces import Arch, arch_texts
 from supernet.utils.config import apply_overrides, from_dict, load_yaml, ranged, to_dict
 
 from .config import RunConfig, read_stored_config
+from .search.confidence import binomial_se
 from .stats import correlations, precision_at_k, regret, seed_ceiling
 from .utils import atomic_write_text, config_diff, format_table
 from .validate import drop_write_paths
@@ -138,7 +139,7 @@ def _train_one(run_config: dict, threads: int | None = None, progress: bool = Tr
     return run_train(cfg, resume=resume, quiet=True, progress=progress)["top1"]
 
 
-RESULT_NEUTRAL_KEYS = ("output_dir", "train.threads", "train.eval_every", "train.tensorboard")
+RESULT_NEUTRAL_KEYS = ("output_dir", "train.threads", "train.eval_every", "train.eval_clips", "train.tensorboard")
 
 
 def _comparable(run: dict) -> dict:
@@ -188,7 +189,7 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
 
     from .runfolder import check_run_folder, prepare_run_folder
     from .initialise import check_init_from
-    from .validate import check_checkpoint, check_data, check_device, check_output_dir, check_run_options
+    from .validate import check_data, check_device, check_output_dir, check_run_options
 
     cfg.validate()                                # everything below is checked before any output
     cfg.archs = [t for a in cfg.archs                # files: their architectures
@@ -238,7 +239,8 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
         res = evaluator.evaluate(EvalRequest(arch=str(a)))
         rows[str(a)] = {"index": i, "arch": str(a), "canonical_arch": str(space.canonical(a)),
                         "gflops": table.gflops(a), "params_M": table.params(a) / 1e6,
-                        "estimated_acc": res.top1, "estimated_loss": res.loss, "real_acc": float("nan")}
+                        "estimated_acc": res.top1, "estimated_se": binomial_se(res.correct, res.total),
+                        "estimated_loss": res.loss, "real_acc": float("nan")}
         save()
     if estimates_only:
         frame = pd.read_csv(table_path)
@@ -273,12 +275,24 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
         top1 = [r["top1"] for r in by_seed.values()]
         rows[arch]["real_acc"] = sum(top1) / len(top1)
         rows[arch]["real_single_view"] = sum(r["single_view"]["top1"] for r in by_seed.values()) / len(top1)
+        rows[arch]["real_se"] = real_se(list(by_seed.values()))
         for s, r in by_seed.items():
             rows[arch][f"real_acc_seed{s}"] = r["top1"]
     save()
     frame = pd.read_csv(table_path)
     write_stats(frame, out)
     return frame
+
+
+def real_se(evals: list[dict]) -> float:
+    """SE (points) of the real top-1 of one architecture: over its training seeds when it has
+    several (sample SD / sqrt(seeds)), else binomial over the clips its one run was scored on."""
+    top1 = [r["top1"] for r in evals]
+    if len(top1) >= 2:
+        mean = sum(top1) / len(top1)
+        return (sum((t - mean) ** 2 for t in top1) / (len(top1) - 1) / len(top1)) ** 0.5
+    scored = evals[0].get("multi_view", evals[0]["single_view"])
+    return binomial_se(top1[0] / 100.0 * scored["clips"], scored["clips"])
 
 
 def seed_columns(frame: pd.DataFrame) -> list[str]:

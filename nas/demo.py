@@ -3,7 +3,8 @@
     nas demo                      # MLP-3D-nano: pretrain, greedy search, figures
     nas demo --space morphmlp     # the same on the MorphMLP chunk-length space
 
-1. supernet pretraining with the space's CPU config (``experiments/configs/``),
+1. supernet pretraining with the space's CPU config (``nas/configs/``, installed with the package
+   so that ``pip install .`` without ``-e`` runs the demo too),
 2. greedy search (MLP-3D Sec. 3.4) scored by V - alpha*C on 256 validation clips,
 3. figures: search progress (objective over time, accuracy-GFLOPs Pareto front) and the
    searched architecture block by block (Fig. 7), and a summary table.
@@ -23,17 +24,35 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
+CONFIGS = Path(__file__).resolve().parent / "configs"      # package data (setup.cfg package_data)
+
+
+def _declared_path(space: str) -> Path:
+    from supernet.registry import family_info
+
+    path = Path(family_info(space).demo_config)
+    return path if path.is_absolute() else CONFIGS / path
+
+
+def demo_spaces() -> list[str]:
+    """Families that declare a demo config which exists here, in registration order: the
+    `nas demo --space` choices (a family whose config is missing is not offered)."""
+    from supernet.registry import demo_families
+
+    return [s for s in demo_families() if _declared_path(s).is_file()]
+
+
 # what a demo writes into --out; a folder holding anything else was not made by it (refused)
 DEMO_FILES = ("demo_config.yaml", "supernet", "search", "search_progress.png", "search_progress.pdf",
               "searched_arch.png", "searched_arch.pdf")
 
 
 def default_space() -> str:
-    """The default of `nas demo --space`: the first family registered with a demo config."""
-    from supernet.registry import demo_families
-
-    return demo_families()[0]
+    """The default of `nas demo --space`: the first family with a demo config found."""
+    spaces = demo_spaces()
+    if not spaces:
+        raise FileNotFoundError(f"no demo config found under {CONFIGS}; reinstall vidnas")
+    return spaces[0]
 
 
 @dataclass
@@ -58,15 +77,14 @@ class DemoConfig:
 def demo_config_path(space: str) -> Path:
     """The pretraining config the family `space` declares for the demo
     (`supernet.registry.register_family(demo_config=...)`)."""
-    from supernet.registry import demo_families, family_info
+    from supernet.registry import demo_families
 
     if space not in demo_families():
-        raise ValueError(f"unknown demo space {space!r}; allowed: {', '.join(demo_families())}")
-    path = Path(family_info(space).demo_config)
-    path = path if path.is_absolute() else CONFIGS / path
-    if not path.exists():
-        raise FileNotFoundError(f"demo config {path} not found; run nas demo from an installed "
-                                "clone of the repository (pip install -e .)")
+        raise ValueError(f"unknown demo space {space!r}; allowed: {', '.join(demo_spaces())}")
+    path = _declared_path(space)
+    if not path.is_file():
+        raise FileNotFoundError(f"demo config {path} of space {space!r} not found; "
+                                f"spaces with a demo config here: {', '.join(demo_spaces()) or 'none'}")
     return path
 
 
@@ -76,6 +94,7 @@ def run_demo(space: str | None = None, out: str | Path | None = None, val_size: 
     """Pretrain, search and plot; returns the best architecture and its figures. `threads`:
     torch threads (None: the config's ``train.threads`` if `pretrain_overrides` set it, else
     chosen from the cores and the load, `nas.utils.choose_threads`)."""
+    import json
     from types import SimpleNamespace
 
     import pandas as pd
@@ -119,9 +138,10 @@ def run_demo(space: str | None = None, out: str | Path | None = None, val_size: 
     config, factory = search_setup(settings, checkpoint=ckpt, resume_out=search_dir if resume else None)
     result = run_search(config, factory, out=search_dir, resume=resume, progress=progress)
     model = factory.cost_model()
-    figures = plots.plot_search(pd.read_csv(search_dir / "results.csv"), out / "search_progress")
+    best = json.loads((search_dir / "best_arch.json").read_text())
+    figures = plots.plot_search(pd.read_csv(search_dir / "results.csv"), out / "search_progress", best=best)
     figures += plots.plot_arch(model.space, result.arch, out / "searched_arch",
-                               title=f"{model.spec['name']}: {result.arch}")
+                               title=f"{model.spec['name']}: {result.arch}", best=best)
     LOG.info(f"demo done: best {result.arch}; results {search_dir / 'results.csv'}; figures "
           + ", ".join(str(p) for p in figures if p.suffix == ".png"))
     return {"arch": str(result.arch), "figures": [str(p) for p in figures]}

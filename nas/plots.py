@@ -49,9 +49,14 @@ def _require(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
         raise ValueError(f"{what} needs columns {list(columns)}; missing {missing} (have {list(df.columns)})")
 
 
-def plot_correlation(df: pd.DataFrame, out: str | Path, title: str = "") -> list[Path]:
-    """Fig. 6 from columns ``estimated_acc`` and ``real_acc`` (percent)."""
-    _require(df, ["estimated_acc", "real_acc"], "the correlation plot")
+def plot_correlation(df: pd.DataFrame, out: str | Path, title: str = "", labels: bool = False,
+                     error_bars: bool = False) -> list[Path]:
+    """Fig. 6 from columns ``estimated_acc`` and ``real_acc`` (percent). `labels`: each point
+    named by its ``arch``; `error_bars`: ± one SE from ``estimated_se`` and ``real_se``
+    (written by `nas correlate`)."""
+    _require(df, ["estimated_acc", "real_acc"] + (["arch"] if labels else [])
+             + (["estimated_se", "real_se"] if error_bars else []), "the correlation plot"
+             + (" with labels" if labels else "") + (" with error bars" if error_bars else ""))
     x, y = df["estimated_acc"].to_numpy(float), df["real_acc"].to_numpy(float)
     corr = {c.name: c for c in correlations(x, y)}
     fig, ax = plt.subplots(figsize=(5.2, 4.2))
@@ -65,6 +70,13 @@ def plot_correlation(df: pd.DataFrame, out: str | Path, title: str = "") -> list
                      label=f"architectures (n={len(x)})", **scatter_kw)
     if "gflops" in df:
         fig.colorbar(pts, ax=ax, label="GFLOPs")
+    if error_bars:
+        ax.errorbar(x, y, xerr=df["estimated_se"].to_numpy(float), yerr=df["real_se"].to_numpy(float),
+                    fmt="none", ecolor="0.35", elinewidth=0.7, capsize=1.5, zorder=2, label="± 1 SE")
+    if labels:
+        for xi, yi, name in zip(x, y, df["arch"]):
+            ax.annotate(str(name), (xi, yi), textcoords="offset points", xytext=(3, 3), fontsize=5,
+                        color="0.25")
     tau, rho = corr["kendall_tau"], corr["spearman_rho"]
     ax.plot([], [], " ", label=f"Kendall τ = {tau.value:.2f} [{tau.low:.2f}, {tau.high:.2f}]")
     ax.plot([], [], " ", label=f"Spearman ρ = {rho.value:.2f} [{rho.low:.2f}, {rho.high:.2f}]")
@@ -130,10 +142,33 @@ def arch_legend(space, arch) -> tuple[list, list[tuple[str, Any]]]:
     return [color_of[c.token] for c in arch], [(k, color_of[k]) for k in kinds]
 
 
-def plot_arch(space, arch, out: str | Path, title: str = "") -> list[Path]:
-    """Fig. 7: one box per unit in network order, stages separated, coloured by choice size."""
+def final_decisions(best: dict | None) -> dict[int, dict]:
+    """Block -> the last decision a search made on it (greedy's last pass), from best_arch.json's
+    ``confidence`` section; empty for strategies that make no per-block decisions."""
+    conf = (best or {}).get("confidence") or {}
+    out: dict[int, dict] = {}
+    for d in (conf.get("significant_decisions") or []) + (conf.get("decisions_inside_noise") or []):
+        if int(d["block"]) not in out or int(d["pass"]) >= int(out[int(d["block"])]["pass"]):
+            out[int(d["block"])] = d
+    return out
+
+
+def score_line(best: dict) -> str:
+    """"V = 78.6 ± 1.8% on 500 clips, 0.0385 GFLOPs" from best_arch.json."""
+    se = best.get("top1_se")
+    clips = best.get("clips") or (best.get("confidence") or {}).get("clips")
+    return (f"V = {best['top1_pct']:.1f}" + (f" ± {se:.1f}" if se is not None else "") + "%"
+            + (f" on {clips} clips" if clips else "") + f", {best['gflops']:.4g} GFLOPs")
+
+
+def plot_arch(space, arch, out: str | Path, title: str = "", best: dict | None = None) -> list[Path]:
+    """Fig. 7: one box per unit in network order, stages separated, coloured by choice size,
+    with a key to the token letters (`SearchSpace.plot_key`, e.g. the GTM types). With `best`
+    (a search's best_arch.json): V ± SE and GFLOPs in the title, and the units whose last
+    decision was inside the noise (not significant at the search's confidence) hatched."""
     arch = space.parse(arch)
     colors, legend = arch_legend(space, arch)
+    decisions = final_decisions(best)
     n = len(arch)
     gaps = [i for i in range(1, n) if space.unit_stages[i] != space.unit_stages[i - 1]]
     xs, x = [], 0.0
@@ -142,12 +177,15 @@ def plot_arch(space, arch, out: str | Path, title: str = "") -> list[Path]:
             x += 0.6
         xs.append(x)
         x += 1.0
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.62 * x + 1.5), 2.4))
-    for xi, c, color in zip(xs, arch, colors):
-        ax.add_patch(plt.Rectangle((xi, 0), 0.9, 1.0, facecolor=color, edgecolor="k", lw=0.8))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.62 * x + 1.5), 2.6))
+    for i, (xi, c, color) in enumerate(zip(xs, arch, colors)):
+        noisy = i in decisions and not decisions[i]["significant"]
+        ax.add_patch(plt.Rectangle((xi, 0), 0.9, 1.0, facecolor=color, edgecolor="k", lw=0.8,
+                                   hatch="///" if noisy else None))
         r, g, b, _ = color
         ink = "white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "black"
-        ax.text(xi + 0.45, 0.5, c.token, ha="center", va="center", fontsize=7, rotation=90, color=ink)
+        ax.text(xi + 0.45, 0.5, c.token, ha="center", va="center", fontsize=7, rotation=90, color=ink,
+                bbox={"facecolor": color, "edgecolor": "none", "pad": 0.5} if noisy else None)
     stage_starts = [0] + gaps
     for k, s in enumerate(stage_starts):
         e = (stage_starts[k + 1] if k + 1 < len(stage_starts) else n) - 1
@@ -157,20 +195,63 @@ def plot_arch(space, arch, out: str | Path, title: str = "") -> list[Path]:
         ax.axvline(xs[g] - 0.35, color="grey", ls="--", lw=0.8)
     handles = [plt.Rectangle((0, 0), 1, 1, facecolor=col, edgecolor="k") for _, col in legend]
     ax.legend(handles, [lab for lab, _ in legend], fontsize=7, loc="upper center",
-              bbox_to_anchor=(0.5, 0.02), ncol=min(len(legend), 6), frameon=False)
+                      bbox_to_anchor=(0.5, 0.02), ncol=min(len(legend), 6), frameon=False)
+    key_handles, key_labels = [], []
+    tokens = {c.token for c in arch} | {c.token for i in range(n) for c in space.choices(i)}
+    for letters, meaning in space.plot_key.items():       # the letters the space's tokens use
+        if any(t == letters or (t.startswith(letters) and t[len(letters):].isdigit()) for t in tokens):
+            key_handles.append(plt.Line2D([], [], ls="", marker=""))
+            key_labels.append(f"{letters} = {meaning}")
+    if decisions:
+        significant = sum(d["significant"] for d in decisions.values())
+        level = (best.get("confidence") or {}).get("level")
+        key_handles += [plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="k"),
+                        plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="k", hatch="///")]
+        key_labels += [f"decision significant ({significant} of {len(decisions)})",
+                       f"decision inside the noise ({len(decisions) - significant})"
+                       + (f", level {level:g}" if level else "")]
+    if key_handles:                          # a figure legend: kept whole by bbox_inches="tight"
+        fig.legend(key_handles, key_labels, fontsize=7, loc="upper left", bbox_to_anchor=(0.9, 0.85),
+                   frameon=False, handlelength=1.2 if decisions else 0, handletextpad=0.4)
     ax.set_xlim(-0.2, x)
     ax.set_ylim(-0.75, 1.15)
     ax.axis("off")
-    ax.set_title(title or f"{space.name}: {arch}", fontsize=9)
+    head = title or f"{space.name}: {arch}"
+    if best:
+        head += "\n" + score_line(best) + (f"; {best['strategy']} search" if best.get("strategy") else "")
+    ax.set_title(head, fontsize=9)
     return save_figure(fig, out)
 
 
-def plot_search(df: pd.DataFrame, out: str | Path, title: str = "") -> list[Path]:
+def search_title(df: pd.DataFrame, best: dict | None) -> str:
+    """What was searched: strategy, checkpoint and validation clips (from best_arch.json and
+    the results' ``strategy`` / ``clips`` columns)."""
+    best = best or {}
+    strategy = best.get("strategy") or (df["strategy"].iloc[0] if "strategy" in df and len(df) else None)
+    checkpoint = (best.get("context") or {}).get("checkpoint")
+    clips = best.get("clips") or (int(df["clips"].max()) if "clips" in df and len(df) else None)
+    parts = [f"{strategy} search" if strategy else "search"]
+    if checkpoint:
+        parts.append(f"of {Path(str(checkpoint)).parent.name}/{Path(str(checkpoint)).name}")
+    if clips:
+        parts.append(f"on {clips} validation clips")
+    if best.get("alpha") is not None:
+        parts.append(f"(α = {best['alpha']:g})")
+    return " ".join(parts)
+
+
+def plot_search(df: pd.DataFrame, out: str | Path, title: str = "", best: dict | None = None) -> list[Path]:
     """Search progress from a search's ``results.csv`` (columns ``objective``, ``top1_pct``,
-    ``gflops``, in evaluation order; ``top1_se``, ``cost`` and ``cost_unit`` when present)."""
+    ``gflops``, in evaluation order; ``top1_se``, ``cost`` and ``cost_unit`` when present).
+    With `best` (the search's best_arch.json, its ``context``): chance level drawn on every
+    panel and the GFLOPs axis spanning the whole space (smallest to largest architecture), so
+    that a cluster of evaluated points is seen against what the space offers. The title names
+    the strategy, checkpoint and validation clips."""
     _require(df, ["objective", "top1_pct", "gflops"], "the search plot")
     from .search.engine import pareto_table
 
+    context = (best or {}).get("context") or {}
+    chance, space_gflops = context.get("chance_pct"), context.get("space_gflops")
     other = "cost_unit" in df and len(df) and (df["cost_unit"] != "GFLOPs").any()
     fig, axes = plt.subplots(1, 3 if other else 2, figsize=(15 if other else 10, 4))
     ax1 = axes[0]
@@ -180,8 +261,7 @@ def plot_search(df: pd.DataFrame, out: str | Path, title: str = "") -> list[Path
              label="best so far")
     ax1.set_xlabel("evaluation")
     ax1.set_ylabel("objective V − αC (%)")
-    ax1.grid(alpha=0.3)
-    ax1.legend(fontsize=8)
+    ax1.ticklabel_format(axis="y", useOffset=False)
     front = pareto_table(df)                 # complete architectures only (no greedy '*' rows)
     se = "top1_se" in df
     panels = [(axes[1], "gflops", "GFLOPs per clip")]
@@ -195,8 +275,22 @@ def plot_search(df: pd.DataFrame, out: str | Path, title: str = "") -> list[Path
                     ms=4, lw=1.3, capsize=2, label="Pareto front" + (" (V, GFLOPs, C)" if other else ""))
         ax.set_xlabel(label)
         ax.set_ylabel("estimated top-1 (%)")
+    if space_gflops:
+        lo, hi = space_gflops
+        ax = axes[1]
+        for value, what in ((lo, "smallest"), (hi, "largest")):
+            ax.axvline(value, color="0.4", ls="--", lw=0.8)
+            ax.annotate(f"{what} in the space", (value, 1.0), xycoords=("data", "axes fraction"),
+                        xytext=(2, -2), textcoords="offset points", rotation=90, va="top", fontsize=6,
+                        color="0.3")
+        pad = 0.04 * max(hi - lo, 1e-12)
+        data = df["gflops"].to_numpy(float)
+        ax.set_xlim(min(lo, data.min()) - pad, max(hi, data.max()) + pad)
+    for ax in axes:
+        if chance is not None:
+            ax.axhline(chance, color="0.3", ls=":", lw=1.0, label=f"chance ({chance:.3g}%)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(title or "Search progress", fontsize=10)
+    fig.suptitle(title or search_title(df, best), fontsize=10)
     fig.tight_layout()
     return save_figure(fig, out)

@@ -1,7 +1,7 @@
 """`nas pretrain`: train a weight-sharing supernet, a sampled architecture per step, or a 2D
 image model on frames (the 2D CycleMLP that MLP-3D networks are center-initialized from).
 
-Single process: ``nas pretrain --config experiments/configs/pretrain_mlp3d_nano_cpu.yaml``.
+Single process: ``nas pretrain --config nas/configs/pretrain_mlp3d_nano_cpu.yaml``.
 Several processes (one per GPU, or gloo on CPU): ``torchrun --nproc_per_node N -m nas.cli
 pretrain --config ...``; every rank samples the same architecture each step (a function of
 the seed and step) and takes its slice of the same global batch.
@@ -24,6 +24,7 @@ from supernet.training.sampler import ArchSampler, RankSlices
 from .config import RunConfig, prepare_output_dir
 from .data import ClipSampler, build_loader
 from .data.augment import batch_mixer
+from .evaluate import VAL_ARCHS, eval_curve, evaluate_model, resolve_eval_schedule
 from .fewshot import check_fewshot_run, open_manifest, part_dir, part_train_config, write_manifest
 from .initialise import check_init_from, initialise
 from .utils import atomic_write_json
@@ -64,7 +65,9 @@ def check_run(cfg, command: str, model, resume: bool, evaluates: bool, kind: str
     check_run_options(cfg)
     images = space is None and not cfg.is_video
     splits = ("train", "val") if evaluates else ("train",)
-    datasets = check_data(cfg.data, splits, readable=("val",) if evaluates else (), images=images)
+    why = {"val": f"pretraining validates on it every {cfg.train.eval_every} epoch(s) (train.eval_every): "
+                  "set data.val_list, or train.eval_every=0 for no validation"} if command == "pretrain" else {}
+    datasets = check_data(cfg.data, splits, readable=("val",) if evaluates else (), images=images, why=why)
     check_run_folder(cfg.output_dir, kind or command, "output_dir")
     if resume:
         last = Path(cfg.output_dir) / "checkpoints" / "last.pt"
@@ -131,6 +134,28 @@ def build_sampler(cfg: RunConfig, model, space=None) -> ArchSampler:
                        cfg.train.warmup_arch_steps, sandwich_random=cfg.train.sandwich_random, **bounds)
 
 
+def validation_plan(cfg: RunConfig, val_clips: int) -> str:
+    """One phrase for the start line: when and on what the supernet is validated."""
+    if not cfg.train.eval_every:
+        return "no validation during pretraining (train.eval_every 0)"
+    clips = min(cfg.train.eval_clips or val_clips, val_clips)
+    return (f"validation every {cfg.train.eval_every} epoch(s) and at the end: {VAL_ARCHS} fixed sampled "
+            f"architectures on {clips} val clips (eval_curve.csv)")
+
+
+def report_chance(last_epoch: dict) -> None:
+    """After pretraining: a warning when the last validation pass is within two binomial SEs
+    of chance, i.e. a search on this supernet would rank noise."""
+    if "val_top1" not in last_epoch or "chance" not in last_epoch:
+        return
+    top1, chance, se = last_epoch["val_top1"], last_epoch["chance"], last_epoch["chance_se"]
+    if top1 < chance + 2 * se:
+        LOG.warning(f"warning: the supernet is at chance on validation: sampled architectures score "
+                    f"{top1:.1f}% top-1 against {chance:.1f}% chance (SE {se:.1f} points); a search on "
+                    "it would rank noise. Train longer (train.epochs), use a warm start "
+                    "(train.warmup_arch) or check the data and labels")
+
+
 def run_pretrain(cfg: RunConfig, resume: bool = False, progress: bool = True) -> TrainResult:
     """Pretrain the supernet of `cfg.model` on `cfg.data` (or, for a 2D image model, train it
     on single frames); returns the final step and checkpoint."""
@@ -144,7 +169,9 @@ def run_pretrain(cfg: RunConfig, resume: bool = False, progress: bool = True) ->
     if cfg.few_shot.split_units:
         return _pretrain_fewshot(cfg, model, resume, progress)
     resume = resume and not start_instead_of_resume(cfg.output_dir, "pretrain")
-    train_set = check_run(cfg, "pretrain", model, resume, evaluates=False)["train"]   # before any output
+    resolve_eval_schedule(cfg, "pretrain")
+    datasets = check_run(cfg, "pretrain", model, resume, evaluates=bool(cfg.train.eval_every))  # before any output
+    train_set = datasets["train"]
     sampler = build_sampler(cfg, model)
     how = initialise(model, cfg, supernet=True) if not resume else "resumed"
     device, info = setup_run(cfg, resume)
@@ -155,14 +182,16 @@ def run_pretrain(cfg: RunConfig, resume: bool = False, progress: bool = True) ->
                   f"{model.space.size():.3g} architectures; {how}) on {cfg.data.dataset}: "
                   f"{len(train_set)} clips, {steps} steps/epoch x {cfg.train.epochs} epochs, "
                   f"sampler {cfg.train.sampler} ({sampler.paths_per_step} path(s)/step), "
-                  f"{info.world} process(es) on {device}")
+                  f"{info.world} process(es) on {device}; " + validation_plan(cfg, len(datasets.get("val") or ())))
         result = train(model, train_cfg=cfg.train, optim_cfg=cfg.optim, make_loader=make_loader,
                        steps_per_epoch=steps, out_dir=cfg.output_dir, kind="supernet",
                        config=cfg.to_dict(), device=device, dist_info=info, arch_sampler=sampler,
                        resume=resume, final_name="supernet.pt", progress=progress,
+                       evaluate=eval_curve(cfg, steps, device, info.is_main, space=model.space),
                        batch_transform=batch_mixer(cfg.data.augment, cfg.data.num_classes,
                                                    cfg.train.seed, info.rank))
         if info.is_main:
+            report_chance(result.last_epoch)
             LOG.info(f"done: step {result.step}; checkpoint {result.checkpoint}; metrics "
                   f"{Path(cfg.output_dir) / 'metrics.csv'}; config {Path(cfg.output_dir) / 'config.yaml'}")
         return result
@@ -174,8 +203,6 @@ def _pretrain_image_model(cfg: RunConfig, model, resume: bool, progress: bool = 
     """Train a 2D image model on frames of `cfg.data` (`FrameImages`), then evaluate it on the
     centre frames of the val split; writes ``model.pt`` (a vidnas checkpoint of kind "image",
     readable by MLP-3D's ``options.center_init_from``) and ``eval.json``."""
-    from .evaluate import evaluate_model
-
     if cfg.init_from or cfg.options or cfg.arch:
         raise ValueError(f"{cfg.model.name} is a 2D image model trained from scratch; it takes no "
                          "arch, init_from or options")

@@ -59,7 +59,7 @@ def register_kind(kind: FolderKind) -> FolderKind:
 
 
 _TRAIN_IGNORE = ("train.max_steps", "train.threads", "train.tensorboard",    # change nothing a run computes
-                 "data.cache_dir")
+                 "train.eval_every", "train.eval_clips", "data.cache_dir")
 register_kind(FolderKind("pretrain", "config.yaml", "checkpoints/last.pt", _TRAIN_IGNORE))
 register_kind(FolderKind("train", "config.yaml", "checkpoints/last.pt", _TRAIN_IGNORE))
 register_kind(FolderKind("fewshot", "config.yaml", "fewshot.json", _TRAIN_IGNORE))   # nas.fewshot

@@ -21,10 +21,10 @@ from supernet.training.loop import TrainResult, train
 from .config import RunConfig
 from .data import build_dataset, build_loader
 from .data.augment import batch_mixer
-from .evaluate import evaluate_model
+from .evaluate import eval_curve, evaluate_model, resolve_eval_schedule
 from .initialise import initialise
 from .pretrain import check_run, make_loader_factory, setup_run
-from .utils import atomic_write_json, atomic_write_text
+from .utils import atomic_write_json
 from .log import get_logger
 from .runfolder import start_instead_of_resume
 
@@ -43,32 +43,6 @@ def evaluate_run(model, cfg: RunConfig, device) -> dict:
                                                                num_workers=cfg.train.num_workers), device)
     out["top1"] = out.get("multi_view", single)["top1"]
     return out
-
-
-def eval_curve(cfg: RunConfig, steps_per_epoch: int, device, is_main: bool):
-    """The loop's per-epoch hook for ``train.eval_every = N``: every N epochs, single-view val
-    top-1 and loss go to ``eval_curve.csv`` (one row per epoch, rewritten atomically, so a
-    resumed run keeps its rows); None when N = 0."""
-    if not cfg.train.eval_every:
-        return None
-    import pandas as pd
-
-    path = Path(cfg.output_dir) / "eval_curve.csv"
-    val = build_loader(build_dataset(cfg.data, "val"), max(1, cfg.train.batch_size // 2),
-                       num_workers=cfg.train.num_workers)
-
-    def hook(model, step: int) -> dict:
-        epochs = -(-step // steps_per_epoch)                  # epochs done (the last may be partial)
-        if epochs % cfg.train.eval_every and step < cfg.train.epochs * steps_per_epoch:
-            return {}
-        res = evaluate_model(model, val, device)
-        if is_main:
-            rows = pd.read_csv(path).to_dict("records") if path.exists() else []
-            rows = [r for r in rows if int(r["epoch"]) < epochs]
-            rows.append({"epoch": epochs, "step": step, "val_top1": res["top1"], "val_loss": res["loss"]})
-            atomic_write_text(path, pd.DataFrame(rows).to_csv(index=False))
-        return {"val_top1": res["top1"]}
-    return hook
 
 
 def training_hooks(model, cfg: RunConfig):
@@ -95,6 +69,7 @@ def run_train(cfg: RunConfig, resume: bool = False, quiet: bool = False, progres
     model = build_model(cfg.model.name, cfg.input_size, cfg.data.num_classes, arch=cfg.arch,
                         **cfg.model.kwargs)
     resume = resume and not start_instead_of_resume(cfg.output_dir, "train")
+    resolve_eval_schedule(cfg, "train")
     train_set = check_run(cfg, "train", model, resume, evaluates=True)["train"]   # before any output
     how = initialise(model, cfg) if not resume else "resumed"
     device, info = setup_run(cfg, resume, kind="train")

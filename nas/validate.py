@@ -144,16 +144,18 @@ def first_readable(dataset, limit: int | None = None) -> int | None:
 
 
 def check_data(data, splits: tuple[str, ...], readable: tuple[str, ...] = (),
-               images: bool = False) -> dict:
+               images: bool = False, why: dict[str, str] | None = None) -> dict:
     """Build each split of `data` (a DataConfig): list files exist and parse; the splits in
-    `readable` hold at least one readable clip. Returns {split: dataset}."""
+    `readable` hold at least one readable clip. Returns {split: dataset}. `why`: per split,
+    what the error for an empty list says instead of "this command reads the ... split"."""
     from .data import build_dataset
 
     out = {}
     for split in splits:
         listed = getattr(data, f"{split}_list", "")
         if not data.is_synthetic and not listed:
-            raise ValueError(f"data.{split}_list is empty; this command reads the {split} split")
+            raise ValueError(f"data.{split}_list is empty; "
+                             + (why or {}).get(split, f"this command reads the {split} split"))
         if listed:
             check_input_file(listed, f"data.{split}_list")
         out[split] = build_dataset(data, split, images=images)

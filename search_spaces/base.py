@@ -104,6 +104,8 @@ class SearchSpace(ABC):
     # (None: the first integer field, else the token) and legend labels per field
     plot_field: ClassVar[str | None] = None
     plot_labels: ClassVar[dict[str, str]] = {}
+    # what the letters of a token mean (a legend of the architecture plot), e.g. {"sr": "short-range GTM"}
+    plot_key: ClassVar[dict[str, str]] = {}
 
     unit_names: tuple[str, ...]
     unit_stages: tuple[int, ...]

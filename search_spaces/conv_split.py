@@ -173,6 +173,7 @@ class ConvSplitSpace(SearchSpace):
 
     name = "conv3d_split"
     choice_cls = ConvSplitChoice
+    plot_key = {token: strategy.replace("_", "-") for strategy, token in STRATEGY_TOKENS.items()}
 
     def __init__(self, units: Sequence[SplitUnit | dict], strategies: Sequence[str] = STRATEGIES):
         self.units = tuple(u if isinstance(u, SplitUnit) else SplitUnit.from_dict(u) for u in units)

@@ -84,6 +84,7 @@ class GTMSpace(SearchSpace):
 
     name = "mlp3d"
     choice_cls = GTMChoice
+    plot_key = {abbr: f"{gtm_type.replace('_', '-')} GTM" for gtm_type, abbr in TYPE_ABBREV.items()}
 
     def __init__(self, depths, time_tokens: int, max_group_size: int = 16,
                  gtm_types=GTM_TYPES):

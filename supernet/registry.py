@@ -70,7 +70,7 @@ class FamilyInfo:
     declared next to its models (`register_family`) so that `nas/` names no family:
 
     * ``demo_config``: the ``nas demo`` pretraining config (a file under
-      ``experiments/configs/`` or an absolute path); None: no demo;
+      ``nas/configs/``, shipped as package data, or an absolute path); None: no demo;
     * ``search_defaults``: defaults of ``nas search`` / ``nas demo`` evaluation settings the
       user did not set, e.g. ``{"bn_recalib": 4}`` for BatchNorm hosts;
     * ``run_options``: the keys of a run config's ``options:`` section the family supports,

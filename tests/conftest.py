@@ -9,6 +9,18 @@ if ROOT not in sys.path:
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_thread_per_xdist_worker():
+    """Under pytest-xdist (the default run: two workers on the 2-core CI machine) each worker
+    computes with one torch thread, so the two workers do not oversubscribe the cores; a run
+    config's own ``train.threads`` still applies inside that run. Without xdist nothing changes."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
+    yield
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """One torch thread for a module's tests (`pytestmark = pytest.mark.usefixtures("one_thread")`):

@@ -149,3 +149,75 @@ def test_unknown_model_option_is_a_one_line_error(capsys, tmp_path):
     assert main(["pretrain", "--config", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert "model eco-nano does not take the option 'drop_path_rate'" in err and "\n" not in err
+
+
+def test_validation_passes_leave_the_run_bit_identical_and_resume_across_one(tmp_path, monkeypatch, capsys):
+    """Issue 24: pretraining validates by default. A pass must not draw from the training RNG
+    streams: the run stopped right after the pass of epoch 1, whose checkpoint (step 10) was
+    written before it, resumes to the weights of an uninterrupted run and of a run without
+    validation (drop_path 0.1 draws from the torch RNG every step)."""
+    import nas.pretrain
+    from supernet.training.loop import TrainingInterrupted
+
+    torch.set_num_threads(1)
+    real = nas.pretrain.eval_curve
+
+    def drawing(stop: bool):
+        """The real hook, plus a draw from the torch RNG (as a pass with random views would)
+        and, with `stop`, Ctrl-C right after the first pass."""
+        def factory(*args, **kw):
+            hook = real(*args, **kw)
+            if hook is None:                    # train.eval_every 0
+                return None
+
+            def wrapped(model, step):
+                out = hook(model, step)
+                torch.rand(3)
+                if out and stop:
+                    raise KeyboardInterrupt
+                return out
+            return wrapped
+        return factory
+
+    config = {name: tiny_config(tmp_path, name, checkpoint_every=5, eval_every=every)
+              for name, every in (("plain", 0), ("full", 1), ("part", 1))}
+    monkeypatch.setattr(nas.pretrain, "eval_curve", drawing(stop=False))
+    for name in ("plain", "full"):
+        run_pretrain(load_run_config(config[name]), progress=False)
+    monkeypatch.setattr(nas.pretrain, "eval_curve", drawing(stop=True))
+    with pytest.raises(TrainingInterrupted):
+        run_pretrain(load_run_config(config["part"]), progress=False)
+    assert load_checkpoint(tmp_path / "part" / "checkpoints" / "last.pt")["step"] == 10
+    monkeypatch.setattr(nas.pretrain, "eval_curve", drawing(stop=False))
+    run_pretrain(load_run_config(config["part"]), resume=True, progress=False)
+    plain, full, part = (final_state(tmp_path / n) for n in ("plain", "full", "part"))
+    for k in plain:
+        assert torch.equal(plain[k], full[k]) and torch.equal(full[k], part[k]), k
+    import pandas as pd
+    curves = [pd.read_csv(tmp_path / n / "eval_curve.csv") for n in ("full", "part")]
+    assert list(curves[0]["step"]) == [10, 20] and curves[0].equals(curves[1])
+    assert set(curves[0]["chance"]) == {10.0} and (curves[0]["val_top1_min"] <= curves[0]["val_top1_max"]).all()
+    assert len(curves[0]["archs"][0].split()) == 3
+    assert not (tmp_path / "plain" / "eval_curve.csv").exists()
+
+
+def test_pretraining_validates_by_default_and_says_so(tmp_path, capsys):
+    path = tiny_config(tmp_path, "run", max_steps=4)
+    assert main(["pretrain", "--config", str(path), "--no-progress", "--set", "train.threads=1"]) == 0
+    out = capsys.readouterr().out
+    stored = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["train"]
+    assert (stored["eval_every"], stored["eval_clips"]) == (5, 256)       # the resolved defaults
+    assert "validation every 5 epoch(s) and at the end: 3 fixed sampled architectures on 20 val clips" in out
+    import pandas as pd
+    curve = pd.read_csv(tmp_path / "run" / "eval_curve.csv")
+    assert list(curve["step"]) == [4] and list(curve["clips"]) == [20]      # the last step is validated
+    epoch_line = next(line for line in out.splitlines() if line.startswith("epoch 0"))
+    assert f"val_top1 {curve['val_top1'][0]:.4f}" in epoch_line and "chance 10.0000" in epoch_line
+    assert "warning: the supernet is at chance on validation" in out     # 4 steps: it is
+    # a video list without a val list: one line naming the way out, nothing written
+    (tmp_path / "train.txt").write_text("a.mp4 0\nb.mp4 1\n")
+    assert main(["pretrain", "--config", str(path), "--set", f"output_dir={tmp_path / 'video'}",
+                 "--set", "data.dataset=video-list", "--set", f"data.train_list={tmp_path / 'train.txt'}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "error: data.val_list is empty; pretraining validates" in err and "train.eval_every=0" in err
+    assert "\n" not in err and not (tmp_path / "video").exists()

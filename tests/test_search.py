@@ -100,11 +100,13 @@ def rows(df):
 SPACES = ["mlp3d-nano", "morphmlp-nano", "eco-nano", "r3d-rs-nano"]
 
 
-@pytest.mark.parametrize("count", [6, pytest.param(20, marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("count", [6, 20])
 @pytest.mark.parametrize("name", SPACES)
 def test_cost_table_sum_equals_full_fvcore_trace(name, count):
-    """`count` random architectures per space against a full fvcore trace each (6 in the
-    default run; the slow run checks 20, the first 6 of them the same)."""
+    """`count` random architectures per space against a full fvcore trace each (the slow run;
+    the default run checks two architectures of every registered family in
+    test_registry.test_every_cost_table_sum_equals_a_full_fvcore_count)."""
     try:
         entry = model_entry(name)
     except ValueError:

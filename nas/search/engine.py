@@ -373,7 +373,8 @@ def run_search(config: SearchConfig, factory: EvaluatorFactory, out: str | Path 
                     "score_units": {"top1_pct": "%", "top1_se": f"% ({SE_KIND} SE)", "gflops": "GFLOPs",
                                     "params_M": "M", "cost": objective.unit,
                                     "objective": f"% - alpha * {objective.unit}"},
-                    "confidence": info["confidence"], "per_alpha": info["per_alpha"]})
+                    "confidence": info["confidence"], "per_alpha": info["per_alpha"],
+                    "context": plot_context(full_config["evaluation"], model, cost_table, space)})
         atomic_write_text(out_dir / PARETO_CSV, pareto_table(result.table).to_csv(index=False))
     log(summary(result, objective, config.strategy, pareto=strategy.reports_pareto))
     return result
@@ -406,6 +407,16 @@ def cost_weight(objective: Objective, table: CostTable, space, frame, best) -> d
                 "mostly minimises the cost (lower --alpha to weigh accuracy)")
     return {"alpha": objective.alpha, "cost_range": spread, "over": over, "term_range_points": term,
             "top1_se": se, "warning": note}
+
+
+def plot_context(evaluation: dict, model, table: CostTable, space) -> dict[str, Any]:
+    """best_arch.json's `context`, what the search figures draw besides the scores: the
+    checkpoint searched, chance top-1 (100 / classes) and the GFLOPs range of the whole space
+    (smallest and largest architecture, exact from the cost table)."""
+    largest, smallest = extreme_archs(table, space)
+    classes = model.spec.get("num_classes")
+    return {"checkpoint": evaluation.get("checkpoint"), "chance_pct": 100.0 / classes if classes else None,
+            "space_gflops": [table.gflops(smallest), table.gflops(largest)]}
 
 
 def confidence_section(ctx: SearchContext, outcome: Outcome, config: SearchConfig) -> dict[str, Any]:

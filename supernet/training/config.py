@@ -92,7 +92,8 @@ class TrainConfig:
     amp: bool = False                         # bf16 autocast on CUDA
     checkpoint_every: int = 100               # optimizer steps between checkpoints
     log_every: int = 1                        # steps between metrics rows
-    eval_every: int = 0                       # standalone: epochs between val passes (eval_curve.csv; 0: end only)
+    eval_every: int | None = ranged(None, 0)   # epochs between val passes (eval_curve.csv; 0: none); None: 5 when pretraining, 0 in standalone training
+    eval_clips: int | None = ranged(None, 1)   # clips of a val pass (a fixed class-balanced subset); None: 256 when pretraining, all in standalone training
     device: str = "auto"                      # auto | cpu | cuda | cuda:N
     num_workers: int = ranged(0, 0)   # DataLoader worker processes (0: load in the training process)
     threads: int | None = ranged(None, 1)   # torch intra-op threads on CPU (None: torch default)
@@ -105,8 +106,6 @@ class TrainConfig:
             raise ValueError(f"train.epochs and train.batch_size must be >= 1, got {self.epochs}, {self.batch_size}")
         if self.checkpoint_every < 1 or self.log_every < 1:
             raise ValueError("train.checkpoint_every and train.log_every must be >= 1")
-        if self.eval_every < 0:
-            raise ValueError(f"train.eval_every must be >= 0 (epochs; 0 = only at the end), got {self.eval_every}")
         if self.warmup_arch_steps < 0 or (self.warmup_arch_steps and not self.warmup_arch):
             raise ValueError(f"train.warmup_arch_steps={self.warmup_arch_steps} needs a train.warmup_arch "
                              "(an architecture string) and must be >= 0")

@@ -28,7 +28,7 @@ from torch import nn
 
 from ..utils.io import NoSpaceLeft
 from ..utils.progress import progress as progress_bar
-from .checkpoint import load_checkpoint, save_checkpoint, set_rng_state
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import OptimConfig, TrainConfig
 from .distributed import DistInfo, all_reduce_sum, barrier
 from .ema import ModelEma
@@ -348,7 +348,9 @@ def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
                               "clips": int(count), "skipped": int(skipped_n),
                               "skipped_batches": int(empty_n)}
                 if evaluate is not None and (step % steps_per_epoch == 0 or step >= stop):
+                    rng = rng_state()           # a val pass draws nothing from the training streams
                     evaluated = evaluate(ema.module if ema is not None else net, step)
+                    set_rng_state(rng)
                     last_epoch.update(evaluated)
                     log.scalars({f"eval/{k}": v for k, v in evaluated.items()}, step)
                     net.train()
