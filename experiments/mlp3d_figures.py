@@ -10,7 +10,7 @@ script again after an interruption and finished work is skipped.
 3. ``nas correlate``: the paper's named variants (2D, SR, LR, ST, SR-LR, SR-SW at every group
    size the clip allows, duplicates removed) and the searched one, each trained standalone
    (from the supernet's weights by default, ``--scratch`` for from scratch: on this CPU
-   budget, 16 epochs from scratch left the 2D and SR-2 networks at chance, see README); their shared-weight estimates against the real
+   budget, 16 epochs from scratch left the 2D and SR-2 networks at chance, see docs/results.md); their shared-weight estimates against the real
    accuracies give Kendall tau / Spearman rho / Pearson r and Fig. 6.
 4. ``nas plot variants``: Fig. 4 (top-1 vs GFLOPs of the named variants, searched arch marked).
 5. ``summary.json`` / ``summary.md``: tau, rho, and the searched architecture against the best

@@ -5,7 +5,7 @@ MLP-3D-nano at T' = 8, and the standalone table it ships as a tabular video-NAS 
     python experiments/ranking_fidelity.py                    # the whole study (resumes)
     python experiments/ranking_fidelity.py --stage report     # tables and figures from what is done
 
-Protocol (fixed before any result was looked at; README, "How well does the supernet rank?"):
+Protocol (fixed before any result was looked at; docs/results.md, "How well does the supernet rank?"):
 
 * Space: MLP-3D-nano on 32-frame 32 x 32 clips of the bundled synthetic-temporal set, T' = 8,
   S in {1, 2, 4, 8}: 15 choices per block, 12 distinct functions, 8 blocks.
@@ -448,7 +448,7 @@ def _ci(m: dict | None) -> str:
 
 
 def report_markdown(summary: dict, frame: pd.DataFrame) -> str:
-    """The tables of the README section, from summary.json and the standalone table."""
+    """The tables of the docs/results.md section, from summary.json and the standalone table."""
     lines = [f"# Ranking fidelity{' (PARTIAL)' if summary.get('partial') else ''}", "",
              f"{summary['n_archs']} of {summary['archs_planned']} architectures have both seeds "
              f"({', '.join(map(str, summary['seeds']))}); standalone: {summary['standalone_epochs']} epochs "

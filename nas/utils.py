@@ -88,7 +88,7 @@ def choose_threads(cores: int | None = None, load: float | None = None) -> tuple
     """Torch threads for a CPU run on a machine that may be shared: the cores that the other
     processes leave free at start (core count minus the 1-minute load average, rounded), at
     least 1; and a sentence saying so. A thread that shares its core with another process
-    makes every multi-threaded op wait for it (see the README's *On a busy machine*)."""
+    makes every multi-threaded op wait for it (see *On a busy machine* in docs/costs.md)."""
     if cores is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if load is None:

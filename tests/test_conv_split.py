@@ -316,7 +316,7 @@ def test_eco_lite_parameters_follow_table_2():
     assert abs(counts["r21d"] - counts["c3d"]) / counts["c3d"] < 1e-3          # Conv3D = R(2+1)D
     assert counts["c3d"] > counts["pcat"] > counts["p3dc"] == counts["p3da"] > counts["padd"] > counts["r1"]
     # P3D-B: Table II has it above P3D-A/C; by definition it is the same as A/C where C = S
-    # and smaller where C < S (its temporal conv is C -> S, theirs S -> S): see the README.
+    # and smaller where C < S (its temporal conv is C -> S, theirs S -> S): see docs/spaces/conv3d-split.md.
     assert counts["padd"] * 0.95 < counts["p3db"] < counts["p3da"]
 
 

@@ -200,7 +200,7 @@ def test_decoded_video_is_still_a_full_decode(clips_dir):
     assert isinstance(video, DecodedVideo) and video.shape == (LENGTH, 64, 96, 3)
 
 
-# ---- the second decoder: measured, not offered (README "Decoders") --------------------------
+# ---- the second decoder: measured, not offered (docs/data.md "Decoders") --------------------------
 DECORD_WRONG = {"mpegts": "decord 0.6 drops the first GOP of MPEG-TS files (frames shifted)",
                 "mpeg4_bframes": "decord 0.6 shifts frames after MPEG-4 Part 2 B-frames"}
 

@@ -36,7 +36,7 @@ the demuxer did not list, or a needed frame that never comes), the video falls b
 decode; if that finds a different frame count, it raises `FrameCountChanged` carrying the
 decoded video, and the dataset samples the clip again from the true length.
 
-Second decoders were measured and are not registered (README, "Decoders"): torchcodec's
+Second decoders were measured and are not registered (docs/data.md, "Decoders"): torchcodec's
 PyPI wheel needs CUDA torch and system FFmpeg libraries; decord is no faster than seek
 decoding and returns wrong frames for MPEG-TS and MPEG-4 Part 2 B-frame files. A new one is a
 `register_decoder` call; `get_decoder` reports an unknown or uninstalled one in one line.

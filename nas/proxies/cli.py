@@ -13,7 +13,7 @@ canonical_arch, one column per proxy, higher = predicted better, <proxy>_seconds
 per call) and
 OUT/proxies.json (settings; per proxy its relative spread over the architectures and whether
 it is degenerate: spread < 1e-3, a ranking made of rounding noise). Proxies are a registry
-(`nas.proxies.register_proxy`); plug-ins add theirs (see README, "Extending vidnas").
+(`nas.proxies.register_proxy`); plug-ins add theirs (see docs/extending.md).
 """
 from __future__ import annotations
 

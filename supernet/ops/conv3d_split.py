@@ -177,7 +177,7 @@ class ProposedSplitOp(SplitOp):
     * add: the branches are summed (Proposed-Add).
       cat: concatenated on channels (2S) and fused back to S by a 1 x 1 2D conv, so the op
       stays a drop-in (Proposed-Cat; Table II's 32.2M suggests the paper instead carried 2S
-      channels into the next layer, which changes the host's widths; see the README).
+      channels into the next layer, which changes the host's widths; see docs/spaces/conv3d-split.md).
 
     Note (paper as written): striding the flattened X·Y axis by s^2 keeps every s^2-th pixel
     in row-major order, so for s > 1 the temporal branch's output j comes from input pixel
