@@ -128,7 +128,7 @@ def cmd_demo(args) -> int:
     from dataclasses import fields
 
     from supernet.registry import declared_run_option
-    from supernet.utils.config import load_config
+    from .compat import load_config
 
     from .config import RunConfig
     from .demo import DemoConfig, run_demo
@@ -139,7 +139,7 @@ def cmd_demo(args) -> int:
         ("the pretraining config", {f.name for f in fields(RunConfig)},
          lambda item, root: declared_run_option(root) is not None),
         ("the search settings", set(SECTIONS) | {f.name for c in SECTIONS.values() for f in fields(c)}, None)])
-    cfg = load_config(DemoConfig, args.config, own, {"space": args.space, "out": args.out,
+    cfg = load_config(DemoConfig, "demo", args.config, own, {"space": args.space, "out": args.out,
                                                      "threads": args.threads})
     run_demo(cfg.space, cfg.out, val_size=cfg.val_size, progress=not args.no_progress, threads=cfg.threads,
              pretrain_overrides=list(cfg.pretrain_overrides) + pretrain,
@@ -167,7 +167,7 @@ def correlate_config(args):
     correlate setting overrides the standalone runs' config (``--set train.batch_size=16``)."""
     from dataclasses import fields
 
-    from supernet.utils.config import load_config
+    from .compat import load_config
 
     from .config import RunConfig
     from .correlate import CorrelateConfig
@@ -184,7 +184,7 @@ def correlate_config(args):
              "epochs": args.epochs, "val_size": args.val_size, "batch_size": args.batch_size,
              "seed": args.seed, "bn_recalib": args.bn_recalib, "train_config": args.train_config,
              "seeds": list(args.seeds) if args.seeds else None, "runs": args.runs}
-    cfg = load_config(CorrelateConfig, args.config, own, flags)
+    cfg = load_config(CorrelateConfig, "correlate", args.config, own, flags)
     cfg.overrides = list(cfg.overrides) + runs
     return cfg
 

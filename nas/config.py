@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from supernet.registry import declared_run_option, run_option
 from supernet.training.config import OptimConfig, TrainConfig
-from supernet.utils.config import apply_overrides, coerce, from_dict, load_yaml, to_dict
+from supernet.utils.config import coerce, from_dict, to_dict
 
+from .compat import load, load_config
 from .data.config import DataConfig
 
 
@@ -152,15 +152,14 @@ def resolve_run_options(model_name: str, options: dict) -> dict:
 def load_run_config(path: str | Path | None, overrides: list[str] | None = None,
                     base: dict | None = None) -> RunConfig:
     """Read `path` (YAML; or start from `base`), apply overrides, validate."""
-    data = load_yaml(path) if path else dict(base or {})
-    return from_dict(RunConfig, apply_overrides(data, overrides))
+    return load_config(RunConfig, "run", path, overrides, base=base)
 
 
 def read_stored_config(path: Path) -> dict[str, Any]:
     """A run's stored ``config.yaml`` as the current schema sees it: keys added to the schema
     after the run was written take their defaults, so an older run still resumes."""
     try:
-        return from_dict(RunConfig, yaml.safe_load(path.read_text()) or {}).to_dict()
+        return from_dict(RunConfig, load(path, "run")).to_dict()
     except ValueError as e:
         raise ValueError(f"{path} does not fit the current run config ({e})") from None
 

@@ -23,8 +23,9 @@ from typing import Any
 import pandas as pd
 
 from search_spaces import Arch, arch_texts
-from supernet.utils.config import apply_overrides, from_dict, load_yaml, ranged, to_dict
+from supernet.utils.config import apply_overrides, from_dict, ranged, to_dict
 
+from .compat import load
 from .config import RunConfig, read_stored_config
 from .search.confidence import binomial_se
 from .stats import correlations, precision_at_k, regret, seed_ceiling
@@ -93,7 +94,7 @@ def standalone_config(ckpt: dict, cfg: CorrelateConfig, arch: str, out_dir: Path
     with `cfg.overrides`, the epochs, the seed and the output folder applied. It never starts
     from the supernet's weights unless the overrides ask for ``init_from``."""
     if cfg.train_config:
-        base = load_yaml(cfg.train_config)
+        base = load(cfg.train_config, "train")
     else:
         base = drop_write_paths(ckpt.get("config") or {}, f"checkpoint {cfg.checkpoint}")
         if "data" not in base:

@@ -15,7 +15,9 @@ import argparse
 import dataclasses
 from typing import Literal, Optional
 
-from supernet.utils.config import apply_overrides, from_dict, load_yaml
+from supernet.utils.config import apply_overrides, from_dict
+
+from .compat import load
 
 _OWN = ("help", "config", "set")
 
@@ -85,7 +87,7 @@ def resolve_flag_config(parser_args: argparse.Namespace) -> None:
     if spec is None:
         return
     schema, required, groups = spec
-    data = load_yaml(parser_args.config) if parser_args.config else {}
+    data = load(parser_args.config, "flags") if parser_args.config else {}
     data = apply_overrides(data, parser_args.set)
     given = {f.name: getattr(parser_args, f.name) for f in dataclasses.fields(schema)
              if hasattr(parser_args, f.name)}

@@ -24,14 +24,20 @@ from .deploy.export import export_state_dict
 from .validate import check_checkpoint, check_same_model
 
 
-def check_init_from(cfg) -> None:
+def check_init_from(cfg, standalone: bool = True) -> dict | None:
     """A run config's ``init_from``, if set: a `nas export` folder of the run's model, or a
-    supernet checkpoint of it (loaded, finite, its model named when it is another)."""
+    supernet checkpoint of it (loaded, finite, its model named when it is another). Returns
+    the starting weights it names for a `standalone` run (the state dict of ``cfg.arch``'s
+    subnet), loaded once here and handed to `initialise`; else None."""
     if cfg.init_from and Path(cfg.init_from).is_dir():            # a `nas export` folder
-        export_state_dict(cfg.init_from, cfg.model.name, cfg.arch)
-    elif cfg.init_from:
+        exported = export_state_dict(cfg.init_from, cfg.model.name, cfg.arch)
+        return exported if standalone else None
+    if cfg.init_from:
         ckpt = check_checkpoint(cfg.init_from, "init_from", kinds=("supernet",))
         check_same_model(ckpt["model_spec"], cfg.model.name, f"init_from {shorten(str(cfg.init_from), quote=False)}")
+        if standalone and cfg.arch is not None:
+            return model_from_checkpoint(ckpt).export(cfg.arch).state_dict()
+    return None
 
 
 def network_paths(model) -> list:
@@ -39,25 +45,27 @@ def network_paths(model) -> list:
     return [model.main, model.extra] if hasattr(model, "extra") else [model]
 
 
-def initialise(model, cfg, supernet: bool = False) -> str:
-    """Apply ``cfg.init_from`` or the family's initialisation option (``options``, e.g.
-    MLP-3D's ``center_init_from``) to `model`, then its ``adjust`` options (e.g. MLP-3D's
+def initialise(model, cfg, supernet: bool = False, init_weights: dict | None = None) -> str:
+    """Apply ``cfg.init_from`` (its weights as `check_init_from` returned them, or loaded
+    here when not given) or the family's initialisation option (``options``, e.g. MLP-3D's
+    ``center_init_from``) to `model`, then its ``adjust`` options (e.g. MLP-3D's
     ``temporal_init``); a one-line description."""
-    how = _starting_weights(model, cfg, supernet)
+    how = _starting_weights(model, cfg, supernet, init_weights)
     for _, value, option in cfg.run_options("adjust"):
         how += "; " + option.apply(model, value, cfg.train.seed)
     return how
 
 
-def _starting_weights(model, cfg, supernet: bool) -> str:
+def _starting_weights(model, cfg, supernet: bool, exported: dict | None) -> str:
     if cfg.init_from:
         if supernet:
             raise ValueError("init_from starts a standalone network from a supernet; a supernet "
                              "starts from scratch or from its family's initialisation option")
-        if Path(cfg.init_from).is_dir():                   # a `nas export` folder
-            exported = export_state_dict(cfg.init_from, cfg.model.name, cfg.arch)
-        else:
-            exported = model_from_checkpoint(cfg.init_from).export(cfg.arch).state_dict()
+        if exported is None:
+            exported = check_init_from(cfg)
+        if exported is None:
+            raise ValueError(f"init_from {shorten(str(cfg.init_from), quote=False)} is a supernet: "
+                             "set arch to the architecture whose weights to start from")
         for path in network_paths(model):             # a two-path net: both paths, no head FC
             own = path.state_dict()
             missing = sorted(set(own) - set(exported))

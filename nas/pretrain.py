@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -36,11 +37,19 @@ from .validate import check_checkpoint, check_data, check_device, check_finite, 
 LOG = get_logger()
 
 
-def check_run(cfg, command: str, model, resume: bool, evaluates: bool, kind: str | None = None) -> dict:
+class CheckedRun(NamedTuple):
+    """What `check_run` loaded, handed on so that nothing is read twice."""
+
+    datasets: dict                       # split -> dataset
+    init_weights: dict | None            # a standalone run's init_from weights (`check_init_from`)
+
+
+def check_run(cfg, command: str, model, resume: bool, evaluates: bool, kind: str | None = None) -> CheckedRun:
     """Everything `nas pretrain` / `nas train` (`command`) reads, before any output: config
     numbers, device, warmup_arch, init_from / the run options, data lists (val_list when the
     run `evaluates`), the resumed checkpoint, and the output folder (of `kind`, default the
-    command's; a few-shot pretrain folder is kind "fewshot"). Returns the datasets."""
+    command's; a few-shot pretrain folder is kind "fewshot"). Returns the datasets and the
+    starting weights it loaded (`CheckedRun`)."""
     for section in ("optim", "train"):
         for key, value in vars(getattr(cfg, section)).items():
             check_finite(f"{section}.{key}", value)
@@ -61,7 +70,7 @@ def check_run(cfg, command: str, model, resume: bool, evaluates: bool, kind: str
             space.parse(cfg.train.warmup_arch)
         except ValueError as e:
             raise ValueError(f"train.warmup_arch: {e}") from None
-    check_init_from(cfg)
+    init_weights = check_init_from(cfg, standalone=command == "train")
     check_run_options(cfg)
     images = space is None and not cfg.is_video
     splits = ("train", "val") if evaluates else ("train",)
@@ -78,7 +87,7 @@ def check_run(cfg, command: str, model, resume: bool, evaluates: bool, kind: str
                                  f"{ckpt['model_spec'].get('name')!r} with another spec than the "
                                  f"config's {cfg.model.name!r}; use the same config")
             check_weights(model.spec, ckpt["model"], f"resume checkpoint {shorten(str(last), quote=False)}")
-    return datasets
+    return CheckedRun(datasets, None if resume else init_weights)
 
 
 def make_loader_factory(cfg: RunConfig, dataset, rank: int, world: int, shuffle: bool = True):
@@ -170,7 +179,7 @@ def run_pretrain(cfg: RunConfig, resume: bool = False, progress: bool = True) ->
         return _pretrain_fewshot(cfg, model, resume, progress)
     resume = resume and not start_instead_of_resume(cfg.output_dir, "pretrain")
     resolve_eval_schedule(cfg, "pretrain")
-    datasets = check_run(cfg, "pretrain", model, resume, evaluates=bool(cfg.train.eval_every))  # before any output
+    datasets = check_run(cfg, "pretrain", model, resume, evaluates=bool(cfg.train.eval_every)).datasets  # before any output
     train_set = datasets["train"]
     sampler = build_sampler(cfg, model)
     how = initialise(model, cfg, supernet=True) if not resume else "resumed"
@@ -207,7 +216,7 @@ def _pretrain_image_model(cfg: RunConfig, model, resume: bool, progress: bool = 
         raise ValueError(f"{cfg.model.name} is a 2D image model trained from scratch; it takes no "
                          "arch, init_from or options")
     resume = resume and not start_instead_of_resume(cfg.output_dir, "pretrain")
-    datasets = check_run(cfg, "pretrain", model, resume, evaluates=True)     # before any output
+    datasets = check_run(cfg, "pretrain", model, resume, evaluates=True).datasets     # before any output
     train_set, val_set = datasets["train"], datasets["val"]
     device, info = setup_run(cfg, resume)
     try:
@@ -238,7 +247,7 @@ def _pretrain_fewshot(cfg, model, resume: bool, progress: bool = True) -> TrainR
     each from the one-shot weights; returns the last part's `TrainResult`."""
     resume = resume and not start_instead_of_resume(cfg.output_dir, "fewshot")
     one_shot, split = check_fewshot_run(cfg, model)
-    train_set = check_run(cfg, "pretrain", model, resume, evaluates=False, kind="fewshot")["train"]
+    train_set = check_run(cfg, "pretrain", model, resume, evaluates=False, kind="fewshot").datasets["train"]
     out = Path(cfg.output_dir)
     device, info = setup_run(cfg, resume, kind="fewshot")
     try:

@@ -46,11 +46,11 @@ def resolved(name: str, path: str | None = None, overrides: list[str] | None = N
     if name == "run":
         from .config import load_run_config
         return load_run_config(path, overrides)
-    from supernet.utils.config import load_config
+    from .compat import load_config
     if name == "search":
         from .search.settings import load_search_settings
         return load_search_settings(path, overrides)
-    return load_config(schema_class(name), path, overrides)
+    return load_config(schema_class(name), name, path, overrides)
 
 
 def _value(v: Any) -> str:

@@ -24,6 +24,7 @@ import yaml
 
 from search_spaces import shorten
 
+from .compat import read, stamp
 from .log import info
 from .utils import atomic_write_text, config_diff
 from .validate import check_output_dir
@@ -248,6 +249,7 @@ def prepare_run_folder(out: str | Path, kind: str, config: dict[str, Any], resum
             old = read_stored(stored) if read_stored else yaml.safe_load(stored.read_text()) or {}
         except yaml.YAMLError as e:
             raise ValueError(f"{stored} does not parse: {str(e).splitlines()[0]}") from None
+        old = read(old, kind, str(stored))                  # an older config_version upgraded
         current = json.loads(json.dumps(config))
         for key in spec.ignore:
             drop_key(old, key)
@@ -272,5 +274,5 @@ def prepare_run_folder(out: str | Path, kind: str, config: dict[str, Any], resum
         remove_leftovers(out)
     mark_folder(out, kind)
     if grown or not (started and stored.is_file() and spec.config_file == spec.started):
-        atomic_write_text(stored, yaml.safe_dump(config, sort_keys=False))
+        atomic_write_text(stored, yaml.safe_dump(stamp(config), sort_keys=False))
     return out

@@ -70,8 +70,9 @@ def run_train(cfg: RunConfig, resume: bool = False, quiet: bool = False, progres
                         **cfg.model.kwargs)
     resume = resume and not start_instead_of_resume(cfg.output_dir, "train")
     resolve_eval_schedule(cfg, "train")
-    train_set = check_run(cfg, "train", model, resume, evaluates=True)["train"]   # before any output
-    how = initialise(model, cfg) if not resume else "resumed"
+    checked = check_run(cfg, "train", model, resume, evaluates=True)      # before any output
+    train_set = checked.datasets["train"]
+    how = initialise(model, cfg, init_weights=checked.init_weights) if not resume else "resumed"
     device, info = setup_run(cfg, resume, kind="train")
     try:
         make_loader, steps = make_loader_factory(cfg, train_set, info.rank, info.world)

@@ -272,6 +272,33 @@ def test_init_from_an_export_folder_and_a_retrained_checkpoint(tmp_path):
     assert FILES["torchscript"] in m["files"].values()
 
 
+def test_init_from_is_read_once_and_handed_to_initialise(tmp_path, monkeypatch):
+    """Validate once: `check_init_from` (run by `nas train`'s checks) loads an export folder or
+    a supernet checkpoint once and returns the weights; `initialise` takes them without reading
+    the source again, and starts the network exactly as reading it itself would."""
+    import nas.initialise as ini
+
+    name, size = "mlp3d-nano", HOSTS["mlp3d-nano"]
+    ckpt = supernet_checkpoint(tmp_path, name, size)
+    arch = arch_of(name, size)
+    run_export(ckpt, arch, tmp_path / "e", "state_dict")
+    for source in (tmp_path / "e", ckpt):
+        cfg = load_run_config(None, [f"model.name={name}", f"arch={arch}", f"init_from={source}",
+                                     "data.num_frames=8"])
+        reference = build_model(name, size, 10, arch=arch)
+        ini.initialise(reference, cfg)                      # reads the source itself
+        reads = []
+        for fn in ("export_state_dict", "check_checkpoint", "model_from_checkpoint"):
+            real = getattr(ini, fn)
+            monkeypatch.setattr(ini, fn, lambda *a, _real=real, _fn=fn, **k: reads.append(_fn) or _real(*a, **k))
+        weights = ini.check_init_from(cfg)
+        model = build_model(name, size, 10, arch=arch)
+        ini.initialise(model, cfg, init_weights=weights)
+        monkeypatch.undo()
+        assert reads.count("export_state_dict") + reads.count("check_checkpoint") == 1, (source, reads)
+        assert all(torch.equal(v, reference.state_dict()[k]) for k, v in model.state_dict().items())
+
+
 def test_a_new_op_registers_its_own_4d_rule():
     """The 4D lowering is a registry in `supernet.ops.four_d`: an op defined outside vidnas
     becomes natively 4D and lowerable by registering itself, with no edit to `nas/`."""

@@ -170,6 +170,9 @@ def test_a_folder_from_before_per_clip_outcomes_resumes(tmp_path):
     legacy = old.table.drop(columns=["top1_se"]).rename(columns={"clips": "total"})
     legacy.to_csv(tmp_path / "old" / "results.csv", index=False)
     (tmp_path / "old" / "outcomes.npz").unlink()
+    # (written as version 1 wrote it: nas.compat reads that form; see tests/test_compat.py)
+    from test_compat import as_version_1
+    as_version_1(tmp_path / "old" / "search_config.yaml")
     text = (tmp_path / "old" / "search_config.yaml").read_text()
     assert "racing" not in text and "alphas" not in text
     (tmp_path / "old" / "search_config.yaml").write_text(text.replace("budget: 3", "budget: 6"))

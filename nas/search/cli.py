@@ -135,9 +135,6 @@ def resolve_settings(args) -> dict:
     data = cfg.data if cfg.data is not None else cfg.evaluation.data
     if data is not None:
         settings["data"] = data
-    if isinstance(settings["alpha"], list):               # alpha: [a, b, c] in a config file
-        settings["alphas"] = list(settings["alpha"])
-        settings["alpha"] = settings["alphas"][0] if settings["alphas"] else DEFAULT_ALPHA
     params = dict(settings.get("params") or {})
     strategy = settings["strategy"]
     if strategy not in STRATEGIES:
@@ -165,8 +162,10 @@ def search_setup(s: dict, checkpoint=None, bench_table=None, prefix_cache: bool 
     """(`SearchConfig`, evaluator factory) from resolved settings (`resolve_settings`): a supernet
     `checkpoint` or a standalone `bench_table`. `resume_out`: the folder of a resumed search
     (a folder written before family defaults keeps its stored bn_recalib)."""
-    from .engine import SearchConfig
+    from dataclasses import fields
+
     from .recipes import supernet_factory
+    from .settings import SearchConfig
 
     from ..runfolder import stored_value
 
@@ -180,9 +179,7 @@ def search_setup(s: dict, checkpoint=None, bench_table=None, prefix_cache: bool 
             s["bn_recalib"] = stored_value(resume_out, "search", "evaluation.bn_recalib")
         factory = supernet_factory(checkpoint, s["val_size"], s["batch_size"], s["val_seed"],
                                      s["bn_recalib"], prefix_cache, s["device"], s.get("data"))
-    config = SearchConfig(s["strategy"], s["params"], s["seed"], s["alpha"], s["cost"], s["max_gflops"],
-                          s["racing"], s["race_slices"], s["confidence"], s["alphas"],
-                          **{k: s[k] for k in COST_KEYS})
+    config = SearchConfig(**{f.name: s[f.name] for f in fields(SearchConfig)})
     return config, factory
 
 

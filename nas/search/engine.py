@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import random
 import sys
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -47,41 +47,8 @@ from .racing import race
 from .recipes import EvaluatorFactory
 from .store import (COST_TABLE_JSON, PARETO_CSV, RESULTS_CSV, Record, complete_rows,
                     ResultStore, display_arch, prepare_folder, row_key, write_best)
-from .strategies import DEFAULT_STRATEGY, Candidate, Outcome, make_strategy
-
-
-@dataclass
-class SearchConfig:
-    """What a search does (the part of `search_config.yaml` that is not the evaluator)."""
-
-    strategy: str = DEFAULT_STRATEGY
-    params: dict[str, Any] = field(default_factory=dict)    # strategy parameters
-    seed: int = 0
-    alpha: float = 5e-3
-    cost: str = "flops"                   # flops | latency | memory
-    max_gflops: float | None = None
-    racing: bool = False                  # score rounds slice by slice (racing.py)
-    race_slices: int = 4                  # slices of the validation set when racing
-    confidence: float = DEFAULT_CONFIDENCE   # level of racing's and the decisions' tests
-    alphas: list[float] | None = None     # alphas to report the best for (alpha first)
-    latency_table: str | None = None      # cost latency: sum this LUT (nas latency-table) instead of measuring
-    cost_device: str | None = None        # device latency / memory are for (None: the evaluation device)
-    cost_batch: int = 1                   # batch latency / memory are for
-    memory_step: str = "inference"        # cost memory: inference (per-unit table) | train (measured)
-    max_memory_mb: float | None = None    # hard limit on peak inference memory
-
-    def to_dict(self) -> dict[str, Any]:
-        """The config as stored in search_config.yaml. Settings added after the first
-        version are stored only when not at their defaults, so earlier folders resume."""
-        out = asdict(self)
-        for key, default in (("racing", False), ("race_slices", 4), ("confidence", DEFAULT_CONFIDENCE),
-                             ("latency_table", None), ("cost_device", None), ("cost_batch", 1),
-                             ("memory_step", "inference"), ("max_memory_mb", None)):
-            if out[key] == default:
-                del out[key]
-        if out["alphas"] in (None, [self.alpha]):
-            del out["alphas"]
-        return out
+from .settings import SearchConfig
+from .strategies import Candidate, Outcome, make_strategy
 
 
 # ---- backends ----------------------------------------------------------------------------
@@ -281,7 +248,13 @@ class SearchResult:
 
 
 def resolve_config(config: SearchConfig) -> SearchConfig:
-    """Validate the strategy and objective settings and fill the strategy's defaults."""
+    """Validate the strategy and objective settings and fill the strategy's defaults; an
+    ``alpha`` list (a config file's form) searches with its first value and reports each."""
+    config.validate()                                       # the schema's own checks (cost, memory_step)
+    if isinstance(config.alpha, (list, tuple)):
+        if not config.alpha:
+            raise ValueError("alpha: an empty list; give one value or a list of values")
+        config = replace(config, alpha=config.alpha[0], alphas=list(config.alpha) + list(config.alphas or []))
     strategy = make_strategy(config.strategy, **config.params)
     Objective(config.alpha, config.cost, config.max_gflops, config.max_memory_mb)
     if not isinstance(config.seed, int) or isinstance(config.seed, bool) or config.seed < 0:
@@ -290,8 +263,6 @@ def resolve_config(config: SearchConfig) -> SearchConfig:
         check_device(config.cost_device, "cost_device")
     if config.latency_table and config.cost != "latency":
         raise ValueError(f"a latency table is a latency cost: pass --cost latency, not {config.cost}")
-    if config.memory_step not in ("inference", "train"):
-        raise ValueError(f"memory_step must be inference or train, got {config.memory_step!r}")
     if not isinstance(config.cost_batch, int) or isinstance(config.cost_batch, bool) or config.cost_batch < 1:
         raise ValueError(f"cost_batch must be a positive int, got {config.cost_batch!r}")
     if not isinstance(config.racing, bool):

@@ -14,16 +14,19 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from supernet.utils.config import apply_overrides, from_dict, load_yaml, ranged, to_dict
+from supernet.utils.config import apply_overrides, from_dict, ranged, to_dict
 
+from ..compat import load
 from .confidence import DEFAULT_CONFIDENCE
 from .objective import COST_KINDS, DEFAULT_ALPHA
 from .strategies import DEFAULT_STRATEGY
 
 
 @dataclass
-class SearchSettings:
-    """What the search does (`nas.search.engine.SearchConfig` plus a list of alphas)."""
+class SearchConfig:
+    """What a search does: the ``search`` section of ``search_config.yaml``, the one config
+    `nas.search.engine.run_search` takes (`resolve_config` there normalises it: ``alpha``
+    given as a list becomes its first value, every value reported in ``alphas``)."""
 
     strategy: str = DEFAULT_STRATEGY   # how candidates are proposed (plug-in strategies too)
     params: dict = field(default_factory=dict)       # strategy parameters
@@ -52,6 +55,11 @@ class SearchSettings:
             raise ValueError(f"config key 'search.memory_step': {self.memory_step!r} is not allowed; "
                              "allowed: inference, train")
 
+    def to_dict(self) -> dict[str, Any]:
+        """Every key, as stored in ``search_config.yaml`` (a folder written before a key
+        existed is read through `nas.compat`, which fills in what its absence meant)."""
+        return to_dict(self)
+
 
 @dataclass
 class EvaluationSettings:
@@ -72,12 +80,12 @@ class EvaluationSettings:
     archs: Any = None   # identity key (ignored on input)
 @dataclass
 class SearchFileConfig:
-    search: SearchSettings = field(default_factory=SearchSettings)   # what the search does
+    search: SearchConfig = field(default_factory=SearchConfig)   # what the search does
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)   # how candidates are scored
     data: dict | None = None           # overrides of the checkpoint's data config (wins over evaluation.data)
 
 
-SECTIONS = {"search": SearchSettings, "evaluation": EvaluationSettings}
+SECTIONS = {"search": SearchConfig, "evaluation": EvaluationSettings}
 
 
 def sectioned(data: dict[str, Any]) -> dict[str, Any]:
@@ -101,7 +109,7 @@ def sectioned(data: dict[str, Any]) -> dict[str, Any]:
 def load_search_settings(path: str | Path | None, overrides: list[str] | None = None,
                          shorthands: dict[str, Any] | None = None) -> SearchFileConfig:
     """File, then ``--set`` overrides, then flags (`shorthands`: key -> value, None = unset)."""
-    data = load_yaml(path) if path else {}
+    data = load(path, "search") if path else {}
     data = sectioned(apply_overrides(sectioned(data), overrides))
     for key, value in (shorthands or {}).items():
         if value is not None:
@@ -109,4 +117,4 @@ def load_search_settings(path: str | Path | None, overrides: list[str] | None = 
     return from_dict(SearchFileConfig, data)
 
 
-__all__ = ["SearchSettings", "EvaluationSettings", "SearchFileConfig", "load_search_settings", "to_dict"]
+__all__ = ["SearchConfig", "EvaluationSettings", "SearchFileConfig", "load_search_settings", "to_dict"]
