@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from search_spaces import shorten
+from search_spaces.errors import InputFileError, VidnasInputError
 from supernet.training.checkpoint import model_from_checkpoint
 
 from .deploy.export import export_state_dict
@@ -52,8 +53,8 @@ def initialise(model, cfg, supernet: bool = False) -> str:
 def _starting_weights(model, cfg, supernet: bool) -> str:
     if cfg.init_from:
         if supernet:
-            raise ValueError("init_from starts a standalone network from a supernet; a supernet "
-                             "starts from scratch or from its family's initialisation option")
+            raise VidnasInputError("init_from starts a standalone network from a supernet; a supernet "
+                                   "starts from scratch or from its family's initialisation option")
         if Path(cfg.init_from).is_dir():                   # a `nas export` folder
             exported = export_state_dict(cfg.init_from, cfg.model.name, cfg.arch)
         else:
@@ -62,8 +63,8 @@ def _starting_weights(model, cfg, supernet: bool) -> str:
             own = path.state_dict()
             missing = sorted(set(own) - set(exported))
             if missing:
-                raise ValueError(f"supernet checkpoint {cfg.init_from} has no {missing[0]!r} for "
-                                 f"{cfg.model.name}; was it pretrained for this model?")
+                raise InputFileError(f"supernet checkpoint {cfg.init_from} has no {missing[0]!r} for "
+                                     f"{cfg.model.name}; was it pretrained for this model?")
             path.load_state_dict({k: exported[k] for k in own})
         return f"initialised from the supernet weights in {cfg.init_from}"
     for _, value, option in cfg.run_options("init"):      # at most one (`RunConfig.validate`)
