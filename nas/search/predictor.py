@@ -170,6 +170,8 @@ class Predictor:
 
         try:
             data = safe_load(path, "predictor")
+        except InputNotFoundError:                  # (a FileNotFoundError too: as it is)
+            raise
         except ValueError as e:
             raise InputFileError(f"cannot load predictor: {e}") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
