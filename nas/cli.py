@@ -205,6 +205,7 @@ def cmd_plot(args) -> int:
     """Draw a figure (PNG and PDF): correlation (Fig. 6), variants (Fig. 4), arch (Fig. 7), search."""
 
     from . import plots
+    from .validate import check_output_dir
 
     best = None
     if args.kind not in ("arch", "search") and args.best:
@@ -214,6 +215,7 @@ def cmd_plot(args) -> int:
     if args.kind == "search" and not args.best and args.csv and (Path(args.csv).parent / "best_arch.json").is_file():
         args.best = str(Path(args.csv).parent / "best_arch.json")          # the search's own
         print(f"scores, chance and the space's GFLOPs range from {args.best} (--best)")
+    check_output_dir(Path(args.out).expanduser().parent, "--out folder")    # (it writes OUT.png, OUT.pdf)
     if args.best:
         best = read_json(args.best, "--best")
         if not isinstance(best, dict) or not isinstance(best.get("top1_pct"), (int, float)):

@@ -77,6 +77,18 @@ def check_output_dir(path: str | os.PathLike, what: str = "output_dir") -> Path:
     return out
 
 
+def check_output_file(path: Any, what: str) -> Path:
+    """An output file path: not a folder, in a folder that can be created (or exists) and is
+    writable (`check_output_dir`); nothing is written."""
+    if not isinstance(path, (str, os.PathLike)) or str(path).strip() == "":
+        raise OutputError(f"{what} {shorten(path)} is empty; give a file path")
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise OutputError(f"{what} {shorten(str(p), quote=False)} is a folder; give a file path")
+    check_output_dir(p.parent, f"{what} folder")
+    return p
+
+
 def check_input_file(path: Any, what: str) -> Path:
     """A file that exists (not a folder)."""
     if not isinstance(path, (str, os.PathLike)) or str(path).strip() == "":

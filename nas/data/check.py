@@ -91,6 +91,8 @@ def cmd_data_check(args) -> int:
     folder = os.path.dirname(os.path.abspath(args.out))
     if not os.path.isdir(folder):
         raise InputNotFoundError(f"--out {args.out}: folder {folder} does not exist")
+    from nas.validate import check_output_file
+    check_output_file(args.out, "--out")
     cfg = load_run_config(args.config, args.set).data
     summary = run_check(cfg, args.split, args.workers, args.full, not args.no_progress)
     write_report(args.out, summary.rows)

@@ -303,6 +303,8 @@ def cmd_fit(args) -> int:
     for name in ("epochs", "hidden"):
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    from ..validate import check_output_file
+    check_output_file(args.out, "--out")             # before the fit (it wrote there unchecked)
     space = results_space(args.results)
     archs, v = training_rows(args.results)
     pred = Predictor.fit(space, archs, v, args.kind, args.seed, args.hidden, args.epochs)
