@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from search_spaces import Arch, SearchSpace, build_space, shorten
+from search_spaces.errors import InputFileError, InputNotFoundError
 
 from .log import get_logger
 from .utils import load_json, read_csv
@@ -95,8 +96,8 @@ class BenchTable:
         key = self.key(arch)
         if key not in self._entries:
             where = f" {self.path}" if self.path else ""
-            raise ValueError(f"architecture {arch} (canonical {key}) is not in the standalone "
-                             f"table{where} ({len(self)} architectures)")
+            raise InputFileError(f"architecture {arch} (canonical {key}) is not in the standalone "
+                                 f"table{where} ({len(self)} architectures)")
         return self._entries[key]
 
     def top1(self, arch: Arch | str) -> float:
@@ -119,15 +120,15 @@ def bench_paths(path: str | Path) -> tuple[Path, Path]:
     if str(path) in BENCH_TABLES and not p.exists():
         p = REPO_ROOT / BENCH_TABLES[str(path)]
         if not (p / STANDALONE_CSV).is_file():
-            raise FileNotFoundError(f"benchmark table {str(path)!r} is not built in this checkout ({p}); "
-                                    f"named tables: {', '.join(BENCH_TABLES)}, or give a folder")
+            raise InputNotFoundError(f"benchmark table {str(path)!r} is not built in this checkout ({p}); "
+                                     f"named tables: {', '.join(BENCH_TABLES)}, or give a folder")
     csv = p / STANDALONE_CSV if p.is_dir() else p
     if not csv.is_file():
-        raise FileNotFoundError(f"standalone table not found: {csv}")
+        raise InputNotFoundError(f"standalone table not found: {csv}")
     meta = csv.parent / BENCHMARK_JSON
     if not meta.is_file():
-        raise FileNotFoundError(f"{BENCHMARK_JSON} not found beside {csv} (it names the space and "
-                                "model of the table)")
+        raise InputNotFoundError(f"{BENCHMARK_JSON} not found beside {csv} (it names the space and "
+                                 "model of the table)")
     return csv, meta
 
 
@@ -136,36 +137,36 @@ def load_bench(path: str | Path) -> BenchTable:
     csv, meta_path = bench_paths(path)
     meta = load_json(meta_path, "benchmark table metadata")
     if not isinstance(meta, dict) or not all(k in meta for k in ("space", "model_spec")):
-        raise ValueError(f"{meta_path} needs 'space' (space.config()) and 'model_spec' (registry spec)")
+        raise InputFileError(f"{meta_path} needs 'space' (space.config()) and 'model_spec' (registry spec)")
     if not isinstance(meta["model_spec"], dict) or not isinstance(meta["model_spec"].get("name"), str):
-        raise ValueError(f"{meta_path}: model_spec {shorten(meta['model_spec'])} is not a registry spec "
-                         "(a mapping with a name)")
+        raise InputFileError(f"{meta_path}: model_spec {shorten(meta['model_spec'])} is not a registry spec "
+                             "(a mapping with a name)")
     try:
         space = build_space(meta["space"])
     except ValueError as e:
-        raise ValueError(f"{meta_path}: {e}") from None
+        raise InputFileError(f"{meta_path}: {e}") from None
     frame = read_csv(csv, "standalone table", keep_default_na=False, dtype={"arch": str, "canonical_arch": str})
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
-        raise ValueError(f"{csv} is not a standalone table (missing columns {', '.join(missing)})")
+        raise InputFileError(f"{csv} is not a standalone table (missing columns {', '.join(missing)})")
     if frame.empty:
-        raise ValueError(f"{csv} has no rows")
+        raise InputFileError(f"{csv} has no rows")
     canon = []
     for n, row in enumerate(frame.itertuples(index=False)):
         try:
             c = str(space.canonical(space.parse(str(row.arch))))
             float(row.top1), int(row.seed)
         except (ValueError, TypeError) as e:
-            raise ValueError(f"{csv} row {n + 1}: {str(e).splitlines()[0]}") from None
+            raise InputFileError(f"{csv} row {n + 1}: {str(e).splitlines()[0]}") from None
         if str(row.canonical_arch) != c:
-            raise ValueError(f"{csv} row {n + 1}: canonical_arch {row.canonical_arch} is not the "
-                             f"canonical form of {row.arch} ({c})")
+            raise InputFileError(f"{csv} row {n + 1}: canonical_arch {row.canonical_arch} is not the "
+                                 f"canonical form of {row.arch} ({c})")
         canon.append(c)
     frame = frame.assign(_canonical=canon, top1=frame["top1"].astype(float), seed=frame["seed"].astype(int))
     dup = frame.duplicated(["_canonical", "seed"])
     if dup.any():
         r = frame[dup].iloc[0]
-        raise ValueError(f"{csv}: architecture {r['_canonical']} seed {r['seed']} appears twice")
+        raise InputFileError(f"{csv}: architecture {r['_canonical']} seed {r['seed']} appears twice")
     if meta.get("partial"):
         LOG.warning(f"{csv} is a PARTIAL table ({frame['_canonical'].nunique()} architectures so far; "
                     "benchmark.json says partial: true)")

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from search_spaces import shorten
+from search_spaces.errors import ConfigError, InputFileError, VidnasInputError
 
 from supernet.utils.io import NoSpaceLeft
 
@@ -26,13 +27,13 @@ def _build_for_cli(args, arch_required: bool = False):
     entry = model_entry(args.model)
     size = parse_size(args.input) if args.input is not None else entry.default_input
     if args.classes is not None and args.classes < 1:
-        raise ValueError(f"--classes {args.classes}: the number of classes must be >= 1")
+        raise ConfigError(f"--classes {args.classes}: the number of classes must be >= 1")
     model = build_model(args.model, size, args.classes)
     arch = None
     if entry.searchable:
         arch = parse_arch_arg(model.space, args.arch) if args.arch is not None else model.space.default_arch()
     elif args.arch is not None:
-        raise ValueError(f"{args.model} is a fixed model; it takes no --arch")
+        raise VidnasInputError(f"{args.model} is a fixed model; it takes no --arch")
     return entry, size, model, arch
 
 
@@ -75,10 +76,10 @@ def cmd_space(args) -> int:
     _, size, model, arch = _build_for_cli(args)
     space = getattr(model, "space", None)
     if space is None:
-        raise ValueError(f"{args.model} has no search space")
+        raise VidnasInputError(f"{args.model} has no search space")
     for name in ("sample", "seed"):
         if getattr(args, name) < 0:
-            raise ValueError(f"--{name} must be an integer >= 0, got {getattr(args, name)}")
+            raise ConfigError(f"--{name} must be an integer >= 0, got {getattr(args, name)}")
     if args.check is not None:
         from search_spaces import parse_arch_arg
 
@@ -119,7 +120,7 @@ def route_overrides(items, sections) -> list[list[str]]:
                 break
         else:
             allowed = " or ".join(f"{', '.join(sorted(roots))} ({label})" for label, roots, _ in sections)
-            raise ValueError(f"unknown config key {root!r}; allowed in the root: {allowed}")
+            raise ConfigError(f"unknown config key {root!r}; allowed in the root: {allowed}")
     return out
 
 
@@ -153,8 +154,8 @@ def cmd_train(args) -> int:
     from .train import run_train
 
     if args.arch is not None and not args.arch.strip():
-        raise ValueError(f"--arch {args.arch!r} is empty; give an architecture string, JSON or a file "
-                         "(best_arch.json, best_arch.txt)")
+        raise VidnasInputError(f"--arch {args.arch!r} is empty; give an architecture string, JSON or a file "
+                               "(best_arch.json, best_arch.txt)")
     cfg = load_run_config(args.config, args.set)
     if args.arch is not None:
         cfg.arch = args.arch                  # a string, JSON or a file: read by run_train
@@ -204,35 +205,37 @@ def cmd_plot(args) -> int:
     """Draw a figure (PNG and PDF): correlation (Fig. 6), variants (Fig. 4), arch (Fig. 7), search."""
 
     from . import plots
+    from .validate import check_output_dir
 
     best = None
     if args.kind not in ("arch", "search") and args.best:
-        raise ValueError(f"--best is for nas plot arch and search, not {args.kind}")
+        raise ConfigError(f"--best is for nas plot arch and search, not {args.kind}")
     if args.kind not in ("correlation",) and (args.labels or args.error_bars):
-        raise ValueError(f"--labels and --error-bars are for nas plot correlation, not {args.kind}")
+        raise ConfigError(f"--labels and --error-bars are for nas plot correlation, not {args.kind}")
     if args.kind == "search" and not args.best and args.csv and (Path(args.csv).parent / "best_arch.json").is_file():
         args.best = str(Path(args.csv).parent / "best_arch.json")          # the search's own
         print(f"scores, chance and the space's GFLOPs range from {args.best} (--best)")
+    check_output_dir(Path(args.out).expanduser().parent, "--out folder")    # (it writes OUT.png, OUT.pdf)
     if args.best:
         best = read_json(args.best, "--best")
         if not isinstance(best, dict) or not isinstance(best.get("top1_pct"), (int, float)):
-            raise ValueError(f"--best {args.best} must be a search's best_arch.json (an object with "
-                             f"top1_pct), got {shorten(best)}")
+            raise InputFileError(f"--best {args.best} must be a search's best_arch.json (an object with "
+                                 f"top1_pct), got {shorten(best)}")
     if args.kind == "arch":
         _, _, model, arch = _build_for_cli(args)
         paths = plots.plot_arch(model.space, arch, args.out, title=args.title or "", best=best)
     else:
         if not args.csv:
-            raise ValueError(f"nas plot {args.kind} needs --csv")
+            raise ConfigError(f"nas plot {args.kind} needs --csv")
         frame = read_csv(args.csv, "--csv")
         if frame.empty:
-            raise ValueError(f"--csv {args.csv} has no rows; nothing to plot")
+            raise InputFileError(f"--csv {args.csv} has no rows; nothing to plot")
         searched = read_json(args.searched, "--searched") if args.kind == "variants" and args.searched else None
         if searched is not None and not (isinstance(searched, dict) and all(
                 isinstance(searched.get(k), (int, float)) and not isinstance(searched.get(k), bool)
                 for k in ("gflops", "top1"))):
-            raise ValueError(f"--searched {args.searched} must hold a JSON object with numbers gflops "
-                             f"and top1 (and an optional label), got {shorten(searched)}")
+            raise InputFileError(f"--searched {args.searched} must hold a JSON object with numbers gflops "
+                                 f"and top1 (and an optional label), got {shorten(searched)}")
         extra = {"search": {"best": best},
                  "correlation": {"labels": args.labels, "error_bars": args.error_bars}}.get(args.kind, {})
         plot = {"correlation": plots.plot_correlation, "search": plots.plot_search}.get(args.kind)
@@ -240,7 +243,7 @@ def cmd_plot(args) -> int:
             paths = (plot(frame, args.out, title=args.title or "", **extra) if plot else
                      plots.plot_variants(frame, args.out, searched=searched, title=args.title or ""))
         except (ValueError, TypeError, KeyError) as e:
-            raise ValueError(f"--csv {args.csv}: {(str(e).splitlines() or [type(e).__name__])[0]}") from None
+            raise InputFileError(f"--csv {args.csv}: {(str(e).splitlines() or [type(e).__name__])[0]}") from None
     print("wrote " + ", ".join(map(str, paths)))
     return 0
 
@@ -450,15 +453,112 @@ def interrupted_line(command: str, argv: list[str], args, error: KeyboardInterru
     return f"nas {command}: interrupted: {where}; {how}: nas {shlex.join(again)}"
 
 
+TRACEBACK_FILE = "traceback.txt"          # in the run folder of a command that has one
+
+# What to lower when a command runs out of memory outside the training loop (whose own
+# `OutOfMemory` names its keys already): the keys and flags of each command.
+_TRAINING_OOM = "train.batch_size, data.num_frames or data.size (or set train.amp: true)"
+OOM_HINTS = {
+    "pretrain": _TRAINING_OOM, "train": _TRAINING_OOM,
+    "demo": f"{_TRAINING_OOM}, or evaluation.batch_size of the search (--set)",
+    "search": "evaluation.batch_size (--batch-size) or search.cost_batch",
+    "correlate": "batch_size (--batch-size) of the estimates, or train.batch_size, data.num_frames or "
+                 "data.size of the standalone runs (--set)",
+    "export": "--batch or --input", "latency-table": "--batch or --input", "proxies": "--batch or --input",
+}
+DEFAULT_OOM_HINT = ("the batch size (train.batch_size, evaluation.batch_size or --batch) or the clip "
+                    "size (data.num_frames, data.size or --input)")
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """A CUDA (or host) out-of-memory error: torch's OutOfMemoryError, a RuntimeError saying
+    "out of memory", or Python's MemoryError (checked without importing torch)."""
+    if isinstance(error, MemoryError) or any(c.__name__ == "OutOfMemoryError" for c in type(error).__mro__):
+        return True
+    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+
+
+def _type_name(error: BaseException) -> str:
+    kind = type(error)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
+def write_traceback(error: BaseException, argv: list[str]) -> str | None:
+    """Write the traceback of `error` (after the command line and versions) atomically to
+    ``traceback.txt`` in the run folder the command holds (`nas.runfolder.held_folders`),
+    else to ``vidnas-traceback-<time>-<pid>.txt`` in the system temp folder; its path, or
+    None when neither could be written."""
+    import os
+    import platform
+    import shlex
+    import tempfile
+    import time
+    import traceback
+
+    from supernet.utils.io import atomic_write_text
+
+    from .runfolder import KIND_FILE, held_folders
+
+    torch = sys.modules.get("torch")
+    text = (f"nas {shlex.join(argv)}\n"
+            f"vidnas {package_version()}; Python {platform.python_version()}"
+            + (f"; torch {torch.__version__}" if torch is not None else "") + f"; {platform.platform()}\n"
+            f"{time.strftime('%Y-%m-%d %H:%M:%S %z')}; process {os.getpid()}\n\n"
+            + "".join(traceback.format_exception(type(error), error, error.__traceback__)))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    places = [folder / TRACEBACK_FILE for folder in reversed(held_folders()) if (folder / KIND_FILE).is_file()]
+    places.append(Path(tempfile.gettempdir()) / f"vidnas-traceback-{stamp}-{os.getpid()}.txt")
+    for path in places:
+        try:
+            atomic_write_text(path, text)
+            return str(path)
+        except Exception:                     # noqa: BLE001 - a full or read-only disk: the next place
+            continue
+    return None
+
+
+def internal_error_line(prog: str, error: BaseException, where: str | None, limit: int = 300) -> str:
+    """The one line `main` prints for an exception that is not bad input (`VidnasInputError`):
+    ``nas CMD: internal error: TYPE: MESSAGE; the full traceback is in PATH``, then what to
+    lower for an out-of-memory error, else a request to report it."""
+    text = " ".join(str(error).split()) or "(no message)"
+    if len(text) > limit:
+        text = text[:limit - 3] + "..."
+    line = f"{prog}: internal error: {_type_name(error)}: {text}; "
+    line += f"the full traceback is in {where}" if where else "the traceback could not be written (below)"
+    if is_out_of_memory(error):
+        command = prog.split(" ")[1] if " " in prog else ""
+        return f"{line}; out of memory: lower {OOM_HINTS.get(command, DEFAULT_OOM_HINT)}"
+    return f"{line} (please report it with that file)" if where else line
+
+
+def report_internal_error(prog: str, error: BaseException, argv: list[str]) -> int:
+    """Print `internal_error_line` (and the traceback itself when no file could hold it); 1."""
+    where = write_traceback(error, argv)
+    print(internal_error_line(prog, error, where), file=sys.stderr)
+    if where is None:
+        import traceback
+
+        traceback.print_exception(type(error), error, error.__traceback__, file=sys.stderr)
+    return 1
+
+
 def main(argv=None) -> int:
+    """Run one `nas` command. Bad input (`VidnasInputError`, an argparse usage error) is one
+    line and exit 2; Ctrl-C exit 130 with the command that resumes; a full disk exit 1, the
+    training loop's `OutOfMemory` exit 3; any other exception is an internal error: one line
+    naming it and the file holding its traceback, exit 1."""
     from .plugins import load_plugins
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:                                     # before the parser: plug-in strategies are choices
         load_plugins()
-    except ValueError as e:
+        parser = build_parser()
+    except VidnasInputError as e:
         print(f"nas: error: {e}", file=sys.stderr)
         return 2
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    except Exception as e:                   # noqa: BLE001
+        return report_internal_error("nas", e, argv)
+    args = parser.parse_args(argv)           # a usage error: one line, exit 2 (`OneLineParser`)
     from supernet.training.errors import OutOfMemory
     try:
         from .flagconfig import resolve_flag_config
@@ -470,8 +570,7 @@ def main(argv=None) -> int:
     except OutOfMemory as e:                 # a resource limit, not bad input: exit 3
         print(f"nas {args.command}: out of memory: {e}", file=sys.stderr)
         return 3
-    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError,
-            IsADirectoryError, RuntimeError) as e:
+    except VidnasInputError as e:            # bad input, and only that: exit 2
         print(error_line(args.command, e), file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:                  # Ctrl-C: one line, exit 128 + SIGINT
@@ -479,11 +578,13 @@ def main(argv=None) -> int:
         return 130
     except OSError as e:                      # a full disk outside `atomic_write`
         if e.errno not in (errno.ENOSPC, errno.EDQUOT):
-            raise
+            return report_internal_error(f"nas {args.command}", e, argv)
         where = Path(e.filename).parent if e.filename else "the output folder's file system"
         print(error_line(args.command, f"no space left on {where}; free space, then rerun with --resume"),
               file=sys.stderr)
         return 1
+    except Exception as e:                    # noqa: BLE001 - a fault, not bad input: exit 1
+        return report_internal_error(f"nas {args.command}", e, argv)
     finally:
         from .runfolder import release_locks
         from .validate import forget_reports

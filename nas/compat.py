@@ -19,6 +19,7 @@ import copy
 from pathlib import Path
 from typing import Any, Callable
 
+from search_spaces.errors import ConfigError
 from supernet.utils.config import load_config as _load_schema
 from supernet.utils.config import load_yaml
 
@@ -58,10 +59,10 @@ def version_of(data: dict[str, Any], what: str) -> int:
     """The ``config_version`` of `data` (1 when absent); one-line errors for a bad or newer one."""
     version = data.get(VERSION_KEY, 1)
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ValueError(f"{what}: {VERSION_KEY} {version!r} is not allowed; allowed: an integer "
+        raise ConfigError(f"{what}: {VERSION_KEY} {version!r} is not allowed; allowed: an integer "
                          f"from 1 to {CONFIG_VERSION}")
     if version > CONFIG_VERSION:
-        raise ValueError(f"{what}: {VERSION_KEY} {version} was written by a newer vidnas; this one "
+        raise ConfigError(f"{what}: {VERSION_KEY} {version} was written by a newer vidnas; this one "
                          f"reads versions 1 to {CONFIG_VERSION}: upgrade vidnas")
     return version
 

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 
+from search_spaces.errors import ConfigError
+
 from supernet.registry import declared_run_option, run_option
 from supernet.training.config import OptimConfig, TrainConfig
 from supernet.utils.config import coerce, from_dict, to_dict
@@ -38,19 +40,19 @@ class FewShotConfig:
 
     def validate(self):
         if isinstance(self.split_units, bool) or not isinstance(self.split_units, int) or self.split_units < 0:
-            raise ValueError(f"few_shot.split_units={self.split_units!r} is not allowed; use 0 (off) or "
-                             "the number of leading units to split on")
+            raise ConfigError(f"few_shot.split_units={self.split_units!r} is not allowed; use 0 (off) or "
+                              "the number of leading units to split on")
         if not self.split_units:
             if self.steps or self.init_from or self.split_field:
-                raise ValueError("few_shot.steps, few_shot.init_from and few_shot.split_field need "
-                                 "few_shot.split_units >= 1")
+                raise ConfigError("few_shot.steps, few_shot.init_from and few_shot.split_field need "
+                                  "few_shot.split_units >= 1")
             return
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
-            raise ValueError(f"few_shot.steps={self.steps!r} is not allowed; use an integer >= 1 "
-                             "(fine-tuning steps per sub-supernet)")
+            raise ConfigError(f"few_shot.steps={self.steps!r} is not allowed; use an integer >= 1 "
+                              "(fine-tuning steps per sub-supernet)")
         if not self.init_from:
-            raise ValueError("few_shot.init_from is missing: give the trained one-shot supernet "
-                             "checkpoint (a nas pretrain supernet.pt) every sub-supernet starts from")
+            raise ConfigError("few_shot.init_from is missing: give the trained one-shot supernet "
+                              "checkpoint (a nas pretrain supernet.pt) every sub-supernet starts from")
 
 
 @dataclass
@@ -86,12 +88,12 @@ class RunConfig:
         self.options = resolve_run_options(self.model.name, self.options)
         inits = [k for k, _, _ in self.run_options("init")]
         if len(inits) > 1:
-            raise ValueError(f"options {', '.join(inits)} each set the starting weights: pick one")
+            raise ConfigError(f"options {', '.join(inits)} each set the starting weights: pick one")
         if self.init_from and inits:
-            raise ValueError(f"init_from and {inits[0]} are exclusive: pick one initialisation")
+            raise ConfigError(f"init_from and {inits[0]} are exclusive: pick one initialisation")
         if self.arch and self.few_shot.split_units:
-            raise ValueError("few_shot splits a supernet (nas pretrain); a standalone run (arch set) "
-                             "takes no few_shot section")
+            raise ConfigError("few_shot splits a supernet (nas pretrain); a standalone run (arch set) "
+                              "takes no few_shot section")
 
     def run_options(self, stage: str | None = None) -> list[tuple[str, Any, Any]]:
         """(key, value, `RunOption`) of the options set, those of `stage` ("init" or "train")
@@ -161,7 +163,7 @@ def read_stored_config(path: Path) -> dict[str, Any]:
     try:
         return from_dict(RunConfig, load(path, "run")).to_dict()
     except ValueError as e:
-        raise ValueError(f"{path} does not fit the current run config ({e})") from None
+        raise ConfigError(f"{path} does not fit the current run config ({e})") from None
 
 
 def prepare_output_dir(cfg: RunConfig, resume: bool, kind: str = "pretrain") -> Path:

@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from search_spaces import Arch, arch_texts
+from search_spaces.errors import ConfigError, InputFileError, OutputError
 from supernet.utils.config import apply_overrides, from_dict, ranged, to_dict
 
 from .compat import load
@@ -55,13 +56,13 @@ class CorrelateConfig:
     def validate(self):
         for key in ("checkpoint", "out"):
             if not getattr(self, key):
-                raise ValueError(f"correlate needs {key}: give --{key} or `{key}:` in --config")
+                raise ConfigError(f"correlate needs {key}: give --{key} or `{key}:` in --config")
         if not self.archs and self.k < 3:
-            raise ValueError(f"correlation needs at least 3 architectures, got k={self.k}")
+            raise ConfigError(f"correlation needs at least 3 architectures, got k={self.k}")
         if self.epochs is not None and self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+            raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
         if len(set(self.seeds)) != len(self.seeds) or any(not isinstance(s, int) or s < 0 for s in self.seeds):
-            raise ValueError(f"seeds must be distinct integers >= 0, got {self.seeds}")
+            raise ConfigError(f"seeds must be distinct integers >= 0, got {self.seeds}")
 
 
 def spanning_archs(space, gflops_of, k: int, seed: int, pool: int | None = None) -> list[Arch]:
@@ -76,8 +77,8 @@ def spanning_archs(space, gflops_of, k: int, seed: int, pool: int | None = None)
             seen.add(key)
             candidates.append((gflops_of(a), str(a), a))
     if len(candidates) < k:
-        raise ValueError(f"the space has only {len(candidates)} distinct architectures in the pool; "
-                         f"asked for {k}")
+        raise ConfigError(f"the space has only {len(candidates)} distinct architectures in the pool; "
+                          f"asked for {k}")
     candidates.sort(key=lambda c: (c[0], c[1]))
     picks = sorted({round(i * (len(candidates) - 1) / (k - 1)) for i in range(k)})
     i = 0
@@ -98,8 +99,8 @@ def standalone_config(ckpt: dict, cfg: CorrelateConfig, arch: str, out_dir: Path
     else:
         base = drop_write_paths(ckpt.get("config") or {}, f"checkpoint {cfg.checkpoint}")
         if "data" not in base:
-            raise ValueError(f"{cfg.checkpoint} stores no run config; pretrain it with nas pretrain "
-                             "or pass a standalone config (--train-config)")
+            raise InputFileError(f"{cfg.checkpoint} stores no run config; pretrain it with nas pretrain "
+                                 "or pass a standalone config (--train-config)")
         base = RunConfig.upgrade(base)            # an older stored layout: options at the root
         base.update({"init_from": None, "options": {}, "few_shot": {}})
         base["train"] = {**base.get("train", {}), "max_steps": None}
@@ -133,8 +134,8 @@ def _train_one(run_config: dict, threads: int | None = None, progress: bool = Tr
         diff = config_diff(_comparable(read_stored_config(stored)), _comparable(cfg.to_dict())) \
             if stored.exists() else None
         if diff:
-            raise ValueError(f"{out} holds a finished run with a different config ({diff}); use "
-                             "another runs folder")
+            raise OutputError(f"{out} holds a finished run with a different config ({diff}); use "
+                              "another runs folder")
         return done["top1"]
     resume = (out / "checkpoints" / "last.pt").exists()
     return run_train(cfg, resume=resume, quiet=True, progress=progress)["top1"]

@@ -24,6 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from search_spaces.errors import ConfigError, InputNotFoundError
+
 CONFIGS = Path(__file__).resolve().parent / "configs"      # package data (setup.cfg package_data)
 
 
@@ -51,7 +53,7 @@ def default_space() -> str:
     """The default of `nas demo --space`: the first family with a demo config found."""
     spaces = demo_spaces()
     if not spaces:
-        raise FileNotFoundError(f"no demo config found under {CONFIGS}; reinstall vidnas")
+        raise InputNotFoundError(f"no demo config found under {CONFIGS}; reinstall vidnas")
     return spaces[0]
 
 
@@ -69,9 +71,9 @@ class DemoConfig:
     def validate(self):
         demo_config_path(self.space)                 # a one-line error for an unknown space
         if self.val_size < 1:
-            raise ValueError(f"config key 'val_size': must be >= 1, got {self.val_size}")
+            raise ConfigError(f"config key 'val_size': must be >= 1, got {self.val_size}")
         if self.threads is not None and self.threads < 1:
-            raise ValueError(f"config key 'threads': must be >= 1, got {self.threads}")
+            raise ConfigError(f"config key 'threads': must be >= 1, got {self.threads}")
 
 
 def demo_config_path(space: str) -> Path:
@@ -80,11 +82,11 @@ def demo_config_path(space: str) -> Path:
     from supernet.registry import demo_families
 
     if space not in demo_families():
-        raise ValueError(f"unknown demo space {space!r}; allowed: {', '.join(demo_spaces())}")
+        raise ConfigError(f"unknown demo space {space!r}; allowed: {', '.join(demo_spaces())}")
     path = _declared_path(space)
     if not path.is_file():
-        raise FileNotFoundError(f"demo config {path} of space {space!r} not found; "
-                                f"spaces with a demo config here: {', '.join(demo_spaces()) or 'none'}")
+        raise InputNotFoundError(f"demo config {path} of space {space!r} not found; "
+                                 f"spaces with a demo config here: {', '.join(demo_spaces()) or 'none'}")
     return path
 
 

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from search_spaces.errors import DataError
+
 from .data import average_view_scores
 
 
@@ -65,8 +67,8 @@ def evaluate_archs(model: nn.Module, archs: list, batches: Iterable, device: tor
     finally:
         model.train(was_training)
     if not sums[0][3]:
-        raise ValueError(f"evaluation saw no readable clip ({int(skipped)} missing or corrupt in "
-                         f"{int(empty)} batch(es)); check the validation data with `nas data check`")
+        raise DataError(f"evaluation saw no readable clip ({int(skipped)} missing or corrupt in "
+                        f"{int(empty)} batch(es)); check the validation data with `nas data check`")
     return [{"top1": 100.0 * c1 / n, "top5": 100.0 * c5 / n, "loss": loss / n, "clips": int(n),
              "views": int(views), "skipped": int(skipped), "skipped_batches": int(empty)}
             for c1, c5, loss, n in sums]

@@ -29,6 +29,7 @@ from typing import Any
 
 from search_spaces import shorten
 from search_spaces.split import SpaceSplit
+from search_spaces.errors import ConfigError, InputFileError
 from supernet.registry import build_from_spec
 from supernet.training.checkpoint import load_checkpoint
 
@@ -50,17 +51,17 @@ def check_fewshot_run(cfg, model) -> tuple[dict, SpaceSplit]:
     fs = cfg.few_shot
     where = f"few_shot.init_from {shorten(str(fs.init_from), quote=False)}"
     for key, _, _ in cfg.run_options("init") + cfg.run_options("adjust"):
-        raise ValueError(f"options.{key} sets a network's starting weights; a few-shot run starts every "
-                         "sub-supernet from few_shot.init_from: remove it")
+        raise ConfigError(f"options.{key} sets a network's starting weights; a few-shot run starts every "
+                          "sub-supernet from few_shot.init_from: remove it")
     if cfg.init_from or cfg.arch:
-        raise ValueError("init_from and arch are for standalone training; a few-shot run starts from "
-                         "few_shot.init_from")
+        raise ConfigError("init_from and arch are for standalone training; a few-shot run starts from "
+                          "few_shot.init_from")
     ckpt = check_checkpoint(fs.init_from, "few_shot.init_from", kinds=("supernet",))
     check_same_model(ckpt["model_spec"], cfg.model.name, where)
     if plain_json(ckpt["model_spec"]) != plain_json(model.spec):
         diff = config_diff(plain_json(ckpt["model_spec"]), plain_json(model.spec))
-        raise ValueError(f"{where} holds {cfg.model.name} with another spec than the config's ({diff}); "
-                         "use the one-shot run's model and data settings")
+        raise InputFileError(f"{where} holds {cfg.model.name} with another spec than the config's ({diff}); "
+                             "use the one-shot run's model and data settings")
     return ckpt, SpaceSplit(model.space, fs.split_units, fs.split_field)
 
 
@@ -77,8 +78,8 @@ def open_manifest(out: Path, cfg, one_shot: dict, split: SpaceSplit, resume: boo
     if resume and path.is_file():
         manifest = read_json(path, "few-shot manifest")
         if manifest.get("split") != split.describe():
-            raise ValueError(f"{path} was written for another split ({manifest.get('split')}); "
-                             "resume with the same few_shot settings")
+            raise InputFileError(f"{path} was written for another split ({manifest.get('split')}); "
+                                 "resume with the same few_shot settings")
         return manifest
     manifest = {"format": FORMAT, "model": cfg.model.name, "split": split.describe(),
                 "init_from": str(Path(cfg.few_shot.init_from).resolve()),
@@ -122,21 +123,21 @@ def load_fewshot(path: str | Path, what: str = "--checkpoint") -> tuple[dict, Sp
     unfinished or damaged one."""
     folder = fewshot_folder(path)
     if folder is None:
-        raise ValueError(f"{what} {shorten(str(path), quote=False)} is not a few-shot folder (no {MANIFEST})")
+        raise InputFileError(f"{what} {shorten(str(path), quote=False)} is not a few-shot folder (no {MANIFEST})")
     manifest = read_json(folder / MANIFEST, "few-shot manifest")
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ValueError(f"{folder / MANIFEST} is not a few-shot manifest (expected format {FORMAT!r})")
+        raise InputFileError(f"{folder / MANIFEST} is not a few-shot manifest (expected format {FORMAT!r})")
     ckpts = [part_dir(folder, e["index"]) / "supernet.pt" for e in manifest["parts"]]
     missing = [str(c) for c, e in zip(ckpts, manifest["parts"]) if not e.get("done") or not c.is_file()]
     if missing:
-        raise ValueError(f"{what} {shorten(str(folder), quote=False)}: {len(missing)} of {len(ckpts)} "
-                         f"sub-supernets are not trained yet (first {missing[0]}); finish it with "
-                         "nas pretrain --resume")
+        raise InputFileError(f"{what} {shorten(str(folder), quote=False)}: {len(missing)} of {len(ckpts)} "
+                             f"sub-supernets are not trained yet (first {missing[0]}); finish it with "
+                             "nas pretrain --resume")
     spec = load_checkpoint(ckpts[0], what=f"{what} part 0")["model_spec"]
     s = manifest["split"]
     split = SpaceSplit(build_from_spec(spec).space, s["split_units"], s["split_field"])
     if split.describe() != s:
-        raise ValueError(f"{folder / MANIFEST}: its split {s} does not match the model's space")
+        raise InputFileError(f"{folder / MANIFEST}: its split {s} does not match the model's space")
     return manifest, split, ckpts
 
 

@@ -15,6 +15,7 @@ import argparse
 import dataclasses
 from typing import Literal, Optional
 
+from search_spaces.errors import ConfigError
 from supernet.utils.config import apply_overrides, from_dict
 
 from .compat import load
@@ -96,12 +97,12 @@ def resolve_flag_config(parser_args: argparse.Namespace) -> None:
         setattr(parser_args, f.name, getattr(settings, f.name))
     for action in required:
         if getattr(parser_args, action.dest) is None:
-            raise ValueError(f"needs {action.option_strings[-1]} (or `{action.dest}:` in --config)")
+            raise ConfigError(f"needs {action.option_strings[-1]} (or `{action.dest}:` in --config)")
     for actions in groups:
         set_ = [a for a in actions if getattr(parser_args, a.dest) is not None]
         if len(set_) != 1:
             flags = " or ".join(a.option_strings[-1] for a in actions)
-            raise ValueError(f"needs exactly one of {flags}" + (f", got {len(set_)}" if set_ else ""))
+            raise ConfigError(f"needs exactly one of {flags}" + (f", got {len(set_)}" if set_ else ""))
 
 
 def leaf_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from search_spaces import shorten
+from search_spaces.errors import InputFileError, VidnasInputError
 from supernet.training.checkpoint import model_from_checkpoint
 
 from .deploy.export import export_state_dict
@@ -59,19 +60,19 @@ def initialise(model, cfg, supernet: bool = False, init_weights: dict | None = N
 def _starting_weights(model, cfg, supernet: bool, exported: dict | None) -> str:
     if cfg.init_from:
         if supernet:
-            raise ValueError("init_from starts a standalone network from a supernet; a supernet "
-                             "starts from scratch or from its family's initialisation option")
+            raise VidnasInputError("init_from starts a standalone network from a supernet; a supernet "
+                                   "starts from scratch or from its family's initialisation option")
         if exported is None:
             exported = check_init_from(cfg)
         if exported is None:
-            raise ValueError(f"init_from {shorten(str(cfg.init_from), quote=False)} is a supernet: "
-                             "set arch to the architecture whose weights to start from")
+            raise VidnasInputError(f"init_from {shorten(str(cfg.init_from), quote=False)} is a supernet: "
+                                   "set arch to the architecture whose weights to start from")
         for path in network_paths(model):             # a two-path net: both paths, no head FC
             own = path.state_dict()
             missing = sorted(set(own) - set(exported))
             if missing:
-                raise ValueError(f"supernet checkpoint {cfg.init_from} has no {missing[0]!r} for "
-                                 f"{cfg.model.name}; was it pretrained for this model?")
+                raise InputFileError(f"supernet checkpoint {cfg.init_from} has no {missing[0]!r} for "
+                                     f"{cfg.model.name}; was it pretrained for this model?")
             path.load_state_dict({k: exported[k] for k in own})
         return f"initialised from the supernet weights in {cfg.init_from}"
     for _, value, option in cfg.run_options("init"):      # at most one (`RunConfig.validate`)

@@ -24,6 +24,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from search_spaces.errors import InputFileError
+
 from .stats import correlations, least_squares_band  # noqa: E402
 from .utils import atomic_write  # noqa: E402
 
@@ -46,7 +48,7 @@ def save_figure(fig, out: str | Path) -> list[Path]:
 def _require(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise ValueError(f"{what} needs columns {list(columns)}; missing {missing} (have {list(df.columns)})")
+        raise InputFileError(f"{what} needs columns {list(columns)}; missing {missing} (have {list(df.columns)})")
 
 
 def plot_correlation(df: pd.DataFrame, out: str | Path, title: str = "", labels: bool = False,

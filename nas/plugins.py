@@ -24,15 +24,17 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from search_spaces.errors import VidnasInputError
+
 ENV_VAR = "VIDNAS_PLUGINS"
 ENTRY_POINT_GROUPS = ("vidnas.spaces", "vidnas.strategies", "vidnas.proxies")
 
 _loaded: dict[str, object] = {}          # plug-in spec -> its module
 
 
-def _error(what: str, e: BaseException) -> ValueError:
+def _error(what: str, e: BaseException) -> VidnasInputError:
     detail = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-    return ValueError(f"plug-in {what} does not import: {type(e).__name__}: {detail}")
+    return VidnasInputError(f"plug-in {what} does not import: {type(e).__name__}: {detail}")
 
 
 def _import_file(path: Path):
@@ -61,16 +63,16 @@ def load_plugin(spec: str):
         if looks_like_file:
             path = Path(spec).expanduser()
             if not path.is_file():
-                raise ValueError(f"plug-in file {spec!r} (from {ENV_VAR}) does not exist")
+                raise VidnasInputError(f"plug-in file {spec!r} (from {ENV_VAR}) does not exist")
             module = _import_file(path.resolve())
         else:
             module = importlib.import_module(spec)
-    except ValueError:
+    except VidnasInputError:                        # (one of ours, from the plug-in's registering)
         raise
     except ModuleNotFoundError as e:
         if e.name and (spec == e.name or spec.startswith(e.name + ".")):      # the plug-in itself, not one of its imports
-            raise ValueError(f"plug-in module {spec!r} (from {ENV_VAR}) not found; give an importable "
-                             f"module path (e.g. experiments.plugins.elastic_mlp3d) or a .py file") from None
+            raise VidnasInputError(f"plug-in module {spec!r} (from {ENV_VAR}) not found; give an importable "
+                                   f"module path (e.g. experiments.plugins.elastic_mlp3d) or a .py file") from None
         raise _error(repr(spec), e) from None
     except Exception as e:                          # an error inside the plug-in's own code
         raise _error(repr(spec), e) from None

@@ -16,6 +16,7 @@ from typing import NamedTuple
 import torch
 
 from search_spaces import shorten
+from search_spaces.errors import DataError, VidnasInputError
 from supernet.registry import build_model
 from supernet.training.checkpoint import check_weights
 from supernet.training.distributed import barrier, cleanup, init_distributed, resolve_device
@@ -58,18 +59,18 @@ def check_run(cfg, command: str, model, resume: bool, evaluates: bool, kind: str
     training_only = cfg.run_options("train")
     if command == "pretrain" and training_only:
         key = training_only[0][0]
-        raise ValueError(f"options.{key} applies to standalone training (nas train), not to supernet pretraining")
+        raise VidnasInputError(f"options.{key} applies to standalone training (nas train), not to supernet pretraining")
     check_device(cfg.train.device, "train.device")
     check_repeat(cfg)
     space = getattr(model, "space", None)
     if cfg.train.warmup_arch is not None and command == "pretrain":   # standalone runs ignore it
         if space is None:
-            raise ValueError(f"train.warmup_arch {shorten(cfg.train.warmup_arch)}: "
-                             f"{cfg.model.name} has no search space")
+            raise VidnasInputError(f"train.warmup_arch {shorten(cfg.train.warmup_arch)}: "
+                                   f"{cfg.model.name} has no search space")
         try:
             space.parse(cfg.train.warmup_arch)
         except ValueError as e:
-            raise ValueError(f"train.warmup_arch: {e}") from None
+            raise VidnasInputError(f"train.warmup_arch: {e}") from None
     init_weights = check_init_from(cfg, standalone=command == "train")
     check_run_options(cfg)
     images = space is None and not cfg.is_video
@@ -83,9 +84,9 @@ def check_run(cfg, command: str, model, resume: bool, evaluates: bool, kind: str
         if last.is_file():
             ckpt = check_checkpoint(last, "resume checkpoint", weights=False)
             if plain_json(ckpt["model_spec"]) != plain_json(model.spec):
-                raise ValueError(f"resume checkpoint {shorten(str(last), quote=False)} holds "
-                                 f"{ckpt['model_spec'].get('name')!r} with another spec than the "
-                                 f"config's {cfg.model.name!r}; use the same config")
+                raise VidnasInputError(f"resume checkpoint {shorten(str(last), quote=False)} holds "
+                                       f"{ckpt['model_spec'].get('name')!r} with another spec than the "
+                                       f"config's {cfg.model.name!r}; use the same config")
             check_weights(model.spec, ckpt["model"], f"resume checkpoint {shorten(str(last), quote=False)}")
     return CheckedRun(datasets, None if resume else init_weights)
 
@@ -111,8 +112,8 @@ def make_loader_factory(cfg: RunConfig, dataset, rank: int, world: int, shuffle:
 
     steps = sampler().batches_per_epoch()
     if steps < 1:
-        raise ValueError(f"the training set has {len(dataset)} clips, fewer than one batch of "
-                         f"{cfg.train.batch_size}")
+        raise DataError(f"the training set has {len(dataset)} clips, fewer than one batch of "
+                        f"{cfg.train.batch_size}")
     return make_loader, steps
 
 
@@ -172,8 +173,8 @@ def run_pretrain(cfg: RunConfig, resume: bool = False, progress: bool = True) ->
     model = build_model(cfg.model.name, cfg.input_size, cfg.data.num_classes, **cfg.model.kwargs)
     if getattr(model, "space", None) is None:
         if cfg.is_video:
-            raise ValueError(f"model {cfg.model.name!r} has no search space; pretraining needs a "
-                             "supernet or a 2D image model")
+            raise VidnasInputError(f"model {cfg.model.name!r} has no search space; pretraining needs a "
+                                   "supernet or a 2D image model")
         return _pretrain_image_model(cfg, model, resume, progress)
     if cfg.few_shot.split_units:
         return _pretrain_fewshot(cfg, model, resume, progress)
@@ -213,8 +214,8 @@ def _pretrain_image_model(cfg: RunConfig, model, resume: bool, progress: bool = 
     centre frames of the val split; writes ``model.pt`` (a vidnas checkpoint of kind "image",
     readable by MLP-3D's ``options.center_init_from``) and ``eval.json``."""
     if cfg.init_from or cfg.options or cfg.arch:
-        raise ValueError(f"{cfg.model.name} is a 2D image model trained from scratch; it takes no "
-                         "arch, init_from or options")
+        raise VidnasInputError(f"{cfg.model.name} is a 2D image model trained from scratch; it takes no "
+                               "arch, init_from or options")
     resume = resume and not start_instead_of_resume(cfg.output_dir, "pretrain")
     datasets = check_run(cfg, "pretrain", model, resume, evaluates=True).datasets     # before any output
     train_set, val_set = datasets["train"], datasets["val"]

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from search_spaces.errors import ConfigError
+
 from supernet.utils.config import schema_reference
 
 from .utils import format_table
@@ -34,7 +36,7 @@ SCHEMAS = {
 
 def schema_class(name: str):
     if name not in SCHEMAS:
-        raise ValueError(f"unknown config schema {name!r}; allowed: {', '.join(SCHEMAS)}")
+        raise ConfigError(f"unknown config schema {name!r}; allowed: {', '.join(SCHEMAS)}")
     module, cls, _ = SCHEMAS[name]
     return getattr(importlib.import_module(module), cls)
 

@@ -23,6 +23,7 @@ from typing import Any, Callable
 import yaml
 
 from search_spaces import shorten
+from search_spaces.errors import InputFileError, InputNotFoundError, OutputError, OutputExistsError
 
 from .compat import read, stamp
 from .log import info
@@ -91,8 +92,8 @@ def folder_kind(out: str | Path) -> str | None:
             data = {}
         kind = data.get("kind") if isinstance(data, dict) else None
         if kind not in FOLDER_KINDS:
-            raise ValueError(f"{marker} records an unknown kind {shorten(kind)}; allowed: "
-                             f"{', '.join(FOLDER_KINDS)}")
+            raise InputFileError(f"{marker} records an unknown kind {shorten(kind)}; allowed: "
+                                 f"{', '.join(FOLDER_KINDS)}")
         return kind
     for name in ("search", "correlate", "export"):
         if (out / FOLDER_KINDS[name].config_file).is_file():
@@ -124,8 +125,8 @@ def check_run_folder(out: str | Path, kind: str, what: str = "output_dir") -> Pa
         found = folder_kind(out)
         if found is not None and found != kind:
             article = "an" if found[0] in "aeiou" else "a"
-            raise ValueError(f"{what} {shorten(str(out), quote=False)} is {article} {found} folder; "
-                             f"`nas {kind}` does not write into it; choose another {what}")
+            raise OutputError(f"{what} {shorten(str(out), quote=False)} is {article} {found} folder; "
+                              f"`nas {kind}` does not write into it; choose another {what}")
         if found is None and kind != "export":                            # (export: its own message)
             refuse_foreign(out, FOLDER_KINDS[kind].seeds, what)
     return out
@@ -139,8 +140,8 @@ def refuse_foreign(out: Path, own: tuple[str, ...], what: str) -> None:
     def mine(name: str) -> bool:
         return name in own or any(name.startswith(f".{o}.") and name.endswith(".tmp") for o in own)
     if out.is_dir() and not all(mine(p.name) for p in out.iterdir()):
-        raise ValueError(f"{what} {shorten(str(out), quote=False)} is not empty and was not made "
-                         f"by vidnas (no {KIND_FILE}); choose an empty or new folder")
+        raise OutputError(f"{what} {shorten(str(out), quote=False)} is not empty and was not made "
+                          f"by vidnas (no {KIND_FILE}); choose an empty or new folder")
 
 
 def drop_key(d: dict, key: str) -> None:
@@ -190,11 +191,17 @@ def lock_run_folder(out: Path) -> None:
     except OSError:
         holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "another process"
         os.close(fd)
-        raise ValueError(f"{out} is in use by {shorten(holder, 120, quote=False)} (it holds {LOCK_FILE}); "
-                         "wait for that run to end or stop it, then rerun") from None
+        raise OutputError(f"{out} is in use by {shorten(holder, 120, quote=False)} (it holds {LOCK_FILE}); "
+                          "wait for that run to end or stop it, then rerun") from None
     os.ftruncate(fd, 0)
     os.write(fd, f"process {os.getpid()} on {socket.gethostname()}\n".encode())
     _LOCKS[key] = fd
+
+
+def held_folders() -> list[Path]:
+    """The run folders this process holds locked (`lock_run_folder`), oldest first: where
+    `nas.cli.main` writes the traceback of an internal error."""
+    return [Path(key) for key in _LOCKS]
 
 
 def release_locks() -> None:
@@ -248,7 +255,7 @@ def prepare_run_folder(out: str | Path, kind: str, config: dict[str, Any], resum
         try:
             old = read_stored(stored) if read_stored else yaml.safe_load(stored.read_text()) or {}
         except yaml.YAMLError as e:
-            raise ValueError(f"{stored} does not parse: {str(e).splitlines()[0]}") from None
+            raise InputFileError(f"{stored} does not parse: {str(e).splitlines()[0]}") from None
         old = read(old, kind, str(stored))                  # an older config_version upgraded
         current = json.loads(json.dumps(config))
         for key in spec.ignore:
@@ -262,12 +269,12 @@ def prepare_run_folder(out: str | Path, kind: str, config: dict[str, Any], resum
                 current.pop(key)
         diff = config_diff(old, current)
         if diff:
-            raise ValueError(spec.differs.format(out=out, diff=shorten(diff, 160, quote=False), what=what))
+            raise OutputError(spec.differs.format(out=out, diff=shorten(diff, 160, quote=False), what=what))
     if started and not resume:
         message = spec.already.format(out=out, started=spec.started, what=what)
-        raise FileExistsError(message) if spec.resume_needs_start else ValueError(message)
+        raise OutputExistsError(message) if spec.resume_needs_start else OutputError(message)
     if resume and not started and spec.resume_needs_start:
-        raise FileNotFoundError(f"nothing to resume in {out}: {spec.started} does not exist")
+        raise InputNotFoundError(f"nothing to resume in {out}: {spec.started} does not exist")
     out.mkdir(parents=True, exist_ok=True)
     lock_run_folder(out)                       # before touching a file another run may write
     if resume or folder_kind(out) == kind:     # (a run stopped before its first checkpoint too)

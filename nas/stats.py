@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from search_spaces.errors import VidnasInputError
+
 MEASURES = {
     "kendall_tau": lambda x, y: stats.kendalltau(x, y).statistic,
     "spearman_rho": lambda x, y: stats.spearmanr(x, y).statistic,
@@ -61,7 +63,7 @@ def correlations(estimated, real, n_boot: int = 2000, seed: int = 0, level: floa
     if x.shape != y.shape or x.ndim != 1:
         raise ValueError(f"estimated and real accuracies must be 1-D of one length, got {x.shape} and {y.shape}")
     if len(x) < 3:
-        raise ValueError(f"correlation needs at least 3 architectures, got {len(x)}")
+        raise VidnasInputError(f"correlation needs at least 3 architectures, got {len(x)}")
     out = []
     for name, fn in MEASURES.items():                 # one seed: every measure sees the same resamples
         lo, hi = _bootstrap_interval(lambda rows, fn=fn: _safe(fn, x[rows], y[rows]), len(x), n_boot, seed, level)
@@ -95,7 +97,7 @@ def precision_at_k(estimated, real, k: int = 5) -> float:
     """Share of the real top-k that the estimate also puts in its top-k (ties: first listed)."""
     x, y = np.asarray(estimated, dtype=float), np.asarray(real, dtype=float)
     if x.shape != y.shape or not 1 <= k <= len(x):
-        raise ValueError(f"precision@k needs 1 <= k <= {len(x)} and equal lengths, got k={k}")
+        raise VidnasInputError(f"precision@k needs 1 <= k <= {len(x)} and equal lengths, got k={k}")
     return len(set(_order(x)[:k]) & set(_order(y)[:k])) / k
 
 
@@ -118,9 +120,9 @@ def paired_difference(estimated_a, estimated_b, real, measure: str = "kendall_ta
         raise ValueError(f"paired difference needs three 1-D sequences of one length, got "
                          f"{a.shape}, {b.shape} and {y.shape}")
     if measure not in MEASURES:
-        raise ValueError(f"unknown measure {measure!r}; allowed: {', '.join(MEASURES)}")
+        raise VidnasInputError(f"unknown measure {measure!r}; allowed: {', '.join(MEASURES)}")
     if len(a) < 3:
-        raise ValueError(f"paired difference needs at least 3 architectures, got {len(a)}")
+        raise VidnasInputError(f"paired difference needs at least 3 architectures, got {len(a)}")
     fn = MEASURES[measure]
 
     def diff(rows) -> float:
@@ -136,7 +138,7 @@ def seed_ceiling(per_seed, n_boot: int = 2000, seed: int = 0, level: float = 0.9
     seeds the mean over seed pairs."""
     table = np.asarray(per_seed, dtype=float)
     if table.ndim != 2 or table.shape[1] < 2 or table.shape[0] < 3:
-        raise ValueError(f"seed ceiling needs >= 3 architectures x >= 2 seeds, got shape {table.shape}")
+        raise VidnasInputError(f"seed ceiling needs >= 3 architectures x >= 2 seeds, got shape {table.shape}")
     pairs = [(a, b) for a in range(table.shape[1]) for b in range(a + 1, table.shape[1])]
 
     def tau(rows) -> float:

@@ -12,6 +12,8 @@ from contextlib import nullcontext
 import torch
 import torch.nn.functional as F
 
+from search_spaces.errors import DataError
+
 
 def loader_clips_per_second(dataset, batch: int, workers: int, batches: int, sampler=None,
                             seed: int = 0) -> float:
@@ -24,8 +26,8 @@ def loader_clips_per_second(dataset, batch: int, workers: int, batches: int, sam
                           drop_last=True, sampler=sampler)
     skip, measured = 1 + 2 * workers, max(batches, 4 * workers)
     if len(loader) < skip + measured:
-        raise ValueError(f"the dataset has {len(loader)} batches of {batch}; the measurement needs "
-                         f"{skip + measured}")
+        raise DataError(f"the dataset has {len(loader)} batches of {batch}; the measurement needs "
+                        f"{skip + measured}")
     it = iter(loader)
     for _ in range(skip):
         next(it)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from search_spaces.errors import ConfigError
+
 from supernet.registry import build_model
 from supernet.training.distributed import cleanup
 from supernet.training.loop import TrainResult, train
@@ -63,7 +65,7 @@ def run_train(cfg: RunConfig, resume: bool = False, quiet: bool = False, progres
     from search_spaces import arch_text
 
     if not cfg.arch:
-        raise ValueError("standalone training needs an architecture: set `arch` (or --arch)")
+        raise ConfigError("standalone training needs an architecture: set `arch` (or --arch)")
     cfg.arch = arch_text(cfg.arch, "arch")           # a file (best_arch.json, .txt): its architecture
     torch.manual_seed(cfg.train.seed)                 # the initial weights depend on the seed only
     model = build_model(cfg.model.name, cfg.input_size, cfg.data.num_classes, arch=cfg.arch,

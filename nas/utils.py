@@ -7,6 +7,7 @@ import os
 from typing import Any, Sequence
 
 from search_spaces import shorten
+from search_spaces.errors import ConfigError, InputFileError
 from supernet.utils.io import atomic_write, atomic_write_json, atomic_write_text  # noqa: F401  (re-exported)
 from supernet.utils.io import load_json, read_lines, read_text  # noqa: F401  (re-exported)
 
@@ -22,13 +23,13 @@ def parse_size(text: str) -> tuple[int, ...]:
     except ValueError:
         parts = ()
     if len(parts) not in (2, 3) or min(parts) < 1:
-        raise ValueError(f"input size {shorten(text)} must look like TxHxW (e.g. 16x224x224) or HxW")
+        raise ConfigError(f"input size {shorten(text)} must look like TxHxW (e.g. 16x224x224) or HxW")
     pixels = 1
     for p in parts:
         pixels *= p
     if pixels > MAX_INPUT_PIXELS:
-        raise ValueError(f"input size {shorten(text)} has {pixels:,} pixels; the limit is "
-                         f"{MAX_INPUT_PIXELS:,} (T*H*W, e.g. 64x1024x1024)")
+        raise ConfigError(f"input size {shorten(text)} has {pixels:,} pixels; the limit is "
+                          f"{MAX_INPUT_PIXELS:,} (T*H*W, e.g. 64x1024x1024)")
     return parts
 
 
@@ -76,12 +77,12 @@ def read_csv(path: str | os.PathLike, what: str = "CSV file", **kwargs):
 
     text = read_text(path, what)
     if not text.strip():
-        raise ValueError(f"{what} {path} is empty; expected a CSV table with a header line")
+        raise InputFileError(f"{what} {path} is empty; expected a CSV table with a header line")
     try:
         return pd.read_csv(io.StringIO(text), **kwargs)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
         detail = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise ValueError(f"cannot read {what} {path}: {shorten(detail, 160, quote=False)}") from None
+        raise InputFileError(f"cannot read {what} {path}: {shorten(detail, 160, quote=False)}") from None
 
 
 def choose_threads(cores: int | None = None, load: float | None = None) -> tuple[int, str]:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from search_spaces import shorten
+from search_spaces.errors import ConfigError, DataError, InputFileError, InputNotFoundError, OutputError, VidnasInputError
 
 DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$", re.ASCII)
 
@@ -34,21 +35,21 @@ DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$", re.ASCII)
 def check_device(name: Any, what: str = "device") -> str:
     """`name` when it is a device this machine has: auto, cpu, cuda or cuda:N."""
     if not isinstance(name, str) or not DEVICE_RE.match(name):
-        raise ValueError(f"{what} {shorten(name)} is not allowed; use auto, cpu, cuda or cuda:N")
+        raise ConfigError(f"{what} {shorten(name)} is not allowed; use auto, cpu, cuda or cuda:N")
     if name.startswith("cuda"):
         import torch
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         index = int(name.partition(":")[2] or 0)
         if index >= count:
-            raise ValueError(f"{what} {shorten(name)} asked for, but this machine has "
-                             f"{count} CUDA device(s); use cpu or auto")
+            raise ConfigError(f"{what} {shorten(name)} asked for, but this machine has "
+                              f"{count} CUDA device(s); use cpu or auto")
     return name
 
 
 def check_finite(name: str, value: Any) -> None:
     """A number config value that is not NaN or infinite."""
     if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
 
 
 def check_output_dir(path: str | os.PathLike, what: str = "output_dir") -> Path:
@@ -58,33 +59,45 @@ def check_output_dir(path: str | os.PathLike, what: str = "output_dir") -> Path:
     probe folder is created and removed at once (so a read-only file system is caught even
     for root, whom permission bits do not stop)."""
     if path is None or str(path).strip() == "":
-        raise ValueError(f"{what} is empty; give a folder path")
+        raise OutputError(f"{what} is empty; give a folder path")
     out = Path(path).expanduser()
     if out.exists() and not out.is_dir():
-        raise ValueError(f"{what} {shorten(str(out), quote=False)} exists and is not a folder")
+        raise OutputError(f"{what} {shorten(str(out), quote=False)} exists and is not a folder")
     anc = out
     while not anc.exists():
         anc = anc.parent
     if not anc.is_dir():
-        raise ValueError(f"{what} {shorten(str(out), quote=False)} is under the file {shorten(str(anc), quote=False)}, "
-                         "not a folder")
+        raise OutputError(f"{what} {shorten(str(out), quote=False)} is under the file {shorten(str(anc), quote=False)}, "
+                          "not a folder")
     try:
         os.rmdir(tempfile.mkdtemp(prefix=".vidnas-probe-", dir=anc))
     except OSError as e:
-        raise ValueError(f"{what} {shorten(str(out), quote=False)}: cannot write in {shorten(str(anc), quote=False)} "
-                         f"({e.strerror or type(e).__name__}); choose a writable folder") from None
+        raise OutputError(f"{what} {shorten(str(out), quote=False)}: cannot write in {shorten(str(anc), quote=False)} "
+                          f"({e.strerror or type(e).__name__}); choose a writable folder") from None
     return out
+
+
+def check_output_file(path: Any, what: str) -> Path:
+    """An output file path: not a folder, in a folder that can be created (or exists) and is
+    writable (`check_output_dir`); nothing is written."""
+    if not isinstance(path, (str, os.PathLike)) or str(path).strip() == "":
+        raise OutputError(f"{what} {shorten(path)} is empty; give a file path")
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise OutputError(f"{what} {shorten(str(p), quote=False)} is a folder; give a file path")
+    check_output_dir(p.parent, f"{what} folder")
+    return p
 
 
 def check_input_file(path: Any, what: str) -> Path:
     """A file that exists (not a folder)."""
     if not isinstance(path, (str, os.PathLike)) or str(path).strip() == "":
-        raise ValueError(f"{what} {shorten(path)} is empty; give a file path")
+        raise InputFileError(f"{what} {shorten(path)} is empty; give a file path")
     p = Path(path).expanduser()
     if p.is_dir():
-        raise ValueError(f"{what} {shorten(str(p), quote=False)} is a folder, not a file")
+        raise InputFileError(f"{what} {shorten(str(p), quote=False)} is a folder, not a file")
     if not p.is_file():
-        raise FileNotFoundError(f"{what} not found: {shorten(str(p), quote=False)}")
+        raise InputNotFoundError(f"{what} not found: {shorten(str(p), quote=False)}")
     return p
 
 
@@ -97,8 +110,8 @@ def check_checkpoint(path: Any, what: str = "checkpoint", kinds: tuple[str, ...]
     check_input_file(path, what)
     ckpt = load_checkpoint(path, what=what)
     if kinds is not None and ckpt.get("kind") not in kinds:
-        raise ValueError(f"{what} {shorten(str(path), quote=False)} is a {ckpt.get('kind')!r} checkpoint; "
-                         f"this needs {' or '.join(map(repr, kinds))}")
+        raise InputFileError(f"{what} {shorten(str(path), quote=False)} is a {ckpt.get('kind')!r} checkpoint; "
+                             f"this needs {' or '.join(map(repr, kinds))}")
     if weights:
         check_weights(ckpt["model_spec"], ckpt["model"], f"{what} {shorten(str(path), quote=False)}")
     return ckpt
@@ -117,8 +130,8 @@ def check_same_model(spec: dict, model_name: str, what: str) -> None:
             else f"a {model_entry(theirs).family}"
     except (KeyError, ValueError, TypeError):
         family = "an unknown"
-    raise ValueError(f"{what} is {family} model ({shorten(theirs)}) and the run is "
-                     f"{model_entry(model_name).family} ({model_name!r}); use a checkpoint of {model_name!r}")
+    raise VidnasInputError(f"{what} is {family} model ({shorten(theirs)}) and the run is "
+                           f"{model_entry(model_name).family} ({model_name!r}); use a checkpoint of {model_name!r}")
 
 
 @contextmanager
@@ -154,14 +167,14 @@ def check_data(data, splits: tuple[str, ...], readable: tuple[str, ...] = (),
     for split in splits:
         listed = getattr(data, f"{split}_list", "")
         if not data.is_synthetic and not listed:
-            raise ValueError(f"data.{split}_list is empty; "
-                             + (why or {}).get(split, f"this command reads the {split} split"))
+            raise DataError(f"data.{split}_list is empty; "
+                            + (why or {}).get(split, f"this command reads the {split} split"))
         if listed:
             check_input_file(listed, f"data.{split}_list")
         out[split] = build_dataset(data, split, images=images)
         if split in readable and first_readable(out[split]) is None:
-            raise ValueError(f"data.{split}_list {shorten(listed)} has no readable clip (all "
-                             f"{len(out[split])} missing or corrupt); check it with `nas data check`")
+            raise DataError(f"data.{split}_list {shorten(listed)} has no readable clip (all "
+                            f"{len(out[split])} missing or corrupt); check it with `nas data check`")
     return out
 
 
@@ -180,9 +193,9 @@ def check_repeat(cfg, world: int | None = None) -> None:
     world = int(os.environ.get("WORLD_SIZE", "1")) if world is None else world
     repeat = cfg.data.augment.repeat
     if (cfg.train.batch_size // max(world, 1)) % repeat:
-        raise ValueError(f"data.augment.repeat={repeat} must divide each process's batch "
-                         f"(train.batch_size {cfg.train.batch_size} over {world} process(es)), so "
-                         "the repeated views of a clip share a batch")
+        raise ConfigError(f"data.augment.repeat={repeat} must divide each process's batch "
+                          f"(train.batch_size {cfg.train.batch_size} over {world} process(es)), so "
+                          "the repeated views of a clip share a batch")
 
 
 # Keys of a run config that decide where vidnas writes. They must come from the user's

@@ -16,6 +16,8 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar, Iterator
 
+from .errors import ConfigError, InputFileError, InputNotFoundError, VidnasInputError
+
 SHORT_LIMIT = 80
 
 
@@ -54,7 +56,7 @@ class Choice:
         names = {f.name for f in fields(cls)}
         unknown = set(data) - names
         if unknown or set(names) - set(data):
-            raise ValueError(f"{cls.__name__} needs keys {sorted(names)}, got {sorted(data)}")
+            raise VidnasInputError(f"{cls.__name__} needs keys {sorted(names)}, got {sorted(data)}")
         return cls(**data)
 
     def __str__(self) -> str:
@@ -171,9 +173,9 @@ class SearchSpace(ABC):
         """Why `choice` is not allowed at unit `i` (used in error messages)."""
         return f"{choice.token!r} is not a choice of this unit"
 
-    def _unit_error(self, i: int, detail: str) -> ValueError:
+    def _unit_error(self, i: int, detail: str) -> VidnasInputError:
         allowed = ", ".join(c.token for c in self.choices(i))
-        return ValueError(
+        return VidnasInputError(
             f"{self.name} unit {i} ({self.unit_names[i]}): {detail}; allowed: {allowed}")
 
     def check_choice(self, i: int, choice: Choice) -> Choice:
@@ -190,7 +192,7 @@ class SearchSpace(ABC):
         if not isinstance(arch, Arch):
             raise ValueError(f"{self.name}: expected an Arch, got {type(arch).__name__}")
         if len(arch) != self.num_units:
-            raise ValueError(
+            raise VidnasInputError(
                 f"{self.name}: architecture has {len(arch)} units, the space has "
                 f"{self.num_units} ({'-'.join(self.unit_names[:3])}...): {arch}")
         for i, c in enumerate(arch):
@@ -212,11 +214,11 @@ class SearchSpace(ABC):
     def decode(self, text: str) -> Arch:
         """Parse and validate an architecture string (inverse of `encode`)."""
         if not isinstance(text, str) or not text.strip():
-            raise ValueError(f"{self.name}: empty architecture string {shorten(text)}; give one "
-                             f"token per unit, e.g. {self.default_arch()}")
+            raise VidnasInputError(f"{self.name}: empty architecture string {shorten(text)}; give one "
+                                   f"token per unit, e.g. {self.default_arch()}")
         tokens = text.strip().split("-")
         if len(tokens) != self.num_units:
-            raise ValueError(
+            raise VidnasInputError(
                 f"{self.name}: architecture string has {len(tokens)} tokens, the space has "
                 f"{self.num_units} units: {shorten(text)}")
         choices = []
@@ -235,16 +237,16 @@ class SearchSpace(ABC):
 
     def from_dict(self, data: dict[str, Any]) -> Arch:
         if not isinstance(data, dict) or "units" not in data:
-            raise ValueError(f"{self.name}: architecture JSON needs a 'units' list")
+            raise VidnasInputError(f"{self.name}: architecture JSON needs a 'units' list")
         if data.get("space", self.name) != self.name:
-            raise ValueError(f"architecture JSON is for space {data.get('space')!r}, not {self.name!r}")
+            raise VidnasInputError(f"architecture JSON is for space {data.get('space')!r}, not {self.name!r}")
         units = data["units"]
         if not isinstance(units, list):
-            raise ValueError(f"{self.name}: architecture JSON 'units' must be a list of "
-                             f"{self.num_units} unit objects, got {shorten(units)}")
+            raise VidnasInputError(f"{self.name}: architecture JSON 'units' must be a list of "
+                                   f"{self.num_units} unit objects, got {shorten(units)}")
         if len(units) != self.num_units:
-            raise ValueError(f"{self.name}: architecture JSON has {len(units)} units, the space has "
-                             f"{self.num_units}")
+            raise VidnasInputError(f"{self.name}: architecture JSON has {len(units)} units, the space has "
+                                   f"{self.num_units}")
         choices = []
         for i, u in enumerate(units):
             if not isinstance(u, dict):
@@ -265,8 +267,8 @@ class SearchSpace(ABC):
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
-            raise ValueError(f"{self.name}: architecture JSON does not parse: {e} "
-                             f"(in {shorten(text)})") from None
+            raise VidnasInputError(f"{self.name}: architecture JSON does not parse: {e} "
+                                   f"(in {shorten(text)})") from None
         return self.from_dict(data)
 
     def parse(self, arch: "Arch | str | dict") -> Arch:
@@ -302,7 +304,7 @@ class SearchSpace(ABC):
         self.validate(arch)
         prob = 1.0 / self.num_units if prob is None else prob
         if not 0.0 <= prob <= 1.0:
-            raise ValueError(f"mutation probability must be in [0, 1], got {prob}")
+            raise ConfigError(f"mutation probability must be in [0, 1], got {prob}")
         mutable = [i for i in range(self.num_units) if len(self._choices[i]) > 1]
         if not mutable:
             return arch
@@ -353,7 +355,7 @@ def arch_texts(value: str, what: str = "--arch") -> list[str]:
     is_path = text.endswith((".json", ".txt", ".yaml", ".csv")) or "/" in text or os.sep in text
     if not os.path.isfile(text):
         if is_path:
-            raise FileNotFoundError(f"{what} {shorten(text)}: architecture file not found")
+            raise InputNotFoundError(f"{what} {shorten(text)}: architecture file not found")
         return [text]
     from .textio import read_text
 
@@ -362,7 +364,7 @@ def arch_texts(value: str, what: str = "--arch") -> list[str]:
         try:
             data = json.loads(content)
         except json.JSONDecodeError as e:
-            raise ValueError(f"{what} {shorten(text)}: the architecture file is not valid JSON ({e})") from None
+            raise InputFileError(f"{what} {shorten(text)}: the architecture file is not valid JSON ({e})") from None
         items = data if isinstance(data, list) else [data]
         out = []
         for item in items:
@@ -373,13 +375,13 @@ def arch_texts(value: str, what: str = "--arch") -> list[str]:
             elif isinstance(item, str):
                 out.append(item)
             else:
-                raise ValueError(f"{what} {shorten(text)}: expected architectures (strings or objects), "
-                                 f"got {shorten(item)}")
+                raise InputFileError(f"{what} {shorten(text)}: expected architectures (strings or objects), "
+                                     f"got {shorten(item)}")
     else:
         out = [line.partition("#")[0].strip() for line in content.splitlines()]
         out = [a for a in out if a]
     if not out:
-        raise ValueError(f"{what} {shorten(text)}: the architecture file holds no architecture")
+        raise InputFileError(f"{what} {shorten(text)}: the architecture file holds no architecture")
     return out
 
 
@@ -387,8 +389,8 @@ def arch_text(value: str, what: str = "--arch") -> str:
     """The one architecture `value` names (`arch_texts`); a file of several is a one-line error."""
     found = arch_texts(value, what)
     if len(found) != 1:
-        raise ValueError(f"{what} {shorten(str(value))} holds {len(found)} architectures; give one "
-                         f"(a string, best_arch.json, best_arch.txt or a file of one line)")
+        raise VidnasInputError(f"{what} {shorten(str(value))} holds {len(found)} architectures; give one "
+                               f"(a string, best_arch.json, best_arch.txt or a file of one line)")
     return found[0]
 
 
@@ -416,17 +418,17 @@ def build_space(config: dict[str, Any]) -> SearchSpace:
     """Rebuild a space from `space.config()` (as stored in checkpoints and results); a config
     that is not a mapping, or whose fields do not build the space, is a one-line ValueError."""
     if not isinstance(config, dict):
-        raise ValueError(f"the space field {shorten(config)} is not a space config (a mapping "
-                         "with a 'space' name and its fields)")
+        raise ConfigError(f"the space field {shorten(config)} is not a space config (a mapping "
+                          "with a 'space' name and its fields)")
     cfg = dict(config)
     name = cfg.pop("space", None)
     if not isinstance(name, str) or name not in _SPACES:
-        raise ValueError(f"unknown search space {shorten(name)}; known: {', '.join(sorted(_SPACES))}")
+        raise ConfigError(f"unknown search space {shorten(name)}; known: {', '.join(sorted(_SPACES))}")
     try:
         return _SPACES[name](**cfg)
     except (TypeError, ValueError, KeyError, AttributeError, IndexError) as e:
         detail = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise ValueError(f"the {name} space config does not build: {shorten(detail, 200, quote=False)}") from None
+        raise ConfigError(f"the {name} space config does not build: {shorten(detail, 200, quote=False)}") from None
 
 
 def known_spaces() -> list[str]:

@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Sequence
 
 from .base import Arch, Choice, SearchSpace, register_space
+from .errors import VidnasInputError
 
 STRATEGY_TOKENS = {
     "conv3d": "c3d",
@@ -67,8 +68,8 @@ class ConvSplitChoice(Choice):
 
     def __post_init__(self):
         if self.strategy not in STRATEGY_TOKENS:
-            raise ValueError(f"unknown conv split strategy {self.strategy!r}; "
-                             f"allowed: {', '.join(STRATEGIES)}")
+            raise VidnasInputError(f"unknown conv split strategy {self.strategy!r}; "
+                                   f"allowed: {', '.join(STRATEGIES)}")
 
     @property
     def token(self) -> str:
@@ -81,15 +82,15 @@ def strategy_of(name_or_token: str) -> str:
         return name_or_token
     if name_or_token in TOKEN_STRATEGIES:
         return TOKEN_STRATEGIES[name_or_token]
-    raise ValueError(f"unknown conv split strategy {name_or_token!r}; tokens: "
-                     f"{', '.join(TOKEN_STRATEGIES)}")
+    raise VidnasInputError(f"unknown conv split strategy {name_or_token!r}; tokens: "
+                           f"{', '.join(TOKEN_STRATEGIES)}")
 
 
 def _ints(value, n: int, what: str) -> tuple[int, ...]:
     vals = tuple(value)
     if len(vals) != n or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
                                  for v in vals):
-        raise ValueError(f"{what} must be {n} positive integers, got {value!r}")
+        raise VidnasInputError(f"{what} must be {n} positive integers, got {value!r}")
     return vals
 
 
@@ -113,9 +114,9 @@ class SplitUnit:
         object.__setattr__(self, "in_size", _ints(self.in_size, 3, "in_size (T, H, W)"))
         _ints((self.in_channels, self.out_channels), 2, "channels (C, S)")
         if not isinstance(self.stage, int) or isinstance(self.stage, bool) or self.stage < 0:
-            raise ValueError(f"unit {self.name}: stage must be a non-negative int, got {self.stage!r}")
+            raise VidnasInputError(f"unit {self.name}: stage must be a non-negative int, got {self.stage!r}")
         if any(k % 2 == 0 for k in self.kernel):
-            raise ValueError(f"unit {self.name}: kernel {self.kernel} must be odd ('same' padding)")
+            raise VidnasInputError(f"unit {self.name}: kernel {self.kernel} must be odd ('same' padding)")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -125,7 +126,7 @@ class SplitUnit:
     def from_dict(cls, data: dict[str, Any]) -> "SplitUnit":
         names = {f.name for f in fields(cls)}
         if not isinstance(data, dict) or set(data) - names:
-            raise ValueError(f"a unit needs keys from {sorted(names)}, got {data!r}")
+            raise VidnasInputError(f"a unit needs keys from {sorted(names)}, got {data!r}")
         return cls(**data)
 
     @property
@@ -178,10 +179,10 @@ class ConvSplitSpace(SearchSpace):
     def __init__(self, units: Sequence[SplitUnit | dict], strategies: Sequence[str] = STRATEGIES):
         self.units = tuple(u if isinstance(u, SplitUnit) else SplitUnit.from_dict(u) for u in units)
         if not self.units:
-            raise ValueError("a conv split space needs at least one unit")
+            raise VidnasInputError("a conv split space needs at least one unit")
         self.strategies = tuple(dict.fromkeys(strategy_of(s) for s in strategies))
         if not self.strategies:
-            raise ValueError(f"strategies must not be empty; allowed: {', '.join(STRATEGIES)}")
+            raise VidnasInputError(f"strategies must not be empty; allowed: {', '.join(STRATEGIES)}")
         self.unit_names = tuple(u.name for u in self.units)
         self.unit_stages = tuple(u.stage for u in self.units)
         choices = []
@@ -189,7 +190,7 @@ class ConvSplitSpace(SearchSpace):
             valid = tuple(ConvSplitChoice(s) for s in self.strategies if strategy_error(s, u) is None)
             if not valid:
                 reasons = "; ".join(f"{STRATEGY_TOKENS[s]}: {strategy_error(s, u)}" for s in self.strategies)
-                raise ValueError(f"unit {u.name} has no valid strategy ({reasons})")
+                raise VidnasInputError(f"unit {u.name} has no valid strategy ({reasons})")
             choices.append(valid)
         self._choices = tuple(choices)
 
@@ -200,7 +201,7 @@ class ConvSplitSpace(SearchSpace):
     def parse_token(self, token: str) -> ConvSplitChoice:
         tok = token.strip()
         if tok not in TOKEN_STRATEGIES:
-            raise ValueError(f"expected a strategy token ({', '.join(TOKEN_STRATEGIES)})")
+            raise VidnasInputError(f"expected a strategy token ({', '.join(TOKEN_STRATEGIES)})")
         return ConvSplitChoice(TOKEN_STRATEGIES[tok])
 
     def explain(self, i: int, choice: ConvSplitChoice) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .base import Arch, Choice, SearchSpace, register_space
+from .errors import VidnasInputError
 
 GTM_TYPES = ("short_range", "long_range", "shift_window", "shift_token")
 TYPE_ABBREV = {"short_range": "sr", "long_range": "lr", "shift_window": "sw", "shift_token": "st"}
@@ -47,10 +48,10 @@ class GTMChoice(Choice):
 
     def __post_init__(self):
         if self.gtm_type not in GTM_TYPES:
-            raise ValueError(f"unknown GTM type {self.gtm_type!r}; allowed: {', '.join(GTM_TYPES)}")
+            raise VidnasInputError(f"unknown GTM type {self.gtm_type!r}; allowed: {', '.join(GTM_TYPES)}")
         if not isinstance(self.group_size, int) or isinstance(self.group_size, bool) \
                 or self.group_size < 1:
-            raise ValueError(f"group size must be a positive integer, got {self.group_size!r}")
+            raise VidnasInputError(f"group size must be a positive integer, got {self.group_size!r}")
 
     @property
     def token(self) -> str:
@@ -93,14 +94,14 @@ class GTMSpace(SearchSpace):
         self.max_group_size = int(max_group_size)
         self.gtm_types = tuple(gtm_types)
         if not self.depths or min(self.depths) < 1:
-            raise ValueError(f"depths must be positive block counts, got {depths!r}")
+            raise VidnasInputError(f"depths must be positive block counts, got {depths!r}")
         if self.time_tokens < 1:
-            raise ValueError(f"time_tokens (T') must be >= 1, got {time_tokens!r}")
+            raise VidnasInputError(f"time_tokens (T') must be >= 1, got {time_tokens!r}")
         if self.max_group_size < 1:
-            raise ValueError(f"max_group_size must be >= 1, got {max_group_size!r}")
+            raise VidnasInputError(f"max_group_size must be >= 1, got {max_group_size!r}")
         for t in self.gtm_types:
             if t not in GTM_TYPES:
-                raise ValueError(f"unknown GTM type {t!r}; allowed: {', '.join(GTM_TYPES)}")
+                raise VidnasInputError(f"unknown GTM type {t!r}; allowed: {', '.join(GTM_TYPES)}")
         self.group_sizes = tuple(s for s in range(1, min(self.time_tokens, self.max_group_size) + 1)
                                  if self.time_tokens % s == 0)
         block_choices = tuple(
@@ -118,10 +119,10 @@ class GTMSpace(SearchSpace):
     def parse_token(self, token: str) -> GTMChoice:
         m = _TOKEN.match(token.strip())
         if not m:
-            raise ValueError("expected <type><S> such as sr4, lr2, sw4, st8")
+            raise VidnasInputError("expected <type><S> such as sr4, lr2, sw4, st8")
         abbrev, s = m.group(1), int(m.group(2))
         if abbrev not in ABBREV_TYPE:
-            raise ValueError(f"unknown GTM type {abbrev!r} (sr, lr, sw, st)")
+            raise VidnasInputError(f"unknown GTM type {abbrev!r} (sr, lr, sw, st)")
         return GTMChoice(ABBREV_TYPE[abbrev], s)
 
     def explain(self, i: int, choice: GTMChoice) -> str:
@@ -142,12 +143,12 @@ class GTMSpace(SearchSpace):
         ``sr-sw``; two-type variants alternate types block by block in network order."""
         key = variant.lower().removeprefix("mlp3d-").removeprefix("mlp-3d-")
         if key not in NAMED_VARIANTS:
-            raise ValueError(f"unknown variant {variant!r}; allowed: {', '.join(NAMED_VARIANTS)}")
+            raise VidnasInputError(f"unknown variant {variant!r}; allowed: {', '.join(NAMED_VARIANTS)}")
         types = NAMED_VARIANTS[key]
         if types is None:
             return self.uniform(lambda i: GTMChoice("short_range", 1))
         if group_size is None:
-            raise ValueError(f"variant {variant!r} needs a group size S")
+            raise VidnasInputError(f"variant {variant!r} needs a group size S")
         return self.uniform(lambda i: GTMChoice(types[i % len(types)], int(group_size)))
 
     def named_variants(self) -> list[tuple[str, int | None, Arch]]:

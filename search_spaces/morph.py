@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .base import Arch, Choice, SearchSpace, register_space
+from .errors import VidnasInputError
 
 GRANULARITIES = ("block", "stage")
 # Sec. 3.3: stage 1-4 chunks cover a quarter row, one row, two rows and the whole map.
@@ -58,10 +59,10 @@ class MorphChoice(Choice):
 
     def __post_init__(self):
         if not _is_int(self.spatial) or self.spatial < 1:
-            raise ValueError(f"spatial chunk length must be a positive integer, got {self.spatial!r}")
+            raise VidnasInputError(f"spatial chunk length must be a positive integer, got {self.spatial!r}")
         if self.temporal is not None and (not _is_int(self.temporal) or self.temporal < 1):
-            raise ValueError(f"temporal chunk length must be a positive integer or None, "
-                             f"got {self.temporal!r}")
+            raise VidnasInputError(f"temporal chunk length must be a positive integer or None, "
+                                   f"got {self.temporal!r}")
 
     @property
     def token(self) -> str:
@@ -113,8 +114,8 @@ def _restrict(valid: tuple[int, ...], wanted, what: str) -> tuple[int, ...]:
         return valid
     out = tuple(c for c in valid if c in set(int(v) for v in wanted))
     if not out:
-        raise ValueError(f"none of the {what} candidates {sorted(wanted)} is valid here; "
-                         f"valid: {list(valid)}")
+        raise VidnasInputError(f"none of the {what} candidates {sorted(wanted)} is valid here; "
+                               f"valid: {list(valid)}")
     return out
 
 
@@ -157,20 +158,20 @@ class MorphSpace(SearchSpace):
             default_rows = PAPER_ROWS if len(self.depths) == len(PAPER_ROWS) else (1.0,) * len(self.depths)
         self.default_rows = tuple(None if r is None else float(r) for r in default_rows)
         if granularity not in GRANULARITIES:
-            raise ValueError(f"unknown granularity {granularity!r}; allowed: {', '.join(GRANULARITIES)}")
+            raise VidnasInputError(f"unknown granularity {granularity!r}; allowed: {', '.join(GRANULARITIES)}")
         if not self.depths or min(self.depths) < 1:
-            raise ValueError(f"depths must be positive block counts, got {depths!r}")
+            raise VidnasInputError(f"depths must be positive block counts, got {depths!r}")
         if not (len(self.channels) == len(self.stage_sizes) == len(self.depths)):
-            raise ValueError(f"depths, channels and stage_sizes need one entry per stage, got "
-                             f"{len(self.depths)}, {len(self.channels)}, {len(self.stage_sizes)}")
+            raise VidnasInputError(f"depths, channels and stage_sizes need one entry per stage, got "
+                                   f"{len(self.depths)}, {len(self.channels)}, {len(self.stage_sizes)}")
         if min(self.channels) < 1 or min(min(s) for s in self.stage_sizes) < 1:
-            raise ValueError(f"channels and stage sizes must be positive, got {channels!r}, {stage_sizes!r}")
+            raise VidnasInputError(f"channels and stage sizes must be positive, got {channels!r}, {stage_sizes!r}")
         if self.time_tokens < 0:
-            raise ValueError(f"time_tokens must be >= 0 (0 for images), got {time_tokens!r}")
+            raise VidnasInputError(f"time_tokens must be >= 0 (0 for images), got {time_tokens!r}")
         if len(self.default_rows) != len(self.depths):
-            raise ValueError(f"default_rows needs one entry per stage, got {default_rows!r}")
+            raise VidnasInputError(f"default_rows needs one entry per stage, got {default_rows!r}")
         if self.temporal_candidates is not None and not self.is_video:
-            raise ValueError("temporal_candidates given for an image space (time_tokens=0)")
+            raise VidnasInputError("temporal_candidates given for an image space (time_tokens=0)")
 
         self.stage_spatial = tuple(
             _restrict(valid_spatial_chunks(h, w, c), self.spatial_candidates, f"stage {s + 1} spatial")
@@ -205,7 +206,7 @@ class MorphSpace(SearchSpace):
     def parse_token(self, token: str) -> MorphChoice:
         m = _TOKEN.match(token.strip())
         if not m:
-            raise ValueError("expected s<L> (image) or s<L>t<L_t> (video), e.g. s14t8")
+            raise VidnasInputError("expected s<L> (image) or s<L>t<L_t> (video), e.g. s14t8")
         return MorphChoice(int(m.group(1)), None if m.group(2) is None else int(m.group(2)))
 
     def explain(self, i: int, choice: MorphChoice) -> str:
@@ -238,13 +239,13 @@ class MorphSpace(SearchSpace):
         """An architecture giving every block of stage s the choice ``choices[s]`` (a choice
         or a token)."""
         if len(choices) != len(self.depths):
-            raise ValueError(f"{self.name}: need {len(self.depths)} stage choices, got {len(choices)}")
+            raise VidnasInputError(f"{self.name}: need {len(self.depths)} stage choices, got {len(choices)}")
         parsed = []
         for c in choices:
             try:
                 parsed.append(c if isinstance(c, MorphChoice) else self.parse_token(str(c)))
             except ValueError as e:
-                raise ValueError(f"{self.name}: bad stage token {c!r} ({e})") from None
+                raise VidnasInputError(f"{self.name}: bad stage token {c!r} ({e})") from None
         return self.validate(Arch(tuple(parsed[s] for s in self.unit_stages)))
 
 

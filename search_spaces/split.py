@@ -14,6 +14,7 @@ import itertools
 import math
 
 from .base import Arch, Choice, SearchSpace
+from .errors import ConfigError
 
 MAX_PARTS = 128         # more sub-supernets than this is a typo (MLP-3D-nano split on all 8 units: 12^8)
 
@@ -24,23 +25,23 @@ class SpaceSplit:
     def __init__(self, space: SearchSpace, units: int, field: str | None = None):
         n = space.num_units
         if not isinstance(units, int) or isinstance(units, bool) or not 1 <= units <= n:
-            raise ValueError(f"few_shot.split_units={units!r} is out of range; allowed: an integer in "
-                             f"1..{n} (the {space.name} space has {n} units)")
+            raise ConfigError(f"few_shot.split_units={units!r} is out of range; allowed: an integer in "
+                              f"1..{n} (the {space.name} space has {n} units)")
         names = [f.name for f in dataclasses.fields(space.choice_cls)]
         if field is not None and field not in names:
-            raise ValueError(f"few_shot.split_field={field!r} is not a field of {space.name}'s choices; "
-                             f"allowed: {', '.join(names)} (or null: the whole choice)")
+            raise ConfigError(f"few_shot.split_field={field!r} is not a field of {space.name}'s choices; "
+                              f"allowed: {', '.join(names)} (or null: the whole choice)")
         self.space, self.units, self.field = space, units, field
         self._base = space.uniform(lambda j: space.choices(j)[0])
         self._values = [self._unit_values(i) for i in range(units)]
         count = math.prod(len(v) for v in self._values)
         if count < 2:
-            raise ValueError(f"few_shot.split_units={units}: units 0..{units - 1} of the {space.name} "
-                             f"space have one {'value of ' + field if field else 'distinct choice'} "
-                             "between them, so there is nothing to split; split on more units")
+            raise ConfigError(f"few_shot.split_units={units}: units 0..{units - 1} of the {space.name} "
+                              f"space have one {'value of ' + field if field else 'distinct choice'} "
+                              "between them, so there is nothing to split; split on more units")
         if count > MAX_PARTS:
-            raise ValueError(f"few_shot.split_units={units} gives {count} sub-supernets; allowed: at most "
-                             f"{MAX_PARTS} (split on fewer units{'' if field else ', or on a field'})")
+            raise ConfigError(f"few_shot.split_units={units} gives {count} sub-supernets; allowed: at most "
+                              f"{MAX_PARTS} (split on fewer units{'' if field else ', or on a field'})")
         self.keys: list[tuple] = list(itertools.product(*self._values))
 
     def _key_of(self, i: int, choice: Choice):

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .errors import InputFileError, InputNotFoundError
+
 MAX_TEXT_BYTES = 256 * 2**20          # a text file (lists of a million videos fit)
 
 
@@ -15,18 +17,18 @@ def read_text(path, what: str = "file", limit: int = MAX_TEXT_BYTES) -> str:
     or not UTF-8 (the first bad byte and its offset)."""
     p = Path(path).expanduser()
     if p.is_dir():
-        raise ValueError(f"{what} {p} is a folder; give a file")
+        raise InputFileError(f"{what} {p} is a folder; give a file")
     try:
         with open(p, "rb") as f:
             data = f.read(limit + 1)
     except FileNotFoundError:
-        raise FileNotFoundError(f"{what} not found: {p}") from None
+        raise InputNotFoundError(f"{what} not found: {p}") from None
     except OSError as e:
-        raise ValueError(f"cannot read {what} {p}: {e.strerror or type(e).__name__}") from None
+        raise InputFileError(f"cannot read {what} {p}: {e.strerror or type(e).__name__}") from None
     if len(data) > limit:
-        raise ValueError(f"{what} {p} is larger than the {limit // 2**20} MiB a text file may hold")
+        raise InputFileError(f"{what} {p} is larger than the {limit // 2**20} MiB a text file may hold")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise ValueError(f"{what} {p} is not UTF-8 text (byte 0x{data[e.start]:02x} at offset "
-                         f"{e.start}); save it as UTF-8") from None
+        raise InputFileError(f"{what} {p} is not UTF-8 text (byte 0x{data[e.start]:02x} at offset "
+                             f"{e.start}); save it as UTF-8") from None

@@ -12,6 +12,8 @@ from typing import Any, Callable
 
 from torch import nn
 
+from search_spaces.errors import ConfigError, VidnasInputError
+
 
 @dataclass(frozen=True)
 class ModelEntry:
@@ -100,7 +102,7 @@ def register_family(name: str, description: str = "", demo_config: str | None = 
                     training_only: tuple[str, ...] = TRAINING_ONLY) -> FamilyInfo:
     """Declare model family `name` (see `FamilyInfo`); a family registered twice is an error."""
     if name in _FAMILIES:
-        raise ValueError(f"model family {name!r} registered twice")
+        raise VidnasInputError(f"model family {name!r} registered twice")
     info = FamilyInfo(name, description, demo_config, dict(search_defaults or {}),
                       dict(run_options or {}), tuple(training_only))
     _FAMILIES[name] = info
@@ -134,11 +136,11 @@ def run_option(model_name: str, key: str) -> RunOption:
         owners = [(n, f.run_options[key]) for n, f in _FAMILIES.items() if key in f.run_options]
         if not owners:
             own = ", ".join(sorted(family_info(entry.family).run_options)) or "none"
-            raise ValueError(f"unknown run option {key!r} for {model_name}; its family "
-                             f"{entry.family} declares: {own}")
+            raise ConfigError(f"unknown run option {key!r} for {model_name}; its family "
+                              f"{entry.family} declares: {own}")
         what = owners[0][1].what if len(owners) == 1 and owners[0][1].what else \
             f"applies to the model families {', '.join(n for n, _ in owners)}"
-        raise ValueError(f"{key} {what}, not {model_name}")
+        raise ConfigError(f"{key} {what}, not {model_name}")
     return impl
 
 
@@ -153,7 +155,7 @@ def register_model(name: str, family: str, default_input: tuple[int, ...], defau
     """Decorator: register `builder(input_size, num_classes, arch=None, **kwargs)` as `name`."""
     def wrap(builder):
         if name in _MODELS:
-            raise ValueError(f"model {name!r} registered twice")
+            raise VidnasInputError(f"model {name!r} registered twice")
         _MODELS[name] = ModelEntry(name, family, builder, tuple(default_input), default_classes,
                                    description, searchable, dict(defaults))
         return builder
@@ -167,7 +169,7 @@ def _ensure_loaded() -> None:
 def model_entry(name: str) -> ModelEntry:
     _ensure_loaded()
     if name not in _MODELS:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(_MODELS))}")
+        raise VidnasInputError(f"unknown model {name!r}; known: {', '.join(sorted(_MODELS))}")
     return _MODELS[name]
 
 
@@ -175,7 +177,7 @@ def list_models(family: str | None = None) -> list[ModelEntry]:
     """The registered models, of `family` when given (an unknown family is a ValueError)."""
     _ensure_loaded()
     if family is not None and family not in list_families():
-        raise ValueError(f"unknown family {family!r}; allowed: {', '.join(list_families())}")
+        raise VidnasInputError(f"unknown family {family!r}; allowed: {', '.join(list_families())}")
     return [e for _, e in sorted(_MODELS.items()) if family is None or e.family == family]
 
 
@@ -187,7 +189,7 @@ def build_model(name: str, input_size: tuple[int, ...] | None = None, num_classe
     size = tuple(int(v) for v in (input_size or entry.default_input))
     if len(size) != len(entry.default_input):
         want = "T x H x W" if entry.is_video else "H x W"
-        raise ValueError(f"model {name} takes input {want}, got {'x'.join(map(str, size))}")
+        raise VidnasInputError(f"model {name} takes input {want}, got {'x'.join(map(str, size))}")
     classes = int(num_classes or entry.default_classes)
     options = {**entry.defaults, **kwargs}
     try:
@@ -196,8 +198,8 @@ def build_model(name: str, input_size: tuple[int, ...] | None = None, num_classe
         match = re.search(r"unexpected keyword argument '(\w+)'", str(e))
         if not match:
             raise
-        raise ValueError(f"model {name} does not take the option {match.group(1)!r} "
-                         f"(given: {', '.join(sorted(options))})") from None
+        raise ConfigError(f"model {name} does not take the option {match.group(1)!r} "
+                          f"(given: {', '.join(sorted(options))})") from None
     model.spec = {"name": name, "input_size": list(size), "num_classes": classes,
                   "kwargs": options, "arch": None if getattr(model, "arch", None) is None
                   or not getattr(model, "is_fixed", False) else str(model.arch)}

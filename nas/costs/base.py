@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 
 from search_spaces import Arch
+from search_spaces.errors import InputFileError
 from supernet.registry import cost_spec
 
 from ..utils import config_diff, plain_json
@@ -47,19 +48,19 @@ class TableKey:
         """One-line ValueError when this table was made for another model, input, batch or device."""
         mine, theirs = plain_json(self.model_spec), plain_json(model_spec)
         if mine.get("name") != theirs.get("name"):
-            raise ValueError(f"{source} was made for model {mine.get('name')}, not {theirs.get('name')}")
+            raise InputFileError(f"{source} was made for model {mine.get('name')}, not {theirs.get('name')}")
         size = tuple(int(v) for v in input_size)
         if tuple(self.input_size) != size:
-            raise ValueError(f"{source} was made for input {'x'.join(map(str, self.input_size))}, "
-                             f"not {'x'.join(map(str, size))}")
+            raise InputFileError(f"{source} was made for input {'x'.join(map(str, self.input_size))}, "
+                                 f"not {'x'.join(map(str, size))}")
         if batch is not None and int(batch) != self.batch:
-            raise ValueError(f"{source} was made for batch {self.batch}, not {batch}")
+            raise InputFileError(f"{source} was made for batch {self.batch}, not {batch}")
         if device is not None and torch.device(device).type != torch.device(self.device).type:
-            raise ValueError(f"{source} was made on device {self.device}, not {torch.device(device).type}")
+            raise InputFileError(f"{source} was made on device {self.device}, not {torch.device(device).type}")
         diff = config_diff(plain_json(cost_spec(mine)), plain_json(cost_spec(theirs)))
         if diff:
-            raise ValueError(f"{source} was made for another configuration of {mine['name']} ({diff}; "
-                             "training-only options such as drop_path_rate do not count)")
+            raise InputFileError(f"{source} was made for another configuration of {mine['name']} ({diff}; "
+                                 "training-only options such as drop_path_rate do not count)")
 
     def matches(self, model_spec: dict[str, Any], input_size, batch: int, device: str) -> bool:
         try:

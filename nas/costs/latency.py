@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from search_spaces import Arch, shorten
+from search_spaces.errors import InputFileError, OutputError, VidnasInputError
 
 from ..deploy.onnx import OnnxRunner, write_onnx
 from ..provenance import library_versions, machine_info
@@ -72,9 +73,9 @@ def median_ms(fn: Callable[[], Any], min_run_time: float = 0.2, threads: int = 1
     from torch.utils import benchmark
 
     if clock not in CLOCKS:
-        raise ValueError(f"unknown clock {clock!r}; allowed: {', '.join(CLOCKS)}")
+        raise VidnasInputError(f"unknown clock {clock!r}; allowed: {', '.join(CLOCKS)}")
     if clock == "cpu" and threads != 1:
-        raise ValueError(f"the cpu clock times the calling thread only; it needs 1 thread, not {threads}")
+        raise VidnasInputError(f"the cpu clock times the calling thread only; it needs 1 thread, not {threads}")
     for _ in range(warmup):
         fn()
     timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads,
@@ -175,12 +176,12 @@ class LatencyTable(TableKey):
         """L(θ) of `arch` (units from `decided` on: their mean, as for FLOPs)."""
 
         if len(arch) != len(self.unit_ms):
-            raise ValueError(f"latency table has {len(self.unit_ms)} units, architecture has {len(arch)}: {arch}")
+            raise VidnasInputError(f"latency table has {len(self.unit_ms)} units, architecture has {len(arch)}: {arch}")
         missing = [(i, c.token) for i, c in enumerate(arch) if c.token not in self.unit_ms[i]]
         if missing:
             i, tok = missing[0]
-            raise ValueError(f"latency table has no entry for unit {i} choice {tok}; it holds "
-                             f"{', '.join(self.unit_ms[i])}")
+            raise VidnasInputError(f"latency table has no entry for unit {i} choice {tok}; it holds "
+                                   f"{', '.join(self.unit_ms[i])}")
         return sum_unit_table(self.unit_ms, self.fixed_total, arch, decided)
 
     __call__ = ms
@@ -197,14 +198,14 @@ class LatencyTable(TableKey):
         missing key, a value of the wrong type, a latency that is not a finite number >= 0, a
         device that is not cpu, cuda or cuda:N)."""
         if not isinstance(data, dict) or data.get("format") != LUT_FORMAT:
-            raise ValueError(f"{source} is not a latency table (expected format {LUT_FORMAT!r})")
+            raise InputFileError(f"{source} is not a latency table (expected format {LUT_FORMAT!r})")
         missing = [k for k in ("model_spec", "input", "batch", "device", "threads", "runtime",
                                "unit_ms", "fixed_ms") if k not in data]
         if missing:
-            raise ValueError(f"{source} is malformed: it has no {missing[0]!r}")
+            raise InputFileError(f"{source} is malformed: it has no {missing[0]!r}")
 
-        def bad(key: str, value: Any, allowed: str) -> ValueError:
-            return ValueError(f"{source} is malformed: {key} is {shorten(value)}; expected {allowed}")
+        def bad(key: str, value: Any, allowed: str) -> InputFileError:
+            return InputFileError(f"{source} is malformed: {key} is {shorten(value)}; expected {allowed}")
 
         def ms_map(key: str, value: Any) -> dict[str, float]:
             if not isinstance(value, dict) or not value:
@@ -255,18 +256,18 @@ def build_latency_table(model, input_size, batch: int = 1, device: str = "cpu", 
                         clock: str = "wall", progress: bool = False) -> LatencyTable:
     """Time every piece of `model` (a supernet) in isolation (module docstring)."""
     if clock == "cpu" and torch.device(device).type == "cuda":
-        raise ValueError("the cpu clock cannot time a GPU; use --clock wall with --device cuda")
+        raise VidnasInputError("the cpu clock cannot time a GPU; use --clock wall with --device cuda")
     if runtime not in RUNTIMES:
-        raise ValueError(f"unknown runtime {runtime!r}; allowed: {', '.join(RUNTIMES)}")
+        raise VidnasInputError(f"unknown runtime {runtime!r}; allowed: {', '.join(RUNTIMES)}")
     if runtime == "onnxruntime" and torch.device(device).type != "cpu":
-        raise ValueError(f"--runtime onnxruntime times the CPU execution provider; use --device cpu, not {device}")
+        raise VidnasInputError(f"--runtime onnxruntime times the CPU execution provider; use --device cpu, not {device}")
     if torch.device(device).type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available here")
+        raise VidnasInputError("--device cuda: no CUDA device is available here")
     for name, v in (("batch", batch), ("threads", threads), ("repeats", repeats)):
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"{name} must be a positive int, got {v!r}")
+            raise VidnasInputError(f"{name} must be a positive int, got {v!r}")
     if getattr(model, "space", None) is None or getattr(model, "is_fixed", False):
-        raise ValueError("a latency table is built from a supernet (a searchable model)")
+        raise VidnasInputError("a latency table is built from a supernet (a searchable model)")
     start = time.perf_counter()
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -313,7 +314,7 @@ def cmd_latency_table(args) -> int:
 
 
     if bool(args.model) == bool(args.checkpoint):
-        raise ValueError("pass exactly one of --model M or --checkpoint S.pt (the model spec of a supernet)")
+        raise VidnasInputError("pass exactly one of --model M or --checkpoint S.pt (the model spec of a supernet)")
     check_latency_args(args)                                      # before any timing or output
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -369,15 +370,15 @@ def check_latency_args(args) -> None:
     for name in ("batch", "threads", "repeats"):
         value = getattr(args, name)
         if value is not None and value < 1:
-            raise ValueError(f"--{name} must be >= 1, got {value}")
+            raise VidnasInputError(f"--{name} must be >= 1, got {value}")
     if args.classes is not None and args.classes < 1:
-        raise ValueError(f"--classes {args.classes}: the number of classes must be >= 1")
+        raise VidnasInputError(f"--classes {args.classes}: the number of classes must be >= 1")
     if not (math.isfinite(args.min_run_time) and args.min_run_time > 0):
-        raise ValueError(f"--min-run-time must be a positive number of seconds, got {args.min_run_time}")
+        raise VidnasInputError(f"--min-run-time must be a positive number of seconds, got {args.min_run_time}")
     check_device(args.device, "--device")
     if args.checkpoint:
         check_checkpoint(args.checkpoint, "--checkpoint", weights=False)
     out = Path(args.out)
     if out.is_dir() or not out.name:
-        raise ValueError(f"--out {shorten(args.out)} is a folder; give a JSON file path")
+        raise OutputError(f"--out {shorten(args.out)} is a folder; give a JSON file path")
     check_output_dir(out.parent if str(out.parent) else ".", "--out folder")

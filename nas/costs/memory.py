@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from search_spaces import Arch
+from search_spaces.errors import InputFileError, VidnasInputError
 
 from .base import TableKey
 from .latency import network_pieces
@@ -82,7 +83,7 @@ def peak_bytes(fn: Callable[[], Any], device="cpu") -> int:
         torch.cuda.synchronize(device)
         return int(torch.cuda.max_memory_allocated(device) - base)
     if device.type != "cpu":
-        raise ValueError(f"peak memory is measured on cpu or cuda, not {device}")
+        raise VidnasInputError(f"peak memory is measured on cpu or cuda, not {device}")
     from torch.profiler import ProfilerActivity, profile
 
     with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
@@ -114,7 +115,7 @@ def measure_peak_bytes(net: nn.Module, input_size, batch: int = 1, device="cpu",
     """End-to-end peak of one step of `net` (a fixed network) on a random batch (the reference
     of the table; the cost of a training step)."""
     if step not in STEPS:
-        raise ValueError(f"unknown memory step {step!r}; allowed: {', '.join(STEPS)}")
+        raise VidnasInputError(f"unknown memory step {step!r}; allowed: {', '.join(STEPS)}")
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, 3, *input_size, generator=gen).to(device)
     net = net.to(device)
@@ -158,7 +159,7 @@ class MemoryTable(TableKey):
 
     def _layers_peak(self, arch: Arch, decided: int | None, pick) -> float:
         if len(arch) != len(self.unit_peak):
-            raise ValueError(f"memory table has {len(self.unit_peak)} units, architecture has {len(arch)}: {arch}")
+            raise VidnasInputError(f"memory table has {len(self.unit_peak)} units, architecture has {len(arch)}: {arch}")
         n = len(arch) if decided is None else decided
         peaks = dict(self.fixed_peak)
         for i, k in enumerate(self.unit_layers):
@@ -192,7 +193,7 @@ class MemoryTable(TableKey):
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "MemoryTable":
         if not isinstance(d, dict) or d.get("format") != MEMORY_FORMAT:
-            raise ValueError(f"not a memory table (expected format {MEMORY_FORMAT!r})")
+            raise InputFileError(f"not a memory table (expected format {MEMORY_FORMAT!r})")
         return cls(d["model_spec"], tuple(d["input"]), int(d["batch"]), d["device"], int(d["stem_peak"]),
                    int(d["stem_out"]), [int(v) for v in d["layer_in"]],
                    {int(k): int(v) for k, v in d["fixed_peak"].items()}, [int(v) for v in d["unit_layers"]],
@@ -213,9 +214,9 @@ def build_memory_table(model, input_size, batch: int = 1, device="cpu") -> Memor
     isolation on its real input (`nas.costs.latency.network_pieces`)."""
 
     if not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"memory batch must be a positive int, got {batch!r}")
+        raise VidnasInputError(f"memory batch must be a positive int, got {batch!r}")
     if torch.device(device).type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("memory on cuda: no CUDA device is available here")
+        raise VidnasInputError("memory on cuda: no CUDA device is available here")
     model = model.eval().to(device)
     pieces = network_pieces(model, input_size, batch, device)
     n_layers = len(model.layers)
@@ -250,8 +251,8 @@ def build_memory_table(model, input_size, batch: int = 1, device="cpu") -> Memor
         table.holds_stem_output = holds
         if table.bytes(arch) == measured:
             return table
-    raise ValueError(f"the per-unit memory of {spec['name']} does not compose: {int(table.bytes(arch))} "
-                     f"bytes computed, {measured} measured end to end for {arch}")
+    raise VidnasInputError(f"the per-unit memory of {spec['name']} does not compose: {int(table.bytes(arch))} "
+                           f"bytes computed, {measured} measured end to end for {arch}")
 
 
 def load_or_build_memory_table(model, input_size, batch, device, path=None) -> MemoryTable:
@@ -274,7 +275,7 @@ class MemoryCost:
 
     def __init__(self, model, input_size, batch: int, device, step: str, table: MemoryTable | None):
         if step not in STEPS:
-            raise ValueError(f"unknown memory step {step!r}; allowed: {', '.join(STEPS)}")
+            raise VidnasInputError(f"unknown memory step {step!r}; allowed: {', '.join(STEPS)}")
         self.model, self.input_size, self.batch, self.device = model, tuple(input_size), batch, device
         self.step, self.table = step, table
         self._cache: dict[str, float] = {}

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from search_spaces import Arch, SearchSpace, build_space
+from search_spaces.errors import InputFileError, VidnasInputError
 from supernet.registry import cost_spec
 
 from .flops import model_cost
@@ -70,8 +71,8 @@ class CostTable:
 
     def _check(self, arch: Arch) -> None:
         if len(arch) != len(self.unit_flops):
-            raise ValueError(f"cost table has {len(self.unit_flops)} units, architecture has "
-                             f"{len(arch)}: {arch}")
+            raise VidnasInputError(f"cost table has {len(self.unit_flops)} units, architecture has "
+                                   f"{len(arch)}: {arch}")
 
     def _sum(self, table: list[dict[str, int]], fixed: int, arch: Arch, decided: int | None) -> float:
         self._check(arch)
@@ -108,7 +109,7 @@ class CostTable:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "CostTable":
         if not isinstance(data, dict) or data.get("format") != TABLE_FORMAT:
-            raise ValueError(f"not a cost table (expected format {TABLE_FORMAT!r})")
+            raise InputFileError(f"not a cost table (expected format {TABLE_FORMAT!r})")
         return cls(data["space"], data["model_spec"], tuple(data["input_size"]),
                    [dict(u) for u in data["unit_flops"]], [dict(u) for u in data["unit_params"]],
                    int(data["fixed_flops"]), int(data["fixed_params"]))
@@ -159,14 +160,14 @@ def build_cost_table(model, input_size, threads: int = 1) -> CostTable:
                 p = _unit_params(net, names[i] + ".")
                 old = unit_flops[i].setdefault(c.token, f), unit_params[i].setdefault(c.token, p)
                 if old != (f, p):
-                    raise ValueError(f"unit {i} ({names[i]}) choice {c.token}: cost {f} FLOPs / {p} "
-                                     f"params differs from {old[0]} / {old[1]} in another architecture "
-                                     f"({CONTRACT})")
+                    raise VidnasInputError(f"unit {i} ({names[i]}) choice {c.token}: cost {f} FLOPs / {p} "
+                                           f"params differs from {old[0]} / {old[1]} in another architecture "
+                                           f"({CONTRACT})")
             part = (cost.flops - sum(unit_flops[i][c.token] for i, c in enumerate(arch)),
                     cost.params - sum(unit_params[i][c.token] for i, c in enumerate(arch)))
             if fixed is not None and part != fixed:
-                raise ValueError(f"fixed part of {type(model).__name__} is {part} (FLOPs, params) for "
-                                 f"{arch} but {fixed} for another architecture ({CONTRACT})")
+                raise VidnasInputError(f"fixed part of {type(model).__name__} is {part} (FLOPs, params) for "
+                                       f"{arch} but {fixed} for another architecture ({CONTRACT})")
             fixed = part
     spec = getattr(model, "spec", None) or {"class": type(model).__name__}
     return CostTable(space.config(), spec, tuple(int(v) for v in input_size), unit_flops, unit_params,

@@ -21,6 +21,8 @@ unreadable samples: `nas.data.check` (``nas data check``).
 """
 from __future__ import annotations
 
+from search_spaces.errors import ConfigError
+
 from .base import BadSampleError, ClipDataset, FrameCountChanged
 from .seeding import mix_seed
 from .config import DATASETS, DataConfig
@@ -55,7 +57,7 @@ def build_dataset(cfg: DataConfig, split: str, views: bool = False, images: bool
     """
     if images:
         if views:
-            raise ValueError("image datasets have no multi-view mode; use test_clips=1, test_crops=1")
+            raise ConfigError("image datasets have no multi-view mode; use test_clips=1, test_crops=1")
         return FrameImages(build_dataset(cfg, split), train=split == "train")
     if not isinstance(cfg, DataConfig):
         raise ValueError(f"build_dataset needs a DataConfig, got {type(cfg).__name__}")
@@ -68,8 +70,8 @@ def build_dataset(cfg: DataConfig, split: str, views: bool = False, images: bool
         return SyntheticVideoDataset(cfg, split, transform)
     list_path = cfg.train_list if split == "train" else cfg.val_list
     if not list_path:
-        raise ValueError(f"DataConfig.{split}_list is empty; the {split} split of a "
-                         f"{cfg.dataset} dataset needs a list file")
+        raise ConfigError(f"DataConfig.{split}_list is empty; the {split} split of a "
+                          f"{cfg.dataset} dataset needs a list file")
     return LIST_DATASETS[cfg.dataset](cfg, list_path, transform)
 
 

@@ -50,6 +50,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from search_spaces.errors import ConfigError
+
 from .seeding import mix_seed
 
 LEVEL_DENOM = 10.0                  # timm: magnitudes are out of 10
@@ -77,24 +79,24 @@ class RandAugmentSpec:
         form = "'rand-m<magnitude 0..10>-n<ops >= 1>[-mstd<std >= 0>][-inc<0|1>]', e.g. 'rand-m7-n4-mstd0.5-inc1'"
         parts = str(text).split("-")
         if parts[0] != "rand":
-            raise ValueError(f"{key}={text!r} is not a RandAugment spec; use {form}")
+            raise ConfigError(f"{key}={text!r} is not a RandAugment spec; use {form}")
         values: dict = {}
         for part in parts[1:]:
             match = re.fullmatch(r"([a-z]+)([0-9.]+)", part)
             if not match or match.group(1) not in _SPEC_KEYS:
-                raise ValueError(f"{key}={text!r}: {part!r} is not one of m, n, mstd, mmax, inc, p; use {form}")
+                raise ConfigError(f"{key}={text!r}: {part!r} is not one of m, n, mstd, mmax, inc, p; use {form}")
             name, raw = match.groups()
             try:
                 values[name] = _SPEC_KEYS[name](raw)
             except ValueError:
-                raise ValueError(f"{key}={text!r}: {part!r} has no valid number; use {form}") from None
+                raise ConfigError(f"{key}={text!r}: {part!r} has no valid number; use {form}") from None
         spec = cls(**{**values, "inc": bool(values.get("inc", 0))})
         if not 0 <= spec.m <= spec.mmax or not 0 < spec.mmax <= 100:
-            raise ValueError(f"{key}={text!r}: the magnitude m must be in [0, mmax={spec.mmax:g}]")
+            raise ConfigError(f"{key}={text!r}: the magnitude m must be in [0, mmax={spec.mmax:g}]")
         if spec.n < 1 or spec.n > len(RAND_OPS):
-            raise ValueError(f"{key}={text!r}: n (ops per clip) must be in 1..{len(RAND_OPS)}")
+            raise ConfigError(f"{key}={text!r}: n (ops per clip) must be in 1..{len(RAND_OPS)}")
         if spec.mstd < 0 or not 0 < spec.p <= 1 or values.get("inc", 0) not in (0, 1):
-            raise ValueError(f"{key}={text!r}: mstd must be >= 0, p in (0, 1], inc 0 or 1")
+            raise ConfigError(f"{key}={text!r}: mstd must be >= 0, p in (0, 1], inc 0 or 1")
         return spec
 
 

@@ -30,6 +30,8 @@ import os
 import time
 from dataclasses import dataclass
 
+from search_spaces.errors import ConfigError, InputNotFoundError
+
 from supernet.utils.progress import progress as progress_bar
 
 from .base import BadSampleError
@@ -83,12 +85,14 @@ def cmd_data_check(args) -> int:
     from nas.config import load_run_config
 
     if not 0.0 <= args.max_bad <= 1.0:
-        raise ValueError(f"--max-bad must be a fraction in [0, 1], got {args.max_bad}")
+        raise ConfigError(f"--max-bad must be a fraction in [0, 1], got {args.max_bad}")
     if args.workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
     folder = os.path.dirname(os.path.abspath(args.out))
     if not os.path.isdir(folder):
-        raise FileNotFoundError(f"--out {args.out}: folder {folder} does not exist")
+        raise InputNotFoundError(f"--out {args.out}: folder {folder} does not exist")
+    from nas.validate import check_output_file
+    check_output_file(args.out, "--out")
     cfg = load_run_config(args.config, args.set).data
     summary = run_check(cfg, args.split, args.workers, args.full, not args.no_progress)
     write_report(args.out, summary.rows)
@@ -110,10 +114,10 @@ def run_check(cfg, split: str = "all", workers: int = 1, full: bool = False,
     from . import build_dataset
 
     if cfg.is_synthetic:
-        raise ValueError(f"data.dataset={cfg.dataset!r} is generated, there is nothing to check; "
-                         f"nas data check reads video-list and frame-folder datasets")
+        raise ConfigError(f"data.dataset={cfg.dataset!r} is generated, there is nothing to check; "
+                          f"nas data check reads video-list and frame-folder datasets")
     if cfg.root and not os.path.isdir(cfg.root):
-        raise FileNotFoundError(f"data.root {cfg.root} is not a folder")
+        raise InputNotFoundError(f"data.root {cfg.root} is not a folder")
     if split == "all":
         splits = [s for s, path in (("train", cfg.train_list), ("val", cfg.val_list)) if path]
     else:

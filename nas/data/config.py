@@ -32,6 +32,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from search_spaces.errors import ConfigError
+
 TEMPORAL_VERSIONS = (2, 3)     # synthetic-temporal generator versions that can be generated
 DATASETS = ("synthetic-temporal", "synthetic-appearance", "video-list", "frame-folder")
 SAMPLINGS = ("uniform", "dense")
@@ -70,8 +72,8 @@ class AugmentConfig:
     def validate(self) -> "AugmentConfig":
         key = "data.augment"
         if not isinstance(self.rand_augment, str):
-            raise ValueError(f"{key}.rand_augment must be a string like 'rand-m7-n4-mstd0.5-inc1' "
-                             f"or '' (off), got {self.rand_augment!r}")
+            raise ConfigError(f"{key}.rand_augment must be a string like 'rand-m7-n4-mstd0.5-inc1' "
+                              f"or '' (off), got {self.rand_augment!r}")
         if self.rand_augment:
             from .augment import RandAugmentSpec
             RandAugmentSpec.parse(self.rand_augment, f"{key}.rand_augment")
@@ -85,16 +87,16 @@ class AugmentConfig:
                   and not (name == "erase_aspect" and value <= 0))
             if not ok:
                 allowed = "(0, 1]" if name == "erase_aspect" else f"[{low:g}, {high:g}]"
-                raise ValueError(f"{key}.{name}={value!r} is not allowed; use a number in {allowed}")
+                raise ConfigError(f"{key}.{name}={value!r} is not allowed; use a number in {allowed}")
         area = self.erase_area
         if (not isinstance(area, tuple) or len(area) != 2
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in area)
                 or not 0.0 < area[0] <= area[1] < 1.0):
-            raise ValueError(f"{key}.erase_area={area!r} is not allowed; use "
-                             f"[low, high] with 0 < low <= high < 1")
+            raise ConfigError(f"{key}.erase_area={area!r} is not allowed; use "
+                              f"[low, high] with 0 < low <= high < 1")
         if not isinstance(self.repeat, int) or isinstance(self.repeat, bool) or not 1 <= self.repeat <= 64:
-            raise ValueError(f"{key}.repeat={self.repeat!r} is not allowed; use an integer in 1..64 "
-                             f"(it must also divide each process's batch)")
+            raise ConfigError(f"{key}.repeat={self.repeat!r} is not allowed; use an integer in 1..64 "
+                              f"(it must also divide each process's batch)")
         return self
 
 
@@ -167,35 +169,35 @@ class DataConfig:
                           ("seed", 0)):
             _int_at_least(name, getattr(self, name), low)
         if self.test_crops not in (1, 3):
-            raise ValueError(f"DataConfig.test_crops must be 1 or 3, got {self.test_crops!r}")
+            raise ConfigError(f"DataConfig.test_crops must be 1 or 3, got {self.test_crops!r}")
         if not isinstance(self.flip, bool):
-            raise ValueError(f"DataConfig.flip must be true or false, got {self.flip!r}")
+            raise ConfigError(f"DataConfig.flip must be true or false, got {self.flip!r}")
         _float_tuple("scale", self.scale, 2)
         if not 0.0 < self.scale[0] <= self.scale[1] <= 1.0:
-            raise ValueError(f"DataConfig.scale must satisfy 0 < low <= high <= 1, "
-                             f"got {self.scale!r}")
+            raise ConfigError(f"DataConfig.scale must satisfy 0 < low <= high <= 1, "
+                              f"got {self.scale!r}")
         _float_tuple("mean", self.mean, 3)
         _float_tuple("std", self.std, 3)
         if min(self.std) <= 0:
-            raise ValueError(f"DataConfig.std must be positive, got {self.std!r}")
+            raise ConfigError(f"DataConfig.std must be positive, got {self.std!r}")
         if not isinstance(self.noise, (int, float)) or not 0.0 <= self.noise <= 0.5:
-            raise ValueError(f"DataConfig.noise must be a number in [0, 0.5], got {self.noise!r}")
+            raise ConfigError(f"DataConfig.noise must be a number in [0, 0.5], got {self.noise!r}")
         self._validate_files()
         for name in ("root", "train_list", "val_list", "cache_dir"):
             if not isinstance(getattr(self, name), str):
-                raise ValueError(f"DataConfig.{name} must be a string path, "
-                                 f"got {getattr(self, name)!r}")
+                raise ConfigError(f"DataConfig.{name} must be a string path, "
+                                  f"got {getattr(self, name)!r}")
         if isinstance(self.augment, dict):
             from supernet.utils.config import from_dict
             self.augment = from_dict(AugmentConfig, self.augment, prefix="data.augment.")
         if not isinstance(self.augment, AugmentConfig):
-            raise ValueError(f"DataConfig.augment must be a mapping of augment keys, got {self.augment!r}")
+            raise ConfigError(f"DataConfig.augment must be a mapping of augment keys, got {self.augment!r}")
         self.augment.validate()
         if self.is_synthetic:
             self._validate_synthetic()
         elif not self.train_list and not self.val_list:
-            raise ValueError(f"DataConfig: dataset {self.dataset!r} needs train_list and/or "
-                             f"val_list")
+            raise ConfigError(f"DataConfig: dataset {self.dataset!r} needs train_list and/or "
+                              f"val_list")
         return self
 
     def _validate_files(self) -> None:
@@ -209,28 +211,28 @@ class DataConfig:
         except (IndexError, KeyError, ValueError, AttributeError, TypeError):
             ok = False
         if not ok:
-            raise ValueError(f"DataConfig.filename_tmpl={tmpl!r} must be a file name with one "
-                             f"integer field, e.g. 'img_{{:05d}}.jpg'")
+            raise ConfigError(f"DataConfig.filename_tmpl={tmpl!r} must be a file name with one "
+                              f"integer field, e.g. 'img_{{:05d}}.jpg'")
 
     def _validate_synthetic(self) -> None:
         if self.num_classes > SYNTHETIC_MAX_CLASSES:
-            raise ValueError(f"DataConfig.num_classes={self.num_classes}: the synthetic sets "
-                             f"have at most {SYNTHETIC_MAX_CLASSES} classes")
+            raise ConfigError(f"DataConfig.num_classes={self.num_classes}: the synthetic sets "
+                              f"have at most {SYNTHETIC_MAX_CLASSES} classes")
         if self.dataset == "synthetic-temporal":
             if self.temporal_version not in TEMPORAL_VERSIONS or isinstance(self.temporal_version, bool):
-                raise ValueError(f"DataConfig.temporal_version={self.temporal_version!r} is not allowed; "
-                                 f"use {' or '.join(map(str, TEMPORAL_VERSIONS))}")
+                raise ConfigError(f"DataConfig.temporal_version={self.temporal_version!r} is not allowed; "
+                                  f"use {' or '.join(map(str, TEMPORAL_VERSIONS))}")
             if isinstance(self.cue, bool) or not isinstance(self.cue, (int, float)) or not 0.0 <= self.cue <= 1.0:
-                raise ValueError(f"DataConfig.cue={self.cue!r} must be a number in [0, 1]")
+                raise ConfigError(f"DataConfig.cue={self.cue!r} must be a number in [0, 1]")
             if self.num_classes % 2:
-                raise ValueError(f"DataConfig.num_classes={self.num_classes}: synthetic-temporal "
-                                 f"classes come in pairs (increase/decrease), use 2, 4, .. 10")
+                raise ConfigError(f"DataConfig.num_classes={self.num_classes}: synthetic-temporal "
+                                  f"classes come in pairs (increase/decrease), use 2, 4, .. 10")
             if self.num_frames % self.beats:
-                raise ValueError(f"DataConfig.num_frames={self.num_frames} must be a multiple of "
-                                 f"beats={self.beats} for synthetic-temporal")
+                raise ConfigError(f"DataConfig.num_frames={self.num_frames} must be a multiple of "
+                                  f"beats={self.beats} for synthetic-temporal")
             if self.flip:
-                raise ValueError("DataConfig.flip=true on synthetic-temporal would swap the "
-                                 "left/right and clockwise/counter-clockwise classes; use false")
+                raise ConfigError("DataConfig.flip=true on synthetic-temporal would swap the "
+                                  "left/right and clockwise/counter-clockwise classes; use false")
 
     PATH_FIELDS = ("root", "train_list", "val_list", "cache_dir")
     # keys that only the generated sets read: a written config of real videos leaves them out
@@ -254,16 +256,16 @@ class DataConfig:
 
 def _one_of(name: str, value, allowed) -> None:
     if value not in allowed:
-        raise ValueError(f"DataConfig.{name}={value!r} is not allowed; use one of "
-                         f"{', '.join(allowed)}")
+        raise ConfigError(f"DataConfig.{name}={value!r} is not allowed; use one of "
+                          f"{', '.join(allowed)}")
 
 
 def _int_at_least(name: str, value, low: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise ValueError(f"DataConfig.{name} must be an integer >= {low}, got {value!r}")
+        raise ConfigError(f"DataConfig.{name} must be an integer >= {low}, got {value!r}")
 
 
 def _float_tuple(name: str, value, length: int) -> None:
     if (not isinstance(value, tuple) or len(value) != length
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
-        raise ValueError(f"DataConfig.{name} must be {length} numbers, got {value!r}")
+        raise ConfigError(f"DataConfig.{name} must be {length} numbers, got {value!r}")

@@ -51,6 +51,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from search_spaces.errors import ConfigError
+
 from .base import BadSampleError, FrameCountChanged
 
 SEEK_FORMATS = ("mov", "matroska", "avi")   # FFmpeg demuxers that seek by a keyframe index
@@ -109,12 +111,12 @@ def decoder_names() -> tuple[str, ...]:
 def get_decoder(name: str) -> DecoderEntry:
     """The decoder registered as `name`; one-line `ValueError` if unknown or not installed."""
     if name not in DECODERS:
-        raise ValueError(f"data.decoder={name!r} is not a registered decoder; use one of "
-                         f"{', '.join(DECODERS)}")
+        raise ConfigError(f"data.decoder={name!r} is not a registered decoder; use one of "
+                          f"{', '.join(DECODERS)}")
     entry = DECODERS[name]
     reason = entry.missing()
     if reason:
-        raise ValueError(f"data.decoder={name!r} cannot be used here: {reason}")
+        raise ConfigError(f"data.decoder={name!r} cannot be used here: {reason}")
     return entry
 
 

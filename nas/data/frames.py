@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from search_spaces.errors import DataError
+
 from supernet.utils.io import read_lines
 
 from .base import BadSampleError, ClipDataset
@@ -62,8 +64,8 @@ def _resolve(base: str, path: str) -> str:
 
 def _label(list_path: str, lineno: int, line: str, text: str, num_classes: int | None) -> int:
     if not is_integer_text(text):
-        raise ValueError(f"{list_path}:{lineno}: label {text!r} is not an integer in line "
-                         f"{line!r}")
+        raise DataError(f"{list_path}:{lineno}: label {text!r} is not an integer in line "
+                        f"{line!r}")
     return check_label(list_path, lineno, int(text), num_classes)
 
 
@@ -71,7 +73,7 @@ def read_frame_list(list_path: str, root: str = "", num_classes: int | None = No
                     ) -> list[FrameSample]:
     """The videos of a rawframes list or a PySlowFast frame-list CSV (see the module doc)."""
     if not os.path.isfile(list_path):
-        raise ValueError(f"frame list {list_path!r} does not exist")
+        raise DataError(f"frame list {list_path!r} does not exist")
     base = root or os.path.dirname(os.path.abspath(list_path))
     lines = [(n, raw.strip()) for n, raw in enumerate(read_lines(list_path, "frame list"), 1)]
     lines = [(n, line) for n, line in lines if line and not line.startswith("#")]
@@ -80,7 +82,7 @@ def read_frame_list(list_path: str, root: str = "", num_classes: int | None = No
     else:
         samples = _read_rawframes(list_path, lines, base, num_classes)
     if not samples:
-        raise ValueError(f"frame list {list_path!r} has no samples")
+        raise DataError(f"frame list {list_path!r} has no samples")
     return samples
 
 
@@ -89,11 +91,11 @@ def _read_rawframes(list_path, lines, base, num_classes) -> list[FrameSample]:
     for lineno, line in lines:
         parts = line.rsplit(None, 2)
         if len(parts) != 3 or not is_integer_text(parts[1]):
-            raise ValueError(f"{list_path}:{lineno}: malformed line {line!r}; expected "
-                             f"'<frame dir> <num frames> <integer label>' (MMAction2 rawframes)")
+            raise DataError(f"{list_path}:{lineno}: malformed line {line!r}; expected "
+                            f"'<frame dir> <num frames> <integer label>' (MMAction2 rawframes)")
         folder, count, label_text = parts
         if int(count) < 1:
-            raise ValueError(f"{list_path}:{lineno}: {folder!r} has {count} frames; need >= 1")
+            raise DataError(f"{list_path}:{lineno}: {folder!r} has {count} frames; need >= 1")
         label = _label(list_path, lineno, line, label_text, num_classes)
         samples.append(FrameSample(folder, int(count), label, folder=_resolve(base, folder)))
     return samples
@@ -106,18 +108,18 @@ def _read_slowfast(list_path, lines, base, num_classes) -> list[FrameSample]:
         if len(parts) == 4:                         # an empty labels column
             parts.append("")
         if len(parts) != 5 or not is_integer_text(parts[2]):
-            raise ValueError(f"{list_path}:{lineno}: malformed frame-list line {line!r}; "
-                             f"expected '{' '.join(SLOWFAST_HEADER)}' fields")
+            raise DataError(f"{list_path}:{lineno}: malformed frame-list line {line!r}; "
+                            f"expected '{' '.join(SLOWFAST_HEADER)}' fields")
         original, video, frame, path, labels = parts
         first = labels.strip('"').split(",")[0]
         if not first:
-            raise ValueError(f"{list_path}:{lineno}: video {original!r} has no label (empty "
-                             f"'labels' column); write its integer class there")
+            raise DataError(f"{list_path}:{lineno}: video {original!r} has no label (empty "
+                            f"'labels' column); write its integer class there")
         label = _label(list_path, lineno, line, first, num_classes)
         entry = videos.setdefault(video, [original, label, []])
         if entry[1] != label:
-            raise ValueError(f"{list_path}:{lineno}: video {original!r} has labels "
-                             f"{entry[1]} and {label}")
+            raise DataError(f"{list_path}:{lineno}: video {original!r} has labels "
+                            f"{entry[1]} and {label}")
         entry[2].append((int(frame), _resolve(base, path)))
     samples = []
     for original, label, frames in videos.values():

@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from search_spaces.errors import ConfigError
+
 from .seeding import mix_seed
 
 
@@ -49,7 +51,7 @@ class ClipSampler(Sampler):
         self.size, self.shuffle, self.seed = int(size), bool(shuffle), int(seed)
         self.epoch, self.start, self.repeat = int(epoch), int(start), int(repeat)
         if self.repeat < 1:
-            raise ValueError(f"data.augment.repeat={repeat!r} is not allowed; use an integer >= 1")
+            raise ConfigError(f"data.augment.repeat={repeat!r} is not allowed; use an integer >= 1")
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -158,7 +160,7 @@ def fixed_subset(dataset: Dataset, n: int, seed: int = 0) -> ClipSubset:
     order), so the subset is as balanced as the classes allow.
     """
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"fixed_subset: n must be a positive integer, got {n!r}")
+        raise ConfigError(f"fixed_subset: n must be a positive integer, got {n!r}")
     size = len(dataset)
     gen = torch.Generator().manual_seed(mix_seed(seed, 0x5B5E7))
     perm = torch.randperm(size, generator=gen).tolist()

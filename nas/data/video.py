@@ -20,6 +20,8 @@ from __future__ import annotations
 import os
 import re
 
+from search_spaces.errors import DataError
+
 from supernet.utils.io import read_lines
 
 from .base import ClipDataset
@@ -48,8 +50,8 @@ def _parse_line(line: str) -> tuple[str, str] | None:
 def check_label(list_path: str, lineno: int, label: int, num_classes: int | None) -> int:
     """`label` if in 0..num_classes-1, else the one-line error naming the list line."""
     if label < 0 or (num_classes is not None and label >= num_classes):
-        raise ValueError(f"{list_path}:{lineno}: label {label} out of range "
-                         f"0..{(num_classes or 1) - 1} (num_classes={num_classes})")
+        raise DataError(f"{list_path}:{lineno}: label {label} out of range "
+                        f"0..{(num_classes or 1) - 1} (num_classes={num_classes})")
     return label
 
 
@@ -57,7 +59,7 @@ def read_video_list(list_path: str, root: str = "", num_classes: int | None = No
                     ) -> list[tuple[str, int]]:
     """Samples ``(absolute or root-joined path, label)`` of a ``path label`` list file."""
     if not os.path.isfile(list_path):
-        raise ValueError(f"video list {list_path!r} does not exist")
+        raise DataError(f"video list {list_path!r} does not exist")
     base = root or os.path.dirname(os.path.abspath(list_path))
     samples: list[tuple[str, int]] = []
     for lineno, raw in enumerate(read_lines(list_path, "video list"), 1):
@@ -66,17 +68,17 @@ def read_video_list(list_path: str, root: str = "", num_classes: int | None = No
             continue
         parsed = _parse_line(line)
         if parsed is None:
-            raise ValueError(f"{list_path}:{lineno}: malformed line {line!r}; expected "
-                             f"'<video path> <integer label>' or '<video path>,<label>'")
+            raise DataError(f"{list_path}:{lineno}: malformed line {line!r}; expected "
+                            f"'<video path> <integer label>' or '<video path>,<label>'")
         path, label_text = parsed
         if label_text.lower() == "label":
             if samples:
-                raise ValueError(f"{list_path}:{lineno}: header line {line!r} after data")
+                raise DataError(f"{list_path}:{lineno}: header line {line!r} after data")
             continue
         label = check_label(list_path, lineno, int(label_text), num_classes)
         samples.append((path if os.path.isabs(path) else os.path.join(base, path), label))
     if not samples:
-        raise ValueError(f"video list {list_path!r} has no samples")
+        raise DataError(f"video list {list_path!r} has no samples")
     return samples
 
 

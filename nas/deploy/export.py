@@ -52,6 +52,7 @@ import torch
 from torch import nn
 
 from search_spaces import parse_arch_arg, shorten
+from search_spaces.errors import ConfigError, InputFileError, InputNotFoundError, OutputError, VidnasInputError
 from supernet.ops.four_d import deploy_network
 
 from ..provenance import file_sha256, library_versions
@@ -77,15 +78,15 @@ def fixed_network(checkpoint: str | Path, arch: str | None = None):
 
     model = model_from_checkpoint(checkpoint)
     if getattr(model, "space", None) is None:
-        raise ValueError(f"{checkpoint} holds {model.spec['name']}, which has no search space to export from")
+        raise VidnasInputError(f"{checkpoint} holds {model.spec['name']}, which has no search space to export from")
     chosen = parse_arch_arg(model.space, arch) if arch is not None else None
     if model.is_fixed:
         if chosen is not None and chosen != model.arch:
-            raise ValueError(f"{checkpoint} holds the fixed network {model.arch}; it cannot export {chosen}")
+            raise VidnasInputError(f"{checkpoint} holds the fixed network {model.arch}; it cannot export {chosen}")
         net = model
     else:
         if chosen is None:
-            raise ValueError(f"{checkpoint} holds a supernet: pass --arch (a string, JSON or best_arch.json)")
+            raise VidnasInputError(f"{checkpoint} holds a supernet: pass --arch (a string, JSON or best_arch.json)")
         net = model.export(chosen)
     return net.eval(), net.arch
 
@@ -96,11 +97,11 @@ def _manifest(folder: Path) -> dict[str, Any] | None:
         return None
     data = read_json(folder / MANIFEST, "export manifest")
     if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
-        raise ValueError(f"{folder} is not a vidnas export (expected {MANIFEST} format {EXPORT_FORMAT!r})")
+        raise InputFileError(f"{folder} is not a vidnas export (expected {MANIFEST} format {EXPORT_FORMAT!r})")
     spec = data.get("model_spec")
     if "model_spec" in data and not (isinstance(spec, dict) and isinstance(spec.get("name"), str)):
-        raise ValueError(f"export manifest {folder / MANIFEST} is damaged: model_spec {shorten(spec)} "
-                         "is not a registry spec (a mapping with the model's name)")
+        raise InputFileError(f"export manifest {folder / MANIFEST} is damaged: model_spec {shorten(spec)} "
+                             "is not a registry spec (a mapping with the model's name)")
     return data
 
 
@@ -108,10 +109,10 @@ def read_export(folder: str | Path) -> dict[str, Any]:
     """The manifest of an export folder (one-line errors for a missing or foreign folder)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"export folder not found: {folder}")
+        raise InputNotFoundError(f"export folder not found: {folder}")
     data = _manifest(folder)
     if data is None:
-        raise FileNotFoundError(f"{folder} holds no {MANIFEST}: not a `nas export` folder")
+        raise InputNotFoundError(f"{folder} holds no {MANIFEST}: not a `nas export` folder")
     return data
 
 
@@ -126,10 +127,10 @@ def load_export(folder: str | Path, runtime: str = "torch", threads: int | None 
         state = safe_load(folder / WEIGHTS, "export weights")
         return check_weights(manifest["model_spec"], state, f"export {folder}").eval()
     if runtime not in FILES:
-        raise ValueError(f"unknown runtime {runtime!r}; allowed: torch, {', '.join(FILES)}")
+        raise VidnasInputError(f"unknown runtime {runtime!r}; allowed: torch, {', '.join(FILES)}")
     path = folder / FILES[runtime]
     if not path.is_file():
-        raise FileNotFoundError(f"{folder} has no {FILES[runtime]}: export it with --format {runtime}")
+        raise InputNotFoundError(f"{folder} has no {FILES[runtime]}: export it with --format {runtime}")
     if runtime == "torchscript":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)     # torch 2.13 deprecates TorchScript
@@ -143,9 +144,9 @@ def export_state_dict(folder: str | Path, model_name: str, arch: str | None) -> 
     manifest = read_export(folder)
     spec = manifest.get("model_spec")
     if not isinstance(spec, dict):
-        raise ValueError(f"export manifest {Path(folder) / MANIFEST} is damaged: it has no model_spec")
+        raise InputFileError(f"export manifest {Path(folder) / MANIFEST} is damaged: it has no model_spec")
     if spec["name"] != model_name:
-        raise ValueError(f"export {folder} holds {spec['name']}, not {model_name}")
+        raise VidnasInputError(f"export {folder} holds {spec['name']}, not {model_name}")
     if arch is not None:
         from supernet.registry import build_from_spec
 
@@ -153,15 +154,15 @@ def export_state_dict(folder: str | Path, model_name: str, arch: str | None) -> 
             with torch.device("meta"):
                 space = build_from_spec(spec).space
         except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"export manifest {Path(folder) / MANIFEST}: its model_spec does not build: "
-                             f"{(str(e).splitlines() or [type(e).__name__])[0][:200]}") from None
+            raise InputFileError(f"export manifest {Path(folder) / MANIFEST}: its model_spec does not build: "
+                                 f"{(str(e).splitlines() or [type(e).__name__])[0][:200]}") from None
         if space.parse(arch) != space.parse(spec.get("arch")):
-            raise ValueError(f"export {folder} holds the architecture {spec['arch']}, not {arch}")
+            raise VidnasInputError(f"export {folder} holds the architecture {spec['arch']}, not {arch}")
     from supernet.training.checkpoint import check_finite_weights, safe_load
 
     state = safe_load(Path(folder) / WEIGHTS, "export weights")
     if not isinstance(state, dict):
-        raise ValueError(f"export weights {Path(folder) / WEIGHTS} hold no state dict")
+        raise InputFileError(f"export weights {Path(folder) / WEIGHTS} hold no state dict")
     check_finite_weights(state, f"export weights {Path(folder) / WEIGHTS}")
     return state
 
@@ -183,19 +184,19 @@ def _identity(spec, checkpoint_sha256, input_size, batch) -> dict[str, Any]:
 def _prepare_folder(out: Path, identity: dict[str, Any]) -> dict[str, Any]:
     """Open `out` for this export; refuse a folder holding anything else."""
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} exists and is not a folder")
+        raise OutputError(f"--out {out} exists and is not a folder")
     old = _manifest(out) if out.is_dir() else None
     if old is None:
 
         names = {p.name for p in out.iterdir()} if out.is_dir() else set()
         unfinished = folder_kind(out) == "export" and names <= EXPORT_FILES | {KIND_FILE}
         if names - {KIND_FILE} and not unfinished:      # (an export killed part-way is redone)
-            raise ValueError(f"--out {out} is not empty and holds no {MANIFEST}; use another folder")
+            raise OutputError(f"--out {out} is not empty and holds no {MANIFEST}; use another folder")
         return {}
 
     diff = config_diff({k: old.get(k) for k in identity}, identity)
     if diff:
-        raise ValueError(f"{out} holds a different export ({diff}); use another --out")
+        raise OutputError(f"{out} holds a different export ({diff}); use another --out")
     return old
 
 
@@ -240,9 +241,9 @@ def run_export(checkpoint: str | Path, arch: str | None, out: str | Path, fmt: s
 
 
     if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r}; allowed: {', '.join(FORMATS)}")
+        raise ConfigError(f"unknown export format {fmt!r}; allowed: {', '.join(FORMATS)}")
     if not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"--batch must be a positive int, got {batch!r}")
+        raise ConfigError(f"--batch must be a positive int, got {batch!r}")
 
     if fmt == "onnx":
         require_onnx()
@@ -251,7 +252,7 @@ def run_export(checkpoint: str | Path, arch: str | None, out: str | Path, fmt: s
     net, arch_obj = fixed_network(checkpoint, arch)
     size = tuple(int(v) for v in (input_size or net.spec["input_size"]))
     if len(size) != 3:
-        raise ValueError(f"--input must be TxHxW for a video model, got {'x'.join(map(str, size))}")
+        raise ConfigError(f"--input must be TxHxW for a video model, got {'x'.join(map(str, size))}")
     identity = _identity(net.spec, file_sha256(checkpoint), size, batch)
     old = _prepare_folder(out, identity)
     gen = torch.Generator().manual_seed(seed)

@@ -8,6 +8,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from search_spaces.errors import VidnasInputError
+
 from supernet.utils.io import atomic_write
 
 from .failures import blame, quiet_exporter
@@ -65,8 +67,8 @@ def require_onnx() -> None:
         import onnxruntime  # noqa: F401
         import onnxscript  # noqa: F401
     except ImportError as e:
-        raise ValueError(f"ONNX export needs the deploy extra ({e.name} is missing): "
-                         "pip install -e '.[deploy]'") from None
+        raise VidnasInputError(f"ONNX export needs the deploy extra ({e.name} is missing): "
+                               "pip install -e '.[deploy]'") from None
 
 
 class OnnxRunner:

@@ -23,6 +23,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from search_spaces.errors import VidnasInputError
+
 
 @dataclass(frozen=True)
 class Proxy:
@@ -41,14 +43,14 @@ def register_proxy(name: str, needs_data: bool = False, description: str = "", n
     choice); `needs_cost_table`: it reads ``ctx.cost_table`` (the per-unit cost table). A
     name registered twice by two functions is a one-line ValueError."""
     if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"proxy name must be an identifier (a CSV column), got {name!r}")
+        raise VidnasInputError(f"proxy name must be an identifier (a CSV column), got {name!r}")
 
     def wrap(fn):
         if not callable(fn):
-            raise ValueError(f"register_proxy needs a function, got {fn!r}")
+            raise VidnasInputError(f"register_proxy needs a function, got {fn!r}")
         old = PROXIES.get(name)
         if old is not None and old.fn is not fn:
-            raise ValueError(f"proxy {name!r} registered twice ({old.fn.__module__} and {fn.__module__})")
+            raise VidnasInputError(f"proxy {name!r} registered twice ({old.fn.__module__} and {fn.__module__})")
         PROXIES[name] = Proxy(name, fn, bool(needs_data), description or (fn.__doc__ or "").strip().split("\n")[0],
                               bool(needs_cost_table))
         return fn
@@ -57,7 +59,7 @@ def register_proxy(name: str, needs_data: bool = False, description: str = "", n
 
 def get_proxy(name: str) -> Proxy:
     if name not in PROXIES:
-        raise ValueError(f"unknown proxy {name!r}; allowed: {', '.join(PROXIES)}")
+        raise VidnasInputError(f"unknown proxy {name!r}; allowed: {', '.join(PROXIES)}")
     return PROXIES[name]
 
 
@@ -91,7 +93,7 @@ class ProxyContext:
 
     def require_batch(self, proxy: str) -> tuple[torch.Tensor, torch.Tensor]:
         if self.batch is None:
-            raise ValueError(f"proxy {proxy} needs data: give --config with a data section")
+            raise VidnasInputError(f"proxy {proxy} needs data: give --config with a data section")
         return self.batch
 
 

@@ -21,6 +21,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from search_spaces.errors import InputNotFoundError, VidnasInputError
+
 from ..utils import read_item_lines
 from .base import PROXIES
 
@@ -51,10 +53,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def read_arch_lines(path: str) -> list[str]:
     """Architectures from a file: one per line, `#` comments and blank lines ignored."""
     if not Path(path).is_file():
-        raise FileNotFoundError(f"--archs {path}: no such file (give a file of architectures, one per line)")
+        raise InputNotFoundError(f"--archs {path}: no such file (give a file of architectures, one per line)")
     archs = read_item_lines(path)
     if not archs:
-        raise ValueError(f"--archs {path}: the file names no architecture")
+        raise VidnasInputError(f"--archs {path}: the file names no architecture")
     return archs
 
 
@@ -72,32 +74,32 @@ def cmd_proxies(args) -> int:
 
     cfg = load_run_config(args.config, args.set) if args.config else None
     if args.set and cfg is None:
-        raise ValueError("--set overrides --config; give --config too")
+        raise VidnasInputError("--set overrides --config; give --config too")
     name = args.model or (cfg.model.name if cfg is not None else None)
     if name is None:
-        raise ValueError("needs --model (or --config with a model section)")
+        raise VidnasInputError("needs --model (or --config with a model section)")
     entry = model_entry(name)
     if not entry.searchable:
-        raise ValueError(f"--model {name} is a fixed model; proxies score the architectures of a search space")
+        raise VidnasInputError(f"--model {name} is a fixed model; proxies score the architectures of a search space")
     size = parse_size(args.input) if args.input is not None else (
         cfg.input_size if cfg is not None else entry.default_input)
     if len(size) != len(entry.default_input):
         want = "TxHxW" if entry.is_video else "HxW"
-        raise ValueError(f"--input {args.input}: {name} takes {want}")
+        raise VidnasInputError(f"--input {args.input}: {name} takes {want}")
     if cfg is not None and tuple(size) != tuple(cfg.input_size):
-        raise ValueError(f"--input {'x'.join(map(str, size))} differs from the --config data's clips "
-                         f"{'x'.join(map(str, cfg.input_size))} (data.num_frames x data.size x data.size); "
-                         "drop --input or --set data.num_frames=/data.size=")
+        raise VidnasInputError(f"--input {'x'.join(map(str, size))} differs from the --config data's clips "
+                               f"{'x'.join(map(str, cfg.input_size))} (data.num_frames x data.size x data.size); "
+                               "drop --input or --set data.num_frames=/data.size=")
     proxies = resolve_proxies(args.proxies, cfg is not None)
     out = check_output_dir(args.out, "--out")
     refuse_foreign(out, (CSV_NAME, JSON_NAME), "--out")         # a rerun replaces its own files only
     if args.batch < 2:
-        raise ValueError(f"--batch {args.batch}: the proxy batch needs >= 2 clips")
+        raise VidnasInputError(f"--batch {args.batch}: the proxy batch needs >= 2 clips")
     if args.sample is not None and args.sample < 1:
-        raise ValueError(f"--sample {args.sample}: must be >= 1")
+        raise VidnasInputError(f"--sample {args.sample}: must be >= 1")
     if args.threads is not None:
         if args.threads < 1:
-            raise ValueError(f"--threads {args.threads}: must be >= 1")
+            raise VidnasInputError(f"--threads {args.threads}: must be >= 1")
         import torch
         torch.set_num_threads(args.threads)
     classes = args.classes or (cfg.data.num_classes if cfg is not None else None)

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
+from search_spaces.errors import VidnasInputError
+
 from .base import register_proxy
 
 RECTIFIERS = {F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_, F.gelu}
@@ -55,7 +57,7 @@ def naswot_kernel(net, clips: torch.Tensor) -> tuple[torch.Tensor, int]:
 def naswot(ctx) -> float:
     clips, _ = ctx.require_batch("naswot")
     if clips.shape[0] < 2:
-        raise ValueError(f"naswot needs a batch of at least 2 clips, got {clips.shape[0]}")
+        raise VidnasInputError(f"naswot needs a batch of at least 2 clips, got {clips.shape[0]}")
     kernel, units = naswot_kernel(ctx.network().train(), clips)
     if units == 0:
         return float("nan")                      # no rectifier: the score is not defined

@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from search_spaces.errors import DataError, VidnasInputError
+
 from ..utils import atomic_write_json, atomic_write_text
 from .base import PROXIES, ProxyContext, get_proxy
 
@@ -46,12 +48,12 @@ def resolve_proxies(text: str | None, have_data: bool) -> list[str]:
     for n in names:
         get_proxy(n)
     if len(set(names)) != len(names):
-        raise ValueError(f"--proxies {text!r} names a proxy twice")
+        raise VidnasInputError(f"--proxies {text!r} names a proxy twice")
     needing = [n for n in names if PROXIES[n].needs_data]
     if needing and not have_data:
-        raise ValueError(f"--proxies {','.join(needing)}: data-dependent, they need --config with a data "
-                         f"section (one batch of the run's clips); data-free: "
-                         f"{', '.join(n for n, p in PROXIES.items() if not p.needs_data)}")
+        raise VidnasInputError(f"--proxies {','.join(needing)}: data-dependent, they need --config with a data "
+                               f"section (one batch of the run's clips); data-free: "
+                               f"{', '.join(n for n, p in PROXIES.items() if not p.needs_data)}")
     return names
 
 
@@ -75,7 +77,7 @@ def load_batch(data_cfg, batch_size: int, seed: int, images: bool = False):
     subset = fixed_subset(dataset, batch_size, seed=seed)
     clips, labels, skipped = collate_clips([subset[i] for i in range(len(subset))])
     if len(labels) < 2:
-        raise ValueError(f"the data gave {len(labels)} readable clips for the proxy batch; need >= 2")
+        raise DataError(f"the data gave {len(labels)} readable clips for the proxy batch; need >= 2")
     return clips.float(), labels
 
 

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from search_spaces import Arch, as_rng
+from search_spaces.errors import VidnasInputError
 
 from .evaluator import EvalRequest, EvalResult
 from .recipes import EvaluatorFactory
@@ -97,7 +98,7 @@ class TableScorer:
         if isinstance(request, dict):
             request = EvalRequest.from_dict(request)
         if request.parts != 1:
-            raise ValueError("a standalone table has no per-clip outcomes; racing cannot slice it")
+            raise VidnasInputError("a standalone table has no per-clip outcomes; racing cannot slice it")
         arch = self.table.space.parse(request.arch)
         n = self.table.space.num_units
         decided = n if request.decided is None else int(request.decided)
@@ -107,7 +108,7 @@ class TableScorer:
         members = self.space.prefix_members(arch, decided)
         if not members:
             prefix = "-".join(c.token for c in arch.choices[:decided])
-            raise ValueError(f"no architecture in the standalone table starts with {prefix}")
+            raise VidnasInputError(f"no architecture in the standalone table starts with {prefix}")
         entries = [self.table.entry(a) for a in members]
         top1 = np.array([e.top1 for e in entries])
         se = float(np.std(top1, ddof=1) / math.sqrt(len(top1))) if len(top1) > 1 else float("nan")
@@ -133,8 +134,8 @@ class BenchTableEvaluator(EvaluatorFactory):
     def cost_model(self):
         model = super().cost_model()
         if model.space.config() != self.table.space.config():
-            raise ValueError(f"{self.path}: benchmark.json's model_spec builds space "
-                             f"{model.space.config()}, the table's space is {self.table.space.config()}")
+            raise VidnasInputError(f"{self.path}: benchmark.json's model_spec builds space "
+                                   f"{model.space.config()}, the table's space is {self.table.space.config()}")
         return model
 
     def search_space(self, model):

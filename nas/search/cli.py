@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 
 from search_spaces import shorten
+from search_spaces.errors import VidnasInputError
 from supernet.utils.config import to_dict
 
 from ..bench import BENCH_TABLES, DEFAULT_BENCH
@@ -138,18 +139,18 @@ def resolve_settings(args) -> dict:
     params = dict(settings.get("params") or {})
     strategy = settings["strategy"]
     if strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; allowed: {', '.join(STRATEGIES)}")
+        raise VidnasInputError(f"unknown strategy {strategy!r}; allowed: {', '.join(STRATEGIES)}")
     for name in STRATEGY_FLAGS:
         value = getattr(args, name, None)
         if value is None:
             continue
         if name not in STRATEGIES[strategy].defaults:
-            raise ValueError(f"--{name.replace('_', '-')} does not apply to strategy {strategy}; it takes: "
-                             f"{', '.join(STRATEGIES[strategy].defaults)}")
+            raise VidnasInputError(f"--{name.replace('_', '-')} does not apply to strategy {strategy}; it takes: "
+                                   f"{', '.join(STRATEGIES[strategy].defaults)}")
         params[name] = value
     settings["params"] = params
     if not isinstance(settings["params"], dict):
-        raise ValueError(f"params must be a mapping of strategy parameters, got {shorten(settings['params'])}")
+        raise VidnasInputError(f"params must be a mapping of strategy parameters, got {shorten(settings['params'])}")
     for key in ("device", "cost_device"):
         if settings.get(key) == "auto":
             import torch
@@ -170,7 +171,7 @@ def search_setup(s: dict, checkpoint=None, bench_table=None, prefix_cache: bool 
     from ..runfolder import stored_value
 
     if bool(checkpoint) == bool(bench_table):
-        raise ValueError("give one of --checkpoint (a supernet) or --bench-table (a standalone table)")
+        raise VidnasInputError("give one of --checkpoint (a supernet) or --bench-table (a standalone table)")
     if bench_table:
         from .bench_eval import BenchTableEvaluator
         factory = BenchTableEvaluator(bench_table)
@@ -195,7 +196,7 @@ def cmd_search(args) -> int:
     check_device(s["device"], "--device")
     if args.threads is not None:
         if args.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+            raise VidnasInputError(f"--threads must be >= 1, got {args.threads}")
         import torch
         torch.set_num_threads(args.threads)
     config, factory = search_setup(s, args.checkpoint, args.bench_table, not args.no_prefix_cache,

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from search_spaces.errors import ConfigError, InputFileError
+
 SE_KIND = "binomial"
 TEST_NAME = ("McNemar's exact test (one-sided) on the clips both candidates were scored on; "
              "the cost difference alpha*(C_a - C_b) shifts the null")
@@ -47,7 +49,7 @@ def unpack_hits(text: str, n: int) -> np.ndarray:
     """Inverse of `pack_hits` for `n` clips."""
     raw = np.frombuffer(base64.b64decode(text.encode("ascii")), dtype=np.uint8)
     if len(raw) * 8 < n:
-        raise ValueError(f"packed outcomes hold {len(raw) * 8} clips, expected {n}")
+        raise InputFileError(f"packed outcomes hold {len(raw) * 8} clips, expected {n}")
     return np.unpackbits(raw, count=n).astype(bool)
 
 
@@ -147,5 +149,5 @@ def compare_estimates(v_a: float, se_a: float, v_b: float, se_b: float, cost_a: 
 
 def check_level(level: float) -> float:
     if not isinstance(level, (int, float)) or isinstance(level, bool) or not 0.5 <= level < 1.0:
-        raise ValueError(f"confidence must be a number in [0.5, 1), got {level!r}")
+        raise ConfigError(f"confidence must be a number in [0.5, 1), got {level!r}")
     return float(level)

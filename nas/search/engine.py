@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from search_spaces import Arch
+from search_spaces.errors import ConfigError
 
 from ..log import info as log_info
 from ..utils import atomic_write_text, format_table
@@ -253,23 +254,23 @@ def resolve_config(config: SearchConfig) -> SearchConfig:
     config.validate()                                       # the schema's own checks (cost, memory_step)
     if isinstance(config.alpha, (list, tuple)):
         if not config.alpha:
-            raise ValueError("alpha: an empty list; give one value or a list of values")
+            raise ConfigError("alpha: an empty list; give one value or a list of values")
         config = replace(config, alpha=config.alpha[0], alphas=list(config.alpha) + list(config.alphas or []))
     strategy = make_strategy(config.strategy, **config.params)
     Objective(config.alpha, config.cost, config.max_gflops, config.max_memory_mb)
     if not isinstance(config.seed, int) or isinstance(config.seed, bool) or config.seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {config.seed!r}")
+        raise ConfigError(f"seed must be an integer >= 0, got {config.seed!r}")
     if config.cost_device is not None:
         check_device(config.cost_device, "cost_device")
     if config.latency_table and config.cost != "latency":
-        raise ValueError(f"a latency table is a latency cost: pass --cost latency, not {config.cost}")
+        raise ConfigError(f"a latency table is a latency cost: pass --cost latency, not {config.cost}")
     if not isinstance(config.cost_batch, int) or isinstance(config.cost_batch, bool) or config.cost_batch < 1:
-        raise ValueError(f"cost_batch must be a positive int, got {config.cost_batch!r}")
+        raise ConfigError(f"cost_batch must be a positive int, got {config.cost_batch!r}")
     if not isinstance(config.racing, bool):
-        raise ValueError(f"racing must be true or false, got {config.racing!r}")
+        raise ConfigError(f"racing must be true or false, got {config.racing!r}")
     if not isinstance(config.race_slices, int) or isinstance(config.race_slices, bool) \
             or config.race_slices < 2:
-        raise ValueError(f"race_slices must be an integer >= 2, got {config.race_slices!r}")
+        raise ConfigError(f"race_slices must be an integer >= 2, got {config.race_slices!r}")
     alphas = [float(config.alpha)]
     for a in config.alphas or []:
         Objective(a, config.cost, config.max_gflops)
@@ -287,8 +288,8 @@ def run_search(config: SearchConfig, factory: EvaluatorFactory, out: str | Path 
     """Run one search; see the module docstring. `out=None` keeps everything in memory."""
     config = resolve_config(config)
     if config.racing and not factory.per_clip:
-        raise ValueError(f"--racing needs per-clip outcomes; the {factory.describe()['source']} "
-                         "evaluator has none")
+        raise ConfigError(f"--racing needs per-clip outcomes; the {factory.describe()['source']} "
+                          "evaluator has none")
     strategy = make_strategy(config.strategy, **config.params)        # defaults filled in
     full_config = {"search": config.to_dict(), "evaluation": factory.describe()}
     model = factory.cost_model()
@@ -301,9 +302,9 @@ def run_search(config: SearchConfig, factory: EvaluatorFactory, out: str | Path 
         cost_table = load_or_build_cost_table(
             model, input_size, None if out_dir is None else out_dir / COST_TABLE_JSON)
     elif not cost_table.matches(model.spec, input_size):
-        raise ValueError(f"the cost table was built for {cost_table.model_spec.get('name')} on "
-                         f"{list(cost_table.input_size)}, not for this model ({model.spec['name']} on "
-                         f"{list(input_size)})")
+        raise ConfigError(f"the cost table was built for {cost_table.model_spec.get('name')} on "
+                          f"{list(cost_table.input_size)}, not for this model ({model.spec['name']} on "
+                          f"{list(input_size)})")
     elif out_dir is not None:
         cost_table.save(out_dir / COST_TABLE_JSON)
     objective = Objective(config.alpha, config.cost, config.max_gflops, config.max_memory_mb)

@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from search_spaces import Arch
+from search_spaces.errors import ConfigError, DataError
 
 from .confidence import pack_hits, unpack_hits
 
@@ -150,19 +151,19 @@ class Evaluator:
         self.space = model.space
         self.val = as_batches(val_batches, self.device)
         if not self.val:
-            raise ValueError("the validation subset is empty; give at least one batch")
+            raise DataError("the validation subset is empty; give at least one batch")
         if not isinstance(bn_recalib, int) or isinstance(bn_recalib, bool) or bn_recalib < 0:
-            raise ValueError(f"bn_recalib must be an integer >= 0, got {bn_recalib!r}")
+            raise ConfigError(f"bn_recalib must be an integer >= 0, got {bn_recalib!r}")
         self.bn_recalib = bn_recalib
         self.train: list = []
         if bn_recalib:
             if not batchnorm_modules(model):
-                raise ValueError(f"bn_recalib={bn_recalib}: {type(model).__name__} has no BatchNorm "
-                                 "layers (LayerNorm networks need no recalibration); use 0")
+                raise ConfigError(f"bn_recalib={bn_recalib}: {type(model).__name__} has no BatchNorm "
+                                  "layers (LayerNorm networks need no recalibration); use 0")
             self.train = as_batches(train_batches or [], self.device)[:bn_recalib]
             if len(self.train) < bn_recalib:
-                raise ValueError(f"bn_recalib={bn_recalib} needs {bn_recalib} training batches, "
-                                 f"got {len(self.train)}")
+                raise ConfigError(f"bn_recalib={bn_recalib} needs {bn_recalib} training batches, "
+                                  f"got {len(self.train)}")
         self.prefix_cache = bool(prefix_cache)
         self._stem: tuple[list, list] | None = None
         self._prefix: tuple[tuple, list, list] | None = None    # (choices, val acts, train acts)
@@ -176,9 +177,9 @@ class Evaluator:
         """Indices of the validation batches of slice `part` of `parts`."""
         nb = len(self.val)
         if not isinstance(parts, int) or not 1 <= parts <= nb:
-            raise ValueError(f"racing needs at most one slice per validation batch: {parts} slices "
-                             f"asked, the validation subset has {nb} batches (use fewer slices, "
-                             "or smaller batches)")
+            raise ConfigError(f"racing needs at most one slice per validation batch: {parts} slices "
+                              f"asked, the validation subset has {nb} batches (use fewer slices, "
+                              "or smaller batches)")
         if not 0 <= part < parts:
             raise ValueError(f"slice {part} outside 0..{parts - 1}")
         return range(part * nb // parts, (part + 1) * nb // parts)

@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
+from search_spaces.errors import ConfigError
+
 COST_KINDS = ("flops", "latency", "memory")
 COST_UNITS = {"flops": "GFLOPs", "latency": "ms", "memory": "MB"}
 DEFAULT_ALPHA = 5e-3                # Sec. 3.4
@@ -30,16 +32,16 @@ class Objective:
 
     def __post_init__(self):
         if self.kind not in COST_KINDS:
-            raise ValueError(f"cost kind {self.kind!r} is not allowed; use one of {', '.join(COST_KINDS)}")
+            raise ConfigError(f"cost kind {self.kind!r} is not allowed; use one of {', '.join(COST_KINDS)}")
         if not isinstance(self.alpha, (int, float)) or isinstance(self.alpha, bool) \
                 or not math.isfinite(self.alpha) or self.alpha < 0:
-            raise ValueError(f"alpha must be a finite number >= 0, got {self.alpha!r}")
+            raise ConfigError(f"alpha must be a finite number >= 0, got {self.alpha!r}")
         if self.max_gflops is not None and not (isinstance(self.max_gflops, (int, float))
                                                 and self.max_gflops > 0):
-            raise ValueError(f"max_gflops must be a positive number or None, got {self.max_gflops!r}")
+            raise ConfigError(f"max_gflops must be a positive number or None, got {self.max_gflops!r}")
         if self.max_memory_mb is not None and not (isinstance(self.max_memory_mb, (int, float))
                                                    and self.max_memory_mb > 0):
-            raise ValueError(f"max_memory_mb must be a positive number or None, got {self.max_memory_mb!r}")
+            raise ConfigError(f"max_memory_mb must be a positive number or None, got {self.max_memory_mb!r}")
 
     @property
     def unit(self) -> str:

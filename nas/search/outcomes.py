@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from search_spaces.errors import InputFileError
+
 from supernet.utils.io import atomic_write
 
 from .confidence import unpack_hits
@@ -121,7 +123,7 @@ def load_outcomes(path: str | Path) -> dict[str, ClipLog]:
     try:
         with np.load(path, allow_pickle=False) as z:
             if str(z["format"]) != FORMAT:
-                raise ValueError(f"{path} is not a vidnas outcomes file (format {str(z['format'])!r})")
+                raise InputFileError(f"{path} is not a vidnas outcomes file (format {str(z['format'])!r})")
             keys = [str(k) for k in z["keys"]]
             hits = np.unpackbits(z["hits"], count=int(z["n_hits"])).astype(bool)
             ho, lo, so = z["hit_offsets"], z["loss_offsets"], z["slice_offsets"]
@@ -129,7 +131,7 @@ def load_outcomes(path: str | Path) -> dict[str, ClipLog]:
     except (OSError, KeyError, ValueError, EOFError) as e:
         if isinstance(e, ValueError) and "vidnas outcomes" in str(e):
             raise
-        raise ValueError(f"cannot read per-clip outcomes {path}: {str(e).splitlines()[0]}") from None
+        raise InputFileError(f"cannot read per-clip outcomes {path}: {str(e).splitlines()[0]}") from None
     out = {}
     for i, k in enumerate(keys):
         out[k] = ClipLog(hits[ho[i]:ho[i + 1]].copy(), [float(v) for v in losses[lo[i]:lo[i + 1]]],

@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from search_spaces import Arch, SearchSpace, build_space, shorten
+from search_spaces.errors import ConfigError, DataError, InputFileError, InputNotFoundError, VidnasInputError
 
 from ..bench import BENCH_TABLES, DEFAULT_BENCH
 from ..utils import read_json
@@ -77,7 +78,7 @@ class Predictor:
     def __init__(self, space: SearchSpace, kind: str, mean: float, std: float, state: dict[str, Any],
                  settings: dict[str, Any], fitted_on: int, features: dict[str, list] | None = None):
         if kind not in KINDS:
-            raise ValueError(f"predictor kind {kind!r} is not allowed; use one of {', '.join(KINDS)}")
+            raise ConfigError(f"predictor kind {kind!r} is not allowed; use one of {', '.join(KINDS)}")
         self.space, self.kind, self.mean, self.std = space, kind, float(mean), float(std)
         self.state, self.settings, self.fitted_on = state, dict(settings), int(fitted_on)
         self.features = features or {"names": [], "mean": [], "std": []}
@@ -96,10 +97,10 @@ class Predictor:
         """Fit on (architecture, V) pairs, with `extra` (one row per architecture, one column
         per name in `extra_names`) appended to the encoding; see the module docstring."""
         if kind not in KINDS:
-            raise ValueError(f"predictor kind {kind!r} is not allowed; use one of {', '.join(KINDS)}")
+            raise ConfigError(f"predictor kind {kind!r} is not allowed; use one of {', '.join(KINDS)}")
         y = np.asarray(targets, dtype=np.float64)
         if len(archs) != len(y) or len(y) < 2:
-            raise ValueError(f"a predictor needs at least 2 (architecture, V) pairs, got {len(y)}")
+            raise DataError(f"a predictor needs at least 2 (architecture, V) pairs, got {len(y)}")
         features = {"names": list(extra_names), "mean": [], "std": []}
         if features["names"]:
             e = _check_extra(extra, len(y), features["names"])
@@ -169,22 +170,24 @@ class Predictor:
 
         try:
             data = safe_load(path, "predictor")
+        except InputNotFoundError:                  # (a FileNotFoundError too: as it is)
+            raise
         except ValueError as e:
-            raise ValueError(f"cannot load predictor: {e}") from None
+            raise InputFileError(f"cannot load predictor: {e}") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise ValueError(f"{path} is not a vidnas predictor (expected format {FORMAT!r})")
+            raise InputFileError(f"{path} is not a vidnas predictor (expected format {FORMAT!r})")
         missing = [k for k in ("kind", "space", "mean", "std", "state", "settings", "fitted_on") if k not in data]
         if missing:
-            raise ValueError(f"predictor {path} is damaged: it has no {missing[0]!r}")
+            raise InputFileError(f"predictor {path} is damaged: it has no {missing[0]!r}")
         if data["kind"] not in KINDS or not isinstance(data["state"], dict):
-            raise ValueError(f"predictor {path} is damaged: kind {shorten(data['kind'])} (allowed: "
-                             f"{', '.join(KINDS)}) or its state is not a mapping of tensors")
+            raise InputFileError(f"predictor {path} is damaged: kind {shorten(data['kind'])} (allowed: "
+                                 f"{', '.join(KINDS)}) or its state is not a mapping of tensors")
         try:
             space = build_space(data["space"])
             return cls(space, data["kind"], data["mean"], data["std"], data["state"],
                        data["settings"], data["fitted_on"], data.get("features"))
         except (ValueError, TypeError, KeyError, RuntimeError) as e:
-            raise ValueError(f"predictor {path} is damaged: {(str(e).splitlines() or [type(e).__name__])[0][:200]}") from None
+            raise InputFileError(f"predictor {path} is damaged: {(str(e).splitlines() or [type(e).__name__])[0][:200]}") from None
 
 
 def _check_extra(extra, rows: int, names: Sequence[str]) -> np.ndarray:
@@ -195,7 +198,7 @@ def _check_extra(extra, rows: int, names: Sequence[str]) -> np.ndarray:
         raise ValueError(f"extra features: expected {rows} rows x {len(names)} columns "
                          f"({', '.join(names)}), got {got}")
     if not np.isfinite(e).all():
-        raise ValueError(f"extra features hold a NaN or an infinity (columns {', '.join(names)})")
+        raise DataError(f"extra features hold a NaN or an infinity (columns {', '.join(names)})")
     return e
 
 
@@ -215,8 +218,8 @@ def cross_val_predict(space: SearchSpace, archs: Sequence[Arch | str], targets: 
     y = np.asarray(targets, dtype=np.float64)
     n = len(y)
     if not isinstance(folds, int) or not 2 <= folds <= n or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"cross-validation needs 2 <= folds <= {n} architectures and repeats >= 1, "
-                         f"got folds={folds!r}, repeats={repeats!r}")
+        raise ConfigError(f"cross-validation needs 2 <= folds <= {n} architectures and repeats >= 1, "
+                          f"got folds={folds!r}, repeats={repeats!r}")
     e = None if extra is None else np.asarray(extra, dtype=np.float64)
     out = np.zeros(n)
     for r in range(repeats):
@@ -235,15 +238,15 @@ def results_space(results: str | Path) -> SearchSpace:
     """The space of a search folder's results.csv (from cost_table.json beside it)."""
     table = Path(results).with_name("cost_table.json")
     if not table.is_file():
-        raise FileNotFoundError(f"{table} not found: fit and eval read the space from the search "
-                                "folder of --results")
+        raise InputNotFoundError(f"{table} not found: fit and eval read the space from the search "
+                                 "folder of --results")
     data = read_json(table, "cost table")
     if not isinstance(data, dict) or "space" not in data:
-        raise ValueError(f"{table} holds no search space (no 'space' field)")
+        raise InputFileError(f"{table} holds no search space (no 'space' field)")
     try:
         return build_space(data["space"])
     except ValueError as e:
-        raise ValueError(f"{table}: {e}") from None
+        raise InputFileError(f"{table}: {e}") from None
 
 
 def training_rows(results: str | Path) -> tuple[list[str], np.ndarray]:
@@ -251,10 +254,10 @@ def training_rows(results: str | Path) -> tuple[list[str], np.ndarray]:
     stopped candidates are left out)."""
     records = read_results(results)
     if not records:
-        raise ValueError(f"{results} has no rows; fit and eval need a search's evaluated architectures")
+        raise InputFileError(f"{results} has no rows; fit and eval need a search's evaluated architectures")
     df = complete_rows(pd.DataFrame([r.to_dict() for r in records]))
     if df.empty:
-        raise ValueError(f"{results} has no complete architectures to fit on")
+        raise InputFileError(f"{results} has no complete architectures to fit on")
     df = df[df["clips"] == df["clips"].max()]
     return list(df["arch"]), df["top1_pct"].to_numpy(float)
 
@@ -299,7 +302,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def cmd_fit(args) -> int:
     for name in ("epochs", "hidden"):
         if getattr(args, name) < 1:
-            raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
+            raise ConfigError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    from ..validate import check_output_file
+    check_output_file(args.out, "--out")             # before the fit (it wrote there unchecked)
     space = results_space(args.results)
     archs, v = training_rows(args.results)
     pred = Predictor.fit(space, archs, v, args.kind, args.seed, args.hidden, args.epochs)
@@ -317,8 +322,8 @@ def cmd_eval(args) -> int:
         from ..bench import load_bench
         table = load_bench(args.bench_table)
         if table.space.config() != pred.space.config():
-            raise ValueError(f"the predictor is for space {pred.space.config()}, the table for "
-                             f"{table.space.config()}")
+            raise VidnasInputError(f"the predictor is for space {pred.space.config()}, the table for "
+                                   f"{table.space.config()}")
         archs = table.archs()
         actual = np.array([table.top1(a) for a in archs])
         source = f"standalone table {args.bench_table}"

@@ -24,6 +24,8 @@ from typing import Any, Callable, Iterator
 from ray import tune
 from ray.tune.search import Searcher
 
+from search_spaces.errors import VidnasInputError
+
 from .evaluator import EvalRequest, EvalResult
 
 _WORKER_EVALUATORS: dict[str, Any] = {}      # factory.key -> Evaluator, per worker process
@@ -93,7 +95,7 @@ class RayTuneBackend:
     def __init__(self, factory, address: str | None = None, workers: int = 2,
                  cpus_per_worker: float = 1, gpus_per_worker: float = 0):
         if workers < 1:
-            raise ValueError(f"workers must be >= 1, got {workers}")
+            raise VidnasInputError(f"workers must be >= 1, got {workers}")
         self.factory = factory
         self.address = address
         self.workers = int(workers)

@@ -18,6 +18,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from search_spaces.errors import ConfigError, DataError, InputFileError
+
 from ..data.config import DataConfig
 from ..provenance import file_sha256
 from ..validate import (check_checkpoint, check_data, check_device, check_input_file, drop_write_paths,
@@ -108,9 +110,9 @@ def load_clip_batches(data: dict[str, Any], split: str, count: int, batch_size: 
                           drop_last=False)
     batches = [(b[0], b[1]) for b in loader if len(b[1])]       # a batch of only bad files: none
     if not batches:
-        raise ValueError(f"the {split} split ({cfg.val_list if split == 'val' else cfg.train_list}) "
-                         f"has no readable clip among the {len(subset)} chosen; check it with "
-                         "`nas data check`")
+        raise DataError(f"the {split} split ({cfg.val_list if split == 'val' else cfg.train_list}) "
+                        f"has no readable clip among the {len(subset)} chosen; check it with "
+                        "`nas data check`")
     return batches
 
 
@@ -142,19 +144,19 @@ class CheckpointEvaluatorFactory(EvaluatorFactory):
                                  ("val_seed", val_seed, 0)) + ((("bn_recalib", bn_recalib, 0),)
                                                                 if bn_recalib is not None else ()):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+                raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
         check_device(str(device), "--device")
         self.checkpoint = str(check_input_file(checkpoint, "checkpoint").resolve())
         ckpt = check_checkpoint(self.checkpoint, "checkpoint")       # spec and weights agree
         if ckpt.get("kind") != "supernet":
-            raise ValueError(f"{checkpoint} is a {ckpt.get('kind')!r} checkpoint; the search needs "
-                             "a supernet checkpoint (from nas pretrain)")
+            raise InputFileError(f"{checkpoint} is a {ckpt.get('kind')!r} checkpoint; the search needs "
+                                 "a supernet checkpoint (from nas pretrain)")
         self.spec = ckpt["model_spec"]
         if bn_recalib is None:                      # the model family's default (`register_family`)
             bn_recalib = search_default(self.spec, "bn_recalib", 0)
         stored = drop_write_paths(ckpt.get("config") or {}, f"checkpoint {checkpoint}").get("data")
         if stored is None and not data:
-            raise ValueError(f"{checkpoint} stores no data config; pass the data settings")
+            raise InputFileError(f"{checkpoint} stores no data config; pass the data settings")
         self.data = DataConfig.absolute_paths({**(stored or {}), **(data or {})})
         val_size = self._check_data(val_size, val_seed, bn_recalib)
         self.sha256 = file_sha256(self.checkpoint)
@@ -179,9 +181,9 @@ class CheckpointEvaluatorFactory(EvaluatorFactory):
         val_size = available if val_size is None else min(val_size, available)
         subset = fixed_subset(sets["val"], val_size, val_seed)
         if first_readable(subset) is None:
-            raise ValueError(f"data.val_list {cfg.val_list or cfg.dataset}: none of the "
-                             f"{len(subset)} validation clips is readable (missing or corrupt); "
-                             "check it with `nas data check`")
+            raise DataError(f"data.val_list {cfg.val_list or cfg.dataset}: none of the "
+                            f"{len(subset)} validation clips is readable (missing or corrupt); "
+                            "check it with `nas data check`")
         return val_size
 
     def model_spec(self) -> dict[str, Any]:
@@ -219,8 +221,8 @@ class FewShotEvaluatorFactory(EvaluatorFactory):
         self.bn_recalib = first.bn_recalib
         for p, part in enumerate(self.parts[1:], 1):
             if part.spec != first.spec or part.data != first.data:
-                raise ValueError(f"{self.folder}: sub-supernet {p} holds another model or data config "
-                                 "than sub-supernet 0; the folder is damaged")
+                raise InputFileError(f"{self.folder}: sub-supernet {p} holds another model or data config "
+                                     "than sub-supernet 0; the folder is damaged")
         self.key = hashlib.sha256(json.dumps(self.describe(), sort_keys=True).encode()).hexdigest()
 
     def model_spec(self) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from search_spaces.errors import ConfigError
 from supernet.utils.config import apply_overrides, from_dict, ranged, to_dict
 
 from ..compat import load
@@ -49,11 +50,11 @@ class SearchConfig:
 
     def validate(self):
         if self.cost not in COST_KINDS:
-            raise ValueError(f"config key 'search.cost': {self.cost!r} is not allowed; allowed: "
-                             f"{', '.join(COST_KINDS)}")
+            raise ConfigError(f"config key 'search.cost': {self.cost!r} is not allowed; allowed: "
+                              f"{', '.join(COST_KINDS)}")
         if self.memory_step not in ("inference", "train"):
-            raise ValueError(f"config key 'search.memory_step': {self.memory_step!r} is not allowed; "
-                             "allowed: inference, train")
+            raise ConfigError(f"config key 'search.memory_step': {self.memory_step!r} is not allowed; "
+                              "allowed: inference, train")
 
     def to_dict(self) -> dict[str, Any]:
         """Every key, as stored in ``search_config.yaml`` (a folder written before a key
@@ -98,7 +99,7 @@ def sectioned(data: dict[str, Any]) -> dict[str, Any]:
         owner = next((s for s, cls in SECTIONS.items() if key in {f.name for f in fields(cls)}), None)
         if owner is None:
             allowed = ["search", "evaluation", "data"] + [f.name for cls in SECTIONS.values() for f in fields(cls)]
-            raise ValueError(f"unknown config key {key!r}; allowed in the root: {', '.join(dict.fromkeys(allowed))}")
+            raise ConfigError(f"unknown config key {key!r}; allowed in the root: {', '.join(dict.fromkeys(allowed))}")
         if out.get(owner) is None:
             out[owner] = {}
         if isinstance(out[owner], dict):

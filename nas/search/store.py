@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 
 from search_spaces import Arch, SearchSpace
+from search_spaces.errors import InputFileError, OutputError
 
 from ..utils import atomic_write_json, atomic_write_text, read_csv
 from .confidence import binomial_se
@@ -118,9 +119,9 @@ class ResultStore:
                     continue
                 log = logs.get(key)
                 if log is None or not log.truncate(rec.clips):
-                    raise ValueError(f"{self.path}: row {rec.eval_id} ({rec.arch}) has no matching "
-                                     f"per-clip outcomes in {side}; the folder is inconsistent, "
-                                     "use another --out")
+                    raise InputFileError(f"{self.path}: row {rec.eval_id} ({rec.arch}) has no matching "
+                                         f"per-clip outcomes in {side}; the folder is inconsistent, "
+                                         "use another --out")
                 self.logs[key] = log
 
     @property
@@ -162,14 +163,14 @@ def read_results(path: str | Path) -> list[Record]:
                          for c, n in zip(df["correct"], df["clips"])]
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
-        raise ValueError(f"{path} is not a search results table (missing columns {', '.join(missing)})")
+        raise InputFileError(f"{path} is not a search results table (missing columns {', '.join(missing)})")
     out = []
     for n, row in enumerate(df[COLUMNS].to_dict("records")):
         try:
             out.append(Record(**{k: (int(v) if k in _INT_COLUMNS else str(v) if k in _STR_COLUMNS
                                      else float(v)) for k, v in row.items()}))
         except ValueError as e:
-            raise ValueError(f"{path} row {n + 1}: {e}") from None
+            raise InputFileError(f"{path} row {n + 1}: {e}") from None
     return out
 
 
@@ -185,7 +186,7 @@ def prepare_folder(out: str | Path, config: dict[str, Any], resume: bool) -> Pat
 
     out = Path(out)
     if out.is_dir() and (out / RESULTS_CSV).is_file() and not (out / CONFIG_YAML).is_file():
-        raise ValueError(f"{out} holds search results without {CONFIG_YAML}; use another --out")
+        raise OutputError(f"{out} holds search results without {CONFIG_YAML}; use another --out")
     return prepare_run_folder(out, "search", config, resume, what="--out")
 
 

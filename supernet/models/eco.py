@@ -36,6 +36,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from search_spaces.conv_split import DROP_IN_STRATEGIES, ConvSplitChoice, ConvSplitSpace, SplitUnit, conv_out
+from search_spaces.errors import VidnasInputError
 
 from ..base import SearchableUnit, Supernet
 from ..ops import four_d
@@ -250,7 +251,7 @@ class EcoLite(Supernet):
                  strategies=DROP_IN_STRATEGIES, head_dropout: float = 0.5):
         super().__init__()
         if variant not in ECO_VARIANTS:
-            raise ValueError(f"unknown ECO variant {variant!r}; allowed: {', '.join(ECO_VARIANTS)}")
+            raise VidnasInputError(f"unknown ECO variant {variant!r}; allowed: {', '.join(ECO_VARIANTS)}")
         self.build_kwargs = dict(variant=variant, input_size=tuple(input_size), num_classes=num_classes,
                                  strategies=tuple(strategies), head_dropout=head_dropout)
         cfg = ECO_VARIANTS[variant]

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from search_spaces.gtm import GTM_TYPES, GTMChoice, GTMSpace
+from search_spaces.errors import ConfigError, InputFileError, VidnasInputError
 
 from ..base import SearchableUnit, Supernet
 from ..ops.cycle_fc import CycleFC
@@ -233,8 +234,8 @@ def build_stage_layers(variant: MLPVariant, make_block, drop_path_rate: float):
 def time_tokens_of(num_frames: int) -> int:
     """T' after the tubelet embedding; the clip length must be a multiple of 4."""
     if num_frames < TUBELET_KERNEL[0] or num_frames % TUBELET_STRIDE[0]:
-        raise ValueError(f"MLP-3D clip length T={num_frames} must be a positive multiple of the "
-                         f"tubelet depth {TUBELET_STRIDE[0]} (e.g. 16, 32, 64)")
+        raise VidnasInputError(f"MLP-3D clip length T={num_frames} must be a positive multiple of the "
+                               f"tubelet depth {TUBELET_STRIDE[0]} (e.g. 16, 32, 64)")
     return num_frames // TUBELET_STRIDE[0]
 
 
@@ -258,7 +259,7 @@ class MLP3D(Supernet):
                  drop_path_rate: float = 0.0, head_dropout: float = 0.5):
         super().__init__()
         if variant not in MLP3D_VARIANTS:
-            raise ValueError(f"unknown MLP-3D variant {variant!r}; allowed: {', '.join(MLP3D_VARIANTS)}")
+            raise VidnasInputError(f"unknown MLP-3D variant {variant!r}; allowed: {', '.join(MLP3D_VARIANTS)}")
         self.build_kwargs = dict(variant=variant, input_size=tuple(input_size), num_classes=num_classes,
                                  max_group_size=max_group_size, shared_gtm=shared_gtm,
                                  gtm_types=tuple(gtm_types), drop_path_rate=drop_path_rate,
@@ -288,7 +289,7 @@ class CycleMLP(nn.Module):
                  head_dropout: float = 0.0):
         super().__init__()
         if variant not in CYCLEMLP_VARIANTS:
-            raise ValueError(f"unknown CycleMLP variant {variant!r}; allowed: {', '.join(CYCLEMLP_VARIANTS)}")
+            raise VidnasInputError(f"unknown CycleMLP variant {variant!r}; allowed: {', '.join(CYCLEMLP_VARIANTS)}")
         cfg = CYCLEMLP_VARIANTS[variant]
         self.variant = cfg
 
@@ -319,8 +320,8 @@ def center_inflate_state(net: MLP3D, state_2d: dict[str, torch.Tensor],
     def source(key: str, shape) -> torch.Tensor:
         src = state_2d.get(key)
         if src is None or tuple(src.shape) != tuple(shape):
-            raise ValueError(f"2D checkpoint has no tensor {key!r} of shape {tuple(shape)}; "
-                             "is it a CycleMLP of the same variant?")
+            raise InputFileError(f"2D checkpoint has no tensor {key!r} of shape {tuple(shape)}; "
+                                 "is it a CycleMLP of the same variant?")
         return src
 
     out = {}
@@ -393,7 +394,7 @@ def convert_official_cyclemlp(state: dict[str, torch.Tensor]) -> dict[str, torch
 
 def _probability(p: float) -> None:
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"random_gtm must be a probability in [0, 1], got {p}")
+        raise ConfigError(f"random_gtm must be a probability in [0, 1], got {p}")
 
 
 def random_gtm_hook(model: nn.Module, prob: float, seed: int = 0):
@@ -406,7 +407,7 @@ def random_gtm_hook(model: nn.Module, prob: float, seed: int = 0):
     from supernet.training.sampler import step_rng
 
     if not 0.0 <= prob <= 1.0:
-        raise ValueError(f"random-GTM probability must be in [0, 1], got {prob}")
+        raise ConfigError(f"random-GTM probability must be in [0, 1], got {prob}")
     pairs = [(b, b.regularization_choices(net.space)) for net in _mlp3d_paths(model) for b in net.units()]
 
     def before_step(step: int) -> None:
@@ -460,7 +461,7 @@ def _register_variants() -> None:
             if not two_path:
                 return MLP3D(_key, input_size, num_classes, arch=arch, **kwargs)
             if arch is None:
-                raise ValueError("two_path networks are for training a fixed architecture; give an arch")
+                raise VidnasInputError("two_path networks are for training a fixed architecture; give an arch")
             paths = [MLP3D(_key, input_size, num_classes, arch=arch, **kwargs) for _ in range(2)]
             return TwoPathMLP3D(*paths, num_classes, kwargs.get("head_dropout", 0.5))
         register_model(f"mlp3d-{key}", "mlp3d", default_input, 10 if key == "nano" else 174,
@@ -468,7 +469,7 @@ def _register_variants() -> None:
     for key, cfg in CYCLEMLP_VARIANTS.items():
         def build_2d(input_size, num_classes, arch=None, _key=key, **kwargs):
             if arch is not None:
-                raise ValueError(f"cyclemlp-{_key} is a fixed 2D image model; it takes no --arch")
+                raise VidnasInputError(f"cyclemlp-{_key} is a fixed 2D image model; it takes no --arch")
             return CycleMLP(_key, num_classes, **kwargs)
         nano = key == "nano"
         register_model(f"cyclemlp-{key}", "cyclemlp", (32, 32) if nano else (224, 224), 10 if nano else 1000,
@@ -482,7 +483,7 @@ def load_2d_state(path: str) -> dict[str, torch.Tensor]:
     raw = safe_load(path, "center_init_from: 2D checkpoint")
     state = raw.get("model", raw) if isinstance(raw, dict) else raw
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"center_init_from: {path} holds no state dict of tensors")
+        raise InputFileError(f"center_init_from: {path} holds no state dict of tensors")
     check_finite_weights(state, f"center_init_from: 2D checkpoint {path}")
     if any(k.startswith("network.") for k in state):
         state = convert_official_cyclemlp(state)
@@ -494,8 +495,8 @@ def center_init(model: nn.Module, path: str) -> str:
     path of `model`; the classifier stays fresh (image classes differ)."""
     paths = _mlp3d_paths(model)
     if not all(isinstance(p, MLP3D) for p in paths):
-        raise ValueError(f"center_init_from inflates a 2D CycleMLP into MLP-3D networks, not "
-                         f"{type(model).__name__}")
+        raise VidnasInputError(f"center_init_from inflates a 2D CycleMLP into MLP-3D networks, not "
+                               f"{type(model).__name__}")
     state = load_2d_state(path)
     for net in paths:
         net.load_state_dict(center_inflate_state(net, state, load_head=False))
@@ -518,8 +519,8 @@ def parse_temporal_init(value: str) -> tuple[str, float]:
         return kind, x
     if kind == "shift" and 0 < x <= 0.5:
         return kind, x
-    raise ValueError(f"options.temporal_init {value!r} is not allowed; use zero, noise:<eps> with "
-                     "0 < eps <= 1, or shift:<fraction> with 0 < fraction <= 0.5")
+    raise ConfigError(f"options.temporal_init {value!r} is not allowed; use zero, noise:<eps> with "
+                      "0 < eps <= 1, or shift:<fraction> with 0 < fraction <= 0.5")
 
 
 def _interval_view(fc_t) -> tuple[torch.Tensor, dict[int, list[torch.Tensor]]]:

@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from search_spaces.morph import MorphChoice, MorphSpace
+from search_spaces.errors import VidnasInputError
 
 from ..base import SearchableUnit, Supernet
 from ..ops.layers import DropPath, Mlp, linear_drop_path_rates
@@ -89,7 +90,7 @@ def token_shapes(variant: MorphVariant, input_size) -> tuple[int, list[tuple[int
     want = 3 if variant.video else 2
     if len(size) != want or min(size) < 1:
         kind = "clips T x H x W" if variant.video else "images H x W"
-        raise ValueError(f"{variant.description} takes {kind}, got input size {input_size!r}")
+        raise VidnasInputError(f"{variant.description} takes {kind}, got input size {input_size!r}")
     time_tokens = _halve(size[0]) if variant.video else 0
     h, w = _halve(_halve(size[-2])), _halve(_halve(size[-1]))
     sizes = [(h, w)]
@@ -103,7 +104,7 @@ def variant_space(variant: str, input_size, granularity: str = "block", spatial_
                   temporal_candidates=None) -> MorphSpace:
     """The search space of a variant at an input size, without building the network."""
     if variant not in MORPH_VARIANTS:
-        raise ValueError(f"unknown MorphMLP variant {variant!r}; allowed: {', '.join(MORPH_VARIANTS)}")
+        raise VidnasInputError(f"unknown MorphMLP variant {variant!r}; allowed: {', '.join(MORPH_VARIANTS)}")
     cfg = MORPH_VARIANTS[variant]
     time_tokens, sizes = token_shapes(cfg, input_size)
     return MorphSpace(cfg.depths, cfg.embed_dims, sizes, time_tokens, granularity,

@@ -45,6 +45,7 @@ from torch import nn
 
 from search_spaces.conv_split import (STRATEGIES, STRATEGY_TOKENS, ConvSplitChoice, ConvSplitSpace,
                                       SplitUnit, conv_out, strategy_of)
+from search_spaces.errors import VidnasInputError
 
 from ..base import SearchableUnit, Supernet
 from ..ops import four_d
@@ -269,11 +270,11 @@ class ResNetRS3D(Supernet):
                  drop_path_rate: float = 0.2, head_dropout: float = 0.5, temporal_downsample: int = 2):
         super().__init__()
         if variant not in RS_VARIANTS:
-            raise ValueError(f"unknown R3D-RS variant {variant!r}; allowed: {', '.join(RS_VARIANTS)}")
+            raise VidnasInputError(f"unknown R3D-RS variant {variant!r}; allowed: {', '.join(RS_VARIANTS)}")
         if self_gating not in SELF_GATING:
-            raise ValueError(f"self_gating must be one of {', '.join(SELF_GATING)}, got {self_gating!r}")
+            raise VidnasInputError(f"self_gating must be one of {', '.join(SELF_GATING)}, got {self_gating!r}")
         if not isinstance(temporal_downsample, int) or temporal_downsample < 1:
-            raise ValueError(f"temporal_downsample must be a positive int, got {temporal_downsample!r}")
+            raise VidnasInputError(f"temporal_downsample must be a positive int, got {temporal_downsample!r}")
         self.build_kwargs = dict(variant=variant, input_size=tuple(input_size), num_classes=num_classes,
                                  strategies=tuple(strategies), se_ratio=se_ratio, self_gating=self_gating,
                                  drop_path_rate=drop_path_rate, head_dropout=head_dropout,
@@ -295,7 +296,7 @@ class ResNetRS3D(Supernet):
                 c_in = EXPANSION * width
                 H, W = conv_out(H, 3, stride), conv_out(W, 3, stride)
         if not units:
-            raise ValueError(f"R3D-RS-{variant} has no block with a temporal kernel > 1 to search")
+            raise VidnasInputError(f"R3D-RS-{variant} has no block with a temporal kernel > 1 to search")
         self.space = ConvSplitSpace(units, strategies)
         fixed = None if arch is None else self.space.parse(arch)
         layers, unit_layers = [], []

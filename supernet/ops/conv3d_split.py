@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from search_spaces.conv_split import (DROP_IN_STRATEGIES, STRATEGY_TOKENS, conv_out, strategy_of)
+from search_spaces.errors import VidnasInputError
 
 from . import four_d
 
@@ -40,10 +41,10 @@ def _kernel_stride(kernel, stride) -> tuple[int, int, int, int]:
     (t, d), (st, ss) = tuple(kernel), tuple(stride)
     for name, v in (("t", t), ("d", d)):
         if not isinstance(v, int) or v < 1 or v % 2 == 0:
-            raise ValueError(f"kernel size {name}={v!r} must be an odd positive int ('same' padding)")
+            raise VidnasInputError(f"kernel size {name}={v!r} must be an odd positive int ('same' padding)")
     for name, v in (("s_t", st), ("s", ss)):
         if not isinstance(v, int) or v < 1:
-            raise ValueError(f"stride {name}={v!r} must be a positive int")
+            raise VidnasInputError(f"stride {name}={v!r} must be a positive int")
     return t, d, st, ss
 
 
@@ -206,8 +207,8 @@ class ProposedSplitOp(SplitOp):
 
     def check_size(self, height: int, width: int) -> None:
         if self.ss > 1 and (height % self.ss or width % self.ss):
-            raise ValueError(f"{STRATEGY_TOKENS[self.strategy]} with spatial stride {self.ss} "
-                             f"needs H and W divisible by {self.ss}, got {height}x{width}")
+            raise VidnasInputError(f"{STRATEGY_TOKENS[self.strategy]} with spatial stride {self.ss} "
+                                   f"needs H and W divisible by {self.ss}, got {height}x{width}")
 
     def st_terms(self, x: torch.Tensor, y: torch.Tensor) -> list:
         """Its layers in E3D's spatio-temporal entropy (`nas.proxies.st_entropy`) on clips

@@ -30,13 +30,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from search_spaces.errors import VidnasInputError
+
 from .layers import DropPath
 
 Rule = Callable[[nn.Module, tuple, Callable[[nn.Module, str], nn.Module]], nn.Module]
 
 
-class ExportError(ValueError):
-    """A network that cannot be written in a format (one line: the op and why)."""
+class ExportError(VidnasInputError):
+    """A network that cannot be written in a format (one line: the op and why): a refused
+    (model, format) pair, so bad input (`search_spaces.errors`)."""
 
 
 FOUR_D_RULES: dict[type, Rule] = {}

@@ -28,19 +28,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from search_spaces.gtm import GTM_TYPES, gtm_choice_errors
+from search_spaces.errors import VidnasInputError
 
 
 def check_gtm_args(gtm_type: str, group_size: int, time_tokens: int,
                    max_group_size: int | None = None) -> None:
     """One-line ValueError for a (type, S) that cannot run on `time_tokens` tokens."""
     if not isinstance(group_size, int) or isinstance(group_size, bool):
-        raise ValueError(f"GTM group size must be an int, got {group_size!r}")
+        raise VidnasInputError(f"GTM group size must be an int, got {group_size!r}")
     error = gtm_choice_errors(gtm_type, group_size, time_tokens,
                               time_tokens if max_group_size is None else max_group_size)
     if error:
         divisors = [s for s in range(1, time_tokens + 1) if time_tokens % s == 0]
-        raise ValueError(f"GTM: {error}; group sizes dividing T'={time_tokens}: {divisors}, "
-                         f"types: {', '.join(GTM_TYPES)}")
+        raise VidnasInputError(f"GTM: {error}; group sizes dividing T'={time_tokens}: {divisors}, "
+                               f"types: {', '.join(GTM_TYPES)}")
 
 
 def hankel_group_matrix(intervals: torch.Tensor) -> torch.Tensor:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from search_spaces.errors import ConfigError
+
 
 class Mlp(nn.Module):
     """Two linear layers with GELU between (the channel MLP of MLP-3D Eq. 1 / a transformer FFN)."""
@@ -49,7 +51,7 @@ def linear_drop_path_rates(rate: float, depths) -> list[float]:
     (the ``drop_path_rate`` the user wrote) must be a number in [0, 1), checked here so the
     error names it, not a derived per-block rate."""
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
-        raise ValueError(f"drop_path_rate must be a number in [0, 1), got {rate!r}")
+        raise ConfigError(f"drop_path_rate must be a number in [0, 1), got {rate!r}")
     total = sum(depths)
     return [rate * i / max(total - 1, 1) for i in range(total)]
 

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from search_spaces.morph import spatial_chunk_error, temporal_chunk_error
+from search_spaces.errors import VidnasInputError
 
 from .layers import Mlp, reweighted_sum
 
@@ -38,19 +39,19 @@ from .layers import Mlp, reweighted_sum
 def check_spatial_chunk(chunk: int, height: int, width: int, channels: int) -> None:
     """One-line ValueError if MorphFC_s cannot use chunk length `chunk` on this map."""
     if not isinstance(chunk, int) or isinstance(chunk, bool):
-        raise ValueError(f"MorphFC_s chunk length must be an int, got {chunk!r}")
+        raise VidnasInputError(f"MorphFC_s chunk length must be an int, got {chunk!r}")
     error = spatial_chunk_error(chunk, height, width, channels)
     if error:
-        raise ValueError(f"MorphFC_s: {error}")
+        raise VidnasInputError(f"MorphFC_s: {error}")
 
 
 def check_temporal_chunk(chunk: int, time_tokens: int, channels: int) -> None:
     """One-line ValueError if MorphFC_t cannot use temporal chunk `chunk` on these tokens."""
     if not isinstance(chunk, int) or isinstance(chunk, bool):
-        raise ValueError(f"MorphFC_t chunk length must be an int, got {chunk!r}")
+        raise VidnasInputError(f"MorphFC_t chunk length must be an int, got {chunk!r}")
     error = temporal_chunk_error(chunk, time_tokens, channels)
     if error:
-        raise ValueError(f"MorphFC_t: {error}")
+        raise VidnasInputError(f"MorphFC_t: {error}")
 
 
 def sequence_chunk_fc(seq: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
@@ -76,7 +77,7 @@ def spatial_chunk_fc(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     if direction == "vertical":
         seq = x.transpose(2, 3).reshape(b * t, w * h, c)
         return sequence_chunk_fc(seq, weight, bias, chunk).view(b, t, w, h, c).transpose(2, 3)
-    raise ValueError(f"unknown MorphFC_s direction {direction!r}; allowed: horizontal, vertical")
+    raise VidnasInputError(f"unknown MorphFC_s direction {direction!r}; allowed: horizontal, vertical")
 
 
 def temporal_chunk_fc(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,

@@ -26,6 +26,8 @@ from typing import Any
 
 import torch
 
+from search_spaces.errors import InputFileError, InputNotFoundError
+
 from ..utils.io import atomic_write  # noqa: F401  (re-exported: the one atomic write)
 
 FORMAT = "vidnas-checkpoint-v1"
@@ -66,7 +68,7 @@ def safe_load(path: str | os.PathLike, what: str = "checkpoint",
     is "not a vidnas checkpoint, or unsafe to load", never torch's weights_only=False advice."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{what} not found: {path}" + (" (a folder)" if path.is_dir() else ""))
+        raise InputNotFoundError(f"{what} not found: {path}" + (" (a folder)" if path.is_dir() else ""))
     try:
         with torch.serialization.safe_globals(SAFE_GLOBALS), warnings.catch_warnings():
             warnings.simplefilter("ignore")     # e.g. "pickle protocol 4": the error says enough
@@ -77,19 +79,19 @@ def safe_load(path: str | os.PathLike, what: str = "checkpoint",
             detail = (f"not a torch checkpoint (the weights-only reader stops at pickle operand "
                       f"{operand.group(1)})" if operand else
                       (str(e).strip().splitlines() or [type(e).__name__])[0][:200])
-            raise ValueError(f"cannot read {what} {path}: {detail}; it was not loaded") from None
+            raise InputFileError(f"cannot read {what} {path}: {detail}; it was not loaded") from None
         needs = re.search(r"GLOBAL (\S+)|Unsupported global: (\S+)", str(e))
         name = next((g for g in needs.groups() if g), None) if needs else None
         why = f" (it needs {name.rstrip(',.')!r}, which could run code)" if name else ""
-        raise ValueError(f"{what} {path} is not a vidnas checkpoint, or is unsafe to load{why}; it "
-                         "was not loaded") from None
+        raise InputFileError(f"{what} {path} is not a vidnas checkpoint, or is unsafe to load{why}; it "
+                             "was not loaded") from None
     except Exception as e:                                            # noqa: BLE001
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         with open(path, "rb") as f:
             magic = f.read(2)
         if magic != b"PK" and not magic.startswith(b"\x80"):     # neither a zip nor a pickle
             first = f"not a torch checkpoint file (it starts with {magic!r}; {first[:120]})"
-        raise ValueError(f"cannot read {what} {path}: {first[:200]}") from None
+        raise InputFileError(f"cannot read {what} {path}: {first[:200]}") from None
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu",
@@ -97,11 +99,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     """Read a vidnas checkpoint safely; one-line errors for a missing or foreign file."""
     ckpt = safe_load(path, what, map_location)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a vidnas checkpoint (expected format {FORMAT!r})")
+        raise InputFileError(f"{path} is not a vidnas checkpoint (expected format {FORMAT!r})")
     for key in ("model_spec", "model"):
         if not isinstance(ckpt.get(key), dict):
-            raise ValueError(f"{what} {path} is damaged: it has no {key!r} (a vidnas checkpoint "
-                             "stores model_spec and model)")
+            raise InputFileError(f"{what} {path} is damaged: it has no {key!r} (a vidnas checkpoint "
+                                 "stores model_spec and model)")
     check_finite_weights(ckpt["model"], f"{what} {path}")
     return ckpt
 
@@ -113,8 +115,8 @@ def check_finite_weights(state: dict[str, Any], where: str) -> None:
         if isinstance(value, torch.Tensor) and (value.is_floating_point() or value.is_complex()) \
                 and not bool(torch.isfinite(value).all()):
             kind = "NaN" if bool(torch.isnan(value).any()) else "infinite"
-            raise ValueError(f"{where} holds {kind} weights in {name!r}; it was not loaded (a diverged "
-                             "or damaged file)")
+            raise InputFileError(f"{where} holds {kind} weights in {name!r}; it was not loaded (a diverged "
+                                 "or damaged file)")
 
 
 def check_weights(spec: dict[str, Any], state: dict[str, Any], where: str):
@@ -125,7 +127,7 @@ def check_weights(spec: dict[str, Any], state: dict[str, Any], where: str):
     try:
         model = build_from_spec(spec)
     except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{where}: its model_spec does not build: {str(e).splitlines()[0][:200]}") from None
+        raise InputFileError(f"{where}: its model_spec does not build: {str(e).splitlines()[0][:200]}") from None
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -141,8 +143,8 @@ def check_weights(spec: dict[str, Any], state: dict[str, Any], where: str):
             k = shaped[0]
             got = tuple(state[k].shape) if isinstance(state[k], torch.Tensor) else type(state[k]).__name__
             parts.append(f"{len(shaped)} of another shape (first {k!r}: {got} != {tuple(own[k].shape)})")
-        raise ValueError(f"{where}: the weights do not match its model spec "
-                         f"{spec.get('name')!r}: {'; '.join(parts)}")
+        raise InputFileError(f"{where}: the weights do not match its model spec "
+                             f"{spec.get('name')!r}: {'; '.join(parts)}")
     model.load_state_dict(state, strict=True)
     return model
 

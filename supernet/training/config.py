@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
+from search_spaces.errors import ConfigError
+
 from ..utils.config import apply_overrides, from_dict, load_config, load_yaml, ranged, to_dict  # noqa: F401
 
 
@@ -40,20 +42,20 @@ class OptimConfig:
         for name in ("lr", "weight_decay", "warmup_epochs", "min_lr", "label_smoothing", "clip_grad"):
             value = getattr(self, name)
             if value is not None and not math.isfinite(value):
-                raise ValueError(f"optim.{name} must be a finite number, got {value!r}")
+                raise ConfigError(f"optim.{name} must be a finite number, got {value!r}")
         if not all(math.isfinite(b) and 0.0 <= b < 1.0 for b in self.betas):
-            raise ValueError(f"optim.betas must be two numbers in [0, 1), got {list(self.betas)}")
+            raise ConfigError(f"optim.betas must be two numbers in [0, 1), got {list(self.betas)}")
         if self.lr <= 0 or self.base_batch_size < 1:
-            raise ValueError(f"optim.lr must be > 0 and base_batch_size >= 1, got {self.lr}, {self.base_batch_size}")
+            raise ConfigError(f"optim.lr must be > 0 and base_batch_size >= 1, got {self.lr}, {self.base_batch_size}")
         if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"optim.label_smoothing must be in [0, 1), got {self.label_smoothing}")
+            raise ConfigError(f"optim.label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.warmup_epochs < 0:
-            raise ValueError(f"optim.warmup_epochs must be >= 0, got {self.warmup_epochs}")
+            raise ConfigError(f"optim.warmup_epochs must be >= 0, got {self.warmup_epochs}")
         for key, mult in self.lr_mults.items():
             if not isinstance(key, str) or not key or isinstance(mult, bool) \
                     or not isinstance(mult, (int, float)) or not mult > 0:
-                raise ValueError(f"optim.lr_mults maps parameter-name substrings to positive numbers, "
-                                 f"got {key!r}: {mult!r}")
+                raise ConfigError(f"optim.lr_mults maps parameter-name substrings to positive numbers, "
+                                  f"got {key!r}: {mult!r}")
 
     def lr_mult(self, name: str) -> float:
         """The multiplier of parameter `name`: the first `lr_mults` key it contains, else 1."""
@@ -74,7 +76,7 @@ class EmaConfig:
     def validate(self):
         if isinstance(self.decay, bool) or not isinstance(self.decay, (int, float)) \
                 or not math.isfinite(self.decay) or not 0.0 <= self.decay < 1.0:
-            raise ValueError(f"train.ema.decay={self.decay!r} is not allowed; use a number in [0, 1)")
+            raise ConfigError(f"train.ema.decay={self.decay!r} is not allowed; use a number in [0, 1)")
 
 
 @dataclass
@@ -103,20 +105,20 @@ class TrainConfig:
 
     def validate(self):
         if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError(f"train.epochs and train.batch_size must be >= 1, got {self.epochs}, {self.batch_size}")
+            raise ConfigError(f"train.epochs and train.batch_size must be >= 1, got {self.epochs}, {self.batch_size}")
         if self.checkpoint_every < 1 or self.log_every < 1:
-            raise ValueError("train.checkpoint_every and train.log_every must be >= 1")
+            raise ConfigError("train.checkpoint_every and train.log_every must be >= 1")
         if self.warmup_arch_steps < 0 or (self.warmup_arch_steps and not self.warmup_arch):
-            raise ValueError(f"train.warmup_arch_steps={self.warmup_arch_steps} needs a train.warmup_arch "
-                             "(an architecture string) and must be >= 0")
+            raise ConfigError(f"train.warmup_arch_steps={self.warmup_arch_steps} needs a train.warmup_arch "
+                              "(an architecture string) and must be >= 0")
         if self.sandwich_random < 0:
-            raise ValueError(f"train.sandwich_random must be >= 0, got {self.sandwich_random}")
+            raise ConfigError(f"train.sandwich_random must be >= 0, got {self.sandwich_random}")
         if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError(f"train.max_steps must be >= 1, got {self.max_steps}")
+            raise ConfigError(f"train.max_steps must be >= 1, got {self.max_steps}")
         self.ema.validate()
         if self.tensorboard and not tensorboard_available():
-            raise ValueError("train.tensorboard: true needs the tensorboard package, which is not "
-                             "installed here (pip install tensorboard), or set train.tensorboard: false")
+            raise ConfigError("train.tensorboard: true needs the tensorboard package, which is not "
+                              "installed here (pip install tensorboard), or set train.tensorboard: false")
 
 
 __all__ = ["EmaConfig", "OptimConfig", "TrainConfig", "from_dict", "to_dict", "apply_overrides", "load_yaml", "load_config"]

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from search_spaces.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -44,7 +46,7 @@ def resolve_device(name: str, info_local_rank: int | None = None) -> torch.devic
     device = torch.device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device {name!r} asked for, but CUDA is not available here")
+            raise ConfigError(f"device {name!r} asked for, but CUDA is not available here")
         torch.cuda.set_device(device)
     return device
 

@@ -18,13 +18,15 @@ import copy
 import torch
 from torch import nn
 
+from search_spaces.errors import ConfigError
+
 
 class ModelEma:
     """The EMA copy of `model` (unwrap DDP before passing it)."""
 
     def __init__(self, model: nn.Module, decay: float):
         if not 0.0 <= decay < 1.0:
-            raise ValueError(f"train.ema.decay={decay!r} is not allowed; use a number in [0, 1)")
+            raise ConfigError(f"train.ema.decay={decay!r} is not allowed; use a number in [0, 1)")
         self.decay = float(decay)
         self.module = copy.deepcopy(model).eval()
         for p in self.module.parameters():

@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from search_spaces.errors import DataError, InputFileError
+
 from ..utils.io import NoSpaceLeft
 from ..utils.progress import progress as progress_bar
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -231,8 +233,8 @@ def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
         saved[0] = step
         if ema is not None:
             if "ema" not in ckpt:
-                raise ValueError(f"train.ema is on but the resume checkpoint {ckpt_path} has no EMA "
-                                 "(it was written with train.ema off)")
+                raise InputFileError(f"train.ema is on but the resume checkpoint {ckpt_path} has no EMA "
+                                     "(it was written with train.ema off)")
             ema.load_state_dict(ckpt["ema"])
     else:
         torch.manual_seed(train_cfg.seed)
@@ -293,8 +295,8 @@ def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
                     continue
                 if labels.numel() == 0:         # DDP: only this rank's slice is empty; keep
                     if last_good is None:       # the collectives in step with a zero-weight pass
-                        raise ValueError(f"rank {info.rank}: the first batch of its slice had no "
-                                         "readable clip; check the data with `nas data check`")
+                        raise DataError(f"rank {info.rank}: the first batch of its slice had no "
+                                        "readable clip; check the data with `nas data check`")
                     clips, labels, weight = *last_good, 0.0
                 else:
                     last_good = (clips, labels)
@@ -340,9 +342,9 @@ def train(model: nn.Module, *, train_cfg: TrainConfig, optim_cfg: OptimConfig,
             loss_n, correct, count, skipped_n, empty_n = all_reduce_sum(sums, info, device)
             if not count and skipped_n and start_batch == 0:
                 checkpoint()                    # what a run saves today, then one line
-                raise ValueError(f"epoch {epoch} had no readable clip: all {int(skipped_n)} clips of "
-                                 f"{int(empty_n)} batch(es) were missing or corrupt; check the data "
-                                 "with `nas data check`")
+                raise DataError(f"epoch {epoch} had no readable clip: all {int(skipped_n)} clips of "
+                                f"{int(empty_n)} batch(es) were missing or corrupt; check the data "
+                                "with `nas data check`")
             if count:
                 last_epoch = {"epoch": epoch, "loss": loss_n / count, "acc": correct / count,
                               "clips": int(count), "skipped": int(skipped_n),

@@ -11,6 +11,7 @@ from typing import Iterator
 import torch
 
 from search_spaces import Arch, SearchSpace
+from search_spaces.errors import ConfigError
 
 
 def step_rng(seed: int, step: int, salt: int = 0) -> random.Random:
@@ -49,7 +50,7 @@ class ArchSampler:
                  largest: Arch | str | None = None, smallest: Arch | str | None = None,
                  sandwich_random: int = 2):
         if kind not in SAMPLERS:
-            raise ValueError(f"unknown architecture sampler {kind!r}; allowed: {', '.join(SAMPLERS)}")
+            raise ConfigError(f"unknown architecture sampler {kind!r}; allowed: {', '.join(SAMPLERS)}")
         self.space, self.kind, self.seed = space, kind, int(seed)
         self.warmup_arch = space.parse(warmup_arch) if warmup_arch is not None else None
         self.warmup_steps = int(warmup_steps) if warmup_arch is not None else 0
@@ -57,9 +58,9 @@ class ArchSampler:
         self.sandwich_random = int(sandwich_random)
         if kind == "sandwich":
             if largest is None or smallest is None:
-                raise ValueError("the sandwich sampler needs the largest and the smallest architecture")
+                raise ConfigError("the sandwich sampler needs the largest and the smallest architecture")
             if self.sandwich_random < 0:
-                raise ValueError(f"sandwich_random must be >= 0, got {sandwich_random}")
+                raise ConfigError(f"sandwich_random must be >= 0, got {sandwich_random}")
             self.largest, self.smallest = space.parse(largest), space.parse(smallest)
 
     @property
@@ -112,7 +113,7 @@ class RankSlices(torch.utils.data.Sampler):
 
     def __init__(self, base, global_batch: int, rank: int = 0, world: int = 1):
         if global_batch % world:
-            raise ValueError(f"global batch size {global_batch} is not divisible by {world} processes")
+            raise ConfigError(f"global batch size {global_batch} is not divisible by {world} processes")
         if not 0 <= rank < world:
             raise ValueError(f"rank {rank} outside 0..{world - 1}")
         self.base, self.batch, self.rank, self.world = base, global_batch, rank, world

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import yaml
 
 from search_spaces import shorten
+from search_spaces.errors import ConfigError
 
 from .io import load_yaml, parse_yaml
 
@@ -52,11 +53,11 @@ def coerce(value: Any, tp, key: str):
                 return coerce(value, a, key)
             except ValueError as e:
                 errors.append(str(e))
-        raise ValueError(errors[0] if errors else f"config key {key!r}: bad value {value!r}")
+        raise ConfigError(errors[0] if errors else f"config key {key!r}: bad value {value!r}")
     if origin is Literal:
         if value not in args:
-            raise ValueError(f"config key {key!r}: {value!r} is not allowed; allowed: "
-                             f"{', '.join(map(repr, args))}")
+            raise ConfigError(f"config key {key!r}: {value!r} is not allowed; allowed: "
+                              f"{', '.join(map(repr, args))}")
         return value
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
@@ -66,21 +67,21 @@ def coerce(value: Any, tp, key: str):
         origin = tp
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
-            raise ValueError(f"config key {key!r}: expected a list, got {value!r}")
+            raise ConfigError(f"config key {key!r}: expected a list, got {value!r}")
         item = args[0] if args else Any
         items = [coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if origin is dict or tp is dict:
         if not isinstance(value, dict):
-            raise ValueError(f"config key {key!r}: expected a mapping, got {value!r}")
+            raise ConfigError(f"config key {key!r}: expected a mapping, got {value!r}")
         return dict(value)
     if tp is bool:
         if not isinstance(value, bool):
-            raise ValueError(f"config key {key!r}: expected true/false, got {value!r}")
+            raise ConfigError(f"config key {key!r}: expected true/false, got {value!r}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"config key {key!r}: expected an integer, got {value!r}")
+            raise ConfigError(f"config key {key!r}: expected an integer, got {value!r}")
         return value
     if tp is float:
         if isinstance(value, str):           # YAML 1.1 reads 1e-3 (no dot) as a string
@@ -89,13 +90,13 @@ def coerce(value: Any, tp, key: str):
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"config key {key!r}: expected a number, got {value!r}")
+            raise ConfigError(f"config key {key!r}: expected a number, got {value!r}")
         if not math.isfinite(value):
-            raise ValueError(f"config key {key!r}: expected a finite number, got {value!r}")
+            raise ConfigError(f"config key {key!r}: expected a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
-            raise ValueError(f"config key {key!r}: expected a string, got {value!r}")
+            raise ConfigError(f"config key {key!r}: expected a string, got {value!r}")
         return value
     raise TypeError(f"unsupported config annotation {_type_name(tp)} for {key}")
 
@@ -122,7 +123,7 @@ def check_range(key: str, value: Any, low: float | None, high: float | None) -> 
         if v is None or isinstance(v, bool) or not isinstance(v, (int, float)):
             continue
         if (low is not None and v < low) or (high is not None and v > high):
-            raise ValueError(f"config key {key!r} must be {describe_range(low, high)}, got {value!r}")
+            raise ConfigError(f"config key {key!r} must be {describe_range(low, high)}, got {value!r}")
 
 
 def declared_ranges(cls, prefix: str = "") -> dict[str, tuple]:
@@ -142,7 +143,7 @@ def from_dict(cls, data: dict | None, prefix: str = ""):
     A class with an ``upgrade(data) -> data`` static method first rewrites older layouts."""
     data = {} if data is None else data
     if not isinstance(data, dict):
-        raise ValueError(f"config section {prefix.rstrip('.') or '<root>'!r} must be a mapping, got {data!r}")
+        raise ConfigError(f"config section {prefix.rstrip('.') or '<root>'!r} must be a mapping, got {data!r}")
     upgrade = getattr(cls, "upgrade", None)        # a schema may read an older layout of itself
     if callable(upgrade):
         data = upgrade(dict(data))
@@ -150,8 +151,8 @@ def from_dict(cls, data: dict | None, prefix: str = ""):
     names = [f.name for f in dataclasses.fields(cls) if f.init]
     unknown = [k for k in data if k not in names]
     if unknown:
-        raise ValueError(f"unknown config key {prefix + str(unknown[0])!r}; allowed in "
-                         f"{prefix.rstrip('.') or 'the root'}: {', '.join(names)}")
+        raise ConfigError(f"unknown config key {prefix + str(unknown[0])!r}; allowed in "
+                          f"{prefix.rstrip('.') or 'the root'}: {', '.join(names)}")
     kwargs = {k: coerce(v, hints[k], prefix + k) for k, v in data.items()}
     for f in dataclasses.fields(cls):
         if f.name in kwargs and "range" in f.metadata:
@@ -181,16 +182,16 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
     out = yaml.safe_load(yaml.safe_dump(data)) if data else {}
     for item in overrides or []:
         if "=" not in item:
-            raise ValueError(f"--set expects key=value, got {item!r}")
+            raise ConfigError(f"--set expects key=value, got {item!r}")
         key, raw = item.split("=", 1)
         parts = key.strip().split(".")
         if not all(parts):
-            raise ValueError(f"--set has an empty key in {item!r}")
+            raise ConfigError(f"--set has an empty key in {item!r}")
         node = out
         for p in parts[:-1]:
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
-                raise ValueError(f"--set {key}: {p!r} is not a section")
+                raise ConfigError(f"--set {key}: {p!r} is not a section")
         node[parts[-1]] = parse_yaml(raw, f"--set {shorten(item)}")
     return out
 

@@ -21,6 +21,7 @@ from typing import IO, Any, Callable
 import yaml
 
 from search_spaces.textio import read_text  # the one reader (re-exported here)
+from search_spaces.errors import InputFileError, InputNotFoundError
 
 
 class NoSpaceLeft(OSError):
@@ -97,8 +98,8 @@ def read_lines(path, what: str = "list file") -> list[str]:
     return read_text(path, what).splitlines()
 
 
-def _too_deep(where: str) -> ValueError:
-    return ValueError(f"{where} is nested more than {MAX_DEPTH} levels deep; the limit is {MAX_DEPTH}")
+def _too_deep(where: str) -> InputFileError:
+    return InputFileError(f"{where} is nested more than {MAX_DEPTH} levels deep; the limit is {MAX_DEPTH}")
 
 
 def _depth(value, where: str, level: int = 0) -> None:
@@ -121,7 +122,7 @@ def parse_json(text: str, where: str) -> Any:
     except RecursionError:
         raise _too_deep(where) from None
     except json.JSONDecodeError as e:
-        raise ValueError(f"{where} does not parse as JSON: {e}") from None
+        raise InputFileError(f"{where} does not parse as JSON: {e}") from None
     _depth(value, where)
     return value
 
@@ -130,7 +131,7 @@ def load_json(path, what: str = "file") -> Any:
     """The JSON in `path` (`read_text`, then `parse_json`); every message names the file."""
     text = read_text(path, what)
     if not text.strip():
-        raise ValueError(f"{what} {Path(path)} is empty; expected JSON")
+        raise InputFileError(f"{what} {Path(path)} is empty; expected JSON")
     return parse_json(text, f"{what} {Path(path)}")
 
 
@@ -162,15 +163,15 @@ def _check_node(root, where: str) -> None:
                 if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
                     line = key.start_mark.line + 1
                     if key.value in seen:
-                        raise ValueError(f"{where}: duplicate key {key.value!r} at lines "
-                                         f"{seen[key.value]} and {line}; keep one")
+                        raise InputFileError(f"{where}: duplicate key {key.value!r} at lines "
+                                             f"{seen[key.value]} and {line}; keep one")
                     seen[key.value] = line
                 total += size(key, level + 1) + size(value, level + 1)
         elif isinstance(node, yaml.SequenceNode):
             total += sum(size(item, level + 1) for item in node.value)
         if total > MAX_YAML_VALUES:
-            raise ValueError(f"{where}: its anchors and aliases expand to more than "
-                             f"{MAX_YAML_VALUES:,} values, the limit of a YAML document")
+            raise InputFileError(f"{where}: its anchors and aliases expand to more than "
+                                 f"{MAX_YAML_VALUES:,} values, the limit of a YAML document")
         sizes[id(node)] = total
         return total
 
@@ -215,7 +216,7 @@ def parse_yaml(text: str, where: str) -> Any:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark else ""
         problem = getattr(e, "problem", None) or " ".join(str(e).split())
-        raise ValueError(f"{where} is not valid YAML{at}: {problem}") from None
+        raise InputFileError(f"{where} is not valid YAML{at}: {problem}") from None
     finally:
         loader.dispose()
 
@@ -226,12 +227,12 @@ def load_yaml(path, what: str = "config") -> dict[str, Any]:
     try:
         text = read_text(path, what)
     except FileNotFoundError:
-        raise FileNotFoundError(f"{what} file not found: {path}") from None
+        raise InputNotFoundError(f"{what} file not found: {path}") from None
     data = parse_yaml(text, f"{what} {path}")
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ValueError(f"{what} {path} must be a mapping at the top level")
+        raise InputFileError(f"{what} {path} must be a mapping at the top level")
     return data
 
 

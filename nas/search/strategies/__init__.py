@@ -1,6 +1,8 @@
 """Search strategies (`nas search --strategy NAME`)."""
 from __future__ import annotations
 
+from search_spaces.errors import VidnasInputError
+
 from .base import Candidate, Outcome, Strategy, best_of
 from .evolution import EvolutionSearch
 from .greedy import GreedySearch
@@ -16,10 +18,10 @@ def register_strategy(cls: type[Strategy]) -> type[Strategy]:
     """Class decorator: make `cls` a `nas search --strategy` choice under `cls.name`
     (plug-ins, see `nas.plugins`)."""
     if not (isinstance(cls, type) and issubclass(cls, Strategy)):
-        raise ValueError(f"register_strategy needs a Strategy subclass, got {cls!r}")
+        raise VidnasInputError(f"register_strategy needs a Strategy subclass, got {cls!r}")
     if STRATEGIES.get(cls.name, cls) is not cls:
-        raise ValueError(f"strategy {cls.name!r} registered twice ({STRATEGIES[cls.name].__module__} "
-                         f"and {cls.__module__})")
+        raise VidnasInputError(f"strategy {cls.name!r} registered twice ({STRATEGIES[cls.name].__module__} "
+                               f"and {cls.__module__})")
     STRATEGIES[cls.name] = cls
     return cls
 
@@ -27,7 +29,7 @@ def register_strategy(cls: type[Strategy]) -> type[Strategy]:
 def make_strategy(name: str, **params) -> Strategy:
     """The strategy `name` with `params` (unknown names and bad values: one-line errors)."""
     if name not in STRATEGIES:
-        raise ValueError(f"unknown strategy {name!r}; allowed: {', '.join(STRATEGIES)}")
+        raise VidnasInputError(f"unknown strategy {name!r}; allowed: {', '.join(STRATEGIES)}")
     return STRATEGIES[name](**params)
 
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from search_spaces import Arch
+from search_spaces.errors import ConfigError
 
 from ..store import Record, row_key
 
@@ -40,15 +41,15 @@ class Strategy:
     def __init__(self, **params):
         unknown = sorted(set(params) - set(self.defaults))
         if unknown:
-            raise ValueError(f"strategy {self.name}: unknown parameter {unknown[0]!r}; "
-                             f"allowed: {', '.join(self.defaults) or 'none'}")
+            raise ConfigError(f"strategy {self.name}: unknown parameter {unknown[0]!r}; "
+                              f"allowed: {', '.join(self.defaults) or 'none'}")
         self.params = {**self.defaults, **{k: v for k, v in params.items() if v is not None}}
         for k, v in self.params.items():
             want = type(self.defaults[k])
             if want is float and isinstance(v, int) and not isinstance(v, bool):
                 v = self.params[k] = float(v)
             if not isinstance(v, want) or isinstance(v, bool) != (want is bool):
-                raise ValueError(f"strategy {self.name}: {k} must be {want.__name__}, got {v!r}")
+                raise ConfigError(f"strategy {self.name}: {k} must be {want.__name__}, got {v!r}")
         self.validate()
 
     def validate(self) -> None:
@@ -57,7 +58,7 @@ class Strategy:
     def positive(self, *names: str) -> None:
         for k in names:
             if self.params[k] < 1:
-                raise ValueError(f"strategy {self.name}: {k} must be >= 1, got {self.params[k]!r}")
+                raise ConfigError(f"strategy {self.name}: {k} must be >= 1, got {self.params[k]!r}")
 
     def estimate(self, space) -> int:
         """Rough number of evaluations (for the progress bar)."""

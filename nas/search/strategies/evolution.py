@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import math
 
+from search_spaces.errors import ConfigError
+
 from ..predictor import KINDS, Predictor
 from ..store import row_key
 from .base import Candidate, Outcome, Strategy, best_of, sample_unique
@@ -36,13 +38,13 @@ class EvolutionSearch(Strategy):
         self.positive("population", "generations", "topk", "max_tries")
         for k in ("mutation_prob", "crossover_fraction"):
             if not 0.0 <= self.params[k] <= 1.0:
-                raise ValueError(f"strategy {self.name}: {k} must be in [0, 1], got {self.params[k]}")
+                raise ConfigError(f"strategy {self.name}: {k} must be in [0, 1], got {self.params[k]}")
         if not 0.0 < self.params["predictor_share"] <= 1.0:
-            raise ValueError(f"strategy {self.name}: predictor_share must be in (0, 1], got "
-                             f"{self.params['predictor_share']}")
+            raise ConfigError(f"strategy {self.name}: predictor_share must be in (0, 1], got "
+                              f"{self.params['predictor_share']}")
         if self.params["predictor"] not in KINDS:
-            raise ValueError(f"strategy {self.name}: predictor must be one of {', '.join(KINDS)}, got "
-                             f"{self.params['predictor']!r}")
+            raise ConfigError(f"strategy {self.name}: predictor must be one of {', '.join(KINDS)}, got "
+                              f"{self.params['predictor']!r}")
 
     def estimate(self, space) -> int:
         return self.params["population"] * self.params["generations"]
@@ -112,6 +114,6 @@ class EvolutionSearch(Strategy):
             ctx.log(f"evolution generation {gen}: {len(population)} new, best of generation "
                     f"{top.arch} objective={top.objective:.4f}")
         if not history:
-            raise ValueError("evolution: no architecture satisfies the constraints")
+            raise ConfigError("evolution: no architecture satisfies the constraints")
         k = best_of([r for r, _ in history])
         return Outcome(history[k][1], history[k][0], {"evaluated": len(history)})

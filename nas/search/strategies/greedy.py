@@ -32,6 +32,7 @@ inside the noise, and all decisions go to best_arch.json's `confidence` section.
 from __future__ import annotations
 
 from search_spaces import Arch
+from search_spaces.errors import VidnasInputError
 
 from ..evaluator import draw_rng
 from .base import Candidate, Outcome, Strategy
@@ -75,8 +76,8 @@ class GreedySearch(Strategy):
                     current = choices.index(best[i])
                 keep = [k for k, c in enumerate(cands) if ctx.feasible(c.arch, c.decided or n)]
                 if not keep:
-                    raise ValueError(f"greedy: no choice of unit {i} fits max_gflops="
-                                     f"{ctx.objective.max_gflops}")
+                    raise VidnasInputError(f"greedy: no choice of unit {i} fits max_gflops="
+                                           f"{ctx.objective.max_gflops}")
                 records = ctx.evaluate([cands[k] for k in keep])
                 local = self._pick(records, keep.index(current) if current in keep else None)
                 pick = keep[local]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import warnings
 
 from search_spaces import Arch
+from search_spaces.errors import ConfigError
 
 from .base import Candidate, Outcome, Strategy, best_of
 
@@ -89,7 +90,7 @@ class OptunaSearch(Strategy):
                 study.tell(number, values)
             evaluated += [(records[m], archs[m]) for m in ok]
         if not evaluated:
-            raise ValueError(f"{self.name}: no architecture satisfies the constraints")
+            raise ConfigError(f"{self.name}: no architecture satisfies the constraints")
         k = best_of([r for r, _ in evaluated])
         return Outcome(evaluated[k][1], evaluated[k][0], {"trials": len(study.trials)})
 
@@ -128,7 +129,7 @@ class OptunaNSGA2(OptunaSearch):
     def validate(self) -> None:
         super().validate()
         if self.params["population"] < 2:
-            raise ValueError(f"strategy {self.name}: population must be >= 2, got {self.params['population']}")
+            raise ConfigError(f"strategy {self.name}: population must be >= 2, got {self.params['population']}")
 
     def make_sampler(self, seed: int, constraints):
         import optuna

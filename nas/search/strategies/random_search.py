@@ -6,6 +6,8 @@ on it). Default budget = SPOS evolution's 50 x 20 evaluations.
 """
 from __future__ import annotations
 
+from search_spaces.errors import VidnasInputError
+
 from .base import Candidate, Outcome, Strategy, best_of, sample_unique
 
 
@@ -25,7 +27,7 @@ class RandomSearch(Strategy):
         seen: set = set()
         archs = sample_unique(ctx, rng, self.params["budget"], seen, self.params["max_tries"])
         if not archs:
-            raise ValueError("random: no architecture satisfies the constraints")
+            raise VidnasInputError("random: no architecture satisfies the constraints")
         if len(archs) < self.params["budget"]:
             ctx.log(f"random: only {len(archs)} distinct architectures found for budget "
                     f"{self.params['budget']}")
