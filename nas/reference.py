@@ -97,7 +97,7 @@ def markdown() -> str:
     """The page docs/config.md."""
     out = ["# Configuration reference", "",
            "Generated from the config dataclasses by `nas config show --markdown` (do not edit; "
-           "`tests/test_new_user.py` checks this page equals it). `nas config show SCHEMA` prints one "
+           "`tests/cli/test_new_user.py` checks this page equals it). `nas config show SCHEMA` prints one "
            "table; `nas config show SCHEMA --defaults` a YAML file of every key with its meaning; "
            "`--config C.yaml` / `--set key=value` show a config's resolved values.", ""]
     for name, (_, _, what) in SCHEMAS.items():

@@ -5,7 +5,7 @@ Sec. 3.4 (named variants, greedy search). A block's time length T' is the number
 tokens after the tubelet embedding (T / 4); it is the same in every block because stage
 transitions keep time.
 
-Choices made where the paper is silent (tested in ``tests/test_search_spaces.py``):
+Choices made where the paper is silent (tested in ``tests/spaces/test_search_spaces.py``):
 
 * S must divide T' (Eq. 4 needs T'/S whole groups) and be <= S_max (default 16, the largest
   S of Fig. 4). S = 1 is allowed and is pure per-frame mixing (only w_0).

@@ -1,11 +1,11 @@
+"""Fixtures shared by every test folder. `tests` is a package (tests/__init__.py and one in each
+folder), so pytest's rootdir insertion puts the repository root first on sys.path: the
+checkout's nas / supernet / search_spaces / experiments are the ones imported, and shared
+plain helpers are imported as ``tests.support...`` (tests/support/)."""
 import os
-import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 
@@ -44,3 +44,19 @@ def ray_session():
     yield ray
     if started:
         ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def supernet_ckpt(tmp_path_factory):
+    """A 2-step mlp3d-nano supernet checkpoint (one per module that asks for it), for
+    tests/nas/test_correlate.py, tests/nas/test_figures.py and tests/cli/test_new_user.py."""
+    from nas.config import load_run_config
+    from nas.pretrain import run_pretrain
+
+    root = tmp_path_factory.mktemp("corr")
+    cfg = load_run_config(None, base={
+        "output_dir": str(root / "pre"), "model": {"name": "mlp3d-nano"},
+        "data": {"dataset": "synthetic-temporal", "num_frames": 16, "size": 32, "num_classes": 10,
+                 "train_clips_per_class": 4, "val_clips_per_class": 2, "cache_dir": str(root / "cache")},
+        "optim": {"lr": 1e-3, "base_batch_size": 8}, "train": {"epochs": 1, "batch_size": 8, "max_steps": 2}})
+    return run_pretrain(cfg).checkpoint

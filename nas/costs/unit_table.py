@@ -10,7 +10,7 @@ stage transitions, head) the traced total minus the units. Filling the table tak
 full fvcore trace per choice *index* (trace k gives every unit its k-th choice), i.e.
 max_i |choices(i)| traces; afterwards a lookup costs microseconds instead of a trace
 (``experiments/benchmarks/bench_search.py``). Every trace re-checks that the fixed part comes
-out the same, and the exactness is tested against full traces in ``tests/test_search.py``.
+out the same, and the exactness is tested against full traces in ``tests/nas/search/test_search.py``.
 
 For an architecture whose units from `decided` on are drawn at random (greedy pass 1,
 Sec. 3.4), `flops(arch, decided)` is the *expected* cost: decided units exactly plus the

@@ -6,7 +6,7 @@ evaluation mode (BatchNorm uses its running statistics, the identity at initiali
 Tanaka et al.'s pruning loop), one all-ones input; R = the sum of the outputs, and the score
 is the sum over the weights (`weight_layers`: parameters of >= 2 dimensions) of |θ ⊙ ∂R/∂θ|.
 For a bias-free chain of linear layers every layer contributes R (the conservation law), so a
-two-layer linear network scores 2R (tests/test_proxies.py).
+two-layer linear network scores 2R (tests/nas/test_proxies.py).
 
 Known degenerate case: networks whose normalisation layers divide the scale out (MLP-3D's
 LayerNorms) give scores that differ only in the last digits; `nas proxies` flags it.

@@ -1,7 +1,7 @@
 """Grouped Time Mixing (MLP-3D, Sec. 3.3, Eq. 3-5, Fig. 3, Algorithm 1).
 
 Tokens are channels-last, ``x: (B, T, H, W, C)``, T = T' time tokens. Conventions (the
-naive dense reference in ``tests/test_gtm.py`` builds the T·C x T·C matrix W of Eq. 3 from
+naive dense reference in ``tests/supernet/test_gtm.py`` builds the T·C x T·C matrix W of Eq. 3 from
 the same conventions, independently):
 
 * Output token j of a group is ``sum_i x_i @ W_S[i, j]`` (row vectors, Eq. 3), and with

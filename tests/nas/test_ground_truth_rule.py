@@ -1,0 +1,106 @@
+"""The ground-truth study's pre-registered pilot rule (experiments/ground_truth.py, issue 21):
+which arm is chosen, and with which schedule, from run folders whose numbers are known."""
+import importlib.util
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.support import ROOT
+
+
+@pytest.fixture(scope="module")
+def gt():
+    spec = importlib.util.spec_from_file_location("ground_truth", ROOT / "experiments" / "ground_truth.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def write_run(gt, work, arm, arch, seed, curve):
+    """A finished run whose val top-1 after epoch e is curve[e - 1]."""
+    rd = gt.run_dir(work / "pilot" / arm, arch, seed)
+    rd.mkdir(parents=True)
+    pd.DataFrame({"epoch": np.arange(1, len(curve) + 1), "step": 156 * np.arange(1, len(curve) + 1),
+                  "val_top1": curve, "val_loss": 1.0}).to_csv(rd / "eval_curve.csv", index=False)
+    (rd / "eval.json").write_text(json.dumps({"single_view": {"top1": curve[-1], "loss": 1.0, "clips": 2000}}))
+
+
+def fill_arm(gt, work, arm, final_by_arch, spread, epochs=None):
+    """Every run of `arm`: per architecture a final top-1 plus a seed offset of +-`spread`
+    (pooled seed SD is spread * sqrt(4/3) for offsets -s, -s, +s, +s); the curve rises to it."""
+    epochs = epochs or gt.arm_epochs(arm)
+    for arch, final in zip(gt.PILOT_ARCHS, final_by_arch):
+        for k, seed in enumerate(gt.arm_seeds(arm)):
+            end = final + (spread if k % 2 else -spread)
+            write_run(gt, work, arm, arch, seed, list(np.linspace(end / 2, end, epochs)))
+
+
+def test_the_pilot_rule_picks_the_first_arm_that_meets_both_criteria(gt, tmp_path, capsys):
+    work = tmp_path / "work"
+    for seed in (0, 1):                                      # v2-noise: two runs at chance decide it
+        write_run(gt, work, "v2-noise", gt.PILOT_ARCHS[0], seed, [10.0] * 6)
+    fill_arm(gt, work, "v3", (40, 80, 55), spread=6.0)       # all above 2x chance, SD 6.9 > 3
+    s = gt.pilot_report(work, tmp_path / "out" / "pilot")
+    assert s["arms"]["v2-noise"]["decided_fail"] and not s["arms"]["v3"]["meets_ii"]
+    assert s["arms"]["v3"]["pooled_seed_sd"] == pytest.approx(6.0 * (4 / 3) ** 0.5)
+    assert s["choice"] is None and s["partial"]              # v3-noise undecided: no choice yet
+    fill_arm(gt, work, "v3-noise", (40, 80, 55), spread=1.0)
+    s = gt.pilot_report(work, tmp_path / "out" / "pilot")
+    e = s["arms"]["v3-noise"]
+    assert s["choice"] == "v3-noise" and e["meets"] and e["complete"] and not s["partial"]
+    # by epoch: the first epoch's values are half the finals (sr1 at 19-21: one run below 20%
+    # fails (i)); every later epoch meets both, so the schedule is epoch 2
+    assert not e["by_epoch"][1]["meets"] and all(e["by_epoch"][k]["meets"] for k in range(2, 7))
+    assert e["schedule_epochs"] == 2
+    assert gt.chosen_protocol(tmp_path / "out") == ("v3-noise", 2)
+    assert "Choice: **v3-noise**" in (tmp_path / "out" / "pilot" / "pilot_report.md").read_text()
+
+
+def test_an_arm_with_one_run_in_twelve_below_twice_chance_fails_and_later_arms_use_their_seeds(gt, tmp_path):
+    work = tmp_path / "work"
+    for seed in (0, 1):
+        write_run(gt, work, "v2-noise", gt.PILOT_ARCHS[0], seed, [10.0] * 6)
+    fill_arm(gt, work, "v3", (40, 80, 55), spread=6.0)
+    fill_arm(gt, work, "v3-noise", (40, 80, 55), spread=1.0)
+    rd = gt.run_dir(work / "pilot" / "v3-noise", gt.PILOT_ARCHS[2], 3)
+    (rd / "eval.json").write_text(json.dumps({"single_view": {"top1": 15.0, "loss": 2.0, "clips": 2000}}))
+    assert gt.failed_runs(work, "v3-noise") == 1 and gt.arm_failed(work, "v3-noise")   # 1 > 5% of 12
+    s = gt.pilot_report(work, tmp_path / "out" / "pilot")
+    assert not s["arms"]["v3-noise"]["meets_i"] and s["choice"] is None
+    fill_arm(gt, work, "v3-e3", (40, 80, 55), spread=1.0)    # seeds 4-7, 3 epochs
+    assert {p.name.rsplit("-", 1)[1] for p in (work / "pilot" / "v3-e3").iterdir()} == {"seed4", "seed5", "seed6", "seed7"}
+    s = gt.pilot_report(work, tmp_path / "out" / "pilot")
+    assert s["choice"] == "v3-e3" and s["arms"]["v3-e3"]["epochs"] == 3 and s["arms"]["v3-e3"]["seeds"] == [4, 5, 6, 7]
+    with pytest.raises(SystemExit, match="has not chosen"):
+        gt.chosen_protocol(tmp_path / "elsewhere")
+
+
+def test_pilot_commands_carry_the_arm_schedule_and_resume(gt, tmp_path):
+    cmd, log = gt.pilot_cmd(tmp_path, tmp_path / "2d.pt", "v3-e12", gt.PILOT_ARCHS[1], 0)
+    text = " ".join(map(str, cmd))
+    assert "train.epochs=12" in text and "data.temporal_version=3" in text and "--resume" not in text
+    rd = gt.run_dir(tmp_path / "pilot" / "v3-e12", gt.PILOT_ARCHS[1], 0)
+    (rd / "checkpoints").mkdir(parents=True)
+    (rd / "checkpoints" / "last.pt").write_bytes(b"")
+    assert gt.pilot_cmd(tmp_path, tmp_path / "2d.pt", "v3-e12", gt.PILOT_ARCHS[1], 0)[0][-1] == "--resume"
+    (rd / "eval.json").write_text("{}")
+    assert gt.pilot_cmd(tmp_path, tmp_path / "2d.pt", "v3-e12", gt.PILOT_ARCHS[1], 0) is None
+
+
+def test_the_demo_recipe_rule_applied_to_the_v2_table(gt, tmp_path):
+    rng = np.random.default_rng(0)
+    archs = [f"a{i}" for i in range(20)]
+    mean = np.linspace(30, 80, 20)
+    frame = pd.DataFrame([{"arch": a, "seed": s, "top1": m + rng.normal(0, 0.5)}
+                          for a, m in zip(archs, mean) for s in (0, 1, 2)])
+    for recipe, est in {"fair": mean, "uniform": rng.permutation(mean), "sandwich": mean[::-1]}.items():
+        pd.DataFrame({"arch": archs, "estimated_top1": est}).to_csv(tmp_path / f"estimates_{recipe}.csv", index=False)
+    c = gt.recipe_choice(frame, tmp_path, n_boot=200)
+    assert c["recipes"]["fair"]["kendall_tau"]["value"] > 0.9 and c["recipes"]["sandwich"]["kendall_tau"]["value"] < -0.9
+    assert c["demo_recipe"]["choice"] == "fair" and c["demo_recipe"]["separated"]
+    (tmp_path / "estimates_fair.csv").unlink()             # uniform's tau is near 0, sandwich's -1:
+    c = gt.recipe_choice(frame, tmp_path, n_boot=200)                  # uniform is highest and separated
+    assert c["demo_recipe"]["highest_tau"] == "uniform" and len(c["comparisons"]) == 1
+    assert gt.recipe_choice(frame, tmp_path / "none", n_boot=200) is None
