@@ -1159,7 +1159,7 @@ def test_disk_full_during_a_pretrain_checkpoint_keeps_the_last_one_and_resume_is
     assert [int(r.split(",")[0]) for r in rows[1:]] == [1, 2, 3, 4]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, pytest.param(signal.SIGINT, marks=pytest.mark.slow)])   # SIGINT: slow run
 def test_a_search_killed_while_it_reads_a_bad_latency_table_leaves_nothing_that_blocks_the_rerun(
         world, tmp_path, capsys, monkeypatch, sig):
     """Acceptance (class 1 with class 8): `nas search` is killed (kill -9) or interrupted

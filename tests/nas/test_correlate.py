@@ -134,6 +134,7 @@ def test_a_trial_trains_with_its_cpu_share_not_the_config_threads(monkeypatch, t
     assert seen["threads"] == 1
 
 
+@pytest.mark.slow            # 6 standalone runs (~70 CPU-s); the default run trains correlate's runs in the other tests
 def test_correlate_with_a_standalone_config_and_two_seeds_shares_its_runs(tmp_path, supernet_ckpt, monkeypatch):
     import yaml
 

@@ -269,6 +269,7 @@ def test_interrupted_racing_search_resumes_exactly(tmp_path, strategy, params):
     assert (full.table["clips"] < 512).any()
 
 
+@pytest.mark.slow            # (the default run keeps Ray's path in test_search_ray's greedy equality)
 def test_racing_on_ray_workers_equals_in_process(ray_session, tmp_path):
     from nas.search.ray_eval import RayTuneBackend
 
