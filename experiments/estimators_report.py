@@ -121,11 +121,10 @@ def estimators(proxies_dir: Path, table: Path, fewshot_dir: Path | None) -> tupl
             n = steps.get(recipe, {}).get("supernet_steps")
             paths = {"uniform": 1, "sandwich": 4, "fair": 15}[recipe]
             # n (metrics.csv's last step) includes the 400 single-path warm-start steps
-            total = n
             est = (per_step * (400 + (n - 400) * paths) + per_eval) if per_step and per_eval and n else None
             cost[f"supernet_{recipe}"] = {
                 "cpu_seconds": est, "estimated": True,
-                "what": f"supernet training ({total} steps incl. the 400-step single-path warm start, then "
+                "what": f"supernet training ({n} steps incl. the 400-step single-path warm start, then "
                         f"{paths} path(s) per step; CPU time not recorded in v1: estimated as paths x steps x the one-shot retrain's "
                         f"CPU-s per step, from {basis['source']}) + one evaluation on 2000 clips per architecture"}
     for name, label in FEWSHOT.items():

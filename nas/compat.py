@@ -9,8 +9,9 @@ schemas (`nas.config.RunConfig`, `nas.search.settings`, `nas.correlate.Correlate
 only ever see the current form. `stamp` puts the current version on a config that is
 about to be written (`nas.runfolder.prepare_run_folder` does it for every run folder).
 
-Upgrades are keyed by the kind of config (the run-folder kinds: pretrain, train, fewshot,
-search, correlate; and demo). An upgrade states what a key *absent* from an older file
+Upgrades are keyed by the kind of config: a run-folder kind (pretrain, train, fewshot,
+search, correlate), "run" for a run config file, and "demo", "flags", "train" for the other
+loaders. An upgrade states what a key *absent* from an older file
 meant, which is history, not the schema's current default.
 """
 from __future__ import annotations

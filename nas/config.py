@@ -12,9 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 from search_spaces.errors import ConfigError
-
 from supernet.registry import declared_run_option, run_option
 from supernet.training.config import OptimConfig, TrainConfig
 from supernet.utils.config import coerce, from_dict, to_dict

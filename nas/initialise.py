@@ -19,7 +19,7 @@ from pathlib import Path
 
 from search_spaces import shorten
 from search_spaces.errors import InputFileError, VidnasInputError
-from supernet.training.checkpoint import model_from_checkpoint
+from supernet.training.checkpoint import check_weights
 
 from .deploy.export import export_state_dict
 from .validate import check_checkpoint, check_same_model
@@ -34,10 +34,12 @@ def check_init_from(cfg, standalone: bool = True) -> dict | None:
         exported = export_state_dict(cfg.init_from, cfg.model.name, cfg.arch)
         return exported if standalone else None
     if cfg.init_from:
-        ckpt = check_checkpoint(cfg.init_from, "init_from", kinds=("supernet",))
-        check_same_model(ckpt["model_spec"], cfg.model.name, f"init_from {shorten(str(cfg.init_from), quote=False)}")
+        where = f"init_from {shorten(str(cfg.init_from), quote=False)}"
+        ckpt = check_checkpoint(cfg.init_from, "init_from", kinds=("supernet",), weights=False)
+        supernet = check_weights(ckpt["model_spec"], ckpt["model"], where)     # built once: checked and used
+        check_same_model(ckpt["model_spec"], cfg.model.name, where)
         if standalone and cfg.arch is not None:
-            return model_from_checkpoint(ckpt).export(cfg.arch).state_dict()
+            return supernet.export(cfg.arch).state_dict()
     return None
 
 

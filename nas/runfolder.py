@@ -243,7 +243,8 @@ def prepare_run_folder(out: str | Path, kind: str, config: dict[str, Any], resum
                        what: str = "output_dir",
                        read_stored: Callable[[Path], dict] | None = None) -> Path:
     """Create or reopen the `kind` run folder `out` for `config` (see the module doc);
-    `read_stored(path)` reads the stored config (default: plain YAML)."""
+    `read_stored(path)` reads the stored config in its current form (default: plain YAML
+    upgraded by `nas.compat.read`)."""
 
     out = check_run_folder(out, kind, what)
     spec = FOLDER_KINDS[kind]
@@ -253,10 +254,11 @@ def prepare_run_folder(out: str | Path, kind: str, config: dict[str, Any], resum
     started = (out / spec.started).exists()
     if started and stored.is_file():
         try:
-            old = read_stored(stored) if read_stored else yaml.safe_load(stored.read_text()) or {}
+            # read_stored gives the current form itself; plain YAML is upgraded here (nas.compat)
+            old = read_stored(stored) if read_stored else \
+                read(yaml.safe_load(stored.read_text()) or {}, kind, str(stored))
         except yaml.YAMLError as e:
             raise InputFileError(f"{stored} does not parse: {str(e).splitlines()[0]}") from None
-        old = read(old, kind, str(stored))                  # an older config_version upgraded
         current = json.loads(json.dumps(config))
         for key in spec.ignore:
             drop_key(old, key)

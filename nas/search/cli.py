@@ -27,6 +27,7 @@ and searches the table's architectures.
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 
 from search_spaces import shorten
 from search_spaces.errors import VidnasInputError
@@ -163,8 +164,6 @@ def search_setup(s: dict, checkpoint=None, bench_table=None, prefix_cache: bool 
     """(`SearchConfig`, evaluator factory) from resolved settings (`resolve_settings`): a supernet
     `checkpoint` or a standalone `bench_table`. `resume_out`: the folder of a resumed search
     (a folder written before family defaults keeps its stored bn_recalib)."""
-    from dataclasses import fields
-
     from .recipes import supernet_factory
     from .settings import SearchConfig
 

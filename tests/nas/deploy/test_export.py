@@ -288,7 +288,7 @@ def test_init_from_is_read_once_and_handed_to_initialise(tmp_path, monkeypatch):
         reference = build_model(name, size, 10, arch=arch)
         ini.initialise(reference, cfg)                      # reads the source itself
         reads = []
-        for fn in ("export_state_dict", "check_checkpoint", "model_from_checkpoint"):
+        for fn in ("export_state_dict", "check_checkpoint", "check_weights"):
             real = getattr(ini, fn)
             monkeypatch.setattr(ini, fn, lambda *a, _real=real, _fn=fn, **k: reads.append(_fn) or _real(*a, **k))
         weights = ini.check_init_from(cfg)
@@ -296,6 +296,7 @@ def test_init_from_is_read_once_and_handed_to_initialise(tmp_path, monkeypatch):
         ini.initialise(model, cfg, init_weights=weights)
         monkeypatch.undo()
         assert reads.count("export_state_dict") + reads.count("check_checkpoint") == 1, (source, reads)
+        assert reads.count("check_weights") <= 1, (source, reads)            # the supernet is built once
         assert all(torch.equal(v, reference.state_dict()[k]) for k, v in model.state_dict().items())
 
 
