@@ -20,19 +20,19 @@ from search_spaces.errors import DataError, VidnasInputError
 from supernet.registry import build_model
 from supernet.training.checkpoint import check_weights
 from supernet.training.distributed import barrier, cleanup, init_distributed, resolve_device
-from supernet.training.loop import TrainResult, train
+from supernet.training.loop import FunctionHooks, RunPlace, TrainData, Trainer, TrainResult
 from supernet.training.sampler import ArchSampler, RankSlices
 
 from .config import RunConfig, prepare_output_dir
+from .costs.unit_table import build_cost_table, extreme_archs
 from .data import ClipSampler, build_loader
 from .data.augment import batch_mixer
 from .evaluate import VAL_ARCHS, eval_curve, evaluate_model, resolve_eval_schedule
 from .fewshot import check_fewshot_run, open_manifest, part_dir, part_train_config, write_manifest
 from .initialise import check_init_from, initialise
-from .utils import atomic_write_json
 from .log import get_logger
 from .runfolder import check_run_folder, start_instead_of_resume
-from .utils import plain_json
+from .utils import atomic_write_json, plain_json
 from .validate import check_checkpoint, check_data, check_device, check_finite, check_repeat, check_run_options
 
 LOG = get_logger()
@@ -137,11 +137,23 @@ def build_sampler(cfg: RunConfig, model, space=None) -> ArchSampler:
     space = space or model.space
     bounds = {}
     if cfg.train.sampler == "sandwich":
-        from .costs.unit_table import build_cost_table, extreme_archs
         largest, smallest = extreme_archs(build_cost_table(model, cfg.input_size), space)
         bounds = {"largest": largest, "smallest": smallest}
     return ArchSampler(space, cfg.train.sampler, cfg.train.seed, cfg.train.warmup_arch,
                        cfg.train.warmup_arch_steps, sandwich_random=cfg.train.sandwich_random, **bounds)
+
+
+def run_trainer(model, cfg: RunConfig, data: TrainData, place: RunPlace, *, resume: bool, progress: bool,
+                train_cfg=None, sampler: ArchSampler | None = None, evaluate=None, before_step=None,
+                label: str | None = None) -> TrainResult:
+    """Train `model` with `cfg`'s optimizer, training section (or `train_cfg`) and batch mixing
+    (``data.augment``), plus the run's `evaluate` / `before_step` hooks (`Trainer`)."""
+    rank = place.dist_info.rank
+    hooks = FunctionHooks(transform_batch=batch_mixer(cfg.data.augment, cfg.data.num_classes, cfg.train.seed, rank),
+                          evaluate=evaluate, before_step=before_step)
+    trainer = Trainer(model, train_cfg=cfg.train if train_cfg is None else train_cfg, optim_cfg=cfg.optim,
+                      data=data, place=place, arch_sampler=sampler, hooks=hooks, progress=progress, label=label)
+    return trainer.fit(resume)
 
 
 def validation_plan(cfg: RunConfig, val_clips: int) -> str:
@@ -193,13 +205,10 @@ def run_pretrain(cfg: RunConfig, resume: bool = False, progress: bool = True) ->
                   f"{len(train_set)} clips, {steps} steps/epoch x {cfg.train.epochs} epochs, "
                   f"sampler {cfg.train.sampler} ({sampler.paths_per_step} path(s)/step), "
                   f"{info.world} process(es) on {device}; " + validation_plan(cfg, len(datasets.get("val") or ())))
-        result = train(model, train_cfg=cfg.train, optim_cfg=cfg.optim, make_loader=make_loader,
-                       steps_per_epoch=steps, out_dir=cfg.output_dir, kind="supernet",
-                       config=cfg.to_dict(), device=device, dist_info=info, arch_sampler=sampler,
-                       resume=resume, final_name="supernet.pt", progress=progress,
-                       evaluate=eval_curve(cfg, steps, device, info.is_main, space=model.space),
-                       batch_transform=batch_mixer(cfg.data.augment, cfg.data.num_classes,
-                                                   cfg.train.seed, info.rank))
+        place = RunPlace(Path(cfg.output_dir), "supernet", cfg.to_dict(), device, info, final_name="supernet.pt")
+        result = run_trainer(model, cfg, TrainData(make_loader, steps), place, resume=resume, progress=progress,
+                             sampler=sampler,
+                             evaluate=eval_curve(cfg, steps, device, info.is_main, space=model.space))
         if info.is_main:
             report_chance(result.last_epoch)
             LOG.info(f"done: step {result.step}; checkpoint {result.checkpoint}; metrics "
@@ -225,12 +234,8 @@ def _pretrain_image_model(cfg: RunConfig, model, resume: bool, progress: bool = 
         if info.is_main:
             LOG.info(f"pretraining {cfg.model.name} (2D image model) on frames of {cfg.data.dataset}: "
                   f"{len(train_set)} images, {steps} steps/epoch x {cfg.train.epochs} epochs on {device}")
-        result = train(model, train_cfg=cfg.train, optim_cfg=cfg.optim, make_loader=make_loader,
-                       steps_per_epoch=steps, out_dir=cfg.output_dir, kind="image",
-                       config=cfg.to_dict(), device=device, dist_info=info, resume=resume,
-                       final_name="model.pt", progress=progress,
-                       batch_transform=batch_mixer(cfg.data.augment, cfg.data.num_classes,
-                                                   cfg.train.seed, info.rank))
+        place = RunPlace(Path(cfg.output_dir), "image", cfg.to_dict(), device, info, final_name="model.pt")
+        result = run_trainer(model, cfg, TrainData(make_loader, steps), place, resume=resume, progress=progress)
         metrics = evaluate_model(model, build_loader(val_set, max(1, cfg.train.batch_size),
                                                      num_workers=cfg.train.num_workers), device)
         metrics.update({"step": result.step, "train": result.last_epoch})
@@ -273,13 +278,9 @@ def _pretrain_fewshot(cfg, model, resume: bool, progress: bool = True) -> TrainR
                      f"{split.part_space(p).size():.3g} architectures"
                      f"{'; resumed' if part_resume else ''}")
             cpu, wall = time.process_time(), time.perf_counter()
-            result = train(model, train_cfg=sub_cfg.train, optim_cfg=cfg.optim, make_loader=make_loader,
-                           steps_per_epoch=per_epoch, out_dir=where, kind="supernet",
-                           config=cfg.to_dict(),
-                           device=device, dist_info=info, arch_sampler=sampler, resume=part_resume,
-                           final_name="supernet.pt", progress=progress,
-                           batch_transform=batch_mixer(cfg.data.augment, cfg.data.num_classes,
-                                                       cfg.train.seed, info.rank))
+            place = RunPlace(where, "supernet", cfg.to_dict(), device, info, final_name="supernet.pt")
+            result = run_trainer(model, cfg, TrainData(make_loader, per_epoch), place, resume=part_resume,
+                                 progress=progress, train_cfg=sub_cfg.train, sampler=sampler)
             entry.update(done=True, steps=result.step, paths_per_step=sampler.paths_per_step,
                          cpu_seconds=round(entry.get("cpu_seconds", 0.0) + time.process_time() - cpu, 3),
                          wall_seconds=round(entry.get("wall_seconds", 0.0) + time.perf_counter() - wall, 3),

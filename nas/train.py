@@ -14,21 +14,20 @@ from pathlib import Path
 
 import torch
 
+from search_spaces import arch_text
 from search_spaces.errors import ConfigError
-
 from supernet.registry import build_model
 from supernet.training.distributed import cleanup
-from supernet.training.loop import TrainResult, train
+from supernet.training.loop import RunPlace, TrainData, TrainResult
 
 from .config import RunConfig
 from .data import build_dataset, build_loader
-from .data.augment import batch_mixer
 from .evaluate import eval_curve, evaluate_model, resolve_eval_schedule
 from .initialise import initialise
-from .pretrain import check_run, make_loader_factory, setup_run
-from .utils import atomic_write_json
 from .log import get_logger
+from .pretrain import check_run, make_loader_factory, run_trainer, setup_run
 from .runfolder import start_instead_of_resume
+from .utils import atomic_write_json
 
 LOG = get_logger()
 
@@ -62,8 +61,6 @@ def training_hooks(model, cfg: RunConfig):
 
 def run_train(cfg: RunConfig, resume: bool = False, quiet: bool = False, progress: bool = True) -> dict:
     """Train `cfg.arch` standalone; returns (and writes to ``eval.json``) its accuracies."""
-    from search_spaces import arch_text
-
     if not cfg.arch:
         raise ConfigError("standalone training needs an architecture: set `arch` (or --arch)")
     cfg.arch = arch_text(cfg.arch, "arch")           # a file (best_arch.json, .txt): its architecture
@@ -82,14 +79,10 @@ def run_train(cfg: RunConfig, resume: bool = False, quiet: bool = False, progres
         if info.is_main and not quiet:
             LOG.info(f"training {cfg.model.name} {cfg.arch} standalone ({how}) on {cfg.data.dataset}: "
                   f"{len(train_set)} clips, {steps} steps/epoch x {cfg.train.epochs} epochs")
-        result: TrainResult = train(model, train_cfg=cfg.train, optim_cfg=cfg.optim, make_loader=make_loader,
-                                    steps_per_epoch=steps, out_dir=cfg.output_dir, kind="standalone",
-                                    config=cfg.to_dict(), device=device, dist_info=info,
-                                    before_step=hook, resume=resume, final_name="model.pt",
-                                    evaluate=eval_curve(cfg, steps, device, info.is_main),
-                                    progress=progress, label=cfg.arch,
-                                    batch_transform=batch_mixer(cfg.data.augment, cfg.data.num_classes,
-                                                                cfg.train.seed, info.rank))
+        place = RunPlace(Path(cfg.output_dir), "standalone", cfg.to_dict(), device, info, final_name="model.pt")
+        result: TrainResult = run_trainer(model, cfg, TrainData(make_loader, steps), place, resume=resume,
+                                          progress=progress, before_step=hook, label=cfg.arch,
+                                          evaluate=eval_curve(cfg, steps, device, info.is_main))
         metrics = evaluate_run(model, cfg, device)
         metrics.update({"arch": cfg.arch, "step": result.step, "train": result.last_epoch})
         if info.is_main:

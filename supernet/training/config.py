@@ -6,6 +6,7 @@ The machinery that builds config dataclasses from YAML with one-line errors (`fr
 """
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass, field
 from typing import Literal
@@ -18,7 +19,7 @@ from ..utils.config import apply_overrides, from_dict, load_config, load_yaml, r
 def tensorboard_available() -> bool:
     """Whether `torch.utils.tensorboard` imports (it needs the tensorboard package)."""
     try:
-        import torch.utils.tensorboard  # noqa: F401
+        importlib.import_module("torch.utils.tensorboard")      # the optional package's probe
     except ImportError:
         return False
     return True

@@ -153,7 +153,7 @@ def test_the_traceback_of_a_run_goes_to_its_folder_and_the_folder_stays_usable(c
 
     def fault(*args, **kwargs):
         raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (4x8 and 16x10)")
-    monkeypatch.setattr(nas.pretrain, "train", fault)
+    monkeypatch.setattr(nas.pretrain, "run_trainer", fault)
     assert main(["pretrain", "--config", str(path), "--no-progress"]) == 1
     err = one_line(capsys)
     trace = tmp_path / "run" / "traceback.txt"
