@@ -28,6 +28,7 @@ import torch
 
 from search_spaces.errors import InputFileError, InputNotFoundError
 
+from ..registry import build_from_spec
 from ..utils.io import atomic_write  # noqa: F401  (re-exported: the one atomic write)
 
 FORMAT = "vidnas-checkpoint-v1"
@@ -122,8 +123,6 @@ def check_finite_weights(state: dict[str, Any], where: str) -> None:
 def check_weights(spec: dict[str, Any], state: dict[str, Any], where: str):
     """The network of `spec` with `state` loaded; a one-line error naming the first missing,
     unexpected or mis-shaped tensor when they do not match (never torch's multi-line list)."""
-    from ..registry import build_from_spec
-
     try:
         model = build_from_spec(spec)
     except (KeyError, TypeError, ValueError) as e:

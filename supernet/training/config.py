@@ -18,7 +18,7 @@ from ..utils.config import apply_overrides, from_dict, load_config, load_yaml, r
 def tensorboard_available() -> bool:
     """Whether `torch.utils.tensorboard` imports (it needs the tensorboard package)."""
     try:
-        import torch.utils.tensorboard  # noqa: F401
+        import torch.utils.tensorboard  # noqa: F401  # lazy: optional package (tensorboard); this function checks that it imports
     except ImportError:
         return False
     return True
