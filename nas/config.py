@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from search_spaces.errors import ConfigError
-from supernet.registry import declared_run_option, run_option
+from supernet.registry import declared_run_option, model_entry, run_option
 from supernet.training.config import OptimConfig, TrainConfig
 from supernet.utils.config import coerce, from_dict, to_dict
 
 from .compat import load, load_config
 from .data.config import DataConfig
+from .runfolder import prepare_run_folder
 
 
 @dataclass
@@ -108,7 +109,6 @@ class RunConfig:
 
     @property
     def is_video(self) -> bool:
-        from supernet.registry import model_entry
         return model_entry(self.model.name).is_video
 
     def to_dict(self) -> dict[str, Any]:
@@ -168,6 +168,4 @@ def prepare_output_dir(cfg: RunConfig, resume: bool, kind: str = "pretrain") -> 
     """Open the run's output folder (`nas.runfolder.prepare_run_folder`, kind "pretrain" or
     "train") and write ``config.yaml``; refuses to mix two different runs or kinds. The
     stored config is read through the schema (`read_stored_config`)."""
-    from .runfolder import prepare_run_folder
-
     return prepare_run_folder(cfg.output_dir, kind, cfg.to_dict(), resume, read_stored=read_stored_config)

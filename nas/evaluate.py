@@ -1,17 +1,22 @@
 """Accuracy of a trained network: single-view and multi-view (clips x crops) protocols."""
 from __future__ import annotations
 
+import random
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Iterable
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from search_spaces.errors import DataError
 
-from .data import average_view_scores
+from .data import average_view_scores, build_dataset, build_loader, fixed_subset
+from .search.confidence import binomial_se
+from .search.settings import EvaluationSettings
+from .utils import atomic_write_text
 
 
 @torch.inference_mode()
@@ -95,8 +100,6 @@ def resolve_eval_schedule(cfg, command: str) -> None:
 def val_archs(space, seed: int, count: int = VAL_ARCHS) -> list:
     """`count` architectures of `space` drawn from their own generator (seeded by `seed`, not
     the training streams): the same ones at every validation pass of a run."""
-    import random
-
     rng = random.Random(f"vidnas-val-archs-{seed}")
     return [space.sample(rng) for _ in range(count)]
 
@@ -112,13 +115,6 @@ def eval_curve(cfg, steps_per_epoch: int, device, is_main: bool, space=None):
     every, clips = cfg.train.eval_every, cfg.train.eval_clips
     if not every:
         return None
-    import pandas as pd
-
-    from .data import build_dataset, build_loader, fixed_subset
-    from .search.confidence import binomial_se
-    from .search.settings import EvaluationSettings
-    from .utils import atomic_write_text
-
     path = Path(cfg.output_dir) / "eval_curve.csv"
     dataset = build_dataset(cfg.data, "val")
     if clips:

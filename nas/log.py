@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import os
 
+from tqdm.auto import tqdm
+
 LOGGER = "vidnas"
 LOG_FORMAT = "%(message)s"       # one format: messages are written to be read as they are
 
@@ -21,8 +23,6 @@ class TqdmHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            from tqdm.auto import tqdm
-
             tqdm.write(self.format(record))
         except Exception:             # pragma: no cover - logging must never raise
             self.handleError(record)

@@ -26,6 +26,7 @@ import pandas as pd  # noqa: E402
 
 from search_spaces.errors import InputFileError
 
+from .search.engine import pareto_table  # noqa: E402
 from .stats import correlations, least_squares_band  # noqa: E402
 from .utils import atomic_write  # noqa: E402
 
@@ -250,8 +251,6 @@ def plot_search(df: pd.DataFrame, out: str | Path, title: str = "", best: dict |
     that a cluster of evaluated points is seen against what the space offers. The title names
     the strategy, checkpoint and validation clips."""
     _require(df, ["objective", "top1_pct", "gflops"], "the search plot")
-    from .search.engine import pareto_table
-
     context = (best or {}).get("context") or {}
     chance, space_gflops = context.get("chance_pct"), context.get("space_gflops")
     other = "cost_unit" in df and len(df) and (df["cost_unit"] != "GFLOPs").any()

@@ -16,14 +16,22 @@ create the folder, write the marker and the resolved config, and on resume remov
 from __future__ import annotations
 
 import json
+import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
+
+try:
+    import fcntl
+except ImportError:                        # (no flock on this platform: folders are not locked)
+    fcntl = None
 
 import yaml
 
 from search_spaces import shorten
 from search_spaces.errors import InputFileError, InputNotFoundError, OutputError, OutputExistsError
+from supernet.utils.io import load_yaml
 
 from .compat import read, stamp
 from .log import info
@@ -157,8 +165,6 @@ def drop_key(d: dict, key: str) -> None:
 def stored_value(out: str | Path, kind: str, key: str) -> Any:
     """The dotted `key` of the resolved config a `kind` folder `out` holds, or None (no folder,
     no such key, or an unreadable file, which the folder guard reports)."""
-    from supernet.utils.io import load_yaml
-
     path = Path(out) / FOLDER_KINDS[kind].config_file
     if not path.is_file():
         return None
@@ -175,13 +181,8 @@ def lock_run_folder(out: Path) -> None:
     """Hold an exclusive lock on ``out/.vidnas-lock`` until this process ends (the kernel
     releases it even on kill -9), so a second run in the same folder (two ``--resume`` at
     once) stops with one line naming the process that holds it instead of duplicating work."""
-    try:
-        import fcntl
-    except ImportError:                    # (no flock on this platform: no lock)
+    if fcntl is None:                      # (no flock on this platform: no lock)
         return
-    import os
-    import socket
-
     key = str(Path(out).resolve())
     if key in _LOCKS:
         return
@@ -206,8 +207,6 @@ def held_folders() -> list[Path]:
 
 def release_locks() -> None:
     """Release every folder lock this process holds (`nas.cli.main` does when a command ends)."""
-    import os
-
     for fd in _LOCKS.values():
         os.close(fd)
     _LOCKS.clear()

@@ -14,14 +14,14 @@ import torch.nn.functional as F
 
 from search_spaces.errors import DataError
 
+from .data import build_loader
+
 
 def loader_clips_per_second(dataset, batch: int, workers: int, batches: int, sampler=None,
                             seed: int = 0) -> float:
     """Steady-state clips/s of `build_loader` over `dataset`: the clock starts after the first
     batch and the ones the workers prefetch (2 each), then runs over `batches` batches (at
     least 4 per worker)."""
-    from .data import build_loader
-
     loader = build_loader(dataset, batch, shuffle=sampler is None, seed=seed, num_workers=workers,
                           drop_last=True, sampler=sampler)
     skip, measured = 1 + 2 * workers, max(batches, 4 * workers)

@@ -2,6 +2,7 @@
 `supernet.utils.io`'s, re-exported here)."""
 from __future__ import annotations
 
+import io
 import json
 import os
 from typing import Any, Sequence
@@ -71,9 +72,7 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
 def read_csv(path: str | os.PathLike, what: str = "CSV file", **kwargs):
     """`pandas.read_csv` of the text `read_text` gives (encoding and size checked); an empty
     file or one that does not parse as CSV is a one-line ValueError naming `what` and the file."""
-    import io
-
-    import pandas as pd
+    import pandas as pd  # lazy: fast start: nas.cli imports nas.utils at startup; pandas would make that ~6x slower
 
     text = read_text(path, what)
     if not text.strip():

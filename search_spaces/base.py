@@ -11,12 +11,14 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import random
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar, Iterator
 
 from .errors import ConfigError, InputFileError, InputNotFoundError, VidnasInputError
+from .textio import read_text
 
 SHORT_LIMIT = 80
 
@@ -347,8 +349,6 @@ def arch_texts(value: str, what: str = "--arch") -> list[str]:
 
     A value that names a file which does not exist (``.json``/``.txt``, or a ``/``) is a
     one-line FileNotFoundError; an unreadable or empty file a one-line ValueError."""
-    import os
-
     text = str(value)
     if text.lstrip().startswith(("{", "[")):
         return [text]
@@ -357,8 +357,6 @@ def arch_texts(value: str, what: str = "--arch") -> list[str]:
         if is_path:
             raise InputNotFoundError(f"{what} {shorten(text)}: architecture file not found")
         return [text]
-    from .textio import read_text
-
     content = read_text(text, f"{what} architecture file")
     if text.endswith(".json") or content.lstrip().startswith(("{", "[")):
         try:

@@ -19,6 +19,8 @@ from torch import nn
 
 from search_spaces import Arch, Choice, SearchSpace
 
+from .registry import build_from_spec
+
 
 class SearchableUnit(nn.Module):
     """A block whose operation is one of its decision unit's choices.
@@ -109,7 +111,6 @@ class Supernet(nn.Module):
         """A fresh network of the same family fixed to `arch` (random weights)."""
         spec = getattr(self, "spec", None)
         if spec is not None:                     # built by the registry: keep `.spec`
-            from .registry import build_from_spec
             return build_from_spec(spec, arch=arch)
         return type(self)(**{**self.build_kwargs, "arch": arch})
 

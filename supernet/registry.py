@@ -163,7 +163,7 @@ def register_model(name: str, family: str, default_input: tuple[int, ...], defau
 
 
 def _ensure_loaded() -> None:
-    from . import models  # noqa: F401  (registers the model families)
+    from . import models  # noqa: F401  # lazy: cycle: supernet.models imports (importlib) each model module, which imports this registry
 
 
 def model_entry(name: str) -> ModelEntry:

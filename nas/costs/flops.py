@@ -39,7 +39,7 @@ def example_input(input_size, batch: int = 1, device=None, dtype=None) -> torch.
 
 def flop_analysis(model: nn.Module, inputs: torch.Tensor):
     """fvcore's FlopCountAnalysis with the warnings about ops it counts as 0 silenced."""
-    from fvcore.nn import FlopCountAnalysis
+    from fvcore.nn import FlopCountAnalysis  # lazy: fvcore is absent on the GPU machines, and the training path imports nas.costs
     logging.getLogger("fvcore.nn.jit_analysis").setLevel(logging.ERROR)
     analysis = FlopCountAnalysis(model, inputs)
     analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)

@@ -42,6 +42,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.profiler import ProfilerActivity, profile
 
 from search_spaces import Arch
 from search_spaces.errors import InputFileError, VidnasInputError
@@ -84,8 +85,6 @@ def peak_bytes(fn: Callable[[], Any], device="cpu") -> int:
         return int(torch.cuda.max_memory_allocated(device) - base)
     if device.type != "cpu":
         raise VidnasInputError(f"peak memory is measured on cpu or cuda, not {device}")
-    from torch.profiler import ProfilerActivity, profile
-
     with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
     events = [(e.start_ns(), i, e.nbytes()) for i, e in enumerate(prof.profiler.kineto_results.events())

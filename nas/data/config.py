@@ -34,6 +34,11 @@ from typing import Any
 
 from search_spaces.errors import ConfigError
 
+from supernet.utils.config import from_dict
+
+from .augment import RandAugmentSpec
+from .decoders import decoder_names
+
 TEMPORAL_VERSIONS = (2, 3)     # synthetic-temporal generator versions that can be generated
 DATASETS = ("synthetic-temporal", "synthetic-appearance", "video-list", "frame-folder")
 SAMPLINGS = ("uniform", "dense")
@@ -75,7 +80,6 @@ class AugmentConfig:
             raise ConfigError(f"{key}.rand_augment must be a string like 'rand-m7-n4-mstd0.5-inc1' "
                               f"or '' (off), got {self.rand_augment!r}")
         if self.rand_augment:
-            from .augment import RandAugmentSpec
             RandAugmentSpec.parse(self.rand_augment, f"{key}.rand_augment")
         for name, low, high, closed in (("erase_prob", 0.0, 1.0, True), ("mix_prob", 0.0, 1.0, True),
                                         ("mix_switch_prob", 0.0, 1.0, True),
@@ -188,7 +192,6 @@ class DataConfig:
                 raise ConfigError(f"DataConfig.{name} must be a string path, "
                                   f"got {getattr(self, name)!r}")
         if isinstance(self.augment, dict):
-            from supernet.utils.config import from_dict
             self.augment = from_dict(AugmentConfig, self.augment, prefix="data.augment.")
         if not isinstance(self.augment, AugmentConfig):
             raise ConfigError(f"DataConfig.augment must be a mapping of augment keys, got {self.augment!r}")
@@ -201,8 +204,6 @@ class DataConfig:
         return self
 
     def _validate_files(self) -> None:
-        from .decoders import decoder_names
-
         _one_of("decoder", self.decoder, decoder_names())
         _int_at_least("start_index", self.start_index, 0)
         tmpl = self.filename_tmpl

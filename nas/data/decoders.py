@@ -43,6 +43,7 @@ decoding and returns wrong frames for MPEG-TS and MPEG-4 Part 2 B-frame files. A
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -63,7 +64,7 @@ SKIP_NONREF_CODECS = ("h264", "mpeg4")      # per-packet skip_frame=NONREF teste
 def _av():
     """PyAV, imported on first use: the model, training and synthetic-data paths import
     `nas.data` without it (the GPU machines of `experiments/gpu_check.sh` have no PyAV)."""
-    import av
+    import av  # lazy: PyAV is heavy and absent on the GPU machines; only video-list decoding needs it
     return av
 
 
@@ -384,7 +385,6 @@ def probe_pyav(path: str, full: bool = False) -> VideoInfo:
 
 
 def _pyav_missing() -> str | None:
-    import importlib.util
     return None if importlib.util.find_spec("av") else "PyAV is not installed (pip install av)"
 
 

@@ -29,6 +29,7 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from search_spaces.errors import DataError
 
@@ -130,8 +131,6 @@ def _read_slowfast(list_path, lines, base, num_classes) -> list[FrameSample]:
 
 def decode_image(path: str) -> np.ndarray:
     """uint8 RGB (H, W, 3) of an image file; `BadSampleError` when missing or undecodable."""
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(path) as image:
             return np.asarray(image.convert("RGB"))
@@ -144,8 +143,6 @@ def decode_image(path: str) -> np.ndarray:
 
 def image_size(path: str) -> tuple[int, int]:
     """(height, width) from an image file's header (no decoding)."""
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(path) as image:
             width, height = image.size

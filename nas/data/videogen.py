@@ -17,6 +17,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from PIL import Image
 
 MARK = 8                          # side of the squares that carry the frame number's bits
 
@@ -97,8 +98,6 @@ def write_frame_folder(folder: str | os.PathLike, frames: np.ndarray, tmpl: str 
                        start_index: int = 1, quality: int = 95) -> Path:
     """Write uint8 (n, H, W, 3) frames as ``folder/tmpl.format(start_index + t)`` images
     (JPEG at `quality`, or lossless PNG for a ``.png`` template)."""
-    from PIL import Image
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for t, frame in enumerate(frames):

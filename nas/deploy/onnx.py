@@ -41,7 +41,7 @@ def write_onnx(module: nn.Module, example: torch.Tensor, path: Path) -> None:
     except Exception as e:                                         # noqa: BLE001
         raise blame(module, example, "ONNX", e,
                      lambda m, a: _export_onnx_program(m, a[0], dynamic=False)) from None
-    import onnx
+    import onnx  # lazy: optional dependency (deploy extra), only for ONNX export
 
     proto = program.model_proto
     _name_batch_axis(proto)
@@ -63,9 +63,9 @@ def _name_batch_axis(proto) -> None:
 
 def require_onnx() -> None:
     try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-        import onnxscript  # noqa: F401
+        import onnx  # noqa: F401  # lazy: optional dependency (deploy extra), checked before ONNX work
+        import onnxruntime  # noqa: F401  # lazy: optional dependency (deploy extra), checked before ONNX work
+        import onnxscript  # noqa: F401  # lazy: optional dependency (deploy extra), checked before ONNX work
     except ImportError as e:
         raise VidnasInputError(f"ONNX export needs the deploy extra ({e.name} is missing): "
                                "pip install -e '.[deploy]'") from None
@@ -76,7 +76,7 @@ class OnnxRunner:
 
     def __init__(self, path: str | Path, threads: int | None = None):
         require_onnx()
-        import onnxruntime as ort
+        import onnxruntime as ort  # lazy: optional dependency (deploy extra), only to run an ONNX file
 
         options = ort.SessionOptions()
         if threads:

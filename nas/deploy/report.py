@@ -12,7 +12,7 @@ def onnx_graph_report(path: str | Path) -> list[dict[str, Any]]:
     """One row per node of an exported ONNX graph: op type, module scope (the PyTorch module
     path it came from), Conv kernel_shape, and the ranks of its outputs (onnx shape
     inference on the value infos)."""
-    import onnx
+    import onnx  # lazy: optional dependency (deploy extra), only to read an ONNX file back
 
     model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
     values = list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output)

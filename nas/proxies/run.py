@@ -31,6 +31,10 @@ import torch
 
 from search_spaces.errors import DataError, VidnasInputError
 
+from supernet.registry import build_model
+
+from ..costs.unit_table import build_cost_table
+from ..data import build_dataset, collate_clips, fixed_subset
 from ..utils import atomic_write_json, atomic_write_text
 from .base import PROXIES, ProxyContext, get_proxy
 
@@ -71,8 +75,6 @@ def relative_spread(values) -> float:
 def load_batch(data_cfg, batch_size: int, seed: int, images: bool = False):
     """One fixed batch ``(clips, labels)`` of the training split (the same for every proxy
     and architecture): `fixed_subset` drawn from `seed`, class-balanced."""
-    from ..data import build_dataset, collate_clips, fixed_subset
-
     dataset = build_dataset(data_cfg, "train", images=images)
     subset = fixed_subset(dataset, batch_size, seed=seed)
     clips, labels, skipped = collate_clips([subset[i] for i in range(len(subset))])
@@ -112,7 +114,6 @@ def score_archs(model, archs, proxies: list[str], input_size, batch=None, seed: 
     proxy that is undefined on this network returns NaN and leaves its reason in the notes."""
     settings = {}
     if cost_table is None and any(get_proxy(p).needs_cost_table for p in proxies):
-        from ..costs.unit_table import build_cost_table
         start = time.process_time()
         cost_table = build_cost_table(model, input_size)
         settings["cost_table_cpu_seconds"] = time.process_time() - start     # once per space: params/flops' real cost
@@ -155,8 +156,6 @@ def write_proxies(out: str | Path, run: ProxyRun) -> dict[str, Any]:
 
 def seeded_supernet(model_name: str, input_size, classes, seed: int, kwargs: dict | None = None):
     """The registry supernet of `model_name`, initialised from `seed`."""
-    from supernet.registry import build_model
-
     torch.manual_seed(seed)
     return build_model(model_name, input_size, classes, **(kwargs or {}))
 

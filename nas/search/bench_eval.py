@@ -31,6 +31,7 @@ import numpy as np
 from search_spaces import Arch, as_rng
 from search_spaces.errors import VidnasInputError
 
+from ..bench import bench_paths, load_bench
 from .evaluator import EvalRequest, EvalResult
 from .recipes import EvaluatorFactory
 
@@ -122,8 +123,6 @@ class BenchTableEvaluator(EvaluatorFactory):
     per_clip = False
 
     def __init__(self, path: str | Path):
-        from ..bench import bench_paths, load_bench
-
         self.path = str(bench_paths(path)[0].resolve())
         self.table = load_bench(self.path)
         self.key = "bench-" + self.table.sha256()

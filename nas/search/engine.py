@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterator
 
 from search_spaces import Arch
 from search_spaces.errors import ConfigError
+from supernet.utils.progress import progress as progress_bar
 
 from ..log import info as log_info
 from ..utils import atomic_write_text, format_table
@@ -322,7 +323,6 @@ def run_search(config: SearchConfig, factory: EvaluatorFactory, out: str | Path 
     if config.racing:
         log(f"racing: {config.race_slices} slices of the validation set; a candidate stops when "
             f"{TEST_NAME} separates it from the leader at confidence {config.confidence:g}")
-    from supernet.utils.progress import progress as progress_bar
     with progress_bar(total=strategy.estimate(space) or None, unit="arch", desc=config.strategy,
                       disable=not progress, file=sys.stderr) as bar:
         ctx = SearchContext(space, cost_table, objective, store, backend, config.strategy,

@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
+
 from search_spaces.errors import ConfigError
 
 COST_KINDS = ("flops", "latency", "memory")
@@ -93,8 +95,6 @@ def pareto_front_nd(points: Sequence[Sequence[float]], maximize: Sequence[bool])
     """Indices of the non-dominated points over several objectives (`maximize[k]` says the
     direction of objective k), in input order; of identical points only the first is kept.
     With (accuracy, cost) it is the set `pareto_front` returns."""
-    import numpy as np
-
     pts = np.asarray(points, dtype=float).reshape(len(points), len(maximize))
     pts = pts * np.where(np.asarray(maximize, dtype=bool), 1.0, -1.0)      # all maximised
     front = []

@@ -21,11 +21,13 @@ import threading
 import time
 from typing import Any, Callable, Iterator
 
+import ray
 from ray import tune
 from ray.tune.search import Searcher
 
 from search_spaces.errors import VidnasInputError
 
+from ..plugins import load_plugins
 from .evaluator import EvalRequest, EvalResult
 
 _WORKER_EVALUATORS: dict[str, Any] = {}      # factory.key -> Evaluator, per worker process
@@ -38,7 +40,6 @@ def worker_evaluator(factory):
     """The evaluator of `factory` in this process, built on first use."""
     if factory.key not in _WORKER_EVALUATORS:
         _WORKER_EVALUATORS.clear()                  # one search at a time per worker
-        from ..plugins import load_plugins
         load_plugins()                              # a fresh worker: plug-in models by name
         _WORKER_EVALUATORS[factory.key] = factory.build()
         _BUILDS["count"] += 1
@@ -105,8 +106,6 @@ class RayTuneBackend:
         self._failed: str | None = None
 
     def _init_ray(self) -> None:
-        import ray
-
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         if ray.is_initialized():
             return

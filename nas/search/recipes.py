@@ -19,18 +19,23 @@ from pathlib import Path
 from typing import Any
 
 from search_spaces.errors import ConfigError, DataError, InputFileError
+from supernet.registry import build_from_spec, family_info, model_entry
+from supernet.training.checkpoint import model_from_checkpoint
+from supernet.utils.config import from_dict
 
+from ..data import build_dataset, build_loader, fixed_subset
 from ..data.config import DataConfig
+from ..fewshot import fewshot_folder, load_fewshot
+from ..log import get_logger
 from ..provenance import file_sha256
 from ..validate import (check_checkpoint, check_data, check_device, check_input_file, drop_write_paths,
                         first_readable)
-from .evaluator import Evaluator
+from .evaluator import Evaluator, FewShotEvaluator
 
 
 class EvaluatorFactory:
     """A picklable recipe for an `Evaluator`. `key` identifies it in a worker's cache.
     `per_clip`: its results carry per-clip outcomes (racing and paired tests need them)."""
-
     key: str
     prefix_cache: bool = True
     device: str = "cpu"
@@ -47,7 +52,6 @@ class EvaluatorFactory:
 
     def cost_model(self):
         """The network with random weights (costs do not depend on weights)."""
-        from supernet.registry import build_from_spec
         return build_from_spec(self.model_spec())
 
     def search_space(self, model):
@@ -84,7 +88,6 @@ class InMemoryEvaluatorFactory(EvaluatorFactory):
         return self.spec
 
     def build(self) -> Evaluator:
-        from supernet.registry import build_from_spec
         model = build_from_spec(self.spec)
         model.load_state_dict(self.state, strict=True)
         return Evaluator(model, self.val, self.train, self.bn_recalib, self.prefix_cache, self.device)
@@ -100,9 +103,6 @@ class InMemoryEvaluatorFactory(EvaluatorFactory):
 def load_clip_batches(data: dict[str, Any], split: str, count: int, batch_size: int, seed: int) -> list:
     """`count` clips of `split` (a fixed seeded subset; all when count >= the split), as
     in-order ``(clips, labels)`` batches of `batch_size`."""
-    from nas.data import build_dataset, build_loader, fixed_subset
-    from supernet.utils.config import from_dict
-
     cfg = from_dict(DataConfig, data, "data.")
     dataset = build_dataset(cfg, split)
     subset = fixed_subset(dataset, min(int(count), len(dataset)), seed)
@@ -118,8 +118,6 @@ def load_clip_batches(data: dict[str, Any], split: str, count: int, batch_size: 
 
 def search_default(model_spec: dict[str, Any], key: str, fallback: Any) -> Any:
     """The search/evaluation default `key` the model's family declares (`register_family`)."""
-    from supernet.registry import family_info, model_entry
-
     return family_info(model_entry(model_spec["name"]).family).search_defaults.get(key, fallback)
 
 
@@ -167,14 +165,10 @@ class CheckpointEvaluatorFactory(EvaluatorFactory):
     def _check_data(self, val_size: int | None, val_seed: int, bn_recalib: int) -> int:
         """Before any output: the lists exist and parse, and the validation subset holds a
         readable clip (`nas.validate`). Returns the number of validation clips used."""
-        from nas.data import fixed_subset
-        from supernet.utils.config import from_dict
-
         cfg = from_dict(DataConfig, self.data, "data.")
         sets = check_data(cfg, ("val", "train") if bn_recalib else ("val",))
         available = len(sets["val"])
         if val_size is not None and val_size > available:
-            from ..log import get_logger
             get_logger().info(f"val_size {val_size}: the validation list "
                               f"({cfg.val_list or cfg.dataset}) has {available} clips; all {available} "
                               "are used and recorded as val_size")
@@ -190,8 +184,6 @@ class CheckpointEvaluatorFactory(EvaluatorFactory):
         return self.spec
 
     def build(self) -> Evaluator:
-        from supernet.training.checkpoint import model_from_checkpoint
-
         model = model_from_checkpoint(self.checkpoint)
         val = load_clip_batches(self.data, "val", self.val_size, self.batch_size, self.val_seed)
         train = (load_clip_batches(self.data, "train", self.bn_recalib * self.batch_size,
@@ -211,8 +203,6 @@ class FewShotEvaluatorFactory(EvaluatorFactory):
     sub-supernet of its part (`FewShotEvaluator`). Arguments as `CheckpointEvaluatorFactory`."""
 
     def __init__(self, folder: str | Path, *args, **kwargs):
-        from ..fewshot import fewshot_folder, load_fewshot
-
         self.folder = str(Path(fewshot_folder(folder) or folder).resolve())
         self.manifest, self.split, ckpts = load_fewshot(folder)
         self.parts = [CheckpointEvaluatorFactory(c, *args, **kwargs) for c in ckpts]
@@ -229,10 +219,6 @@ class FewShotEvaluatorFactory(EvaluatorFactory):
         return self.spec
 
     def build(self):
-        from supernet.training.checkpoint import model_from_checkpoint
-
-        from .evaluator import FewShotEvaluator
-
         f = self.parts[0]
         val = load_clip_batches(f.data, "val", f.val_size, f.batch_size, f.val_seed)
         train = (load_clip_batches(f.data, "train", f.bn_recalib * f.batch_size, f.batch_size, f.val_seed)
@@ -250,8 +236,6 @@ class FewShotEvaluatorFactory(EvaluatorFactory):
 def supernet_factory(checkpoint: str | Path, *args, **kwargs) -> EvaluatorFactory:
     """The evaluator recipe of a ``--checkpoint``: a few-shot folder (`FewShotEvaluatorFactory`)
     or a supernet checkpoint file (`CheckpointEvaluatorFactory`)."""
-    from ..fewshot import fewshot_folder
-
     if fewshot_folder(checkpoint) is not None:
         return FewShotEvaluatorFactory(checkpoint, *args, **kwargs)
     return CheckpointEvaluatorFactory(checkpoint, *args, **kwargs)

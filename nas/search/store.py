@@ -30,6 +30,7 @@ import pandas as pd
 from search_spaces import Arch, SearchSpace
 from search_spaces.errors import InputFileError, OutputError
 
+from ..runfolder import prepare_run_folder
 from ..utils import atomic_write_json, atomic_write_text, read_csv
 from .confidence import binomial_se
 from .outcomes import OUTCOMES_NPZ, ClipLog, load_outcomes, save_outcomes
@@ -182,8 +183,6 @@ def prepare_folder(out: str | Path, config: dict[str, Any], resume: bool) -> Pat
     A folder with a config is reused only with `resume` and an identical config; `resume`
     on a folder without one starts afresh.
     """
-    from ..runfolder import prepare_run_folder
-
     out = Path(out)
     if out.is_dir() and (out / RESULTS_CSV).is_file() and not (out / CONFIG_YAML).is_file():
         raise OutputError(f"{out} holds search results without {CONFIG_YAML}; use another --out")

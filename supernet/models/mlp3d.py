@@ -34,6 +34,8 @@ from ..ops.cycle_fc import CycleFC
 from ..ops.gtm import GTM, GroupedTimeMixing
 from ..ops.layers import DropPath, Mlp, linear_drop_path_rates, reweighted_sum
 from ..registry import RunOption, register_family, register_model
+from ..training.checkpoint import check_finite_weights, safe_load
+from ..training.sampler import step_rng
 
 
 @dataclass(frozen=True)
@@ -404,8 +406,6 @@ def random_gtm_hook(model: nn.Module, prob: float, seed: int = 0):
     computes a random other GTM choice that its own weights cover (type any, S' <= S; only
     shift-token below a shift-token block); otherwise its own. Evaluation is unaffected.
     """
-    from supernet.training.sampler import step_rng
-
     if not 0.0 <= prob <= 1.0:
         raise ConfigError(f"random-GTM probability must be in [0, 1], got {prob}")
     pairs = [(b, b.regularization_choices(net.space)) for net in _mlp3d_paths(model) for b in net.units()]
@@ -478,8 +478,6 @@ def _register_variants() -> None:
 
 def load_2d_state(path: str) -> dict[str, torch.Tensor]:
     """The state dict of a 2D CycleMLP checkpoint, loaded weights-only, in our key layout."""
-    from supernet.training.checkpoint import check_finite_weights, safe_load
-
     raw = safe_load(path, "center_init_from: 2D checkpoint")
     state = raw.get("model", raw) if isinstance(raw, dict) else raw
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

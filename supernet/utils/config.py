@@ -19,7 +19,9 @@ fields the schema uses, so the schema would have to change shape. The coercion i
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
+import re
 import types
 import typing
 from typing import Any, Literal
@@ -220,9 +222,6 @@ __all__ = ["coerce", "ranged", "check_range", "declared_ranges", "from_dict", "t
 def field_comments(cls) -> dict[str, str]:
     """The trailing ``# comment`` of each field line in `cls`'s source: the one-line meaning
     the configuration reference shows."""
-    import inspect
-    import re
-
     try:
         lines = inspect.getsource(cls).splitlines()
     except (OSError, TypeError):

@@ -11,6 +11,7 @@ refusal and a bound on alias expansion.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -32,8 +33,6 @@ class NoSpaceLeft(OSError):
 def _no_space(error: BaseException) -> bool:
     """Whether `error` is a full disk: ENOSPC / EDQUOT, or torch's writer reporting the short
     write it made when its file object failed (``unexpected pos ...``, ``file write failed``)."""
-    import errno
-
     if isinstance(error, OSError):
         return error.errno in (errno.ENOSPC, errno.EDQUOT)
     text = str(error)

@@ -16,6 +16,8 @@ import sys
 import time
 from typing import Any, Iterable, TextIO
 
+from tqdm.auto import tqdm
+
 
 def _format_seconds(s: float) -> str:
     s = int(s)
@@ -113,8 +115,6 @@ def progress(iterable: Iterable | None = None, **kwargs: Any):
     ``file``, ...) plus ``every`` / ``seconds`` for the lines."""
     every, seconds = kwargs.pop("every", None), kwargs.pop("seconds", 30.0)
     if use_bars(kwargs.get("file")):
-        from tqdm.auto import tqdm
-
         kwargs.setdefault("dynamic_ncols", True)
         return tqdm(iterable, **kwargs)
     kwargs.pop("dynamic_ncols", None)

@@ -44,9 +44,9 @@ class OptunaSearch(Strategy):
         raise NotImplementedError
 
     def run(self, ctx) -> Outcome:
-        import optuna
-        from optuna.distributions import CategoricalDistribution
-        from optuna.trial import TrialState
+        import optuna  # lazy: Optuna is heavy and absent on the GPU machines
+        from optuna.distributions import CategoricalDistribution  # lazy: Optuna is heavy and absent on the GPU machines
+        from optuna.trial import TrialState  # lazy: Optuna is heavy and absent on the GPU machines
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         space = ctx.space
@@ -111,7 +111,7 @@ class OptunaTPE(OptunaSearch):
     smoke_params = {"budget": 8, "batch": 3, "startup_trials": 3}
 
     def make_sampler(self, seed: int, constraints):
-        import optuna
+        import optuna  # lazy: Optuna is heavy and absent on the GPU machines
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=self.params["startup_trials"],
                                           constraints_func=constraints)
 
@@ -132,7 +132,7 @@ class OptunaNSGA2(OptunaSearch):
             raise ConfigError(f"strategy {self.name}: population must be >= 2, got {self.params['population']}")
 
     def make_sampler(self, seed: int, constraints):
-        import optuna
+        import optuna  # lazy: Optuna is heavy and absent on the GPU machines
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=self.params["population"],
                                              constraints_func=constraints)
 
