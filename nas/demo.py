@@ -108,7 +108,7 @@ def run_demo(space: str | None = None, out: str | Path | None = None, val_size: 
     from .log import get_logger
     from .pretrain import run_pretrain
     from .search import run_search
-    from .search.cli import resolve_settings, search_setup
+    from .search.setup import resolve_settings, search_setup
     from .runfolder import refuse_foreign
     from .utils import atomic_write_text, choose_threads
     from .validate import check_output_dir

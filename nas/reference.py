@@ -118,30 +118,3 @@ def markdown() -> str:
                                 .DataConfig.SYNTHETIC_ONLY) + "."]
         out.append("")
     return "\n".join(out)
-
-
-def cmd_config(args) -> int:
-    """Show the configuration reference (every key, type, default, allowed values, meaning)."""
-    if args.markdown:
-        print(markdown(), end="")
-        return 0
-    instance = resolved(args.schema, args.config, args.set)
-    print(defaults_yaml(args.schema, instance) if args.defaults else reference_table(args.schema, instance),
-          end="" if args.defaults else "\n")
-    return 0
-
-
-def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("config", help=cmd_config.__doc__, description=__doc__)
-    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    s = sub.add_parser("show", help="print the reference of a config schema", description=__doc__)
-    s.add_argument("schema", nargs="?", default="run", choices=list(SCHEMAS),
-                   help="which config (default run: the config of nas pretrain / train / data check)")
-    s.add_argument("--defaults", action="store_true", help="print a YAML file of every key at its default, "
-                   "with its meaning, instead of the table")
-    s.add_argument("--markdown", action="store_true", help="print the docs/config.md page (every schema)")
-    s.add_argument("--config", help="show this config file's resolved values instead of the defaults")
-    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="show the values with this override, e.g. --set data.dataset=video-list "
-                        "--set data.train_list=train.txt (the defaults for real video)")
-    s.set_defaults(func=cmd_config)
