@@ -10,11 +10,10 @@ from ..validate import check_output_file
 
 NAME = "data"
 HELP = "inspect datasets: nas data check"
+SPLIT_CHOICES = ("train", "val", "all")
 
 
 def add_arguments(p) -> None:
-    from ..data.check import SPLIT_CHOICES          # lazy: the data package imports torch
-
     c = p.add_command("check", help="scan a run config's dataset: readable samples, frame counts, fps, sizes; "
                                     "CSV report", description=module_doc("nas.data.check"))
     c.add_argument("--config", required=True, help="YAML run config (see experiments/configs)")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from . import module_doc
+from ..deploy import FORMATS, PARITY_TOL
 from ..utils import parse_size
 from .options import Option, add_options
 
@@ -11,8 +12,6 @@ DESCRIPTION = module_doc("nas.deploy.export")
 
 
 def add_arguments(p) -> None:
-    from ..deploy.export import FORMATS, PARITY_TOL     # lazy: the export module imports torch
-
     add_options(p, [
         Option("--checkpoint", "supernet checkpoint (nas pretrain) or a standalone one (nas train's model.pt)",
                required=True),

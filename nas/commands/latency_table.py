@@ -8,6 +8,7 @@ from search_spaces import shorten
 from search_spaces.errors import OutputError, VidnasInputError
 
 from . import module_doc
+from ..costs import CLOCKS, RUNTIMES
 from ..utils import format_table, parse_size
 from ..validate import check_checkpoint, check_device, check_output_dir
 from .options import Option, add_options
@@ -18,8 +19,6 @@ DESCRIPTION = module_doc("nas.costs.latency")
 
 
 def add_arguments(p) -> None:
-    from ..costs.latency import CLOCKS, RUNTIMES    # lazy: the latency module imports torch
-
     add_options(p, [
         Option("--model", "registered model name (see `nas models`)"),
         Option("--checkpoint", "take the model spec (kwargs included) from a supernet checkpoint"),

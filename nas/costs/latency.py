@@ -50,13 +50,12 @@ from .base import TableKey
 from .unit_table import sum_unit_table
 from ..utils import atomic_write_json, read_json
 from ..validate import DEVICE_RE
+from . import CLOCKS, RUNTIMES
 
 LUT_FORMAT = "vidnas-latency-table-v1"
-RUNTIMES = ("torch", "onnxruntime")
 
 
 # ---- timing ---------------------------------------------------------------------------------
-CLOCKS = ("wall", "cpu")
 
 
 def median_ms(fn: Callable[[], Any], min_run_time: float = 0.2, threads: int = 1, warmup: int = 3,

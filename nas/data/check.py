@@ -38,7 +38,6 @@ from .base import BadSampleError
 
 COLUMNS = ("split", "index", "path", "label", "readable", "error", "frames", "fps",
            "duration_s", "width", "height", "keyframes", "short")
-SPLIT_CHOICES = ("train", "val", "all")
 
 _STATE: dict = {}                   # per worker process: the datasets, the options
 

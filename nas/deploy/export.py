@@ -55,6 +55,7 @@ from search_spaces.errors import ConfigError, InputFileError, InputNotFoundError
 from supernet.ops.four_d import deploy_network
 
 from ..log import get_logger
+from . import FORMATS, PARITY_TOL
 from ..provenance import file_sha256, library_versions
 from ..runfolder import KIND_FILE, check_run_folder, folder_kind, mark_folder
 from ..utils import atomic_write_json, config_diff, read_json
@@ -64,11 +65,9 @@ from .torchscript import write_torchscript
 
 EXPORT_FORMAT = "vidnas-export-v1"
 LOG = get_logger("export")
-FORMATS = ("state_dict", "torchscript", "onnx")
 MANIFEST, ARCH_JSON, MODEL_JSON, WEIGHTS = "export.json", "arch.json", "model.json", "weights.pt"
 FILES = {"torchscript": "model.ts", "onnx": "model.onnx"}
 RUNTIME_OF = {"state_dict": "torch", "torchscript": "torchscript", "onnx": "onnx"}
-PARITY_TOL = 1e-4                     # max abs difference allowed by --check (fp32)
 
 
 # ---- loading a network and an architecture ------------------------------------------------
