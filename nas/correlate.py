@@ -245,12 +245,7 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
                         "estimated_loss": res.loss, "real_acc": float("nan")}
         save()
     if estimates_only:
-        frame = pd.read_csv(table_path)
-        print(format_table([(r.arch, f"{r.gflops:.4f}", f"{r.estimated_acc:.2f}") for r in frame.itertuples()],
-                           ["architecture", "GFLOPs", "estimated top-1 (%)"]))
-        print(f"estimates of {len(frame)} architectures: {table_path}; run the same command without "
-              "--estimates-only to train them and correlate")
-        return frame
+        return pd.read_csv(table_path)
 
     def seed_of(run: RunConfig, s):
         return run.train.seed if s is None else s
@@ -331,23 +326,37 @@ def ranking_stats(frame: pd.DataFrame, k: int = PRECISION_K) -> pd.DataFrame:
 
 
 def write_stats(frame: pd.DataFrame, out: Path) -> pd.DataFrame:
-    """The ranking statistics: printed, ``correlation_stats.csv``, and Fig. 6."""
+    """The ranking statistics: ``correlation_stats.csv`` and Fig. 6; returns them."""
     from .plots import plot_correlation
 
     table = ranking_stats(frame)
     atomic_write_text(out / "correlation_stats.csv", table.to_csv(index=False))
-    print(format_table([(r.measure, f"{r.value:.3f}",
-                         "" if pd.isna(r.ci95_low) else f"[{r.ci95_low:.3f}, {r.ci95_high:.3f}]", r.n)
-                        for r in table.itertuples()],
-                       ["measure", "value", "bootstrap 95% CI", "archs"], align="lrll"))
-    note = precision_left_out(len(frame))
-    if note:
-        print(note)
-    print(format_table([(r.arch, f"{r.gflops:.4f}", f"{r.estimated_acc:.2f}", f"{r.real_acc:.2f}")
-                        for r in frame.itertuples()],
-                       ["architecture", "GFLOPs", "estimated top-1 (%)", "real top-1 (%)"]))
     plot_correlation(frame, out / "fig6_correlation")
     return table
+
+
+def estimates_text(frame: pd.DataFrame, table_path: str | Path) -> str:
+    """What ``nas correlate --estimates-only`` shows: each architecture's estimate."""
+    return (format_table([(r.arch, f"{r.gflops:.4f}", f"{r.estimated_acc:.2f}") for r in frame.itertuples()],
+                         ["architecture", "GFLOPs", "estimated top-1 (%)"])
+            + f"\nestimates of {len(frame)} architectures: {table_path}; run the same command without "
+              "--estimates-only to train them and correlate")
+
+
+def report_text(frame: pd.DataFrame, stats: pd.DataFrame) -> str:
+    """What ``nas correlate`` shows at the end: the ranking statistics with their CIs, then
+    each architecture's estimated and real accuracy."""
+    parts = [format_table([(r.measure, f"{r.value:.3f}",
+                            "" if pd.isna(r.ci95_low) else f"[{r.ci95_low:.3f}, {r.ci95_high:.3f}]", r.n)
+                           for r in stats.itertuples()],
+                          ["measure", "value", "bootstrap 95% CI", "archs"], align="lrll")]
+    note = precision_left_out(len(frame))
+    if note:
+        parts.append(note)
+    parts.append(format_table([(r.arch, f"{r.gflops:.4f}", f"{r.estimated_acc:.2f}", f"{r.real_acc:.2f}")
+                               for r in frame.itertuples()],
+                              ["architecture", "GFLOPs", "estimated top-1 (%)", "real top-1 (%)"]))
+    return "\n".join(parts)
 
 
 def correlate_summary(out: str | Path) -> dict[str, Any]:
