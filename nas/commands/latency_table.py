@@ -38,8 +38,9 @@ def add_arguments(p) -> None:
     ])
 
 
-def check_latency_args(args) -> None:
-    """`nas latency-table`: numbers, device, the checkpoint and the --out file's folder."""
+def check_latency_args(args) -> dict | None:
+    """`nas latency-table`: numbers, device, the checkpoint and the --out file's folder; the
+    checkpoint it loaded (None with --model), handed on so that it is read once."""
     for name in ("batch", "threads", "repeats"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -49,12 +50,12 @@ def check_latency_args(args) -> None:
     if not (math.isfinite(args.min_run_time) and args.min_run_time > 0):
         raise VidnasInputError(f"--min-run-time must be a positive number of seconds, got {args.min_run_time}")
     check_device(args.device, "--device")
-    if args.checkpoint:
-        check_checkpoint(args.checkpoint, "--checkpoint", weights=False)
+    ckpt = check_checkpoint(args.checkpoint, "--checkpoint", weights=False) if args.checkpoint else None
     out = Path(args.out)
     if out.is_dir() or not out.name:
         raise OutputError(f"--out {shorten(args.out)} is a folder; give a JSON file path")
     check_output_dir(out.parent if str(out.parent) else ".", "--out folder")
+    return ckpt
 
 
 
@@ -62,17 +63,16 @@ def run(args) -> int:
     import torch                                     # lazy: fast start
 
     from supernet.registry import build_from_spec, build_model, model_entry   # lazy: fast start (torch)
-    from supernet.training.checkpoint import load_checkpoint                 # lazy: fast start (torch)
 
     from ..costs.latency import build_latency_table  # lazy: fast start (torch)
 
     if bool(args.model) == bool(args.checkpoint):
         raise VidnasInputError("pass exactly one of --model M or --checkpoint S.pt (the model spec of a supernet)")
-    check_latency_args(args)                                      # before any timing or output
+    ckpt = check_latency_args(args)                               # before any timing or output
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.checkpoint:
-        spec = dict(load_checkpoint(args.checkpoint)["model_spec"])
+        spec = dict(ckpt["model_spec"])
         if args.input is not None:
             spec["input_size"] = list(parse_size(args.input))
         model = build_from_spec(spec)
