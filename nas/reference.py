@@ -19,6 +19,7 @@ from search_spaces.errors import ConfigError
 
 from supernet.utils.config import schema_reference
 
+from .compat import load_config
 from .utils import format_table
 
 # schema name -> (module, class, what it configures)
@@ -46,11 +47,10 @@ def resolved(name: str, path: str | None = None, overrides: list[str] | None = N
     if not path and not overrides:
         return None
     if name == "run":
-        from .config import load_run_config
+        from .config import load_run_config                  # lazy: fast start (torch)
         return load_run_config(path, overrides)
-    from .compat import load_config
     if name == "search":
-        from .search.settings import load_search_settings
+        from .search.settings import load_search_settings    # lazy: fast start (torch)
         return load_search_settings(path, overrides)
     return load_config(schema_class(name), name, path, overrides)
 
@@ -86,7 +86,7 @@ def defaults_yaml(name: str, instance=None) -> str:
 def real_video_defaults() -> list[tuple[str, Any, Any]]:
     """(key, synthetic-temporal default, video-list default) of the data keys whose default
     depends on the dataset."""
-    from .data.config import DataConfig
+    from .data.config import DataConfig                      # lazy: fast start (torch)
 
     synthetic, video = DataConfig(), DataConfig(dataset="video-list", train_list="train.txt")
     return [(k, getattr(synthetic, k), getattr(video, k)) for k in ("flip", "scale")

@@ -40,17 +40,20 @@ from typing import Any, Callable, ClassVar
 
 import torch
 from torch import nn
+from torch.utils import benchmark
 
 from search_spaces import Arch, shorten
 from search_spaces.errors import InputFileError, VidnasInputError
+from supernet.ops.four_d import layer_inputs, lower_unit, natively_4d
+from supernet.utils.progress import progress as progress_bar
 
 from ..deploy.onnx import OnnxRunner, write_onnx
 from ..provenance import library_versions, machine_info
-from .base import TableKey
-from .unit_table import sum_unit_table
 from ..utils import atomic_write_json, read_json
 from ..validate import DEVICE_RE
 from . import CLOCKS, RUNTIMES
+from .base import TableKey
+from .unit_table import sum_unit_table
 
 LUT_FORMAT = "vidnas-latency-table-v1"
 
@@ -68,8 +71,6 @@ def median_ms(fn: Callable[[], Any], min_run_time: float = 0.2, threads: int = 1
     time: with one thread it is the latency on an idle core without the time the OS gave to
     other processes, the steady figure on a busy machine (more threads would run outside
     the calling thread, so it needs ``threads=1``)."""
-    from torch.utils import benchmark
-
     if clock not in CLOCKS:
         raise VidnasInputError(f"unknown clock {clock!r}; allowed: {', '.join(CLOCKS)}")
     if clock == "cpu" and threads != 1:
@@ -105,8 +106,6 @@ def choice_sweep(space) -> list[Arch]:
 def network_pieces(model, input_size, batch: int = 1, device="cpu", seed: int = 0) -> list[Piece]:
     """Every fixed part once and every (unit, choice) once, each with the input the exported
     network gives it on a random clip (fixed parts first, in network order)."""
-    from supernet.ops.four_d import layer_inputs
-
     gen = torch.Generator().manual_seed(seed)
     clip = torch.randn(batch, 3, *input_size, generator=gen).to(device)
     pieces: list[Piece] = []
@@ -138,9 +137,6 @@ def _torch_runner(module: nn.Module, x: torch.Tensor) -> Callable[[], Any]:
 
 
 def _onnx_runner(piece: Piece, folder: Path, threads: int) -> Callable[[], Any]:
-    from supernet.ops.four_d import lower_unit, natively_4d
-
-
     module = copy.deepcopy(piece.module).cpu().eval()
     x = piece.x.cpu()
     if piece.unit is not None and natively_4d(module):
@@ -301,5 +297,4 @@ def build_latency_table(model, input_size, batch: int = 1, device: str = "cpu", 
 def _progress(items, show: bool, desc: str | None):
     if not show or desc is None:
         return items
-    from supernet.utils.progress import progress as progress_bar
     return progress_bar(items, desc=desc, unit="piece", file=sys.stderr, leave=False)

@@ -30,10 +30,13 @@ import os
 import time
 from dataclasses import dataclass
 
-from search_spaces.errors import ConfigError, InputNotFoundError
+import torch
 
+from nas.utils import atomic_write_text
+from search_spaces.errors import ConfigError, InputNotFoundError
 from supernet.utils.progress import progress as progress_bar
 
+from . import build_dataset
 from .base import BadSampleError
 
 COLUMNS = ("split", "index", "path", "label", "readable", "error", "frames", "fps",
@@ -62,8 +65,6 @@ class CheckSummary:
 def run_check(cfg, split: str = "all", workers: int = 1, full: bool = False,
               progress: bool = True) -> CheckSummary:
     """Probe every sample of `split` (train, val or all) of the `DataConfig` `cfg`."""
-    from . import build_dataset
-
     if cfg.is_synthetic:
         raise ConfigError(f"data.dataset={cfg.dataset!r} is generated, there is nothing to check; "
                           f"nas data check reads video-list and frame-folder datasets")
@@ -97,8 +98,6 @@ def run_check(cfg, split: str = "all", workers: int = 1, full: bool = False,
 
 
 def _init(datasets, full, span) -> None:
-    import torch
-
     torch.set_num_threads(1)
     _STATE.update(datasets=datasets, full=full, span=span)
 
@@ -126,8 +125,6 @@ def _probe(task) -> dict:
 
 
 def write_report(path: str, rows: list[dict]) -> None:
-    from nas.utils import atomic_write_text
-
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, COLUMNS, lineterminator="\n")
     writer.writeheader()

@@ -43,6 +43,8 @@ Loading back: `load_export(DIR)` rebuilds the PyTorch network (evaluation, fine-
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -53,13 +55,15 @@ from torch import nn
 from search_spaces import parse_arch_arg, shorten
 from search_spaces.errors import ConfigError, InputFileError, InputNotFoundError, OutputError, VidnasInputError
 from supernet.ops.four_d import deploy_network
+from supernet.registry import build_from_spec
+from supernet.training.checkpoint import atomic_torch_save, check_finite_weights, check_weights, model_from_checkpoint, safe_load
 
 from ..log import get_logger
-from . import FORMATS, PARITY_TOL
 from ..provenance import file_sha256, library_versions
 from ..runfolder import KIND_FILE, check_run_folder, folder_kind, mark_folder
 from ..utils import atomic_write_json, config_diff, read_json
 from ..validate import check_checkpoint
+from . import FORMATS, PARITY_TOL
 from .onnx import ONNX_OPSET, OnnxRunner, require_onnx, write_onnx
 from .torchscript import write_torchscript
 
@@ -74,8 +78,6 @@ RUNTIME_OF = {"state_dict": "torch", "torchscript": "torchscript", "onnx": "onnx
 def fixed_network(checkpoint: str | Path, arch: str | None = None):
     """(fixed network in eval mode, its architecture) from a supernet checkpoint and `arch`,
     or from a standalone checkpoint (`nas train`'s model.pt; `arch` optional)."""
-    from supernet.training.checkpoint import model_from_checkpoint
-
     model = model_from_checkpoint(checkpoint)
     if getattr(model, "space", None) is None:
         raise VidnasInputError(f"{checkpoint} holds {model.spec['name']}, which has no search space to export from")
@@ -122,8 +124,6 @@ def load_export(folder: str | Path, runtime: str = "torch", threads: int | None 
     folder = Path(folder)
     manifest = read_export(folder)
     if runtime == "torch":
-        from supernet.training.checkpoint import check_weights, safe_load
-
         state = safe_load(folder / WEIGHTS, "export weights")
         return check_weights(manifest["model_spec"], state, f"export {folder}").eval()
     if runtime not in FILES:
@@ -148,8 +148,6 @@ def export_state_dict(folder: str | Path, model_name: str, arch: str | None) -> 
     if spec["name"] != model_name:
         raise VidnasInputError(f"export {folder} holds {spec['name']}, not {model_name}")
     if arch is not None:
-        from supernet.registry import build_from_spec
-
         try:
             with torch.device("meta"):
                 space = build_from_spec(spec).space
@@ -158,7 +156,6 @@ def export_state_dict(folder: str | Path, model_name: str, arch: str | None) -> 
                                  f"{(str(e).splitlines() or [type(e).__name__])[0][:200]}") from None
         if space.parse(arch) != space.parse(spec.get("arch")):
             raise VidnasInputError(f"export {folder} holds the architecture {spec['arch']}, not {arch}")
-    from supernet.training.checkpoint import check_finite_weights, safe_load
 
     state = safe_load(Path(folder) / WEIGHTS, "export weights")
     if not isinstance(state, dict):
@@ -206,8 +203,6 @@ EXPORT_FILES = {MANIFEST, ARCH_JSON, MODEL_JSON, WEIGHTS, *FILES.values()}
 def _partial_folder(out: Path) -> Path:
     """The temporary folder beside `out` a new export is written into (emptied first: a
     killed export's leftover)."""
-    import shutil
-
     work = out.parent / f".{out.name}.partial-export"
     if work.is_dir() and not work.is_symlink():
         shutil.rmtree(work)
@@ -219,8 +214,6 @@ def _move_into_place(work: Path, out: Path) -> None:
     """Rename the complete export `work` to `out`; when `out` exists (an empty folder, one
     holding only its marker or a killed export's files, or a symlink to one), move the files
     into it with export.json last and remove `work`."""
-    import os
-
     if not out.exists() and not out.is_symlink():
         os.replace(work, out)
         return
@@ -238,8 +231,6 @@ def run_export(checkpoint: str | Path, arch: str | None, out: str | Path, fmt: s
     """Write an export folder (module docstring); returns its manifest (with ``check`` results
     when asked: max abs differences at batch 1 and `batch`). The check's line goes to `log`,
     else to the ``vidnas`` logger."""
-    from supernet.training.checkpoint import atomic_torch_save
-
 
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; allowed: {', '.join(FORMATS)}")

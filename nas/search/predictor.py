@@ -37,7 +37,9 @@ from torch import nn
 
 from search_spaces import Arch, SearchSpace, build_space, shorten
 from search_spaces.errors import ConfigError, DataError, InputFileError, InputNotFoundError
+from supernet.training.checkpoint import atomic_torch_save, safe_load
 
+from ..stats import correlations
 from ..utils import read_json
 from .store import complete_rows, read_results
 
@@ -154,7 +156,6 @@ class Predictor:
                 "fitted_on": self.fitted_on, "target": "top1_pct", "features": self.features}
 
     def save(self, path: str | Path) -> None:
-        from supernet.training.checkpoint import atomic_torch_save
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         atomic_torch_save(self.to_dict(), path)
 
@@ -163,8 +164,6 @@ class Predictor:
         """A predictor file, loaded weights-only (`supernet.training.checkpoint.safe_load`: a
         file that needs anything beyond tensors and plain values is "not a vidnas file, or
         unsafe to load", never torch's advice); one-line errors for a foreign or damaged file."""
-        from supernet.training.checkpoint import safe_load
-
         try:
             data = safe_load(path, "predictor")
         except InputNotFoundError:                  # (a FileNotFoundError too: as it is)
@@ -261,8 +260,6 @@ def training_rows(results: str | Path) -> tuple[list[str], np.ndarray]:
 
 def rank_report(predicted: np.ndarray, actual: np.ndarray) -> dict[str, Any]:
     """Kendall τ / Spearman ρ (bootstrap 95% CIs, `nas.stats`) and RMSE of predictions."""
-    from ..stats import correlations
-
     out: dict[str, Any] = {"n": int(len(actual)),
                            "rmse": float(np.sqrt(np.mean((predicted - actual) ** 2)))}
     for c in correlations(predicted, actual):
