@@ -32,15 +32,18 @@ from .config import RunConfig, read_stored_config
 from .costs.unit_table import load_or_build_cost_table
 from .fewshot import supernet_checkpoint
 from .initialise import check_init_from
+from .log import get_logger
 from .plots import plot_correlation
 from .runfolder import check_run_folder, drop_key, prepare_run_folder, stored_value
+from .search import evaluator as search_evaluator   # (through the module: tests wrap EvalRequest)
 from .search.confidence import binomial_se
-from .search.evaluator import EvalRequest
 from .search.recipes import supernet_factory
 from .stats import correlations, precision_at_k, regret, seed_ceiling
 from . import train as standalone      # (called through the module: tests replace run_train)
 from .utils import atomic_write_text, config_diff, format_table
 from .validate import check_data, check_device, check_output_dir, check_run_options, drop_write_paths
+
+LOG = get_logger("correlate")
 
 
 @dataclass
@@ -231,14 +234,16 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
         if str(a) in rows and pd.notna(rows[str(a)].get("estimated_acc")):
             continue
         evaluator = evaluator or factory.build()
-        res = evaluator.evaluate(EvalRequest(arch=str(a)))
+        res = evaluator.evaluate(search_evaluator.EvalRequest(arch=str(a)))
         rows[str(a)] = {"index": i, "arch": str(a), "canonical_arch": str(space.canonical(a)),
                         "gflops": table.gflops(a), "params_M": table.params(a) / 1e6,
                         "estimated_acc": res.top1, "estimated_se": binomial_se(res.correct, res.total),
                         "estimated_loss": res.loss, "real_acc": float("nan")}
         save()
     if estimates_only:
-        return pd.read_csv(table_path)
+        frame = pd.read_csv(table_path)
+        LOG.info(estimates_text(frame, table_path))
+        return frame
 
     def seed_of(run: RunConfig, s):
         return run.train.seed if s is None else s
@@ -318,9 +323,11 @@ def ranking_stats(frame: pd.DataFrame, k: int = PRECISION_K) -> pd.DataFrame:
 
 
 def write_stats(frame: pd.DataFrame, out: Path) -> pd.DataFrame:
-    """The ranking statistics: ``correlation_stats.csv`` and Fig. 6; returns them."""
+    """The ranking statistics: ``correlation_stats.csv``, the report on the ``vidnas`` logger,
+    and Fig. 6; returns them."""
     table = ranking_stats(frame)
     atomic_write_text(out / "correlation_stats.csv", table.to_csv(index=False))
+    LOG.info(report_text(frame, table))
     plot_correlation(frame, out / "fig6_correlation")
     return table
 

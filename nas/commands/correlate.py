@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from pathlib import Path
 
 from ..compat import load_config
 from .common import route_overrides
@@ -66,17 +65,10 @@ def correlate_config(args):
 
 
 def run(args) -> int:
-    import pandas as pd                              # lazy: fast start
-
-    from ..correlate import estimates_text, report_text, run_correlate   # lazy: fast start (torch)
+    from ..correlate import run_correlate           # lazy: fast start (torch)
 
     cfg = correlate_config(args)
-    frame = run_correlate(cfg, ray=args.ray or bool(args.ray_address), ray_address=args.ray_address,
-                          cpus_per_trial=args.cpus_per_trial, estimates_only=args.estimates_only,
-                          progress=not args.no_progress)
-    out = Path(cfg.out).expanduser()
-    if args.estimates_only:
-        print(estimates_text(frame, out / "correlation.csv"))
-    else:
-        print(report_text(frame, pd.read_csv(out / "correlation_stats.csv")))
+    run_correlate(cfg, ray=args.ray or bool(args.ray_address), ray_address=args.ray_address,
+                  cpus_per_trial=args.cpus_per_trial, estimates_only=args.estimates_only,
+                  progress=not args.no_progress)           # (its tables go to the vidnas logger)
     return 0
