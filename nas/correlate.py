@@ -25,13 +25,25 @@ import pandas as pd
 from search_spaces import Arch, arch_texts
 from search_spaces.errors import ConfigError, InputFileError, OutputError
 from supernet.utils.config import apply_overrides, from_dict, ranged, to_dict
+from supernet.utils.progress import progress as progress_bar
 
 from .compat import load
 from .config import RunConfig, read_stored_config
+from .costs.unit_table import load_or_build_cost_table
+from .fewshot import supernet_checkpoint
+from .initialise import check_init_from
+from .log import get_logger
+from .plots import plot_correlation
+from .runfolder import check_run_folder, drop_key, prepare_run_folder, stored_value
+from .search import evaluator as search_evaluator   # (through the module: tests wrap EvalRequest)
 from .search.confidence import binomial_se
+from .search.recipes import supernet_factory
 from .stats import correlations, precision_at_k, regret, seed_ceiling
+from . import train as standalone      # (called through the module: tests replace run_train)
 from .utils import atomic_write_text, config_diff, format_table
-from .validate import drop_write_paths
+from .validate import check_data, check_device, check_output_dir, check_run_options, drop_write_paths
+
+LOG = get_logger("correlate")
 
 
 @dataclass
@@ -122,13 +134,11 @@ def run_dir(runs: Path, arch: str, seed: int) -> Path:
 def _train_one(run_config: dict, threads: int | None = None, progress: bool = True) -> float:
     """Train (or resume, or reuse) one standalone run; returns its top-1 (%). A finished run
     is reused only if it was trained with this config (one-line error otherwise)."""
-    from .train import load_eval, run_train
-
     cfg = from_dict(RunConfig, run_config)
     if threads:      # the trial's CPU share wins over the config's thread count (oversubscribed
         cfg.train.threads = threads     # OpenMP threads on a shared CPU run many times slower)
     out = Path(cfg.output_dir)
-    done = load_eval(out)
+    done = standalone.load_eval(out)
     if done is not None:
         stored = out / "config.yaml"
         diff = config_diff(_comparable(read_stored_config(stored)), _comparable(cfg.to_dict())) \
@@ -138,7 +148,7 @@ def _train_one(run_config: dict, threads: int | None = None, progress: bool = Tr
                               "another runs folder")
         return done["top1"]
     resume = (out / "checkpoints" / "last.pt").exists()
-    return run_train(cfg, resume=resume, quiet=True, progress=progress)["top1"]
+    return standalone.run_train(cfg, resume=resume, quiet=True, progress=progress)["top1"]
 
 
 RESULT_NEUTRAL_KEYS = ("output_dir", "train.threads", "train.eval_every", "train.eval_clips", "train.tensorboard")
@@ -148,8 +158,6 @@ def _comparable(run: dict) -> dict:
     """A run config without the keys that do not change the result: where the run lives,
     extra validation passes (bit-identical weights) and the thread count (the order of float
     sums only: weights equal to float precision); both tested."""
-    from .runfolder import drop_key
-
     out = copy.deepcopy(run)
     for key in RESULT_NEUTRAL_KEYS:
         drop_key(out, key)
@@ -158,8 +166,8 @@ def _comparable(run: dict) -> dict:
 
 def _train_on_ray(jobs: list[tuple[int, dict]], address: str | None, cpus_per_trial: int) -> None:
     """One Ray Tune trial per architecture still to train."""
-    import ray
-    from ray import tune
+    import ray                                       # lazy: optional dependency (ray)
+    from ray import tune                             # lazy: optional dependency (ray)
 
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
@@ -182,17 +190,6 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
     """Estimate, train and correlate; returns the per-architecture table. `estimates_only`
     stops after the shared-weight estimates (``correlation.csv`` with ``real_acc`` empty):
     the same folder, rerun without it, trains and correlates."""
-    from supernet.utils.progress import progress as progress_bar
-
-    from .costs.unit_table import load_or_build_cost_table
-    from .search.evaluator import EvalRequest
-    from .fewshot import supernet_checkpoint
-    from .search.recipes import supernet_factory
-
-    from .runfolder import check_run_folder, prepare_run_folder
-    from .initialise import check_init_from
-    from .validate import check_data, check_device, check_output_dir, check_run_options
-
     cfg.validate()                                # everything below is checked before any output
     cfg.archs = [t for a in cfg.archs                # files: their architectures
                  for t in (arch_texts(a, "--archs") if isinstance(a, str) else [a])]
@@ -207,7 +204,6 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
         check_init_from(probe)                    # (another model's checkpoint named, before any output)
         check_run_options(probe)
     if cfg.bn_recalib is None:                    # resume keeps the folder's value; else the family's
-        from .runfolder import stored_value
         stored = stored_value(out, "correlate", "bn_recalib")
         cfg.bn_recalib = stored if isinstance(stored, int) and not isinstance(stored, bool) else None
     factory = supernet_factory(cfg.checkpoint, cfg.val_size, cfg.batch_size, cfg.seed,
@@ -238,7 +234,7 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
         if str(a) in rows and pd.notna(rows[str(a)].get("estimated_acc")):
             continue
         evaluator = evaluator or factory.build()
-        res = evaluator.evaluate(EvalRequest(arch=str(a)))
+        res = evaluator.evaluate(search_evaluator.EvalRequest(arch=str(a)))
         rows[str(a)] = {"index": i, "arch": str(a), "canonical_arch": str(space.canonical(a)),
                         "gflops": table.gflops(a), "params_M": table.params(a) / 1e6,
                         "estimated_acc": res.top1, "estimated_se": binomial_se(res.correct, res.total),
@@ -246,10 +242,7 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
         save()
     if estimates_only:
         frame = pd.read_csv(table_path)
-        print(format_table([(r.arch, f"{r.gflops:.4f}", f"{r.estimated_acc:.2f}") for r in frame.itertuples()],
-                           ["architecture", "GFLOPs", "estimated top-1 (%)"]))
-        print(f"estimates of {len(frame)} architectures: {table_path}; run the same command without "
-              "--estimates-only to train them and correlate")
+        LOG.info(estimates_text(frame, table_path))
         return frame
 
     def seed_of(run: RunConfig, s):
@@ -269,10 +262,9 @@ def run_correlate(cfg: CorrelateConfig, ray: bool = False, ray_address: str | No
         _train_on_ray([(i, run) for i, run in enumerate(todo)], ray_address, cpus_per_trial)
     for run in progress_bar(todo if not ray else [], desc="standalone trainings", unit="run", disable=not progress):
         _train_one(run, progress=progress)
-    from .train import load_eval
     real: dict[str, dict[int, dict]] = {}
     for arch, s, run in runs:
-        real.setdefault(arch, {})[s] = load_eval(run.output_dir)
+        real.setdefault(arch, {})[s] = standalone.load_eval(run.output_dir)
     for arch, by_seed in real.items():
         top1 = [r["top1"] for r in by_seed.values()]
         rows[arch]["real_acc"] = sum(top1) / len(top1)
@@ -331,23 +323,37 @@ def ranking_stats(frame: pd.DataFrame, k: int = PRECISION_K) -> pd.DataFrame:
 
 
 def write_stats(frame: pd.DataFrame, out: Path) -> pd.DataFrame:
-    """The ranking statistics: printed, ``correlation_stats.csv``, and Fig. 6."""
-    from .plots import plot_correlation
-
+    """The ranking statistics: ``correlation_stats.csv``, the report on the ``vidnas`` logger,
+    and Fig. 6; returns them."""
     table = ranking_stats(frame)
     atomic_write_text(out / "correlation_stats.csv", table.to_csv(index=False))
-    print(format_table([(r.measure, f"{r.value:.3f}",
-                         "" if pd.isna(r.ci95_low) else f"[{r.ci95_low:.3f}, {r.ci95_high:.3f}]", r.n)
-                        for r in table.itertuples()],
-                       ["measure", "value", "bootstrap 95% CI", "archs"], align="lrll"))
-    note = precision_left_out(len(frame))
-    if note:
-        print(note)
-    print(format_table([(r.arch, f"{r.gflops:.4f}", f"{r.estimated_acc:.2f}", f"{r.real_acc:.2f}")
-                        for r in frame.itertuples()],
-                       ["architecture", "GFLOPs", "estimated top-1 (%)", "real top-1 (%)"]))
+    LOG.info(report_text(frame, table))
     plot_correlation(frame, out / "fig6_correlation")
     return table
+
+
+def estimates_text(frame: pd.DataFrame, table_path: str | Path) -> str:
+    """What ``nas correlate --estimates-only`` shows: each architecture's estimate."""
+    return (format_table([(r.arch, f"{r.gflops:.4f}", f"{r.estimated_acc:.2f}") for r in frame.itertuples()],
+                         ["architecture", "GFLOPs", "estimated top-1 (%)"])
+            + f"\nestimates of {len(frame)} architectures: {table_path}; run the same command without "
+              "--estimates-only to train them and correlate")
+
+
+def report_text(frame: pd.DataFrame, stats: pd.DataFrame) -> str:
+    """What ``nas correlate`` shows at the end: the ranking statistics with their CIs, then
+    each architecture's estimated and real accuracy."""
+    parts = [format_table([(r.measure, f"{r.value:.3f}",
+                            "" if pd.isna(r.ci95_low) else f"[{r.ci95_low:.3f}, {r.ci95_high:.3f}]", r.n)
+                           for r in stats.itertuples()],
+                          ["measure", "value", "bootstrap 95% CI", "archs"], align="lrll")]
+    note = precision_left_out(len(frame))
+    if note:
+        parts.append(note)
+    parts.append(format_table([(r.arch, f"{r.gflops:.4f}", f"{r.estimated_acc:.2f}", f"{r.real_acc:.2f}")
+                               for r in frame.itertuples()],
+                              ["architecture", "GFLOPs", "estimated top-1 (%)", "real top-1 (%)"]))
+    return "\n".join(parts)
 
 
 def correlate_summary(out: str | Path) -> dict[str, Any]:

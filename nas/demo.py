@@ -21,17 +21,32 @@ chosen from the core count and the load at start (`nas.utils.choose_threads`) an
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import torch
+import yaml
 
 from search_spaces.errors import ConfigError, InputNotFoundError
+from supernet.registry import demo_families, family_info
+
+from . import plots
+from .config import load_run_config
+from .log import get_logger
+from .pretrain import run_pretrain
+from .runfolder import refuse_foreign
+from .search import run_search
+from .search.setup import resolve_settings, search_setup
+from .utils import atomic_write_text, choose_threads
+from .validate import check_output_dir
 
 CONFIGS = Path(__file__).resolve().parent / "configs"      # package data (setup.cfg package_data)
 
 
 def _declared_path(space: str) -> Path:
-    from supernet.registry import family_info
-
     path = Path(family_info(space).demo_config)
     return path if path.is_absolute() else CONFIGS / path
 
@@ -39,8 +54,6 @@ def _declared_path(space: str) -> Path:
 def demo_spaces() -> list[str]:
     """Families that declare a demo config which exists here, in registration order: the
     `nas demo --space` choices (a family whose config is missing is not offered)."""
-    from supernet.registry import demo_families
-
     return [s for s in demo_families() if _declared_path(s).is_file()]
 
 
@@ -79,8 +92,6 @@ class DemoConfig:
 def demo_config_path(space: str) -> Path:
     """The pretraining config the family `space` declares for the demo
     (`supernet.registry.register_family(demo_config=...)`)."""
-    from supernet.registry import demo_families
-
     if space not in demo_families():
         raise ConfigError(f"unknown demo space {space!r}; allowed: {', '.join(demo_spaces())}")
     path = _declared_path(space)
@@ -96,23 +107,6 @@ def run_demo(space: str | None = None, out: str | Path | None = None, val_size: 
     """Pretrain, search and plot; returns the best architecture and its figures. `threads`:
     torch threads (None: the config's ``train.threads`` if `pretrain_overrides` set it, else
     chosen from the cores and the load, `nas.utils.choose_threads`)."""
-    import json
-    from types import SimpleNamespace
-
-    import pandas as pd
-    import torch
-    import yaml
-
-    from . import plots
-    from .config import load_run_config
-    from .log import get_logger
-    from .pretrain import run_pretrain
-    from .search import run_search
-    from .search.cli import resolve_settings, search_setup
-    from .runfolder import refuse_foreign
-    from .utils import atomic_write_text, choose_threads
-    from .validate import check_output_dir
-
     LOG = get_logger()
     space = space or default_space()
     out = Path(out or f"runs/demo-{space}")

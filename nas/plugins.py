@@ -10,7 +10,7 @@ registries (`search_spaces.register_space`, `supernet.registry.register_model`,
 * every module path or ``.py`` file named in the environment variable ``VIDNAS_PLUGINS``
   (comma-separated), e.g. ``VIDNAS_PLUGINS=experiments.plugins.elastic_mlp3d``.
 
-`nas.cli.main` calls it before building its parser (so plug-in strategies appear in
+`nas.commands.main.main` calls it before building its parser (so plug-in strategies appear in
 ``--strategy`` and plug-in proxies in ``nas proxies --help``); library code that runs outside the CLI (a notebook, a Ray worker) calls it
 itself. Each plug-in is imported once per process; a plug-in that cannot be imported is a
 one-line ValueError naming it.

@@ -19,6 +19,7 @@ from search_spaces.errors import ConfigError
 
 from supernet.utils.config import schema_reference
 
+from .compat import load_config
 from .utils import format_table
 
 # schema name -> (module, class, what it configures)
@@ -46,11 +47,10 @@ def resolved(name: str, path: str | None = None, overrides: list[str] | None = N
     if not path and not overrides:
         return None
     if name == "run":
-        from .config import load_run_config
+        from .config import load_run_config                  # lazy: fast start (torch)
         return load_run_config(path, overrides)
-    from .compat import load_config
     if name == "search":
-        from .search.settings import load_search_settings
+        from .search.settings import load_search_settings    # lazy: fast start (torch)
         return load_search_settings(path, overrides)
     return load_config(schema_class(name), name, path, overrides)
 
@@ -86,7 +86,7 @@ def defaults_yaml(name: str, instance=None) -> str:
 def real_video_defaults() -> list[tuple[str, Any, Any]]:
     """(key, synthetic-temporal default, video-list default) of the data keys whose default
     depends on the dataset."""
-    from .data.config import DataConfig
+    from .data.config import DataConfig                      # lazy: fast start (torch)
 
     synthetic, video = DataConfig(), DataConfig(dataset="video-list", train_list="train.txt")
     return [(k, getattr(synthetic, k), getattr(video, k)) for k in ("flip", "scale")
@@ -118,30 +118,3 @@ def markdown() -> str:
                                 .DataConfig.SYNTHETIC_ONLY) + "."]
         out.append("")
     return "\n".join(out)
-
-
-def cmd_config(args) -> int:
-    """Show the configuration reference (every key, type, default, allowed values, meaning)."""
-    if args.markdown:
-        print(markdown(), end="")
-        return 0
-    instance = resolved(args.schema, args.config, args.set)
-    print(defaults_yaml(args.schema, instance) if args.defaults else reference_table(args.schema, instance),
-          end="" if args.defaults else "\n")
-    return 0
-
-
-def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("config", help=cmd_config.__doc__, description=__doc__)
-    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    s = sub.add_parser("show", help="print the reference of a config schema", description=__doc__)
-    s.add_argument("schema", nargs="?", default="run", choices=list(SCHEMAS),
-                   help="which config (default run: the config of nas pretrain / train / data check)")
-    s.add_argument("--defaults", action="store_true", help="print a YAML file of every key at its default, "
-                   "with its meaning, instead of the table")
-    s.add_argument("--markdown", action="store_true", help="print the docs/config.md page (every schema)")
-    s.add_argument("--config", help="show this config file's resolved values instead of the defaults")
-    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="show the values with this override, e.g. --set data.dataset=video-list "
-                        "--set data.train_list=train.txt (the defaults for real video)")
-    s.set_defaults(func=cmd_config)

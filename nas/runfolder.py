@@ -201,12 +201,12 @@ def lock_run_folder(out: Path) -> None:
 
 def held_folders() -> list[Path]:
     """The run folders this process holds locked (`lock_run_folder`), oldest first: where
-    `nas.cli.main` writes the traceback of an internal error."""
+    `nas.commands.main.main` writes the traceback of an internal error."""
     return [Path(key) for key in _LOCKS]
 
 
 def release_locks() -> None:
-    """Release every folder lock this process holds (`nas.cli.main` does when a command ends)."""
+    """Release every folder lock this process holds (`nas.commands.main.main` does when a command ends)."""
     for fd in _LOCKS.values():
         os.close(fd)
     _LOCKS.clear()

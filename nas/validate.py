@@ -207,7 +207,7 @@ _REPORTED: set[str] = set()         # sources already reported by this command (
 
 
 def forget_reports() -> None:
-    """A new command reports ignored keys again (`nas.cli.main` calls it when one ends)."""
+    """A new command reports ignored keys again (`nas.commands.main.main` calls it when one ends)."""
     _REPORTED.clear()
 
 

@@ -3,7 +3,7 @@
 A `VidnasInputError` says the user gave something vidnas refuses: a config key or value, a
 flag, a file, a folder, the data. `nas` prints it as one line (``nas CMD: error: ...``) and
 exits 2. Any other exception is a fault in vidnas (or in a library it calls): `nas` exits 1,
-names it an internal error and writes the traceback to a file (`nas.cli.main`).
+names it an internal error and writes the traceback to a file (`nas.commands.main.main`).
 
 Every class subclasses `ValueError`, so code (and tests) that catch ValueError keep working;
 the two for a missing input and an existing output also subclass `FileNotFoundError` and

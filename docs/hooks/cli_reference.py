@@ -1,6 +1,6 @@
 """MkDocs hook: the command-line reference page, written at build time from `nas`'s parser.
 
-The parser is the one `nas` itself parses with (`nas.cli.build_parser`), so the page lists every
+The parser is the one `nas` itself parses with (`nas.commands.main.build_parser`), so the page lists every
 sub-command, and every option with its help, as `nas COMMAND --help` prints them. Plug-ins
 (`VIDNAS_PLUGINS`, entry points) are not loaded: the page documents vidnas's own commands and
 choices. Building the parser imports vidnas (and torch).
@@ -17,17 +17,9 @@ from mkdocs.structure.files import File
 PAGE = "cli.md"
 
 
-def _subcommands(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.ArgumentParser]]:
+def _subcommands(parser) -> list[tuple[str, object]]:
     """(name, parser) of the direct sub-commands of `parser`, in the order they were added."""
-    out = []
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            seen = set()
-            for name, child in action.choices.items():
-                if id(child) not in seen:            # an alias names the same parser again
-                    seen.add(id(child))
-                    out.append((name, child))
-    return out
+    return list(parser.children.items())
 
 
 def _section(parser: argparse.ArgumentParser, depth: int) -> list[str]:
@@ -50,11 +42,11 @@ def cli_markdown() -> str:
     old = os.environ.get("COLUMNS")
     os.environ["COLUMNS"] = "100"                    # argparse wraps help to the terminal's width
     try:
-        from nas.cli import build_parser
+        from nas.commands.main import build_parser
 
         parser = build_parser()
         lines = ["# Command-line reference", "",
-                 "Generated when the site is built from the parser of `nas` (`nas.cli.build_parser`): "
+                 "Generated when the site is built from the parser of `nas` (`nas.commands.main.build_parser`): "
                  "each section is what `nas COMMAND --help` prints. Plug-ins can add choices "
                  "(strategies, proxies) and models that are not listed here.", ""]
         lines += _section(parser, 2)                  # `nas`, then each command at the same level

@@ -29,7 +29,6 @@ measures how far the sum is from end-to-end latency.
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import math
 import sys
@@ -41,23 +40,25 @@ from typing import Any, Callable, ClassVar
 
 import torch
 from torch import nn
+from torch.utils import benchmark
 
 from search_spaces import Arch, shorten
-from search_spaces.errors import InputFileError, OutputError, VidnasInputError
+from search_spaces.errors import InputFileError, VidnasInputError
+from supernet.ops.four_d import layer_inputs, lower_unit, natively_4d
+from supernet.utils.progress import progress as progress_bar
 
 from ..deploy.onnx import OnnxRunner, write_onnx
 from ..provenance import library_versions, machine_info
+from ..utils import atomic_write_json, read_json
+from ..validate import DEVICE_RE
+from . import CLOCKS, RUNTIMES
 from .base import TableKey
 from .unit_table import sum_unit_table
-from ..utils import atomic_write_json, format_table, parse_size, read_json
-from ..validate import DEVICE_RE, check_checkpoint, check_device, check_output_dir
 
 LUT_FORMAT = "vidnas-latency-table-v1"
-RUNTIMES = ("torch", "onnxruntime")
 
 
 # ---- timing ---------------------------------------------------------------------------------
-CLOCKS = ("wall", "cpu")
 
 
 def median_ms(fn: Callable[[], Any], min_run_time: float = 0.2, threads: int = 1, warmup: int = 3,
@@ -70,8 +71,6 @@ def median_ms(fn: Callable[[], Any], min_run_time: float = 0.2, threads: int = 1
     time: with one thread it is the latency on an idle core without the time the OS gave to
     other processes, the steady figure on a busy machine (more threads would run outside
     the calling thread, so it needs ``threads=1``)."""
-    from torch.utils import benchmark
-
     if clock not in CLOCKS:
         raise VidnasInputError(f"unknown clock {clock!r}; allowed: {', '.join(CLOCKS)}")
     if clock == "cpu" and threads != 1:
@@ -107,8 +106,6 @@ def choice_sweep(space) -> list[Arch]:
 def network_pieces(model, input_size, batch: int = 1, device="cpu", seed: int = 0) -> list[Piece]:
     """Every fixed part once and every (unit, choice) once, each with the input the exported
     network gives it on a random clip (fixed parts first, in network order)."""
-    from supernet.ops.four_d import layer_inputs
-
     gen = torch.Generator().manual_seed(seed)
     clip = torch.randn(batch, 3, *input_size, generator=gen).to(device)
     pieces: list[Piece] = []
@@ -140,9 +137,6 @@ def _torch_runner(module: nn.Module, x: torch.Tensor) -> Callable[[], Any]:
 
 
 def _onnx_runner(piece: Piece, folder: Path, threads: int) -> Callable[[], Any]:
-    from supernet.ops.four_d import lower_unit, natively_4d
-
-
     module = copy.deepcopy(piece.module).cpu().eval()
     x = piece.x.cpu()
     if piece.unit is not None and natively_4d(module):
@@ -303,82 +297,4 @@ def build_latency_table(model, input_size, batch: int = 1, device: str = "cpu", 
 def _progress(items, show: bool, desc: str | None):
     if not show or desc is None:
         return items
-    from supernet.utils.progress import progress as progress_bar
     return progress_bar(items, desc=desc, unit="piece", file=sys.stderr, leave=False)
-
-
-# ---- CLI ------------------------------------------------------------------------------------------
-def cmd_latency_table(args) -> int:
-    """Build a latency lookup table (Once-for-All's LUT) for a model on this device."""
-    from supernet.registry import build_model, model_entry
-
-
-    if bool(args.model) == bool(args.checkpoint):
-        raise VidnasInputError("pass exactly one of --model M or --checkpoint S.pt (the model spec of a supernet)")
-    check_latency_args(args)                                      # before any timing or output
-    if args.device == "auto":
-        args.device = "cuda" if torch.cuda.is_available() else "cpu"
-    if args.checkpoint:
-        from supernet.registry import build_from_spec
-        from supernet.training.checkpoint import load_checkpoint
-
-        spec = dict(load_checkpoint(args.checkpoint)["model_spec"])
-        if args.input is not None:
-            spec["input_size"] = list(parse_size(args.input))
-        model = build_from_spec(spec)
-    else:
-        entry = model_entry(args.model)
-        model = build_model(args.model, parse_size(args.input) if args.input is not None else entry.default_input,
-                            args.classes)
-    size = tuple(model.spec["input_size"])
-    table = build_latency_table(model, size, args.batch, args.device, args.threads, args.runtime,
-                                args.min_run_time, args.repeats, args.clock, progress=not args.no_progress)
-    table.save(args.out)
-    rows = [(k, f"{v:.3f}") for k, v in table.fixed_ms.items()]
-    rows += [(f"unit {i}", "  ".join(f"{t}={v:.3f}" for t, v in u.items())) for i, u in enumerate(table.unit_ms)]
-    print(format_table(rows, ["part", "ms"], align="ll"))
-    print(f"latency table of {model.spec['name']} on {'x'.join(map(str, size))}, batch {args.batch}, "
-          f"{table.device}, {args.threads} thread(s), {args.runtime}: {sum(len(u) for u in table.unit_ms)} "
-          f"unit entries + {len(table.fixed_ms)} fixed parts in {table.meta['seconds']:.1f} s -> {args.out}")
-    return 0
-
-
-def add_parser(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("latency-table", help=cmd_latency_table.__doc__, description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", help="registered model name (see `nas models`)")
-    p.add_argument("--checkpoint", help="take the model spec (kwargs included) from a supernet checkpoint")
-    p.add_argument("--input", help="TxHxW (default: the model's / the checkpoint's)")
-    p.add_argument("--classes", type=int, help="number of classes (with --model)")
-    p.add_argument("--batch", type=int, default=1, help="clips per timed forward (default 1)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1: steady on a busy machine)")
-    p.add_argument("--runtime", default="torch", choices=RUNTIMES,
-                   help="time PyTorch modules (default) or each piece exported to ONNX on onnxruntime")
-    p.add_argument("--min-run-time", type=float, default=0.2, help="seconds of timing per entry and pass")
-    p.add_argument("--repeats", type=int, default=3, help="interleaved passes; each entry keeps its median")
-    p.add_argument("--clock", default="wall", choices=CLOCKS, help="wall time, or the thread's CPU time "
-                   "(1 thread; steady on a busy machine)")
-    p.add_argument("--out", required=True, help="JSON file to write")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar or lines")
-    p.set_defaults(func=cmd_latency_table)
-    return p
-
-
-def check_latency_args(args) -> None:
-    """`nas latency-table`: numbers, device, the checkpoint and the --out file's folder."""
-    for name in ("batch", "threads", "repeats"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise VidnasInputError(f"--{name} must be >= 1, got {value}")
-    if args.classes is not None and args.classes < 1:
-        raise VidnasInputError(f"--classes {args.classes}: the number of classes must be >= 1")
-    if not (math.isfinite(args.min_run_time) and args.min_run_time > 0):
-        raise VidnasInputError(f"--min-run-time must be a positive number of seconds, got {args.min_run_time}")
-    check_device(args.device, "--device")
-    if args.checkpoint:
-        check_checkpoint(args.checkpoint, "--checkpoint", weights=False)
-    out = Path(args.out)
-    if out.is_dir() or not out.name:
-        raise OutputError(f"--out {shorten(args.out)} is a folder; give a JSON file path")
-    check_output_dir(out.parent if str(out.parent) else ".", "--out folder")

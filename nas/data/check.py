@@ -30,38 +30,19 @@ import os
 import time
 from dataclasses import dataclass
 
-from search_spaces.errors import ConfigError, InputNotFoundError
+import torch
 
+from nas.utils import atomic_write_text
+from search_spaces.errors import ConfigError, InputNotFoundError
 from supernet.utils.progress import progress as progress_bar
 
+from . import build_dataset
 from .base import BadSampleError
 
 COLUMNS = ("split", "index", "path", "label", "readable", "error", "frames", "fps",
            "duration_s", "width", "height", "keyframes", "short")
-SPLIT_CHOICES = ("train", "val", "all")
 
 _STATE: dict = {}                   # per worker process: the datasets, the options
-
-
-def add_parser(sub) -> None:
-    """Register ``nas data`` with its ``check`` sub-command on the CLI's sub-parsers."""
-    data = sub.add_parser("data", help="inspect datasets: nas data check")
-    commands = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
-    p = commands.add_parser("check", help="scan a run config's dataset: readable samples, "
-                                          "frame counts, fps, sizes; CSV report")
-    p.add_argument("--config", required=True, help="YAML run config (see experiments/configs)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value as in nas pretrain, e.g. --set data.root=/d")
-    p.add_argument("--split", default="all", choices=SPLIT_CHOICES,
-                   help="which list to scan (default all: every list the config names)")
-    p.add_argument("--out", default="data_check.csv", help="CSV report (default data_check.csv)")
-    p.add_argument("--max-bad", type=float, default=0.0, metavar="FRACTION",
-                   help="fail only above this fraction of unreadable samples (default 0)")
-    p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
-                   help="processes (default min(4, cores))")
-    p.add_argument("--full", action="store_true", help="decode every frame of every sample")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_data_check)
 
 
 @dataclass
@@ -81,38 +62,9 @@ class CheckSummary:
         return self.bad / max(self.total, 1)
 
 
-def cmd_data_check(args) -> int:
-    from nas.config import load_run_config
-
-    if not 0.0 <= args.max_bad <= 1.0:
-        raise ConfigError(f"--max-bad must be a fraction in [0, 1], got {args.max_bad}")
-    if args.workers < 1:
-        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
-    folder = os.path.dirname(os.path.abspath(args.out))
-    if not os.path.isdir(folder):
-        raise InputNotFoundError(f"--out {args.out}: folder {folder} does not exist")
-    from nas.validate import check_output_file
-    check_output_file(args.out, "--out")
-    cfg = load_run_config(args.config, args.set).data
-    summary = run_check(cfg, args.split, args.workers, args.full, not args.no_progress)
-    write_report(args.out, summary.rows)
-    failed = summary.bad_fraction > args.max_bad
-    parts = ", ".join(f"{split} {n}" for split, n in summary.counts.items())
-    line = (f"checked {summary.total} samples ({parts}) in {summary.seconds:.1f} s: "
-            f"{summary.total - summary.bad} readable, {summary.bad} unreadable "
-            f"({100 * summary.bad_fraction:.2f}%), {summary.short} shorter than the "
-            f"{cfg.clip_span}-frame clip; report {args.out}")
-    if failed:
-        line += f"; FAILED: unreadable fraction above --max-bad {args.max_bad:g}"
-    print(line)
-    return 1 if failed else 0
-
-
 def run_check(cfg, split: str = "all", workers: int = 1, full: bool = False,
               progress: bool = True) -> CheckSummary:
     """Probe every sample of `split` (train, val or all) of the `DataConfig` `cfg`."""
-    from . import build_dataset
-
     if cfg.is_synthetic:
         raise ConfigError(f"data.dataset={cfg.dataset!r} is generated, there is nothing to check; "
                           f"nas data check reads video-list and frame-folder datasets")
@@ -146,8 +98,6 @@ def run_check(cfg, split: str = "all", workers: int = 1, full: bool = False,
 
 
 def _init(datasets, full, span) -> None:
-    import torch
-
     torch.set_num_threads(1)
     _STATE.update(datasets=datasets, full=full, span=span)
 
@@ -175,8 +125,6 @@ def _probe(task) -> dict:
 
 
 def write_report(path: str, rows: list[dict]) -> None:
-    from nas.utils import atomic_write_text
-
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, COLUMNS, lineterminator="\n")
     writer.writeheader()

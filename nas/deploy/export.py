@@ -42,8 +42,9 @@ Loading back: `load_export(DIR)` rebuilds the PyTorch network (evaluation, fine-
 """
 from __future__ import annotations
 
-import argparse
 import json
+import os
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -54,28 +55,29 @@ from torch import nn
 from search_spaces import parse_arch_arg, shorten
 from search_spaces.errors import ConfigError, InputFileError, InputNotFoundError, OutputError, VidnasInputError
 from supernet.ops.four_d import deploy_network
+from supernet.registry import build_from_spec
+from supernet.training.checkpoint import atomic_torch_save, check_finite_weights, check_weights, model_from_checkpoint, safe_load
 
+from ..log import get_logger
 from ..provenance import file_sha256, library_versions
 from ..runfolder import KIND_FILE, check_run_folder, folder_kind, mark_folder
-from ..utils import atomic_write_json, config_diff, parse_size, read_json
+from ..utils import atomic_write_json, config_diff, read_json
 from ..validate import check_checkpoint
+from . import FORMATS, PARITY_TOL
 from .onnx import ONNX_OPSET, OnnxRunner, require_onnx, write_onnx
 from .torchscript import write_torchscript
 
 EXPORT_FORMAT = "vidnas-export-v1"
-FORMATS = ("state_dict", "torchscript", "onnx")
+LOG = get_logger("export")
 MANIFEST, ARCH_JSON, MODEL_JSON, WEIGHTS = "export.json", "arch.json", "model.json", "weights.pt"
 FILES = {"torchscript": "model.ts", "onnx": "model.onnx"}
 RUNTIME_OF = {"state_dict": "torch", "torchscript": "torchscript", "onnx": "onnx"}
-PARITY_TOL = 1e-4                     # max abs difference allowed by --check (fp32)
 
 
 # ---- loading a network and an architecture ------------------------------------------------
 def fixed_network(checkpoint: str | Path, arch: str | None = None):
     """(fixed network in eval mode, its architecture) from a supernet checkpoint and `arch`,
     or from a standalone checkpoint (`nas train`'s model.pt; `arch` optional)."""
-    from supernet.training.checkpoint import model_from_checkpoint
-
     model = model_from_checkpoint(checkpoint)
     if getattr(model, "space", None) is None:
         raise VidnasInputError(f"{checkpoint} holds {model.spec['name']}, which has no search space to export from")
@@ -122,8 +124,6 @@ def load_export(folder: str | Path, runtime: str = "torch", threads: int | None 
     folder = Path(folder)
     manifest = read_export(folder)
     if runtime == "torch":
-        from supernet.training.checkpoint import check_weights, safe_load
-
         state = safe_load(folder / WEIGHTS, "export weights")
         return check_weights(manifest["model_spec"], state, f"export {folder}").eval()
     if runtime not in FILES:
@@ -148,8 +148,6 @@ def export_state_dict(folder: str | Path, model_name: str, arch: str | None) -> 
     if spec["name"] != model_name:
         raise VidnasInputError(f"export {folder} holds {spec['name']}, not {model_name}")
     if arch is not None:
-        from supernet.registry import build_from_spec
-
         try:
             with torch.device("meta"):
                 space = build_from_spec(spec).space
@@ -158,7 +156,6 @@ def export_state_dict(folder: str | Path, model_name: str, arch: str | None) -> 
                                  f"{(str(e).splitlines() or [type(e).__name__])[0][:200]}") from None
         if space.parse(arch) != space.parse(spec.get("arch")):
             raise VidnasInputError(f"export {folder} holds the architecture {spec['arch']}, not {arch}")
-    from supernet.training.checkpoint import check_finite_weights, safe_load
 
     state = safe_load(Path(folder) / WEIGHTS, "export weights")
     if not isinstance(state, dict):
@@ -206,8 +203,6 @@ EXPORT_FILES = {MANIFEST, ARCH_JSON, MODEL_JSON, WEIGHTS, *FILES.values()}
 def _partial_folder(out: Path) -> Path:
     """The temporary folder beside `out` a new export is written into (emptied first: a
     killed export's leftover)."""
-    import shutil
-
     work = out.parent / f".{out.name}.partial-export"
     if work.is_dir() and not work.is_symlink():
         shutil.rmtree(work)
@@ -219,8 +214,6 @@ def _move_into_place(work: Path, out: Path) -> None:
     """Rename the complete export `work` to `out`; when `out` exists (an empty folder, one
     holding only its marker or a killed export's files, or a symlink to one), move the files
     into it with export.json last and remove `work`."""
-    import os
-
     if not out.exists() and not out.is_symlink():
         os.replace(work, out)
         return
@@ -233,12 +226,11 @@ def _move_into_place(work: Path, out: Path) -> None:
 
 
 def run_export(checkpoint: str | Path, arch: str | None, out: str | Path, fmt: str = "state_dict",
-               input_size=None, batch: int = 1, check: bool = False, log: Callable[[str], None] = print,
+               input_size=None, batch: int = 1, check: bool = False, log: Callable[[str], None] | None = None,
                seed: int = 0) -> dict[str, Any]:
     """Write an export folder (module docstring); returns its manifest (with ``check`` results
-    when asked: max abs differences at batch 1 and `batch`)."""
-    from supernet.training.checkpoint import atomic_torch_save
-
+    when asked: max abs differences at batch 1 and `batch`). The check's line goes to `log`,
+    else to the ``vidnas`` logger."""
 
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; allowed: {', '.join(FORMATS)}")
@@ -289,40 +281,8 @@ def run_export(checkpoint: str | Path, arch: str | None, out: str | Path, fmt: s
         diffs = {f"batch {b}": max_abs_diff(run, net, clips[:b]) for b in sorted({1, batch})}
         worst = max(diffs.values())
         manifest["checks"][fmt] = {"max_abs_diff": diffs, "tolerance": PARITY_TOL, "passed": worst <= PARITY_TOL}
-        log(f"check {fmt}: max |diff| vs the PyTorch subnet = "
+        (log or LOG.info)(f"check {fmt}: max |diff| vs the PyTorch subnet = "
             + ", ".join(f"{v:.3g} ({k})" for k, v in diffs.items())
             + f"; {'ok' if worst <= PARITY_TOL else 'FAILED'} (tolerance {PARITY_TOL:g})")
         atomic_write_json(out / MANIFEST, manifest)
     return manifest
-
-
-# ---- CLI ----------------------------------------------------------------------------------------
-def cmd_export(args) -> int:
-    """Export a searched architecture: weights, TorchScript or ONNX (parity-checked)."""
-    manifest = run_export(args.checkpoint, args.arch, args.out, args.format,
-                          parse_size(args.input) if args.input is not None else None, args.batch, args.check)
-    files = ", ".join(sorted(set(manifest["files"].values())))
-    print(f"exported {manifest['model_spec']['name']} {manifest['arch']} to {args.out} ({files})")
-    lowered = manifest["four_d_units"].get(args.format)
-    if lowered:
-        print(f"units {lowered} run on 4D tensors (Proposed-Add/Cat, no 3D conv)")
-    check = manifest["checks"].get(args.format) if args.check else None
-    return 1 if check is not None and not check["passed"] else 0
-
-
-def add_parser(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("export", help=cmd_export.__doc__, description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", required=True, help="supernet checkpoint (nas pretrain) or a "
-                   "standalone one (nas train's model.pt)")
-    p.add_argument("--arch", help="architecture string, JSON, or a JSON file such as best_arch.json")
-    p.add_argument("--out", required=True, help="export folder")
-    p.add_argument("--format", default="state_dict", choices=FORMATS,
-                   help="weights only (state_dict, default), a traced TorchScript file or an ONNX file")
-    p.add_argument("--input", help="TxHxW of the clip (default: the checkpoint's)")
-    p.add_argument("--batch", type=int, default=1, help="batch of the traced example (ONNX: the "
-                   "batch axis is dynamic anyway)")
-    p.add_argument("--check", action="store_true", help=f"run the written file and compare with "
-                   f"PyTorch; exit 1 above {PARITY_TOL:g}")
-    p.set_defaults(func=cmd_export)
-    return p

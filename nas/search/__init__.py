@@ -1,7 +1,7 @@
 """Architecture search on a trained supernet (MLP-3D Sec. 3.4; SPOS-style evolution; Optuna).
 
 Entry points: `run_search` (engine), `Evaluator` (V), `CostTable` (C), `Objective` (Eq. 6),
-and `nas search` (`nas.search.cli`). How sure an estimate is: `confidence` (SE, McNemar),
+and `nas search` (`nas.commands.search`). How sure an estimate is: `confidence` (SE, McNemar),
 `outcomes` (per-clip results), `racing` (adaptive evaluation); `predictor` (accuracy
 predictor, `nas predictor`); `bench_eval` (scoring by a standalone table, `--bench-table`).
 """

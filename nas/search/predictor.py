@@ -27,8 +27,6 @@ the evaluated history to choose which children reach the evaluator.
 """
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -38,9 +36,10 @@ import torch
 from torch import nn
 
 from search_spaces import Arch, SearchSpace, build_space, shorten
-from search_spaces.errors import ConfigError, DataError, InputFileError, InputNotFoundError, VidnasInputError
+from search_spaces.errors import ConfigError, DataError, InputFileError, InputNotFoundError
+from supernet.training.checkpoint import atomic_torch_save, safe_load
 
-from ..bench import BENCH_TABLES, DEFAULT_BENCH
+from ..stats import correlations
 from ..utils import read_json
 from .store import complete_rows, read_results
 
@@ -157,7 +156,6 @@ class Predictor:
                 "fitted_on": self.fitted_on, "target": "top1_pct", "features": self.features}
 
     def save(self, path: str | Path) -> None:
-        from supernet.training.checkpoint import atomic_torch_save
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         atomic_torch_save(self.to_dict(), path)
 
@@ -166,8 +164,6 @@ class Predictor:
         """A predictor file, loaded weights-only (`supernet.training.checkpoint.safe_load`: a
         file that needs anything beyond tensors and plain values is "not a vidnas file, or
         unsafe to load", never torch's advice); one-line errors for a foreign or damaged file."""
-        from supernet.training.checkpoint import safe_load
-
         try:
             data = safe_load(path, "predictor")
         except InputNotFoundError:                  # (a FileNotFoundError too: as it is)
@@ -264,8 +260,6 @@ def training_rows(results: str | Path) -> tuple[list[str], np.ndarray]:
 
 def rank_report(predicted: np.ndarray, actual: np.ndarray) -> dict[str, Any]:
     """Kendall τ / Spearman ρ (bootstrap 95% CIs, `nas.stats`) and RMSE of predictions."""
-    from ..stats import correlations
-
     out: dict[str, Any] = {"n": int(len(actual)),
                            "rmse": float(np.sqrt(np.mean((predicted - actual) ** 2)))}
     for c in correlations(predicted, actual):
@@ -274,69 +268,3 @@ def rank_report(predicted: np.ndarray, actual: np.ndarray) -> dict[str, Any]:
 
 
 # ---- the command line --------------------------------------------------------------------
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Register `nas predictor fit|eval`."""
-    p = subparsers.add_parser("predictor", help="fit or evaluate an accuracy predictor (Once-for-All)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    f = sub.add_parser("fit", help="fit a predictor on a search's results.csv")
-    f.add_argument("--results", required=True, help="results.csv of a search folder")
-    f.add_argument("--out", required=True, help="predictor file to write (.pt)")
-    f.add_argument("--kind", choices=KINDS, default="mlp", help="mlp (default) or the ridge baseline")
-    f.add_argument("--seed", type=int, default=0, help="seed of the weights and the data order (default 0)")
-    f.add_argument("--epochs", type=int, default=400, help="mlp: full-batch Adam steps")
-    f.add_argument("--hidden", type=int, default=64, help="mlp: hidden width")
-    f.set_defaults(func=cmd_fit)
-    e = sub.add_parser("eval", help="rank correlation of a predictor against results or a table")
-    e.add_argument("--predictor", required=True, help="a file from `nas predictor fit`")
-    g = e.add_mutually_exclusive_group(required=True)
-    g.add_argument("--results", help="results.csv to compare with (complete full-set rows)")
-    g.add_argument("--bench-table", metavar="DIR|NAME", nargs="?", const=DEFAULT_BENCH,
-                   help=f"a standalone table (nas.bench): a folder or a name ({', '.join(BENCH_TABLES)}); "
-                        f"alone, {DEFAULT_BENCH}")
-    e.add_argument("--json", action="store_true", help="machine-readable output")
-    e.set_defaults(func=cmd_eval)
-    return p
-
-
-def cmd_fit(args) -> int:
-    for name in ("epochs", "hidden"):
-        if getattr(args, name) < 1:
-            raise ConfigError(f"--{name} must be >= 1, got {getattr(args, name)}")
-    from ..validate import check_output_file
-    check_output_file(args.out, "--out")             # before the fit (it wrote there unchecked)
-    space = results_space(args.results)
-    archs, v = training_rows(args.results)
-    pred = Predictor.fit(space, archs, v, args.kind, args.seed, args.hidden, args.epochs)
-    pred.save(args.out)
-    fit = rank_report(pred.predict(archs), v) if len(v) >= 3 else {"n": len(v)}
-    tau = fit.get("kendall_tau", {}).get("value", float("nan"))
-    print(f"fitted {args.kind} predictor on {len(v)} architectures of {args.results} "
-          f"(training Kendall tau {tau:.3f}); wrote {args.out}")
-    return 0
-
-
-def cmd_eval(args) -> int:
-    pred = Predictor.load(args.predictor)
-    if args.bench_table:
-        from ..bench import load_bench
-        table = load_bench(args.bench_table)
-        if table.space.config() != pred.space.config():
-            raise VidnasInputError(f"the predictor is for space {pred.space.config()}, the table for "
-                                   f"{table.space.config()}")
-        archs = table.archs()
-        actual = np.array([table.top1(a) for a in archs])
-        source = f"standalone table {args.bench_table}"
-    else:
-        archs, actual = training_rows(args.results)
-        source = args.results
-    report = {"predictor": str(args.predictor), "kind": pred.kind, "fitted_on": pred.fitted_on,
-              "against": source, **rank_report(pred.predict(archs), actual)}
-    if args.json:
-        print(json.dumps(report, indent=2))
-        return 0
-    t, r = report["kendall_tau"], report["spearman_rho"]
-    print(f"{pred.kind} predictor (fitted on {pred.fitted_on}) vs {source}: n={report['n']}, "
-          f"Kendall tau {t['value']:.3f} [{t['low']:.3f}, {t['high']:.3f}], Spearman rho "
-          f"{r['value']:.3f} [{r['low']:.3f}, {r['high']:.3f}], RMSE {report['rmse']:.3f} points")
-    return 0

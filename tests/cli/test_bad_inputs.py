@@ -728,9 +728,11 @@ READ_ONLY = "/sys/vidnas-read-only" if os.geteuid() == 0 else "/proc/vidnas-read
 FORKER = r"""
 import json, os, sys, traceback
 import nas.cli, nas.pretrain, nas.train, nas.correlate, nas.validate, nas.runfolder
-import nas.search.cli, nas.search.engine, nas.search.recipes, nas.data.check, nas.plots
+import nas.search.setup, nas.search.engine, nas.search.recipes, nas.data.check, nas.plots
 import nas.deploy.export, nas.costs.latency
 import supernet.models
+import nas.commands
+nas.commands.command_modules()            # every command's module (they load their library when run)
 for line in sys.stdin:
     job = json.loads(line)
     pid = os.fork()

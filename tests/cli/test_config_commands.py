@@ -43,7 +43,7 @@ def one_line_error(capsys, args) -> str:
 
 def test_every_command_takes_config_and_set():
     from nas.cli import build_parser
-    from nas.flagconfig import leaf_parsers
+    from nas.commands.main import leaf_parsers
 
     leaves = leaf_parsers(build_parser())
     assert len(leaves) >= 14                   # every command and sub-command (data check, predictor fit/eval)
@@ -184,7 +184,7 @@ def test_every_set_help_example_is_a_setting_of_its_command():
     import re
 
     from nas.cli import build_parser
-    from nas.flagconfig import leaf_parsers
+    from nas.commands.main import leaf_parsers
     from supernet.utils.config import apply_overrides, from_dict
 
     checked = 0

@@ -162,7 +162,7 @@ def test_an_unknown_flag_is_reported_under_the_sub_command(capsys):
 
 def test_every_long_running_command_takes_no_progress():
     from nas.cli import build_parser
-    from nas.flagconfig import leaf_parsers
+    from nas.commands.main import leaf_parsers
 
     long_running = {"nas pretrain", "nas train", "nas search", "nas correlate", "nas demo", "nas data check",
                     "nas latency-table"}
@@ -216,7 +216,7 @@ def test_the_configuration_reference_is_generated_and_committed(capsys):
 
 def test_version_and_a_help_text_for_every_option(capsys):
     from nas.cli import build_parser
-    from nas.flagconfig import leaf_parsers
+    from nas.commands.main import leaf_parsers
 
     with pytest.raises(SystemExit):
         main(["--version"])

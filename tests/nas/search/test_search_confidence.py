@@ -347,7 +347,7 @@ def test_pareto_table_uses_latency_as_a_third_objective():
 
 def test_cli_alpha_list_racing_flags_and_help(tmp_path, capsys):
     from nas.cli import build_parser
-    from nas.search.cli import resolve_settings
+    from nas.search.setup import resolve_settings
 
     args = build_parser().parse_args(["search", "--checkpoint", "x.pt", "--out", "o", "--alpha",
                                       "0.001,0.005,0.01", "--racing", "--race-slices", "3",

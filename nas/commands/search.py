@@ -27,25 +27,15 @@ and searches the table's architectures.
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
 
-from search_spaces import shorten
 from search_spaces.errors import VidnasInputError
-from supernet.utils.config import to_dict
 
-from ..bench import BENCH_TABLES, DEFAULT_BENCH
-from .objective import COST_KINDS, DEFAULT_ALPHA
-from .strategies import DEFAULT_STRATEGY, STRATEGIES
+from ..runfolder import check_run_folder
+from ..validate import check_device
 
-# flag -> strategy parameter (applied only to strategies that take it)
-STRATEGY_FLAGS = {
-    "repeats": int, "population": int, "generations": int, "topk": int, "mutation_prob": float,
-    "crossover_fraction": float, "budget": int, "batch": int, "startup_trials": int,
-    "predictor_share": float, "predictor": str,
-}
-EVAL_KEYS = ("val_size", "batch_size", "val_seed", "bn_recalib", "device")
-COST_KEYS = ("latency_table", "cost_device", "cost_batch", "memory_step", "max_memory_mb")
-FLAG_KEYS = ("strategy", "seed", "cost", "max_gflops", "racing", "race_slices", "confidence") + COST_KEYS
+NAME = "search"
+HELP = "search architectures on a pretrained supernet"
+DESCRIPTION = __doc__
 
 
 def parse_alphas(text: str) -> list[float]:
@@ -60,10 +50,13 @@ def parse_alphas(text: str) -> list[float]:
     return values
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Register the `search` sub-command (with its handler) on `subparsers`."""
-    p = subparsers.add_parser("search", help="search architectures on a pretrained supernet",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(p) -> None:
+    # lazy: the strategy registry (choices, defaults) imports torch; only `nas search` needs it
+    from ..bench import BENCH_TABLES, DEFAULT_BENCH             # lazy: see above
+    from ..search.objective import COST_KINDS, DEFAULT_ALPHA    # lazy: see above
+    from ..search.setup import STRATEGY_FLAGS                   # lazy: see above
+    from ..search.strategies import DEFAULT_STRATEGY, STRATEGIES  # lazy: see above
+
     p.add_argument("--checkpoint", help="supernet checkpoint (from nas pretrain)")
     p.add_argument("--bench-table", metavar="DIR|NAME", nargs="?", const=DEFAULT_BENCH,
                    help="score by a standalone table instead of a supernet: a folder (or standalone.csv "
@@ -120,75 +113,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     g.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs each Ray worker reserves "
                    "(fractions share a GPU; default 0: CPU workers)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_search)
-    return p
 
 
-def resolve_settings(args) -> dict:
-    """``--config`` file, then ``--set``, then flags (shorthands that set keys), validated by
-    the typed schema (`nas.search.settings`); strategy flags checked against the strategy."""
-    from .settings import load_search_settings
-
-    shorthands = {k: getattr(args, k, None) for k in FLAG_KEYS + EVAL_KEYS}
-    if getattr(args, "alpha", None) is not None:
-        shorthands["alpha"], shorthands["alphas"] = args.alpha[0], list(args.alpha)
-    cfg = load_search_settings(args.config, getattr(args, "set", None), shorthands)
-    settings = {**to_dict(cfg.search), **{k: getattr(cfg.evaluation, k) for k in EVAL_KEYS}}
-    data = cfg.data if cfg.data is not None else cfg.evaluation.data
-    if data is not None:
-        settings["data"] = data
-    params = dict(settings.get("params") or {})
-    strategy = settings["strategy"]
-    if strategy not in STRATEGIES:
-        raise VidnasInputError(f"unknown strategy {strategy!r}; allowed: {', '.join(STRATEGIES)}")
-    for name in STRATEGY_FLAGS:
-        value = getattr(args, name, None)
-        if value is None:
-            continue
-        if name not in STRATEGIES[strategy].defaults:
-            raise VidnasInputError(f"--{name.replace('_', '-')} does not apply to strategy {strategy}; it takes: "
-                                   f"{', '.join(STRATEGIES[strategy].defaults)}")
-        params[name] = value
-    settings["params"] = params
-    if not isinstance(settings["params"], dict):
-        raise VidnasInputError(f"params must be a mapping of strategy parameters, got {shorten(settings['params'])}")
-    for key in ("device", "cost_device"):
-        if settings.get(key) == "auto":
-            import torch
-            settings[key] = "cuda" if torch.cuda.is_available() else "cpu"
-    return settings
-
-
-def search_setup(s: dict, checkpoint=None, bench_table=None, prefix_cache: bool = True,
-                 resume_out=None):
-    """(`SearchConfig`, evaluator factory) from resolved settings (`resolve_settings`): a supernet
-    `checkpoint` or a standalone `bench_table`. `resume_out`: the folder of a resumed search
-    (a folder written before family defaults keeps its stored bn_recalib)."""
-    from .recipes import supernet_factory
-    from .settings import SearchConfig
-
-    from ..runfolder import stored_value
-
-    if bool(checkpoint) == bool(bench_table):
-        raise VidnasInputError("give one of --checkpoint (a supernet) or --bench-table (a standalone table)")
-    if bench_table:
-        from .bench_eval import BenchTableEvaluator
-        factory = BenchTableEvaluator(bench_table)
-    else:
-        if s["bn_recalib"] is None and resume_out is not None:
-            s["bn_recalib"] = stored_value(resume_out, "search", "evaluation.bn_recalib")
-        factory = supernet_factory(checkpoint, s["val_size"], s["batch_size"], s["val_seed"],
-                                     s["bn_recalib"], prefix_cache, s["device"], s.get("data"))
-    config = SearchConfig(**{f.name: s[f.name] for f in fields(SearchConfig)})
-    return config, factory
-
-
-def cmd_search(args) -> int:
+def run(args) -> int:
     """Run a search (see the module docstring)."""
-    from .engine import run_search
+    import torch                                     # lazy: fast start
 
-    from ..runfolder import check_run_folder
-    from ..validate import check_device
+    from ..search.engine import run_search          # lazy: fast start (torch)
+    from ..search.setup import resolve_settings, search_setup   # lazy: fast start (torch)
 
     check_run_folder(args.out, "search", "--out")      # before any work or output
     s = resolve_settings(args)
@@ -196,13 +128,12 @@ def cmd_search(args) -> int:
     if args.threads is not None:
         if args.threads < 1:
             raise VidnasInputError(f"--threads must be >= 1, got {args.threads}")
-        import torch
         torch.set_num_threads(args.threads)
     config, factory = search_setup(s, args.checkpoint, args.bench_table, not args.no_prefix_cache,
                                    args.out if args.resume else None)
     backend = None
     if args.ray or args.ray_address:
-        from .ray_eval import RayTuneBackend
+        from ..search.ray_eval import RayTuneBackend    # lazy: optional dependency (ray)
         backend = RayTuneBackend(factory, args.ray_address, args.workers,
                                  gpus_per_worker=args.gpus_per_worker)
     run_search(config, factory, out=args.out, resume=args.resume, backend=backend,

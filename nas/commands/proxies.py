@@ -17,19 +17,25 @@ it is degenerate: spread < 1e-3, a ranking made of rounding noise). Proxies are 
 """
 from __future__ import annotations
 
-import argparse
+import random
 import sys
 from pathlib import Path
 
 from search_spaces.errors import InputNotFoundError, VidnasInputError
+from supernet.utils.config import to_dict
 
-from ..utils import read_item_lines
-from .base import PROXIES
+from ..runfolder import refuse_foreign
+from ..utils import parse_size, read_item_lines
+from ..validate import check_output_dir
+
+NAME = "proxies"
+HELP = "score architectures with zero-cost proxies (no training)"
+DESCRIPTION = __doc__
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("proxies", help="score architectures with zero-cost proxies (no training)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(p) -> None:
+    from ..proxies.base import PROXIES              # lazy: the proxy registry imports torch
+
     p.add_argument("--model", help="registered model name (default: the --config's model)")
     p.add_argument("--input", help="TxHxW clip size (default: the model's, or the --config data's)")
     g = p.add_mutually_exclusive_group()
@@ -46,8 +52,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--classes", type=int, help="number of classes (default: the data's, else the model's)")
     p.add_argument("--threads", type=int, help="torch intra-op threads")
     p.add_argument("--out", required=True, help="output folder (proxies.csv, proxies.json)")
-    p.set_defaults(func=cmd_proxies)
-    return p
 
 
 def read_arch_lines(path: str) -> list[str]:
@@ -60,17 +64,16 @@ def read_arch_lines(path: str) -> list[str]:
     return archs
 
 
-def cmd_proxies(args) -> int:
+def run(args) -> int:
     """Validate everything, then score and write (see the module docstring)."""
-    from supernet.registry import model_entry
-    from supernet.utils.config import to_dict
+    import torch                                     # lazy: fast start
 
-    from ..config import load_run_config
-    from ..runfolder import refuse_foreign
-    from ..utils import parse_size
-    from ..validate import check_output_dir
-    from .run import (CSV_NAME, JSON_NAME, load_batch, resolve_proxies, score_archs, seeded_supernet, write_proxies,
-                      degenerate_proxies)
+    from supernet.registry import model_entry       # lazy: fast start (torch)
+
+    from ..config import load_run_config            # lazy: fast start (torch)
+    from ..proxies.base import PROXIES              # lazy: fast start (torch)
+    from ..proxies.run import (CSV_NAME, JSON_NAME, degenerate_proxies, load_batch,  # lazy: fast start (torch)
+                               resolve_proxies, score_archs, seeded_supernet, write_proxies)
 
     cfg = load_run_config(args.config, args.set) if args.config else None
     if args.set and cfg is None:
@@ -100,7 +103,6 @@ def cmd_proxies(args) -> int:
     if args.threads is not None:
         if args.threads < 1:
             raise VidnasInputError(f"--threads {args.threads}: must be >= 1")
-        import torch
         torch.set_num_threads(args.threads)
     classes = args.classes or (cfg.data.num_classes if cfg is not None else None)
     kwargs = dict(cfg.model.kwargs) if cfg is not None and cfg.model.name == name else {}
@@ -109,7 +111,6 @@ def cmd_proxies(args) -> int:
     if args.archs:
         archs = [space.parse(a) for a in read_arch_lines(args.archs)]
     else:
-        import random
         rng = random.Random(args.seed)
         archs = [space.sample(rng) for _ in range(args.sample or 8)]
     skipped = [n for n, p in PROXIES.items() if p.needs_data and args.proxies is None and cfg is None]
