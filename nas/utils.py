@@ -72,7 +72,7 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
 def read_csv(path: str | os.PathLike, what: str = "CSV file", **kwargs):
     """`pandas.read_csv` of the text `read_text` gives (encoding and size checked); an empty
     file or one that does not parse as CSV is a one-line ValueError naming `what` and the file."""
-    import pandas as pd  # lazy: fast start: nas.cli imports nas.utils at startup; pandas would make that ~6x slower
+    import pandas as pd  # lazy: fast start: the commands import nas.utils, and `nas --help` must not load pandas
 
     text = read_text(path, what)
     if not text.strip():

@@ -26,14 +26,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from search_spaces import shorten
 from search_spaces.errors import ConfigError, DataError, InputFileError, InputNotFoundError, OutputError, VidnasInputError
-from supernet.registry import model_entry
-from supernet.training.checkpoint import check_weights, load_checkpoint
 
-from .data import build_dataset
 from .log import info
 
 DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$", re.ASCII)
@@ -44,6 +39,7 @@ def check_device(name: Any, what: str = "device") -> str:
     if not isinstance(name, str) or not DEVICE_RE.match(name):
         raise ConfigError(f"{what} {shorten(name)} is not allowed; use auto, cpu, cuda or cuda:N")
     if name.startswith("cuda"):
+        import torch                                          # lazy: fast start (the commands import this module's path checks; torch only when used)
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         index = int(name.partition(":")[2] or 0)
         if index >= count:
@@ -111,6 +107,8 @@ def check_checkpoint(path: Any, what: str = "checkpoint", kinds: tuple[str, ...]
                      weights: bool = True) -> dict:
     """A loaded vidnas checkpoint (weights-only) with a model_spec, of one of `kinds`, whose
     weights match its spec (`weights`)."""
+    from supernet.training.checkpoint import check_weights, load_checkpoint  # lazy: fast start (the commands import this module's path checks; torch only when used)
+
     check_input_file(path, what)
     ckpt = load_checkpoint(path, what=what)
     if kinds is not None and ckpt.get("kind") not in kinds:
@@ -124,6 +122,8 @@ def check_checkpoint(path: Any, what: str = "checkpoint", kinds: tuple[str, ...]
 def check_same_model(spec: dict, model_name: str, what: str) -> None:
     """A checkpoint's model (`spec`) is the run's `model_name`: otherwise one line naming both
     models and their families, not an error about the architecture string."""
+    from supernet.registry import model_entry                # lazy: fast start (the commands import this module's path checks; torch only when used)
+
     theirs = spec.get("name")
     if theirs == model_name:
         return
@@ -163,6 +163,8 @@ def check_data(data, splits: tuple[str, ...], readable: tuple[str, ...] = (),
     """Build each split of `data` (a DataConfig): list files exist and parse; the splits in
     `readable` hold at least one readable clip. Returns {split: dataset}. `why`: per split,
     what the error for an empty list says instead of "this command reads the ... split"."""
+    from .data import build_dataset                          # lazy: fast start (the commands import this module's path checks; torch only when used)
+
     out = {}
     for split in splits:
         listed = getattr(data, f"{split}_list", "")

@@ -51,11 +51,10 @@ def parse_alphas(text: str) -> list[float]:
 
 
 def add_arguments(p) -> None:
-    # lazy: the strategy registry (choices, defaults) imports torch; only `nas search` needs it
-    from ..bench import BENCH_TABLES, DEFAULT_BENCH             # lazy: see above
-    from ..search.objective import COST_KINDS, DEFAULT_ALPHA    # lazy: see above
-    from ..search.setup import STRATEGY_FLAGS                   # lazy: see above
-    from ..search.strategies import DEFAULT_STRATEGY, STRATEGIES  # lazy: see above
+    from ..bench import BENCH_TABLES, DEFAULT_BENCH             # lazy: the strategy registry imports torch
+    from ..search.objective import COST_KINDS, DEFAULT_ALPHA    # lazy: the strategy registry imports torch
+    from ..search.setup import STRATEGY_FLAGS                   # lazy: the strategy registry imports torch
+    from ..search.strategies import DEFAULT_STRATEGY, STRATEGIES  # lazy: the strategy registry imports torch
 
     p.add_argument("--checkpoint", help="supernet checkpoint (from nas pretrain)")
     p.add_argument("--bench-table", metavar="DIR|NAME", nargs="?", const=DEFAULT_BENCH,

@@ -20,12 +20,6 @@ PACKAGES = ("nas", "supernet", "search_spaces")
 MARK = "# lazy: "
 DOC = ROOT / "docs" / "extending.md"
 
-# owned by the commands/trainer rewrite in progress; removed when they land
-PENDING = {
-    "nas/cli.py", "nas/flagconfig.py", "nas/reference.py", "nas/deploy/export.py", "nas/proxies/cli.py",
-    "nas/costs/latency.py", "nas/search/cli.py", "nas/search/predictor.py", "nas/data/check.py",
-    "nas/correlate.py", "nas/demo.py", "supernet/training/loop.py", "nas/pretrain.py", "nas/train.py",
-}
 
 
 def _reasons(source: str) -> dict[int, str]:
@@ -76,7 +70,7 @@ def markdown_table(rows) -> str:
 
 
 def test_every_import_inside_a_function_says_why():
-    bare = [f"{f}:{line} {m}" for f, line, m, r in lazy_imports() if r is None and f not in PENDING]
+    bare = [f"{f}:{line} {m}" for f, line, m, r in lazy_imports() if r is None]
     assert not bare, (f"imports inside functions without a '{MARK}<reason>' comment (move them to the "
                       "module's import block, or say why they cannot be): " + "; ".join(bare))
 
