@@ -12,8 +12,6 @@ from __future__ import annotations
 import logging
 import os
 
-from tqdm.auto import tqdm
-
 LOGGER = "vidnas"
 LOG_FORMAT = "%(message)s"       # one format: messages are written to be read as they are
 
@@ -23,6 +21,8 @@ class TqdmHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
+            from tqdm.auto import tqdm  # lazy: fast start (the commands import the logger; tqdm loads at the first message)
+
             tqdm.write(self.format(record))
         except Exception:             # pragma: no cover - logging must never raise
             self.handleError(record)

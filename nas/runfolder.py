@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -195,6 +194,8 @@ def lock_run_folder(out: Path) -> None:
         raise OutputError(f"{out} is in use by {shorten(holder, 120, quote=False)} (it holds {LOCK_FILE}); "
                           "wait for that run to end or stop it, then rerun") from None
     os.ftruncate(fd, 0)
+    import socket  # lazy: fast start (the commands import this module; socket loads only to lock a folder)
+
     os.write(fd, f"process {os.getpid()} on {socket.gethostname()}\n".encode())
     _LOCKS[key] = fd
 
