@@ -108,7 +108,9 @@ def add_options(parser: argparse.ArgumentParser, options: list[Option], example:
     Required options and one-of groups are checked after the settings combine."""
     groups: dict = {}
     for o in options:
-        target = parser if o.group is None else groups.setdefault(o.group, parser.add_mutually_exclusive_group())
+        if o.group is not None and o.group not in groups:
+            groups[o.group] = parser.add_mutually_exclusive_group()
+        target = parser if o.group is None else groups[o.group]
         target.add_argument(o.flag, **o.argparse_kwargs())
     names = ", ".join(o.dest for o in options)
     parser.add_argument("--config", help=f"YAML file of this command's settings (keys: {names})")

@@ -150,6 +150,7 @@ class CheckpointEvaluatorFactory(EvaluatorFactory):
             raise InputFileError(f"{checkpoint} is a {ckpt.get('kind')!r} checkpoint; the search needs "
                                  "a supernet checkpoint (from nas pretrain)")
         self.spec = ckpt["model_spec"]
+        self._checked = ckpt                        # the checked checkpoint: `build` here reuses it
         if bn_recalib is None:                      # the model family's default (`register_family`)
             bn_recalib = search_default(self.spec, "bn_recalib", 0)
         stored = drop_write_paths(ckpt.get("config") or {}, f"checkpoint {checkpoint}").get("data")
@@ -183,8 +184,14 @@ class CheckpointEvaluatorFactory(EvaluatorFactory):
     def model_spec(self) -> dict[str, Any]:
         return self.spec
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled for a Ray worker without the loaded checkpoint: the worker reads the file."""
+        return {k: v for k, v in self.__dict__.items() if k != "_checked"}
+
     def build(self) -> Evaluator:
-        model = model_from_checkpoint(self.checkpoint)
+        # the first build in the process that checked the checkpoint uses it (issue 23: "validate
+        # once, pass the result on") and lets it go; a Ray worker, or a later build, reads the file
+        model = model_from_checkpoint(self.__dict__.pop("_checked", None) or self.checkpoint)
         val = load_clip_batches(self.data, "val", self.val_size, self.batch_size, self.val_seed)
         train = (load_clip_batches(self.data, "train", self.bn_recalib * self.batch_size,
                                    self.batch_size, self.val_seed) if self.bn_recalib else None)
@@ -223,8 +230,8 @@ class FewShotEvaluatorFactory(EvaluatorFactory):
         val = load_clip_batches(f.data, "val", f.val_size, f.batch_size, f.val_seed)
         train = (load_clip_batches(f.data, "train", f.bn_recalib * f.batch_size, f.batch_size, f.val_seed)
                  if f.bn_recalib else None)
-        evaluators = [Evaluator(model_from_checkpoint(p.checkpoint), val, train, f.bn_recalib,
-                                f.prefix_cache, f.device) for p in self.parts]
+        evaluators = [Evaluator(model_from_checkpoint(p.__dict__.pop("_checked", None) or p.checkpoint), val,
+                                train, f.bn_recalib, f.prefix_cache, f.device) for p in self.parts]
         return FewShotEvaluator(self.split, evaluators)
 
     def describe(self) -> dict[str, Any]:

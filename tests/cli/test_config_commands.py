@@ -197,3 +197,13 @@ def test_every_set_help_example_is_a_setting_of_its_command():
         from_dict(spec[0], apply_overrides({}, [example]))          # no unknown key, the right type
         checked += 1
     assert checked >= 8
+
+
+def test_every_command_formats_its_help():
+    """The CLI reference page prints every (sub-)command's help: none may fail to format (a
+    one-of group declared through `Option` once left an empty argparse group behind)."""
+    from nas.cli import build_parser
+    from nas.commands.main import leaf_parsers
+
+    for leaf in leaf_parsers(build_parser()):
+        assert leaf.format_help().startswith(f"usage: {leaf.prog}"), leaf.prog
