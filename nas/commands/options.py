@@ -28,8 +28,8 @@ from ..compat import load
 
 @dataclass(frozen=True)
 class Option:
-    """One option of a flag-configured command. `kind`: ``value`` (a typed value), ``switch``
-    (``store_true``) or ``list`` (appended); `group`: a required one-of group's name."""
+    """One option of a flag-configured command. `kind`: ``value`` (a typed value) or ``switch``
+    (``store_true``); `group`: a required one-of group's name."""
 
     flag: str                        # "--min-run-time" (positional arguments stay plain argparse)
     help: str
@@ -43,6 +43,10 @@ class Option:
     const: Any = None
     group: str | None = None         # options sharing a group: exactly one is given
 
+    def __post_init__(self):
+        if self.kind not in ("value", "switch"):
+            raise ValueError(f"{self.flag}: kind {self.kind!r}; allowed: value, switch")
+
     @property
     def initial(self) -> Any:
         """The setting's value when nothing sets it (a switch is off)."""
@@ -53,12 +57,10 @@ class Option:
         return self.flag.lstrip("-").replace("-", "_")
 
     def annotation(self):
-        """The schema type: its choices, its type, a bool for a switch, a list for an appended
-        option; optional unless the option has a non-None default."""
+        """The schema type: its choices, its type, or a bool for a switch; optional unless the
+        option has a non-None default."""
         if self.kind == "switch":
             return bool
-        if self.kind == "list":
-            return Optional[list]
         tp = Literal[tuple(self.choices)] if self.choices is not None else self.type
         return tp if self.initial is not None else Optional[tp]
 
@@ -68,8 +70,6 @@ class Option:
         kw: dict[str, Any] = {"help": self.help, "default": argparse.SUPPRESS}
         if self.kind == "switch":
             kw["action"] = "store_true"
-        elif self.kind == "list":
-            kw["action"] = "append"
         elif self.type is not str:
             kw["type"] = self.type
         for name in ("choices", "metavar", "nargs", "const"):
