@@ -213,6 +213,7 @@ def test_a_request_with_random_split_units_scores_each_batch_on_its_own_part(few
     assert (got.correct, got.total) == (correct, total) == (got.correct, 8)
 
 
+@pytest.mark.slow          # suite time; the few-shot evaluator and its parts stay in the default run
 def test_search_and_correlate_take_the_fewshot_folder(fewshot_run, tmp_path):
     out = tmp_path / "search"
     assert main(["search", "--checkpoint", str(fewshot_run), "--out", str(out), "--strategy", "random",

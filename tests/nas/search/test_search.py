@@ -494,6 +494,7 @@ def test_cli_search_writes_results_and_best_architecture(tmp_path, checkpoint, c
         assert len(err.splitlines()) == 1 and needle in err, err
 
 
+@pytest.mark.slow          # suite time; in-process kill-and-resume of every strategy stays (test_strategy_resume)
 def test_sigkill_then_resume_ends_like_an_uninterrupted_search(tmp_path, checkpoint):
     from nas.cli import main
 
