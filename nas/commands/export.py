@@ -8,10 +8,10 @@ from .options import Option, add_options
 
 NAME = "export"
 HELP = "Export a searched architecture: weights, TorchScript or ONNX (parity-checked)."
-DESCRIPTION = module_doc("nas.deploy.export")
 
 
 def add_arguments(p) -> None:
+    p.description = module_doc("nas.deploy.export")      # read when this command's parser is built, not at start
     add_options(p, [
         Option("--checkpoint", "supernet checkpoint (nas pretrain) or a standalone one (nas train's model.pt)",
                required=True),

@@ -15,10 +15,10 @@ from .options import Option, add_options
 
 NAME = "latency-table"
 HELP = "Build a latency lookup table (Once-for-All's LUT) for a model on this device."
-DESCRIPTION = module_doc("nas.costs.latency")
 
 
 def add_arguments(p) -> None:
+    p.description = module_doc("nas.costs.latency")      # read when this command's parser is built, not at start
     add_options(p, [
         Option("--model", "registered model name (see `nas models`)"),
         Option("--checkpoint", "take the model spec (kwargs included) from a supernet checkpoint"),

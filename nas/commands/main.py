@@ -65,8 +65,7 @@ class CommandParser(OneLineParser):
         if self._commands is None:
             self._commands = self.add_subparsers(dest="command" if self.prog == "nas" else "action",
                                                  required=True, metavar="COMMAND" if self.prog == "nas" else "ACTION")
-        if kwargs.get("description") and "formatter_class" not in kwargs:
-            kwargs["formatter_class"] = argparse.RawDescriptionHelpFormatter
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)   # docstrings as written
         child = self._commands.add_parser(name, **kwargs)
         self.children[name] = child
         return child

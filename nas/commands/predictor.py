@@ -11,10 +11,10 @@ from .options import Option, add_options
 
 NAME = "predictor"
 HELP = "fit or evaluate an accuracy predictor (Once-for-All)"
-DESCRIPTION = module_doc("nas.search.predictor")
 
 
 def add_arguments(p) -> None:
+    p.description = module_doc("nas.search.predictor")      # read when this command's parser is built, not at start
     from ..bench import BENCH_TABLES, DEFAULT_BENCH     # lazy: the table reader imports pandas
     from ..search.predictor import KINDS                # lazy: the predictor imports torch
 
