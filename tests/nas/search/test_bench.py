@@ -101,14 +101,20 @@ def test_bench_table_refuses_racing_and_unknown_architectures(tmp_path):
         scorer.evaluate({"arch": "lr2-lr1-sr1-sr1-sr1-sr1-sr1-sr1", "decided": 2, "draw_seed": 0})
 
 
+def table_and_search_folder(tmp_path, name: str):
+    """A standalone table (`make_table`) and an output folder holding the small space's cost table."""
+    _, table = cost_table_of("small")
+    folder = make_table(tmp_path / "b")
+    out = tmp_path / name
+    out.mkdir()
+    table.save(out / "cost_table.json")
+    return folder, out
+
+
 def test_cli_search_on_a_bench_table_needs_no_checkpoint(tmp_path, capsys):
     from nas.cli import main
 
-    _, table = cost_table_of("small")
-    folder = make_table(tmp_path / "b")
-    out = tmp_path / "s"
-    out.mkdir()
-    table.save(out / "cost_table.json")
+    folder, out = table_and_search_folder(tmp_path, "s")
     argv = ["search", "--bench-table", str(folder), "--out", str(out), "--strategy", "random", "--budget", "5",
             "--batch", "5", "--no-progress", "--alpha", "0.005,10"]
     assert main(argv) == 0
@@ -129,11 +135,7 @@ def test_strategy_benchmark_script_runs_on_a_table_and_resumes(tmp_path, capsys)
     spec = importlib.util.spec_from_file_location("strategy_benchmark", ROOT / "experiments" / "strategy_benchmark.py")
     sb = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(sb)
-    _, table = cost_table_of("small")
-    folder = make_table(tmp_path / "b")
-    out = tmp_path / "sb"
-    out.mkdir()
-    table.save(out / "cost_table.json")
+    folder, out = table_and_search_folder(tmp_path, "sb")
     argv = ["table", "--bench-table", str(folder), "--out", str(out), "--budgets", "3,6", "--seeds", "2",
             "--strategies", "random,evolution-predictor,greedy"]
     assert sb.main(argv) == 0
