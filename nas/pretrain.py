@@ -24,7 +24,7 @@ from supernet.training.loop import FunctionHooks, RunPlace, TrainData, Trainer, 
 from supernet.training.sampler import ArchSampler, RankSlices
 
 from .config import RunConfig, prepare_output_dir
-from .costs.unit_table import build_cost_table, extreme_archs
+from .costs.unit_table import extreme_archs, load_or_build_cost_table
 from .data import ClipSampler, build_loader
 from .data.augment import batch_mixer
 from .evaluate import VAL_ARCHS, eval_curve, evaluate_model, resolve_eval_schedule
@@ -137,7 +137,7 @@ def build_sampler(cfg: RunConfig, model, space=None) -> ArchSampler:
     space = space or model.space
     bounds = {}
     if cfg.train.sampler == "sandwich":
-        largest, smallest = extreme_archs(build_cost_table(model, cfg.input_size), space)
+        largest, smallest = extreme_archs(load_or_build_cost_table(model, cfg.input_size), space)
         bounds = {"largest": largest, "smallest": smallest}
     return ArchSampler(space, cfg.train.sampler, cfg.train.seed, cfg.train.warmup_arch,
                        cfg.train.warmup_arch_steps, sandwich_random=cfg.train.sandwich_random, **bounds)

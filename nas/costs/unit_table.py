@@ -20,6 +20,9 @@ a block, so it never changes the ranking of that block's candidates.
 from __future__ import annotations
 
 import contextlib
+import copy
+import json
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,16 +184,44 @@ def full_trace_flops(model, arch: Arch, input_size, threads: int = 1) -> tuple[i
     return cost.flops, cost.params
 
 
+_BUILT: "OrderedDict[tuple, dict[str, Any]]" = OrderedDict()   # process memo: cost key -> table dict
+_BUILT_MAX = 8
+
+
+def _memo_key(model, input_size) -> tuple | None:
+    """What a table of `model` depends on: its class, cost-relevant spec, space and input; None
+    for a model without a registry spec (nothing is remembered for it)."""
+    spec = getattr(model, "spec", None)
+    if spec is None:
+        return None
+    cls = type(model)
+    return (f"{cls.__module__}.{cls.__qualname__}", json.dumps(plain_json(cost_spec(spec)), sort_keys=True),
+            json.dumps(plain_json(model.space.config()), sort_keys=True), tuple(int(v) for v in input_size))
+
+
 def load_or_build_cost_table(model, input_size, path: str | Path | None = None) -> CostTable:
-    """The table stored at `path` when it was built for this model and input, else a new one
-    (saved to `path` when given)."""
+    """The table stored at `path` when it was built for this model and input, else one built
+    earlier in this process for the same class, cost spec, space and input (pretraining's
+    sandwich bounds, then the search, in one `nas demo`), else a new one; saved to `path` when
+    given. A table costs max_i |choices(i)| fvcore traces, seconds on a nano model."""
     spec = getattr(model, "spec", None)
     if path is not None and Path(path).is_file():
         table = CostTable.load(path)
         if spec is not None and table.matches(spec, input_size):
             table._space = model.space
             return table
-    table = build_cost_table(model, input_size)
+    key = _memo_key(model, input_size)
+    if key in _BUILT:
+        _BUILT.move_to_end(key)
+        table = CostTable.from_dict(copy.deepcopy(_BUILT[key]))
+        table.model_spec = copy.deepcopy(spec)                 # this model's own (training options too)
+        table._space = model.space
+    else:
+        table = build_cost_table(model, input_size)
+        if key is not None:
+            _BUILT[key] = table.to_dict()
+            while len(_BUILT) > _BUILT_MAX:
+                _BUILT.popitem(last=False)
     if path is not None:
         table.save(path)
     return table
