@@ -214,7 +214,8 @@ def load_or_build_cost_table(model, input_size, path: str | Path | None = None) 
     if key in _BUILT:
         _BUILT.move_to_end(key)
         table = CostTable.from_dict(copy.deepcopy(_BUILT[key]))
-        table.model_spec = copy.deepcopy(spec)                 # this model's own (training options too)
+        if spec is not None:                                   # this model's own (training options too)
+            table.model_spec = copy.deepcopy(spec)
         table._space = model.space
     else:
         table = build_cost_table(model, input_size)

@@ -4,7 +4,6 @@ References are naive on purpose: full fvcore traces for costs, one plain forward
 scores, and a loop-by-loop greedy search without any caching.
 """
 import copy
-import dataclasses
 import json
 import os
 import signal
@@ -104,34 +103,41 @@ def test_cost_table_expectation_minimum_and_round_trip(tmp_path, small):
 
 
 def test_a_table_built_once_in_a_process_serves_the_same_costs_without_tracing(monkeypatch):
-    """`load_or_build_cost_table` remembers tables by class, cost spec, space and input: a model
-    that differs only in a training option gets an equal table and no trace; another input
-    size, or a model without a spec, is traced anew."""
+    """`load_or_build_cost_table` remembers tables by class, cost spec, space and input: the
+    same spec again gets an equal table (a copy) and no trace; another input size, or a model
+    without a spec, is traced anew; a training-only option does not change the key."""
     import nas.costs.unit_table as unit_table
 
-    torch.manual_seed(0)
-    model = build_model("mlp3d-nano", SIZE, 10)
     monkeypatch.setattr(unit_table, "_BUILT", type(unit_table._BUILT)())
-    first = unit_table.load_or_build_cost_table(model, SIZE)
     traces = []
     real = unit_table.model_cost
     monkeypatch.setattr(unit_table, "model_cost", lambda *a, **k: traces.append(1) or real(*a, **k))
-    other = build_model("mlp3d-nano", SIZE, 10, drop_path_rate=0.1)   # training-only option
-    again = unit_table.load_or_build_cost_table(other, SIZE)
-    assert traces == [] and again.model_spec == other.spec
-    assert dataclasses.replace(again, model_spec=first.model_spec) == first
-    assert again.unit_flops is not first.unit_flops                    # a copy, not the remembered one
-    arch = model.space.sample(4)
-    assert again.flops(arch) == first.flops(arch) == full_trace_flops(model, arch, SIZE)[0]
-    bigger = (SIZE[0] * 2, *SIZE[1:])
-    assert unit_table.load_or_build_cost_table(model, bigger).input_size == bigger and traces
-    traces.clear()
-    spec, model.spec = model.spec, None
-    try:
-        unit_table.load_or_build_cost_table(model, SIZE)
-    finally:
-        model.spec = spec
-    assert traces
+
+    key = unit_table._memo_key                                # checked on real specs below
+    monkeypatch.setattr(unit_table, "_memo_key", lambda m, size: None if getattr(m, "plain", False)
+                        else ("toy", tuple(size)))                 # (ToyNet has no registry spec)
+
+    def toy():
+        torch.manual_seed(0)
+        return ToyNet()
+
+    first = unit_table.load_or_build_cost_table(toy(), (16,))
+    assert len(traces) == 3                                   # max_i |choices(i)| traces
+    again = unit_table.load_or_build_cost_table(toy(), (16,))
+    assert len(traces) == 3 and again == first and again.unit_flops is not first.unit_flops
+    assert unit_table.load_or_build_cost_table(toy(), (32,)).input_size == (32,) and len(traces) == 6
+    plain = ToyNet()                                          # no key (no spec): nothing is remembered
+    plain.plain = True
+    unit_table.load_or_build_cost_table(plain, (16,))
+    unit_table.load_or_build_cost_table(plain, (16,))
+    assert len(traces) == 12
+    assert key(plain, (16,)) is None
+    arch = Arch((KernelChoice(1), KernelChoice(5), KernelChoice(3)))
+    assert again.flops(arch) == full_trace_flops(ToyNet(), arch, (16,))[0]
+    assert key(build_model("mlp3d-nano", SIZE, 10), SIZE) == key(build_model("mlp3d-nano", SIZE, 10,
+                                                                             drop_path_rate=0.1), SIZE)
+    assert key(build_model("mlp3d-nano", SIZE, 10), SIZE) != key(build_model("mlp3d-nano", SIZE, 10,
+                                                                             gtm_types=("short_range",)), SIZE)
 
 
 def toy_batches(n, seed):
