@@ -40,6 +40,7 @@ def test_random_search_on_ray_tune_equals_in_process(ray_session, tmp_path):
     a, b = on_ray.table.drop(columns=["seconds"]), local.table.drop(columns=["seconds"])
     pd.testing.assert_frame_equal(a.drop(columns=["loss", "objective"]), b.drop(columns=["loss", "objective"]))
     assert (a["loss"] - b["loss"]).abs().max() < 1e-5
+    assert (a["objective"] - b["objective"]).abs().max() < 1e-9
     assert backend.workers_seen and set(backend.workers_seen.values()) == {1}
 
 
