@@ -201,8 +201,8 @@ def _memo_key(model, input_size) -> tuple | None:
 
 def load_or_build_cost_table(model, input_size, path: str | Path | None = None) -> CostTable:
     """The table stored at `path` when it was built for this model and input, else one built
-    earlier in this process for the same class, cost spec, space and input (pretraining's
-    sandwich bounds, then the search, in one `nas demo`), else a new one; saved to `path` when
+    earlier in this process for the same class, cost spec, space and input (several searches,
+    or sandwich pretraining's bounds and then a search), else a new one; saved to `path` when
     given. A table costs max_i |choices(i)| fvcore traces, seconds on a nano model."""
     spec = getattr(model, "spec", None)
     if path is not None and Path(path).is_file():
