@@ -166,6 +166,17 @@ def criterion(final: "pd.DataFrame") -> dict:        # noqa: F821
             "meets": bool(above >= MIN_FRACTION and sd <= MAX_SEED_SD)}
 
 
+def train_minutes(rd: Path) -> float:
+    """Training time of a run from its per-step rates (metrics.csv: clips_per_s; batch from
+    its config.yaml), without the val passes; a step that other jobs slowed counts as it ran."""
+    import pandas as pd
+    import yaml
+
+    batch = yaml.safe_load((rd / "config.yaml").read_text())["train"]["batch_size"]
+    rate = pd.read_csv(rd / "metrics.csv")["clips_per_s"]
+    return float((batch / rate[rate > 0]).sum() / 60)
+
+
 def pilot_report(work: Path, out: Path) -> dict:
     import pandas as pd
 
@@ -178,9 +189,12 @@ def pilot_report(work: Path, out: Path) -> dict:
                     for r in pd.read_csv(rd / "eval_curve.csv").to_dict("records"):
                         curves.append({"arm": arm, "arch": arch, "seed": seed, **r})
                 if (rd / "eval.json").exists():
-                    ev = json.loads((rd / "eval.json").read_text())["single_view"]
+                    saved = json.loads((rd / "eval.json").read_text())
+                    ev, last = saved["single_view"], saved.get("train", {})
                     rows.append({"arm": arm, "arch": arch, "seed": seed, "top1": ev["top1"],
-                                 "loss": ev["loss"], "clips": ev["clips"]})
+                                 "loss": ev["loss"], "clips": ev["clips"],
+                                 "train_acc_last_epoch": last.get("acc"), "train_loss_last_epoch": last.get("loss"),
+                                 "train_minutes": train_minutes(rd)})
     final, curve = pd.DataFrame(rows), pd.DataFrame(curves)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "pilot_runs.csv", final.to_csv(index=False))
