@@ -166,12 +166,15 @@ def criterion(final: "pd.DataFrame") -> dict:        # noqa: F821
             "meets": bool(above >= MIN_FRACTION and sd <= MAX_SEED_SD)}
 
 
-def train_minutes(rd: Path) -> float:
+def train_minutes(rd: Path) -> float | None:
     """Training time of a run from its per-step rates (metrics.csv: clips_per_s; batch from
-    its config.yaml), without the val passes; a step that other jobs slowed counts as it ran."""
+    its config.yaml), without the val passes; a step that other jobs slowed counts as it ran.
+    None for a folder without those files."""
     import pandas as pd
     import yaml
 
+    if not ((rd / "config.yaml").is_file() and (rd / "metrics.csv").is_file()):
+        return None
     batch = yaml.safe_load((rd / "config.yaml").read_text())["train"]["batch_size"]
     rate = pd.read_csv(rd / "metrics.csv")["clips_per_s"]
     return float((batch / rate[rate > 0]).sum() / 60)
