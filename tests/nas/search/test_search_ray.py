@@ -32,29 +32,30 @@ def search_on_ray_and_in_process(tmp_path, config):
     return on_ray, local, backend
 
 
-def test_random_search_on_ray_tune_equals_in_process(ray_session, tmp_path):
-    """The default run's Ray path: one round of 4 candidates on two workers."""
-    cfg = SearchConfig("random", {"budget": 4, "batch": 4}, seed=3, alpha=50.0)
-    on_ray, local, backend = search_on_ray_and_in_process(tmp_path, cfg)
-    assert on_ray.arch == local.arch and len(on_ray.table) == 4
-    a, b = on_ray.table.drop(columns=["seconds"]), local.table.drop(columns=["seconds"])
-    pd.testing.assert_frame_equal(a.drop(columns=["loss", "objective"]), b.drop(columns=["loss", "objective"]))
-    assert (a["loss"] - b["loss"]).abs().max() < 1e-5
-    assert (a["objective"] - b["objective"]).abs().max() < 1e-9
-    assert backend.workers_seen and set(backend.workers_seen.values()) == {1}
-
-
-@pytest.mark.slow
-def test_greedy_on_ray_tune_equals_in_process(ray_session, tmp_path):
-    """Eight rounds of a greedy search (32 trials, the strategy waiting on each round); slow:
-    95 s of the default run's 600 s on 2 cores, and 300 s beside two busy processes."""
-    cfg = SearchConfig("greedy", {"repeats": 1}, seed=3, alpha=50.0)
-    on_ray, local, backend = search_on_ray_and_in_process(tmp_path, cfg)
+def assert_same_search(on_ray, local, backend):
+    """Same architecture and table (losses to 1e-5: 1-thread workers) as in process, and every
+    worker built (loaded) its evaluator exactly once."""
     assert on_ray.arch == local.arch
     a, b = on_ray.table.drop(columns=["seconds"]), local.table.drop(columns=["seconds"])
     pd.testing.assert_frame_equal(a.drop(columns=["loss", "objective"]), b.drop(columns=["loss", "objective"]))
     assert (a["loss"] - b["loss"]).abs().max() < 1e-5
     assert (a["objective"] - b["objective"]).abs().max() < 1e-9
-    # every worker built (loaded) its evaluator exactly once
     assert backend.workers_seen and set(backend.workers_seen.values()) == {1}
+
+
+def test_random_search_on_ray_tune_equals_in_process(ray_session, tmp_path):
+    """The default run's Ray path: one round of 4 candidates on two workers."""
+    cfg = SearchConfig("random", {"budget": 4, "batch": 4}, seed=3, alpha=50.0)
+    on_ray, local, backend = search_on_ray_and_in_process(tmp_path, cfg)
+    assert_same_search(on_ray, local, backend)
+    assert len(on_ray.table) == 4
+
+
+@pytest.mark.slow
+def test_greedy_on_ray_tune_equals_in_process(ray_session, tmp_path):
+    """Eight rounds of a greedy search (32 trials, the strategy waiting on each round); slow:
+    95 s of the default run's 600 s on 2 cores, and 283 s beside two busy processes."""
+    cfg = SearchConfig("greedy", {"repeats": 1}, seed=3, alpha=50.0)
+    on_ray, local, backend = search_on_ray_and_in_process(tmp_path, cfg)
+    assert_same_search(on_ray, local, backend)
     assert len(on_ray.table) == 8 * 4                   # 4 distinct functions per unit
