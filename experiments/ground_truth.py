@@ -44,6 +44,14 @@ Pilot protocol, fixed and committed before any pilot run was looked at:
   ends, and doubling 6 to 12 epochs raised st4's mean from 55 to 75 points. `v3-e24` (24
   epochs, seeds 0-3) tests whether a schedule that lets st4 reach its ceiling also closes its
   seed spread. Same criterion, same schedule rule (e <= 24).
+* Early decision on (ii), added 2026-12-03 14:20 UTC before any st4 run of v3-e24 had
+  finished an epoch (two sr1 runs of it were at epoch 16): the pooled seed SD can only grow
+  as architectures are added (a variance is >= 0), so an arm is also decided as failing once
+  the architectures whose seeds have all finished already give sqrt(sum of their seed
+  variances / number of pilot architectures) > `MAX_SEED_SD`. Its remaining runs are then not
+  trained, as for (i) (`--complete-failed` trains them). From v3-e24 on, st4's seeds (the
+  architecture that decided (ii) in every earlier arm) run before the arm's sr4 and remaining
+  sr1 runs; the order changes no run.
 
 Table v2 (``--stage table``, only once the pilot has chosen an arm; ``--stage table-report``):
 the 34 canonical architectures of v1 (named variants, random ones at GFLOPs quantiles, the
@@ -129,18 +137,41 @@ def pilot_cmd(work: Path, two_d: Path, arm: str, arch: str, seed: int):
 
 def failed_runs(work: Path, arm: str) -> int:
     """Finished runs of `arm` below 2x chance."""
-    count = 0
+    return sum(x < CHANCE_X2 for v in finished_top1(work, arm).values() for x in v)
+
+
+def finished_top1(work: Path, arm: str) -> dict[str, list[float]]:
+    """Final val top-1 of the finished runs of `arm`, by architecture."""
+    done = {}
     for arch in PILOT_ARCHS:
         for seed in arm_seeds(arm):
             path = run_dir(work / "pilot" / arm, arch, seed) / "eval.json"
-            if path.exists() and json.loads(path.read_text())["single_view"]["top1"] < CHANCE_X2:
-                count += 1
-    return count
+            if path.exists():
+                done.setdefault(arch, []).append(json.loads(path.read_text())["single_view"]["top1"])
+    return done
+
+
+def seed_sd_lower_bound(top1_by_arch: dict[str, list[float]], seeds: int) -> float:
+    """The least pooled seed SD the arm can still end with: the architectures whose `seeds`
+    runs have all finished count with their seed variance, the others with 0."""
+    import numpy as np
+
+    total = sum(float(np.var(v, ddof=1)) for v in top1_by_arch.values() if len(v) == seeds)
+    return (total / len(PILOT_ARCHS)) ** 0.5
+
+
+def decided_fail(top1_by_arch: dict[str, list[float]], arm: str) -> bool:
+    """The arm can no longer meet the criterion: more runs below 2x chance than 5% of its runs
+    (i), or a pooled seed SD above the limit whatever its unfinished runs give (ii)."""
+    planned = len(PILOT_ARCHS) * len(arm_seeds(arm))
+    below = sum(x < CHANCE_X2 for v in top1_by_arch.values() for x in v)
+    return below > (1 - MIN_FRACTION) * planned or \
+        seed_sd_lower_bound(top1_by_arch, len(arm_seeds(arm))) > MAX_SEED_SD
 
 
 def arm_failed(work: Path, arm: str) -> bool:
-    """Criterion (i) can no longer hold: more runs below 2x chance than 5% of the arm's runs."""
-    return failed_runs(work, arm) > (1 - MIN_FRACTION) * len(PILOT_ARCHS) * len(arm_seeds(arm))
+    """`decided_fail` on the arm's finished runs."""
+    return decided_fail(finished_top1(work, arm), arm)
 
 
 def stage_pilot(work: Path, two_d: Path, arms: list[str], jobs: int, complete_failed: bool) -> None:
@@ -209,9 +240,8 @@ def pilot_report(work: Path, out: Path) -> dict:
         if not len(f):
             continue
         planned = len(PILOT_ARCHS) * len(arm_seeds(arm))
-        failed = int((f["top1"] < CHANCE_X2).sum())
         entry = {"epochs": arm_epochs(arm), "seeds": list(arm_seeds(arm)), "complete": len(f) == planned,
-                 "decided_fail": failed > (1 - MIN_FRACTION) * planned,
+                 "decided_fail": decided_fail({a: list(g["top1"]) for a, g in f.groupby("arch")}, arm),
                  **criterion(f),
                  "per_arch": {a: {"mean": float(g["top1"].mean()), "sd": float(g["top1"].std(ddof=1)),
                                   "top1": [float(x) for x in g.sort_values("seed")["top1"]]}

@@ -77,6 +77,29 @@ def test_an_arm_with_one_run_in_twelve_below_twice_chance_fails_and_later_arms_u
         gt.chosen_protocol(tmp_path / "elsewhere")
 
 
+def test_an_arm_is_decided_on_criterion_ii_once_its_finished_architectures_exceed_the_limit(gt, tmp_path, monkeypatch):
+    """The pooled SD can only grow as architectures finish: st4's four seeds alone with a seed
+    variance above 3 x 3.0^2 decide the arm; below it the arm stays open, and a partly
+    finished architecture does not count."""
+    work, arm, st4 = tmp_path / "work", "v3-e24", gt.PILOT_ARCHS[2]
+    for seed, top1 in zip((0, 1, 2), (60.0, 80.0, 70.0)):         # 3 of 4 seeds: not counted
+        write_run(gt, work, arm, st4, seed, [top1])
+    assert not gt.arm_failed(work, arm) and gt.seed_sd_lower_bound(gt.finished_top1(work, arm), 4) == 0.0
+    write_run(gt, work, arm, st4, 3, [75.0])                        # var 72.9: bound sqrt(72.9 / 3) = 4.9
+    bound = gt.seed_sd_lower_bound(gt.finished_top1(work, arm), 4)
+    assert bound == pytest.approx((np.var([60, 80, 70, 75], ddof=1) / 3) ** 0.5) and bound > gt.MAX_SEED_SD
+    assert gt.arm_failed(work, arm) and gt.failed_runs(work, arm) == 0
+    def train(cmds, jobs):
+        raise AssertionError(f"a decided arm trains nothing, got {len(cmds)} runs")
+    monkeypatch.setattr(gt, "run_parallel", train)
+    gt.stage_pilot(work, tmp_path / "2d.pt", [arm], 2, complete_failed=False)
+    s = gt.pilot_report(work, tmp_path / "out" / "pilot")
+    assert s["arms"][arm]["decided_fail"] and not s["arms"][arm]["complete"]
+    # a spread inside the limit (SD 4.5 on st4: bound 2.6) leaves the arm open
+    close = {st4: [70.0, 75.0, 80.0, 71.0]}
+    assert gt.seed_sd_lower_bound(close, 4) < gt.MAX_SEED_SD and not gt.decided_fail(close, arm)
+
+
 def test_pilot_commands_carry_the_arm_schedule_and_resume(gt, tmp_path):
     cmd, log = gt.pilot_cmd(tmp_path, tmp_path / "2d.pt", "v3-e12", gt.PILOT_ARCHS[1], 0)
     text = " ".join(map(str, cmd))
