@@ -44,7 +44,7 @@ Pilot protocol, fixed and committed before any pilot run was looked at:
   ends, and doubling 6 to 12 epochs raised st4's mean from 55 to 75 points. `v3-e24` (24
   epochs, seeds 0-3) tests whether a schedule that lets st4 reach its ceiling also closes its
   seed spread. Same criterion, same schedule rule (e <= 24).
-* Early decision on (ii), added 2026-12-03 14:20 UTC before any st4 run of v3-e24 had
+* Early decision on (ii), added 2026-12-03 14:07 UTC before any st4 run of v3-e24 had
   finished an epoch (two sr1 runs of it were at epoch 19): the pooled seed SD can only grow
   as architectures are added (a variance is >= 0), so an arm is also decided as failing once
   the architectures whose seeds have all finished already give sqrt(sum of their seed
