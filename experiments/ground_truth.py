@@ -296,7 +296,7 @@ def table_archs(out: Path) -> list[tuple[str, str]]:
     ``out/archs.txt`` and read back after that (the list never changes under a running table)."""
     from experiments.ranking_fidelity import read_archs, write_archs
     from nas.correlate import spanning_archs
-    from nas.costs.unit_table import build_cost_table
+    from nas.costs.unit_table import load_or_build_cost_table
     from supernet.registry import build_model
 
     path = out / "archs.txt"
@@ -304,7 +304,7 @@ def table_archs(out: Path) -> list[tuple[str, str]]:
         return read_archs(path)
     archs = read_archs(V1 / "archs.txt")
     model = build_model("mlp3d-nano", INPUT, CLASSES)
-    space, table = model.space, build_cost_table(model, INPUT)
+    space, table = model.space, load_or_build_cost_table(model, INPUT)
     seen = {str(space.canonical(space.parse(a))) for _, a in archs}
     new, draw = [], NEW_ARCHS_SEED
     while len(new) < NEW_ARCHS:

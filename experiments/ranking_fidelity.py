@@ -178,7 +178,7 @@ def architecture_list(searched: dict[str, str], random_count: int, seed: int = 0
     random architectures at evenly spaced GFLOPs quantiles of a random pool (fixed by `seed`,
     drawn before any search ran), then the greedy result of each recipe (an arch already listed
     gets the recipe's tag added)."""
-    from nas.costs.unit_table import build_cost_table
+    from nas.costs.unit_table import load_or_build_cost_table
     from supernet.registry import build_model
 
     model = build_model("mlp3d-nano", INPUT, CLASSES)
@@ -192,7 +192,7 @@ def architecture_list(searched: dict[str, str], random_count: int, seed: int = 0
         return new
     for variant, s, arch in space.named_variants():
         add(f"named:{variant}" + (f"-S{s}" if s else ""), arch)
-    table = build_cost_table(model, INPUT)
+    table = load_or_build_cost_table(model, INPUT)
     added, draw = 0, seed
     while added < random_count:
         for arch in spanning_archs(space, table.gflops, random_count - added, draw):
@@ -309,11 +309,11 @@ def standalone_table(work: Path, archs: list[tuple[str, str]], epochs: int, two_
                      runs: Path | None = None, seeds: tuple[int, ...] = SEEDS, **columns) -> pd.DataFrame:
     """The `nas.bench` rows of the finished runs in `runs` (default ``work/standalone``), one
     per (architecture, seed); `columns` are added to every row (e.g. the ground-truth arm)."""
-    from nas.costs.unit_table import build_cost_table
+    from nas.costs.unit_table import load_or_build_cost_table
     from supernet.registry import build_model
 
     model = build_model("mlp3d-nano", INPUT, CLASSES)
-    table = build_cost_table(model, INPUT)
+    table = load_or_build_cost_table(model, INPUT)
     space = model.space
     rows = []
     for source, arch in archs:

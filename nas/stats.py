@@ -11,11 +11,49 @@ from scipy import stats
 
 from search_spaces.errors import VidnasInputError
 
-MEASURES = {
-    "kendall_tau": lambda x, y: stats.kendalltau(x, y).statistic,
-    "spearman_rho": lambda x, y: stats.spearmanr(x, y).statistic,
-    "pearson_r": lambda x, y: stats.pearsonr(x, y).statistic,
-}
+PAIRWISE_TAU_MAX_N = 3000      # above this many points the n x n sign matrices cost more than scipy's sort
+BATCH_ELEMENTS = 4_000_000     # resamples x n x n sign-matrix entries held at once by the bootstrap
+
+
+def _undefined_as_nan(num, denom):
+    """num / denom, NaN where denom is 0 (a constant side) or NaN; a float for 0-d input."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(denom > 0, num / np.where(denom > 0, denom, 1.0), np.nan)
+    return float(out) if out.ndim == 0 else out
+
+
+def kendall_tau(x, y):
+    """Kendall's tau-b over the last axis, the value `scipy.stats.kendalltau` gives (a pair tied
+    in x or y drops out of that side's count): sum(sx * sy) / sqrt(sum(sx^2) * sum(sy^2)) over
+    the sign matrices of all pairs (each pair counted twice on both sides, which cancels).
+    Stacked resamples (k, n) give k values in one pass: the bootstrap's thousands of small
+    calls are what scipy's per-call setup makes slow (`experiments/benchmarks/bench_stats.py`).
+    Inputs longer than `PAIRWISE_TAU_MAX_N` go to scipy, a row at a time."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.shape[-1] > PAIRWISE_TAU_MAX_N:
+        if x.ndim == 1:
+            return float(stats.kendalltau(x, y).statistic)
+        return np.array([stats.kendalltau(a, b).statistic for a, b in zip(x, y)])
+    sx, sy = np.sign(x[..., :, None] - x[..., None, :]), np.sign(y[..., :, None] - y[..., None, :])
+    return _undefined_as_nan((sx * sy).sum((-2, -1)), np.sqrt((sx * sx).sum((-2, -1)) * (sy * sy).sum((-2, -1))))
+
+
+def pearson_r(x, y):
+    """Pearson's r over the last axis (as `scipy.stats.pearsonr`, clipped to [-1, 1])."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    xm, ym = x - x.mean(-1, keepdims=True), y - y.mean(-1, keepdims=True)
+    r = np.clip(_undefined_as_nan((xm * ym).sum(-1), np.sqrt((xm * xm).sum(-1) * (ym * ym).sum(-1))), -1.0, 1.0)
+    return float(r) if r.ndim == 0 else r
+
+
+def spearman_rho(x, y):
+    """Spearman's rho over the last axis: Pearson's r of the ranks, ties given their average
+    rank (`scipy.stats.spearmanr`)."""
+    return pearson_r(stats.rankdata(x, axis=-1), stats.rankdata(y, axis=-1))
+
+
+# name -> measure(x, y) over the last axis: a float for 1-D input, one value per row for (k, n)
+MEASURES = {"kendall_tau": kendall_tau, "spearman_rho": spearman_rho, "pearson_r": pearson_r}
 
 
 @dataclass
@@ -39,10 +77,17 @@ def _safe(fn, x, y) -> float:
 
 
 def _bootstrap_interval(statistic, n: int, n_boot: int, seed: int, level: float) -> tuple[float, float]:
-    """Percentile interval of ``statistic(rows)`` over `n_boot` resamples of the `n` rows with
-    replacement; resamples where the statistic is undefined (NaN) are dropped."""
+    """Percentile interval of `statistic` over `n_boot` resamples of the `n` rows with
+    replacement; resamples where the statistic is undefined (NaN) are dropped. `statistic`
+    takes a (k, n) array of row indices, k resamples at once, and returns k values. The
+    resamples are drawn one by one (one generator stream whatever the batch size)."""
     rng = np.random.default_rng(seed)
-    boots = np.array([statistic(rng.integers(0, n, n)) for _ in range(n_boot)])
+    rows = np.stack([rng.integers(0, n, n) for _ in range(n_boot)]) if n_boot else np.empty((0, n), int)
+    step = max(1, BATCH_ELEMENTS // max(n * n, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        boots = np.concatenate([np.asarray(statistic(rows[i:i + step]), dtype=float).reshape(-1)
+                                for i in range(0, n_boot, step)] or [np.empty(0)])
     boots = boots[np.isfinite(boots)]
     if not len(boots):
         return float("nan"), float("nan")
@@ -66,7 +111,7 @@ def correlations(estimated, real, n_boot: int = 2000, seed: int = 0, level: floa
         raise VidnasInputError(f"correlation needs at least 3 architectures, got {len(x)}")
     out = []
     for name, fn in MEASURES.items():                 # one seed: every measure sees the same resamples
-        lo, hi = _bootstrap_interval(lambda rows, fn=fn: _safe(fn, x[rows], y[rows]), len(x), n_boot, seed, level)
+        lo, hi = _bootstrap_interval(lambda rows, fn=fn: fn(x[rows], y[rows]), len(x), n_boot, seed, level)
         out.append(Correlation(name, _safe(fn, x, y), lo, hi, len(x)))
     return out
 
@@ -125,10 +170,8 @@ def paired_difference(estimated_a, estimated_b, real, measure: str = "kendall_ta
         raise VidnasInputError(f"paired difference needs at least 3 architectures, got {len(a)}")
     fn = MEASURES[measure]
 
-    def diff(rows) -> float:
-        return _safe(fn, a[rows], y[rows]) - _safe(fn, b[rows], y[rows])
-    lo, hi = _bootstrap_interval(diff, len(a), n_boot, seed, level)
-    return Correlation(f"{measure}_difference", diff(np.arange(len(a))), lo, hi, len(a))
+    lo, hi = _bootstrap_interval(lambda rows: fn(a[rows], y[rows]) - fn(b[rows], y[rows]), len(a), n_boot, seed, level)
+    return Correlation(f"{measure}_difference", _safe(fn, a, y) - _safe(fn, b, y), lo, hi, len(a))
 
 
 def seed_ceiling(per_seed, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> Correlation:
@@ -141,10 +184,16 @@ def seed_ceiling(per_seed, n_boot: int = 2000, seed: int = 0, level: float = 0.9
         raise VidnasInputError(f"seed ceiling needs >= 3 architectures x >= 2 seeds, got shape {table.shape}")
     pairs = [(a, b) for a in range(table.shape[1]) for b in range(a + 1, table.shape[1])]
 
-    def tau(rows) -> float:
-        vals = [_safe(MEASURES["kendall_tau"], table[rows, a], table[rows, b]) for a, b in pairs]
-        return float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
+    def tau(rows):
+        """Mean over seed pairs of tau on the resampled rows (k, n); pairs where tau is undefined
+        are left out, NaN when all are."""
+        vals = np.stack([np.asarray(MEASURES["kendall_tau"](table[rows, a], table[rows, b]), dtype=float)
+                         for a, b in pairs])
+        return np.nanmean(vals, axis=0)
     n = table.shape[0]
     lo, hi = _bootstrap_interval(tau, n, n_boot, seed, level)
-    return Correlation("seed_kendall_tau", tau(np.arange(n)), lo, hi, n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")                       # mean of no defined pair: NaN
+        value = float(tau(np.arange(n)[None])[0])
+    return Correlation("seed_kendall_tau", value, lo, hi, n)
 

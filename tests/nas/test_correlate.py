@@ -13,7 +13,7 @@ from nas.plots import plot_arch, plot_correlation, plot_search, plot_variants
 from nas.pretrain import run_pretrain
 from nas.search.engine import pareto_table
 from nas.search.store import COLUMNS as SEARCH_COLUMNS
-from nas.stats import correlations, least_squares_band
+from nas.stats import MEASURES, correlations, kendall_tau, least_squares_band, seed_ceiling
 from supernet.registry import build_model
 from tests.support import ROOT
 
@@ -30,6 +30,55 @@ def test_correlations_match_scipy_and_intervals_cover_them():
         assert c.low <= c.value <= c.high and c.n == 30
     with pytest.raises(ValueError, match="at least 3 architectures"):
         correlations([1, 2], [1, 2])
+
+
+def _rowwise(scipy_fn):
+    """A scipy measure as `nas.stats.MEASURES` calls it: 1-D pairs, or one value per row of (k, n)."""
+    def measure(u, v):
+        if np.ndim(u) == 1:
+            return scipy_fn(u, v).statistic
+        return np.array([scipy_fn(a, b).statistic for a, b in zip(u, v)])
+    return measure
+
+
+SCIPY_MEASURES = {"kendall_tau": _rowwise(sps.kendalltau), "spearman_rho": _rowwise(sps.spearmanr),
+                  "pearson_r": _rowwise(sps.pearsonr)}
+
+
+def test_the_measures_are_scipys_with_ties_and_bootstrap_duplicates(monkeypatch):
+    """tau-b from sign matrices, rho from average ranks and r, against scipy: continuous values,
+    integer accuracies with many ties, resamples with repeated rows (the bootstrap's), a
+    constant side (NaN for tau), and tau's large-n path that hands over to scipy. The intervals
+    of `correlations` and `seed_ceiling` are then the same with either implementation."""
+    import nas.stats
+
+    rng = np.random.default_rng(1)
+    cases = [(rng.normal(size=n), rng.normal(size=n)) for n in (3, 7, 40)]
+    cases += [(rng.integers(0, 4, n).astype(float), rng.integers(0, 3, n).astype(float)) for n in (5, 12, 60)]
+    x, y = rng.normal(size=25), rng.integers(0, 6, 25).astype(float)
+    cases += [(x[rows], y[rows]) for rows in rng.integers(0, 25, (50, 25))]
+    assert set(MEASURES) == set(SCIPY_MEASURES)
+    for a, b in cases:
+        for name, fn in MEASURES.items():
+            assert fn(a, b) == pytest.approx(SCIPY_MEASURES[name](a, b), abs=1e-12), name
+    assert kendall_tau([1.0, 2.0], [2.0, 1.0]) == -1.0
+    assert np.isnan(kendall_tau([1.0, 1.0, 1.0], [1.0, 2.0, 3.0])) and np.isnan(MEASURES["pearson_r"]([1, 1, 1], [1, 2, 3]))
+    stacked = np.stack([c[0] for c in cases[6:]]), np.stack([c[1] for c in cases[6:]])   # (50, 25): one pass
+    for name, fn in MEASURES.items():
+        want = [SCIPY_MEASURES[name](u, v) for u, v in zip(*stacked)]
+        assert fn(*stacked) == pytest.approx(want, abs=1e-12), name
+    monkeypatch.setattr(nas.stats, "PAIRWISE_TAU_MAX_N", 10)
+    a, b = rng.normal(size=30), rng.normal(size=30)
+    assert kendall_tau(a, b) == sps.kendalltau(a, b).statistic
+    assert kendall_tau(np.stack([a, b]), np.stack([b, a])) == pytest.approx([sps.kendalltau(a, b).statistic] * 2)
+    monkeypatch.undo()
+    table = rng.normal(size=(12, 3)) + np.arange(12)[:, None] * 0.3
+    fast = [seed_ceiling(table, n_boot=300), *correlations(table[:, 0], table[:, 1], n_boot=300)]
+    for name, fn in SCIPY_MEASURES.items():
+        monkeypatch.setitem(nas.stats.MEASURES, name, fn)
+    slow = [seed_ceiling(table, n_boot=300), *correlations(table[:, 0], table[:, 1], n_boot=300)]
+    for f, s_ in zip(fast, slow):
+        assert (f.value, f.low, f.high) == pytest.approx((s_.value, s_.low, s_.high), abs=1e-12), f.name
 
 
 def test_least_squares_band_contains_the_fit_and_widens_away_from_the_mean():

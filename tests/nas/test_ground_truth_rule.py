@@ -127,3 +127,57 @@ def test_the_demo_recipe_rule_applied_to_the_v2_table(gt, tmp_path):
     c = gt.recipe_choice(frame, tmp_path, n_boot=200)                  # uniform is highest and separated
     assert c["demo_recipe"]["highest_tau"] == "uniform" and len(c["comparisons"]) == 1
     assert gt.recipe_choice(frame, tmp_path / "none", n_boot=200) is None
+
+
+def test_table_v2_commands_and_report_on_fake_runs(gt, tmp_path, monkeypatch):
+    """Once the pilot has chosen (arm, schedule): the table's architecture list (v1's 34 plus the
+    new GFLOPs-stratified ones, read back unchanged), its commands (seed-major, the arm's
+    overrides and schedule, none for a finished run), and the report of a partial table in
+    `nas.bench`'s format."""
+    from experiments.ranking_fidelity import read_archs
+    from nas.bench import load_bench
+    from supernet.registry import build_model
+
+    work, out = tmp_path / "work", tmp_path / "out"
+    (out / "pilot").mkdir(parents=True)
+    (out / "pilot" / "pilot_summary.json").write_text(json.dumps(
+        {"choice": "v3-e24", "arms": {"v3-e24": {"schedule_epochs": 20}}}))
+    assert gt.chosen_protocol(out) == ("v3-e24", 20)
+    archs = gt.table_archs(out / "table_v2")
+    v1 = read_archs(gt.V1 / "archs.txt")
+    assert archs[:len(v1)] == v1 and len(archs) == len(v1) + gt.NEW_ARCHS >= 36
+    space = build_model("mlp3d-nano", gt.INPUT, gt.CLASSES).space
+    assert len({str(space.canonical(space.parse(a))) for _, a in archs}) == len(archs)
+    assert gt.table_archs(out / "table_v2") == archs                  # read back, never redrawn
+
+    rng = np.random.default_rng(0)
+    finished = {a: 30 + 10 * i for i, (_, a) in enumerate(archs[:5])}
+    for a, mean in finished.items():
+        for seed in gt.TABLE_SEEDS:
+            rd = gt.run_dir(work / "table_v2", a, seed)
+            rd.mkdir(parents=True)
+            (rd / "eval.json").write_text(json.dumps({"single_view": {
+                "top1": mean + float(rng.normal(0, 1)), "top5": 99.0, "loss": 1.0, "clips": 2000}}))
+    lone = archs[5][1]                                              # one seed of a sixth: not complete
+    rd = gt.run_dir(work / "table_v2", lone, 0)
+    rd.mkdir(parents=True)
+    (rd / "eval.json").write_text(json.dumps({"single_view": {"top1": 15.0, "top5": 50.0, "loss": 2.2, "clips": 2000}}))
+
+    sent = []
+    monkeypatch.setattr(gt, "run_parallel", lambda cmds, jobs: sent.extend(cmds))
+    gt.stage_table(work, tmp_path / "2d.pt", out, 2)
+    assert len(sent) == len(archs) * len(gt.TABLE_SEEDS) - 16
+    first = " ".join(map(str, sent[0][0]))
+    assert "train.epochs=20" in first and "data.temporal_version=3" in first and "train.seed=0" in first
+    seeds = [int(next(x for x in map(str, c) if x.startswith("train.seed=")).split("=")[1]) for c, _ in sent]
+    assert seeds == sorted(seeds)                                    # whole seeds first
+
+    s = gt.table_report(work, out)
+    assert s["partial"] and s["archs_complete"] == 5 and s["archs_planned"] == len(archs) and s["runs"] == 16
+    assert s["runs_below_2x_chance"] == 1 and s["seed_ceiling"]["n"] == 5 and s["seed_ceiling"]["value"] > 0.5
+    assert s["protocol"] == "v3-e24" and s["epochs"] == 20 and "supernet_recipes" not in s
+    bench = load_bench(out / "table_v2")
+    assert len(bench) == 6 and json.loads((out / "table_v2" / "benchmark.json").read_text())["partial"]
+    top1 = [json.loads((gt.run_dir(work / "table_v2", archs[4][1], k) / "eval.json").read_text())
+            ["single_view"]["top1"] for k in gt.TABLE_SEEDS]
+    assert bench.top1(archs[4][1]) == pytest.approx(np.mean(top1)) and bench.top1(lone) == 15.0
