@@ -66,8 +66,10 @@ issue): the three supernet recipes of the v1 study (experiments/ranking_fidelity
 configs, epochs and warm start) retrained on the chosen arm's data and initialisation, each
 greedy-searched (its result is added to the table's architectures and trained like the others),
 then each recipe's shared-weight estimates of every table architecture on the 2000 val clips,
-written beside the table as ``estimates_<recipe>.csv`` (the v1 format) for
-experiments/estimators_report.py, which scores every estimator against the table. `nas demo`'s
+written beside the table as ``estimates_<recipe>.csv`` (the v1 format). ``--stage proxies``
+computes the zero-cost proxies of the final list as for v1, on the chosen arm's data, and
+``--stage estimators-report`` runs experiments/estimators_report.py, which scores every
+estimator against the table (``estimators_v2/``). `nas demo`'s
 recipe follows the v1 study's pre-registered rule (`ranking_fidelity.demo_recipe`), applied to
 v2 by ``--stage table-report``.
 """
@@ -176,7 +178,7 @@ def arm_failed(work: Path, arm: str) -> bool:
 
 def stage_pilot(work: Path, two_d: Path, arms: list[str], jobs: int, complete_failed: bool) -> None:
     """Runs in the order of `arms`, architecture-major (the no-cross-beat `sr1` first); `jobs`
-    at a time. The rest of an arm that can no longer meet criterion (i) is skipped (it is
+    at a time. The rest of an arm that can no longer meet the criterion is skipped (it is
     decided) unless `complete_failed`."""
     while True:
         todo = [c for arm in arms if complete_failed or not arm_failed(work, arm)
@@ -387,6 +389,33 @@ def stage_estimates(work: Path, two_d: Path, out: Path, jobs: int) -> None:
             atomic_write_text(folder / f"estimates_{recipe}.csv", est.to_csv(index=False))
 
 
+def stage_proxies(work: Path, out: Path) -> None:
+    """Zero-cost proxies of every table architecture (section 4), as for v1
+    (experiments/results/estimators_v1/command.txt: a supernet at random init, seed 0, one batch
+    of 16 clips, one thread) on the chosen arm's data; the arm's other overrides concern the
+    standalone runs' initialisation, which the proxies do not use. Run after ``--stage
+    estimates``, whose greedy results complete the list. Writes ``estimators_v2/proxies.*``."""
+    from experiments.ranking_fidelity import run
+
+    arm, _ = chosen_protocol(out)
+    folder = out / "estimators_v2"
+    if (folder / "proxies.csv").exists():
+        print(f"{folder / 'proxies.csv'} exists: the proxies are computed")
+        return
+    sets = [s for s in ARMS[arm] if s.startswith("data.")]
+    run(NAS + ["proxies", "--config", CONFIG_STANDALONE, "--archs", out / "table_v2" / "archs.txt", "--batch", "16",
+               "--seed", "0", "--threads", "1", "--out", folder] + [x for s in sets for x in ("--set", s)],
+        work / "logs" / "proxies-v2.log")
+
+
+def stage_estimators_report(out: Path) -> None:
+    """experiments/estimators_report.py on table v2: every estimator with one set of statistics."""
+    from experiments.ranking_fidelity import run
+
+    run([sys.executable, ROOT / "experiments" / "estimators_report.py", "--table", out / "table_v2",
+         "--proxies", out / "estimators_v2", "--label", "v2"])
+
+
 def recipe_choice(frame: "pd.DataFrame", folder: Path, n_boot: int = 2000) -> dict | None:      # noqa: F821
     """`nas demo`'s recipe by the v1 study's pre-registered rule, on v2: per recipe, Kendall
     tau of its estimates against the mean standalone top-1 (CI over architectures), the paired
@@ -465,7 +494,7 @@ def table_report(work: Path, out: Path) -> dict | None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--stage", default="pilot", choices=["pilot", "pilot-report", "table", "supernets",
-                                                        "estimates", "table-report"])
+                                                        "estimates", "proxies", "table-report", "estimators-report"])
     p.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated, of {', '.join(ARMS)}")
     p.add_argument("--two-d", default="runs/gt/2d/model.pt", help="the 2D CycleMLP checkpoint (experiments/"
                    "configs/pretrain_cyclemlp_nano_2d_cpu.yaml's output)")
@@ -473,7 +502,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(ROOT / "experiments" / "results" / "ground_truth"), help="committed results")
     p.add_argument("--jobs", type=int, default=2, help="processes at once (one thread each)")
     p.add_argument("--complete-failed", action="store_true", help="also train the rest of an arm that "
-                   "already failed criterion (i)")
+                   "can no longer meet the criterion")
     args = p.parse_args(argv)
     work, out = Path(args.work).resolve(), Path(args.out)
     arms = [a for a in args.arms.split(",") if a]
@@ -496,6 +525,12 @@ def main(argv=None) -> int:
         return 0
     if args.stage == "estimates":
         stage_estimates(work, two_d, out, args.jobs)
+    if args.stage == "proxies":
+        stage_proxies(work, out)
+        return 0
+    if args.stage == "estimators-report":
+        stage_estimators_report(out)
+        return 0
     table_report(work, out)
     return 0
 

@@ -181,3 +181,26 @@ def test_table_v2_commands_and_report_on_fake_runs(gt, tmp_path, monkeypatch):
     top1 = [json.loads((gt.run_dir(work / "table_v2", archs[4][1], k) / "eval.json").read_text())
             ["single_view"]["top1"] for k in gt.TABLE_SEEDS]
     assert bench.top1(archs[4][1]) == pytest.approx(np.mean(top1)) and bench.top1(lone) == 15.0
+
+
+def test_the_proxies_stage_scores_the_table_list_on_the_chosen_arms_data(gt, tmp_path, monkeypatch):
+    import experiments.ranking_fidelity as rf
+
+    out = tmp_path / "out"
+    (out / "pilot").mkdir(parents=True)
+    (out / "pilot" / "pilot_summary.json").write_text(json.dumps(
+        {"choice": "v3-noise", "arms": {"v3-noise": {"schedule_epochs": 6}}}))
+    ran = []
+    monkeypatch.setattr(rf, "run", lambda cmd, log=None: ran.append([str(c) for c in cmd]))
+    gt.stage_proxies(tmp_path / "work", out)
+    cmd = ran[0]
+    assert cmd[cmd.index("--archs") + 1] == str(out / "table_v2" / "archs.txt")
+    assert cmd[cmd.index("--out") + 1] == str(out / "estimators_v2")
+    sets = [cmd[i + 1] for i, x in enumerate(cmd) if x == "--set"]
+    assert sets == ["data.temporal_version=3"]              # the data of the arm, not its init option
+    (out / "estimators_v2").mkdir()
+    (out / "estimators_v2" / "proxies.csv").write_text("arch\n")
+    gt.stage_proxies(tmp_path / "work", out)                # computed once
+    assert len(ran) == 1
+    gt.stage_estimators_report(out)
+    assert ran[1][1].endswith("estimators_report.py") and ran[1][ran[1].index("--label") + 1] == "v2"
