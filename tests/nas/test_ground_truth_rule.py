@@ -2,6 +2,7 @@
 which arm is chosen, and with which schedule, from run folders whose numbers are known."""
 import importlib.util
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -204,3 +205,43 @@ def test_the_proxies_stage_scores_the_table_list_on_the_chosen_arms_data(gt, tmp
     assert len(ran) == 1
     gt.stage_estimators_report(out)
     assert ran[1][1].endswith("estimators_report.py") and ran[1][ran[1].index("--label") + 1] == "v2"
+
+
+def test_the_supernet_and_estimate_stages_train_on_the_chosen_arm_and_add_the_greedy_results(gt, tmp_path, monkeypatch):
+    """Commands only (nothing trains): the three recipes' supernets get the arm's overrides; once
+    they exist, each greedy result joins the table's list (a new canonical form only), and
+    every recipe's `nas correlate` scores the final list with the table's schedule and seeds,
+    estimates only."""
+    import experiments.ranking_fidelity as rf
+    from experiments.ranking_fidelity import RECIPES, read_archs
+
+    work, out = tmp_path / "work", tmp_path / "out"
+    (out / "pilot").mkdir(parents=True)
+    (out / "pilot" / "pilot_summary.json").write_text(json.dumps(
+        {"choice": "v3-e24", "arms": {"v3-e24": {"schedule_epochs": 20}}}))
+    archs = gt.table_archs(out / "table_v2")
+    sent, ran = [], []
+    monkeypatch.setattr(rf, "run_parallel", lambda cmds, jobs: sent.extend(cmds))
+    monkeypatch.setattr(gt, "run_parallel", lambda cmds, jobs: sent.extend(cmds))
+    monkeypatch.setattr(rf, "run", lambda cmd, log=None: ran.append([str(c) for c in cmd]))
+    gt.stage_supernets(work, tmp_path / "2d.pt", out, 2)
+    assert len(sent) == len(RECIPES)
+    for cmd, _ in sent:
+        text = " ".join(map(str, cmd))
+        assert " pretrain " in text and "data.temporal_version=3" in text
+    for i, recipe in enumerate(RECIPES):                     # supernets trained, searched
+        (work / "v2" / f"supernet-{recipe}").mkdir(parents=True)
+        (work / "v2" / f"supernet-{recipe}" / "supernet.pt").write_bytes(b"")
+        (work / "v2" / f"search-{recipe}").mkdir(parents=True)
+        best = archs[0][1] if i == 0 else ("sr4-st4-" * 4).strip("-") if i == 1 else "sw2-sr4-lr2-st4-sw4-sr2-lr4-st2"
+        (work / "v2" / f"search-{recipe}" / "best_arch.txt").write_text(best + "\n")
+    gt.stage_estimates(work, tmp_path / "2d.pt", out, 2)
+    final = read_archs(out / "table_v2" / "archs.txt")
+    assert final[:len(archs)] == archs and len(final) == len(archs) + 2     # the first result was listed
+    assert [src for src, _ in final[len(archs):]] == [f"greedy-{r}-v2" for r in list(RECIPES)[1:]]
+    assert len(ran) == len(RECIPES)
+    for cmd in ran:
+        assert "correlate" in cmd and "--estimates-only" in cmd and cmd[cmd.index("--epochs") + 1] == "20"
+        assert "data.temporal_version=3" in cmd and cmd[cmd.index("--seeds") + 1:cmd.index("--seeds") + 4] == ["0", "1", "2"]
+        listed = Path(cmd[cmd.index("--archs") + 1]).read_text().split()
+        assert listed == [a for _, a in final]
