@@ -288,7 +288,8 @@ def pilot_markdown(summary: dict) -> str:
         seeds = e.get("seeds", list(PILOT_SEEDS))
         lines.append(f"| {arm} | {e.get('epochs', EPOCHS)} | {seeds[0]}-{seeds[-1]} | {e['runs']}{'' if e['complete'] else ' (partial)'} | "
                      f"{100 * e['fraction_above_2x_chance']:.0f}% | {e['pooled_seed_sd']:.1f} | "
-                     f"{'yes' if e['meets'] else 'no'} | " + " | ".join(cells) + " |")
+                     f"{('yes' if e['meets'] else 'no') if e['complete'] else ('decided: no' if e['decided_fail'] else 'open')} | "
+                     + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
