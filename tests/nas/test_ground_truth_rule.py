@@ -52,10 +52,10 @@ def test_the_pilot_rule_picks_the_first_arm_that_meets_both_criteria(gt, tmp_pat
     e = s["arms"]["v3-noise"]
     assert s["choice"] == "v3-noise" and e["meets"] and e["complete"] and not s["partial"]
     # by epoch: the first epoch's values are half the finals (sr1 at 19-21: one run below 20%
-    # fails (i)); every later epoch meets both, so the schedule is epoch 2
+    # fails (i)); every later epoch meets both, which is reported; the table keeps the arm's 6
     assert not e["by_epoch"][1]["meets"] and all(e["by_epoch"][k]["meets"] for k in range(2, 7))
-    assert e["schedule_epochs"] == 2
-    assert gt.chosen_protocol(tmp_path / "out") == ("v3-noise", 2)
+    assert e["first_epoch_meeting"] == 2 and e["schedule_epochs"] == 6
+    assert gt.chosen_protocol(tmp_path / "out") == ("v3-noise", 6)
     assert "Choice: **v3-noise**" in (tmp_path / "out" / "pilot" / "pilot_report.md").read_text()
 
 
@@ -142,8 +142,8 @@ def test_table_v2_commands_and_report_on_fake_runs(gt, tmp_path, monkeypatch):
     work, out = tmp_path / "work", tmp_path / "out"
     (out / "pilot").mkdir(parents=True)
     (out / "pilot" / "pilot_summary.json").write_text(json.dumps(
-        {"choice": "v3-e24", "arms": {"v3-e24": {"schedule_epochs": 20}}}))
-    assert gt.chosen_protocol(out) == ("v3-e24", 20)
+        {"choice": "v3-e24", "arms": {"v3-e24": {"schedule_epochs": 24}}}))
+    assert gt.chosen_protocol(out) == ("v3-e24", 24)
     archs = gt.table_archs(out / "table_v2")
     v1 = read_archs(gt.V1 / "archs.txt")
     assert archs[:len(v1)] == v1 and len(archs) == len(v1) + gt.NEW_ARCHS >= 36
@@ -169,14 +169,14 @@ def test_table_v2_commands_and_report_on_fake_runs(gt, tmp_path, monkeypatch):
     gt.stage_table(work, tmp_path / "2d.pt", out, 2)
     assert len(sent) == len(archs) * len(gt.TABLE_SEEDS) - 16
     first = " ".join(map(str, sent[0][0]))
-    assert "train.epochs=20" in first and "data.temporal_version=3" in first and "train.seed=0" in first
+    assert "train.epochs=24" in first and "data.temporal_version=3" in first and "train.seed=0" in first
     seeds = [int(next(x for x in map(str, c) if x.startswith("train.seed=")).split("=")[1]) for c, _ in sent]
     assert seeds == sorted(seeds)                                    # whole seeds first
 
     s = gt.table_report(work, out)
     assert s["partial"] and s["archs_complete"] == 5 and s["archs_planned"] == len(archs) and s["runs"] == 16
     assert s["runs_below_2x_chance"] == 1 and s["seed_ceiling"]["n"] == 5 and s["seed_ceiling"]["value"] > 0.5
-    assert s["protocol"] == "v3-e24" and s["epochs"] == 20 and "supernet_recipes" not in s
+    assert s["protocol"] == "v3-e24" and s["epochs"] == 24 and "supernet_recipes" not in s
     bench = load_bench(out / "table_v2")
     assert len(bench) == 6 and json.loads((out / "table_v2" / "benchmark.json").read_text())["partial"]
     top1 = [json.loads((gt.run_dir(work / "table_v2", archs[4][1], k) / "eval.json").read_text())
@@ -218,7 +218,7 @@ def test_the_supernet_and_estimate_stages_train_on_the_chosen_arm_and_add_the_gr
     work, out = tmp_path / "work", tmp_path / "out"
     (out / "pilot").mkdir(parents=True)
     (out / "pilot" / "pilot_summary.json").write_text(json.dumps(
-        {"choice": "v3-e24", "arms": {"v3-e24": {"schedule_epochs": 20}}}))
+        {"choice": "v3-e24", "arms": {"v3-e24": {"schedule_epochs": 24}}}))
     archs = gt.table_archs(out / "table_v2")
     sent, ran = [], []
     monkeypatch.setattr(rf, "run_parallel", lambda cmds, jobs: sent.extend(cmds))
@@ -241,7 +241,7 @@ def test_the_supernet_and_estimate_stages_train_on_the_chosen_arm_and_add_the_gr
     assert [src for src, _ in final[len(archs):]] == [f"greedy-{r}-v2" for r in list(RECIPES)[1:]]
     assert len(ran) == len(RECIPES)
     for cmd in ran:
-        assert "correlate" in cmd and "--estimates-only" in cmd and cmd[cmd.index("--epochs") + 1] == "20"
+        assert "correlate" in cmd and "--estimates-only" in cmd and cmd[cmd.index("--epochs") + 1] == "24"
         assert "data.temporal_version=3" in cmd and cmd[cmd.index("--seeds") + 1:cmd.index("--seeds") + 4] == ["0", "1", "2"]
         listed = Path(cmd[cmd.index("--archs") + 1]).read_text().split()
         assert listed == [a for _, a in final]
