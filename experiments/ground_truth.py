@@ -52,7 +52,7 @@ Pilot protocol, fixed and committed before any pilot run was looked at:
   trained, as for (i) (`--complete-failed` trains them). From v3-e24 on, st4's seeds (the
   architecture that decided (ii) in every earlier arm) run before the arm's sr4 and remaining
   sr1 runs; the order changes no run.
-* Schedule rule withdrawn (2026-12-03 16:20 UTC, while v3-e24 was open: st4's four seeds and
+* Schedule rule withdrawn (2026-12-03 16:14 UTC, 5c4934c, while v3-e24 was open: st4's four seeds and
   two sr1 seeds had finished, no sr4 run had): an arm that is chosen trains the table with its
   own epoch count. The per-epoch cut above assumed that a run whose cosine schedule ends at
   epoch e does at least as well as a longer schedule's val pass after epoch e. The pilot
