@@ -31,9 +31,7 @@ def kendall_tau(x, y):
     Inputs longer than `PAIRWISE_TAU_MAX_N` go to scipy, a row at a time."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if x.shape[-1] > PAIRWISE_TAU_MAX_N:
-        if x.ndim == 1:
-            return float(stats.kendalltau(x, y).statistic)
-        return np.array([stats.kendalltau(a, b).statistic for a, b in zip(x, y)])
+        return SCIPY_MEASURES["kendall_tau"](x, y)
     sx, sy = np.sign(x[..., :, None] - x[..., None, :]), np.sign(y[..., :, None] - y[..., None, :])
     return _undefined_as_nan((sx * sy).sum((-2, -1)), np.sqrt((sx * sx).sum((-2, -1)) * (sy * sy).sum((-2, -1))))
 
@@ -52,8 +50,21 @@ def spearman_rho(x, y):
     return pearson_r(stats.rankdata(x, axis=-1), stats.rankdata(y, axis=-1))
 
 
+def _rowwise(scipy_fn):
+    """A scipy correlation as a measure below: a float for 1-D input, one value per row for (k, n)."""
+    def measure(x, y):
+        if np.ndim(x) == 1:
+            return float(scipy_fn(x, y).statistic)
+        return np.array([scipy_fn(a, b).statistic for a, b in zip(x, y)], dtype=float)
+    return measure
+
+
 # name -> measure(x, y) over the last axis: a float for 1-D input, one value per row for (k, n)
 MEASURES = {"kendall_tau": kendall_tau, "spearman_rho": spearman_rho, "pearson_r": pearson_r}
+# the same measures computed by scipy, call by call: the reference MEASURES must equal
+# (tests/nas/test_correlate.py, experiments/benchmarks/bench_stats.py), and tau's path for long inputs
+SCIPY_MEASURES = {"kendall_tau": _rowwise(stats.kendalltau), "spearman_rho": _rowwise(stats.spearmanr),
+                  "pearson_r": _rowwise(stats.pearsonr)}
 
 
 @dataclass
@@ -68,31 +79,25 @@ class Correlation:
         return f"{self.name} = {self.value:.3f} [{self.low:.3f}, {self.high:.3f}] (n={self.n})"
 
 
-def _safe(fn, x, y) -> float:
-    if len(x) < 2 or np.all(x == x[0]) or np.all(y == y[0]):
-        return float("nan")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(fn(x, y))
-
-
-def _bootstrap_interval(statistic, n: int, n_boot: int, seed: int, level: float) -> tuple[float, float]:
-    """Percentile interval of `statistic` over `n_boot` resamples of the `n` rows with
-    replacement; resamples where the statistic is undefined (NaN) are dropped. `statistic`
-    takes a (k, n) array of row indices, k resamples at once, and returns k values. The
-    resamples are drawn one by one (one generator stream whatever the batch size)."""
+def _bootstrap(statistic, n: int, n_boot: int, seed: int, level: float) -> tuple[float, float, float]:
+    """`statistic` on all `n` rows, and its percentile interval over `n_boot` resamples of the
+    rows with replacement; resamples where the statistic is undefined (NaN) are dropped.
+    `statistic` takes a (k, n) array of row indices, k resamples at once, and returns k values
+    (a measure of MEASURES is NaN where a side is constant). The resamples are drawn one by
+    one, so the generator stream is the same whatever the batch size."""
     rng = np.random.default_rng(seed)
     rows = np.stack([rng.integers(0, n, n) for _ in range(n_boot)]) if n_boot else np.empty((0, n), int)
     step = max(1, BATCH_ELEMENTS // max(n * n, 1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        value = float(np.asarray(statistic(np.arange(n)[None]), dtype=float).reshape(-1)[0])
         boots = np.concatenate([np.asarray(statistic(rows[i:i + step]), dtype=float).reshape(-1)
                                 for i in range(0, n_boot, step)] or [np.empty(0)])
     boots = boots[np.isfinite(boots)]
     if not len(boots):
-        return float("nan"), float("nan")
+        return value, float("nan"), float("nan")
     lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
+    return value, float(lo), float(hi)
 
 
 def correlations(estimated, real, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> list[Correlation]:
@@ -111,8 +116,8 @@ def correlations(estimated, real, n_boot: int = 2000, seed: int = 0, level: floa
         raise VidnasInputError(f"correlation needs at least 3 architectures, got {len(x)}")
     out = []
     for name, fn in MEASURES.items():                 # one seed: every measure sees the same resamples
-        lo, hi = _bootstrap_interval(lambda rows, fn=fn: fn(x[rows], y[rows]), len(x), n_boot, seed, level)
-        out.append(Correlation(name, _safe(fn, x, y), lo, hi, len(x)))
+        out.append(Correlation(name, *_bootstrap(lambda rows, fn=fn: fn(x[rows], y[rows]), len(x), n_boot, seed, level),
+                               len(x)))
     return out
 
 
@@ -170,8 +175,8 @@ def paired_difference(estimated_a, estimated_b, real, measure: str = "kendall_ta
         raise VidnasInputError(f"paired difference needs at least 3 architectures, got {len(a)}")
     fn = MEASURES[measure]
 
-    lo, hi = _bootstrap_interval(lambda rows: fn(a[rows], y[rows]) - fn(b[rows], y[rows]), len(a), n_boot, seed, level)
-    return Correlation(f"{measure}_difference", _safe(fn, a, y) - _safe(fn, b, y), lo, hi, len(a))
+    return Correlation(f"{measure}_difference", *_bootstrap(lambda rows: fn(a[rows], y[rows]) - fn(b[rows], y[rows]),
+                                                            len(a), n_boot, seed, level), len(a))
 
 
 def seed_ceiling(per_seed, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> Correlation:
@@ -191,9 +196,5 @@ def seed_ceiling(per_seed, n_boot: int = 2000, seed: int = 0, level: float = 0.9
                          for a, b in pairs])
         return np.nanmean(vals, axis=0)
     n = table.shape[0]
-    lo, hi = _bootstrap_interval(tau, n, n_boot, seed, level)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")                       # mean of no defined pair: NaN
-        value = float(tau(np.arange(n)[None])[0])
-    return Correlation("seed_kendall_tau", value, lo, hi, n)
+    return Correlation("seed_kendall_tau", *_bootstrap(tau, n, n_boot, seed, level), n)
 

@@ -13,7 +13,7 @@ from nas.plots import plot_arch, plot_correlation, plot_search, plot_variants
 from nas.pretrain import run_pretrain
 from nas.search.engine import pareto_table
 from nas.search.store import COLUMNS as SEARCH_COLUMNS
-from nas.stats import MEASURES, correlations, kendall_tau, least_squares_band, seed_ceiling
+from nas.stats import MEASURES, SCIPY_MEASURES, correlations, kendall_tau, least_squares_band, seed_ceiling
 from supernet.registry import build_model
 from tests.support import ROOT
 
@@ -32,19 +32,6 @@ def test_correlations_match_scipy_and_intervals_cover_them():
         correlations([1, 2], [1, 2])
 
 
-def _rowwise(scipy_fn):
-    """A scipy measure as `nas.stats.MEASURES` calls it: 1-D pairs, or one value per row of (k, n)."""
-    def measure(u, v):
-        if np.ndim(u) == 1:
-            return scipy_fn(u, v).statistic
-        return np.array([scipy_fn(a, b).statistic for a, b in zip(u, v)])
-    return measure
-
-
-SCIPY_MEASURES = {"kendall_tau": _rowwise(sps.kendalltau), "spearman_rho": _rowwise(sps.spearmanr),
-                  "pearson_r": _rowwise(sps.pearsonr)}
-
-
 def test_the_measures_are_scipys_with_ties_and_bootstrap_duplicates(monkeypatch):
     """tau-b from sign matrices, rho from average ranks and r, against scipy: continuous values,
     integer accuracies with many ties, resamples with repeated rows (the bootstrap's), a
@@ -57,10 +44,12 @@ def test_the_measures_are_scipys_with_ties_and_bootstrap_duplicates(monkeypatch)
     cases += [(rng.integers(0, 4, n).astype(float), rng.integers(0, 3, n).astype(float)) for n in (5, 12, 60)]
     x, y = rng.normal(size=25), rng.integers(0, 6, 25).astype(float)
     cases += [(x[rows], y[rows]) for rows in rng.integers(0, 25, (50, 25))]
-    assert set(MEASURES) == set(SCIPY_MEASURES)
+    scipy_direct = {"kendall_tau": sps.kendalltau, "spearman_rho": sps.spearmanr, "pearson_r": sps.pearsonr}
+    assert set(MEASURES) == set(SCIPY_MEASURES) == set(scipy_direct)
     for a, b in cases:
         for name, fn in MEASURES.items():
-            assert fn(a, b) == pytest.approx(SCIPY_MEASURES[name](a, b), abs=1e-12), name
+            want = scipy_direct[name](a, b).statistic
+            assert fn(a, b) == pytest.approx(want, abs=1e-12) and SCIPY_MEASURES[name](a, b) == want, name
     assert kendall_tau([1.0, 2.0], [2.0, 1.0]) == -1.0
     assert np.isnan(kendall_tau([1.0, 1.0, 1.0], [1.0, 2.0, 3.0])) and np.isnan(MEASURES["pearson_r"]([1, 1, 1], [1, 2, 3]))
     stacked = np.stack([c[0] for c in cases[6:]]), np.stack([c[1] for c in cases[6:]])   # (50, 25): one pass
