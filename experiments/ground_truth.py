@@ -91,7 +91,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from experiments.ranking_fidelity import NAS, resume_flag, run_parallel  # noqa: E402
+from experiments.ranking_fidelity import NAS, resume_flag, run_parallel, set_flags  # noqa: E402
 from nas.correlate import run_dir  # noqa: E402
 from nas.utils import atomic_write_json, atomic_write_text  # noqa: E402
 
@@ -137,7 +137,7 @@ def train_cmd(rd: Path, log: Path, two_d: Path, arm: str, epochs: int, arch: str
     sets = [f"output_dir={rd}", f"train.seed={seed}", f"train.epochs={epochs}", *extra,
             f"options.center_init_from={two_d}", "train.threads=1", *ARMS[arm]]
     return (NAS + ["train", "--config", CONFIG_STANDALONE, "--arch", arch, "--no-progress"]
-            + [x for s in sets for x in ("--set", s)] + resume_flag(rd), log)
+            + set_flags(sets) + resume_flag(rd), log)
 
 
 def pilot_cmd(work: Path, two_d: Path, arm: str, arch: str, seed: int):
@@ -145,9 +145,13 @@ def pilot_cmd(work: Path, two_d: Path, arm: str, arch: str, seed: int):
                      two_d, arm, arm_epochs(arm), arch, seed, "train.eval_every=1")
 
 
+def runs_below_2x_chance(top1_by_arch: dict[str, list[float]]) -> int:
+    return sum(x < CHANCE_X2 for v in top1_by_arch.values() for x in v)
+
+
 def failed_runs(work: Path, arm: str) -> int:
     """Finished runs of `arm` below 2x chance."""
-    return sum(x < CHANCE_X2 for v in finished_top1(work, arm).values() for x in v)
+    return runs_below_2x_chance(finished_top1(work, arm))
 
 
 def finished_top1(work: Path, arm: str) -> dict[str, list[float]]:
@@ -174,8 +178,7 @@ def decided_fail(top1_by_arch: dict[str, list[float]], arm: str) -> bool:
     """The arm can no longer meet the criterion: more runs below 2x chance than 5% of its runs
     (i), or a pooled seed SD above the limit whatever its unfinished runs give (ii)."""
     planned = len(PILOT_ARCHS) * len(arm_seeds(arm))
-    below = sum(x < CHANCE_X2 for v in top1_by_arch.values() for x in v)
-    return below > (1 - MIN_FRACTION) * planned or \
+    return runs_below_2x_chance(top1_by_arch) > (1 - MIN_FRACTION) * planned or \
         seed_sd_lower_bound(top1_by_arch, len(arm_seeds(arm))) > MAX_SEED_SD
 
 
@@ -286,6 +289,13 @@ def pilot_report(work: Path, out: Path) -> dict:
     return summary
 
 
+def meets_cell(entry: dict) -> str:
+    """An arm's verdict: yes / no once complete; before that, decided (no) or still open."""
+    if entry["complete"]:
+        return "yes" if entry["meets"] else "no"
+    return "decided: no" if entry["decided_fail"] else "open"
+
+
 def pilot_markdown(summary: dict) -> str:
     lines = [f"# Pilot{' (PARTIAL)' if summary['partial'] else ''}", "",
              f"Criterion: >= {100 * MIN_FRACTION:.0f}% of runs at or above {CHANCE_X2:.0f}% top-1, and pooled "
@@ -297,8 +307,7 @@ def pilot_markdown(summary: dict) -> str:
         seeds = e.get("seeds", list(PILOT_SEEDS))
         lines.append(f"| {arm} | {e.get('epochs', EPOCHS)} | {seeds[0]}-{seeds[-1]} | {e['runs']}{'' if e['complete'] else ' (partial)'} | "
                      f"{100 * e['fraction_above_2x_chance']:.0f}% | {e['pooled_seed_sd']:.1f} | "
-                     f"{('yes' if e['meets'] else 'no') if e['complete'] else ('decided: no' if e['decided_fail'] else 'open')} | "
-                     + " | ".join(cells) + " |")
+                     f"{meets_cell(e)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -414,7 +423,7 @@ def stage_proxies(work: Path, out: Path) -> None:
         return
     sets = [s for s in ARMS[arm] if s.startswith("data.")]
     run(NAS + ["proxies", "--config", CONFIG_STANDALONE, "--archs", out / "table_v2" / "archs.txt", "--batch", "16",
-               "--seed", "0", "--threads", "1", "--out", folder] + [x for s in sets for x in ("--set", s)],
+               "--seed", "0", "--threads", "1", "--out", folder] + set_flags(sets),
         work / "logs" / "proxies-v2.log")
 
 

@@ -124,6 +124,11 @@ def run_parallel(cmds: list[tuple[list[str], Path]], jobs: int) -> None:
         raise RuntimeError(f"{len(failed)} command(s) failed; first: {failed[0]}")
 
 
+def set_flags(sets) -> list[str]:
+    """``--set KEY=VALUE`` for each override, as `nas` commands take them."""
+    return [x for s in sets for x in ("--set", s)]
+
+
 def resume_flag(out: Path) -> list[str]:
     return ["--resume"] if (out / "checkpoints" / "last.pt").exists() else []
 
@@ -144,7 +149,7 @@ def supernet_cmd(work: Path, recipe: str, two_d: Path, extra: tuple[str, ...] = 
         return None
     sets = [f"output_dir={out}", f"train.sampler={recipe}", f"train.epochs={RECIPES[recipe]}",
             f"center_init_from={two_d}", "train.threads=1", *extra]
-    return (NAS + ["pretrain", "--config", CONFIG_SUPERNET] + [x for s in sets for x in ("--set", s)]
+    return (NAS + ["pretrain", "--config", CONFIG_SUPERNET] + set_flags(sets)
             + resume_flag(out), work / "logs" / f"supernet-{recipe}.log")
 
 
@@ -298,7 +303,7 @@ def stage_estimates(work: Path, archs_file: Path, epochs: int, estimates_only: b
             continue
         sets = [f"center_init_from={two_d}", "train.threads=1", *extra]
         run(NAS + ["correlate", "--checkpoint", ckpt, "--archs", archs_file, "--train-config",
-                   CONFIG_STANDALONE, "--epochs", str(epochs), *[x for s in sets for x in ("--set", s)],
+                   CONFIG_STANDALONE, "--epochs", str(epochs), *set_flags(sets),
                    "--seeds", *map(str, seeds), "--runs", work / "standalone", "--val-size", str(VAL_CLIPS),
                    "--out", work / f"corr-{recipe}", *(["--estimates-only"] if estimates_only else [])],
             work / "logs" / f"corr-{recipe}.log")
