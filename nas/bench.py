@@ -20,16 +20,18 @@ import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from search_spaces import Arch, SearchSpace, build_space, shorten
 from search_spaces.errors import InputFileError, InputNotFoundError
 
 from .log import get_logger
 from .utils import load_json, read_csv
+
+if TYPE_CHECKING:                     # (read_csv imports pandas when a table is read)
+    import pandas as pd
 
 LOG = get_logger("bench")
 

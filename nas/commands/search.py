@@ -51,10 +51,9 @@ def parse_alphas(text: str) -> list[float]:
 
 
 def add_arguments(p) -> None:
-    from ..bench import BENCH_TABLES, DEFAULT_BENCH             # lazy: the strategy registry imports torch
-    from ..search.objective import COST_KINDS, DEFAULT_ALPHA    # lazy: the strategy registry imports torch
-    from ..search.setup import STRATEGY_FLAGS                   # lazy: the strategy registry imports torch
-    from ..search.strategies import DEFAULT_STRATEGY, STRATEGIES  # lazy: the strategy registry imports torch
+    from ..bench import BENCH_TABLES, DEFAULT_BENCH             # lazy: only this command's parser needs it (numpy)
+    from ..search.objective import COST_KINDS, DEFAULT_ALPHA    # lazy: only this command's parser needs it (numpy)
+    from ..search.strategies import DEFAULT_STRATEGY, STRATEGIES, STRATEGY_FLAGS  # lazy: only this command's parser needs it (numpy)
 
     p.add_argument("--checkpoint", help="supernet checkpoint (from nas pretrain)")
     p.add_argument("--bench-table", metavar="DIR|NAME", nargs="?", const=DEFAULT_BENCH,

@@ -22,7 +22,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from search_spaces.errors import ConfigError, InputFileError
 
@@ -70,6 +69,8 @@ def worse_pvalue(wins: int, losses: int, shift: float = 0.0) -> float:
     m = wins + losses
     if m == 0:
         return 1.0
+    from scipy import stats                          # lazy: the strategy registry (nas search --help) loads without scipy
+
     q0 = min(1.0, max(0.0, 0.5 * (1.0 + shift / m)))
     return float(stats.binom.cdf(wins, m, q0))
 
@@ -137,6 +138,8 @@ def compare_estimates(v_a: float, se_a: float, v_b: float, se_b: float, cost_a: 
                       alpha: float, level: float = DEFAULT_CONFIDENCE) -> Comparison:
     """A against B without per-clip outcomes (e.g. a standalone table's means over seeds):
     independent estimates, SE of the margin sqrt(se_a^2 + se_b^2), normal one-sided p."""
+    from scipy import stats                          # lazy: the strategy registry (nas search --help) loads without scipy
+
     v_margin = v_a - v_b
     margin = v_margin - alpha * (cost_a - cost_b)
     se = math.sqrt(se_a ** 2 + se_b ** 2)

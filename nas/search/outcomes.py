@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,7 +26,9 @@ from search_spaces.errors import InputFileError
 from supernet.utils.io import atomic_write
 
 from .confidence import unpack_hits
-from .evaluator import EvalResult
+
+if TYPE_CHECKING:                          # the evaluator imports torch; the strategy registry imports this module
+    from .evaluator import EvalResult
 
 OUTCOMES_NPZ = "outcomes.npz"
 FORMAT = "vidnas-outcomes-v1"

@@ -15,14 +15,8 @@ from ..runfolder import stored_value
 from .bench_eval import BenchTableEvaluator
 from .recipes import supernet_factory
 from .settings import SearchConfig, load_search_settings
-from .strategies import STRATEGIES
+from .strategies import STRATEGIES, STRATEGY_FLAGS
 
-# flag -> strategy parameter (applied only to strategies that take it)
-STRATEGY_FLAGS = {
-    "repeats": int, "population": int, "generations": int, "topk": int, "mutation_prob": float,
-    "crossover_fraction": float, "budget": int, "batch": int, "startup_trials": int,
-    "predictor_share": float, "predictor": str,
-}
 EVAL_KEYS = ("val_size", "batch_size", "val_seed", "bn_recalib", "device")
 COST_KEYS = ("latency_table", "cost_device", "cost_batch", "memory_step", "max_memory_mb")
 FLAG_KEYS = ("strategy", "seed", "cost", "max_gflops", "racing", "race_slices", "confidence") + COST_KEYS

@@ -23,9 +23,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from search_spaces import Arch, SearchSpace
 from search_spaces.errors import InputFileError, OutputError
@@ -34,6 +32,9 @@ from ..runfolder import prepare_run_folder
 from ..utils import atomic_write_json, atomic_write_text, read_csv
 from .confidence import binomial_se
 from .outcomes import OUTCOMES_NPZ, ClipLog, load_outcomes, save_outcomes
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RESULTS_CSV = "results.csv"
 CONFIG_YAML = "search_config.yaml"
@@ -152,6 +153,8 @@ class ResultStore:
         return sorted(self.records.values(), key=lambda r: r.eval_id)
 
     def frame(self) -> pd.DataFrame:
+        import pandas as pd                          # lazy: the strategy registry (nas search --help) loads without pandas
+
         return pd.DataFrame([r.to_dict() for r in self.sorted()], columns=COLUMNS)
 
 

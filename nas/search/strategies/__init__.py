@@ -12,6 +12,12 @@ from .random_search import RandomSearch
 STRATEGIES: dict[str, type[Strategy]] = {
     cls.name: cls for cls in (GreedySearch, EvolutionSearch, RandomSearch, OptunaTPE, OptunaNSGA2)}
 DEFAULT_STRATEGY = GreedySearch.name       # MLP-3D Sec. 3.4
+# flag -> strategy parameter of `nas search` (--population 8), applied only to the strategies that take it
+STRATEGY_FLAGS = {
+    "repeats": int, "population": int, "generations": int, "topk": int, "mutation_prob": float,
+    "crossover_fraction": float, "budget": int, "batch": int, "startup_trials": int,
+    "predictor_share": float, "predictor": str,
+}
 
 
 def register_strategy(cls: type[Strategy]) -> type[Strategy]:
@@ -33,4 +39,4 @@ def make_strategy(name: str, **params) -> Strategy:
     return STRATEGIES[name](**params)
 
 
-__all__ = ["Candidate", "Outcome", "Strategy", "best_of", "STRATEGIES", "DEFAULT_STRATEGY", "make_strategy", "register_strategy"]
+__all__ = ["Candidate", "Outcome", "Strategy", "best_of", "STRATEGIES", "DEFAULT_STRATEGY", "STRATEGY_FLAGS", "make_strategy", "register_strategy"]

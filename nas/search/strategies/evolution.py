@@ -23,7 +23,6 @@ import math
 
 from search_spaces.errors import ConfigError
 
-from ..predictor import KINDS, Predictor
 from ..store import row_key
 from .base import Candidate, Outcome, Strategy, best_of, sample_unique
 
@@ -35,6 +34,8 @@ class EvolutionSearch(Strategy):
                 "crossover_fraction": 0.5, "max_tries": 10, "predictor_share": 1.0, "predictor": "mlp"}
 
     def validate(self) -> None:
+        from ..predictor import KINDS                # lazy: the strategy registry (nas search --help) loads without torch
+
         self.positive("population", "generations", "topk", "max_tries")
         for k in ("mutation_prob", "crossover_fraction"):
             if not 0.0 <= self.params[k] <= 1.0:
@@ -75,6 +76,8 @@ class EvolutionSearch(Strategy):
     def _screen(self, ctx, gen: int, pool: list, history: list, seen: set) -> list:
         """The `population` children of `pool` with the best predicted objective (the
         others are released from `seen`)."""
+
+        from ..predictor import Predictor            # lazy: the strategy registry (nas search --help) loads without torch
 
         keep = self.params["population"]
         done = [(r, a) for r, a in history if r.is_complete]

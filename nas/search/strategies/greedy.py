@@ -34,7 +34,6 @@ from __future__ import annotations
 from search_spaces import Arch
 from search_spaces.errors import VidnasInputError
 
-from ..evaluator import draw_rng
 from .base import Candidate, Outcome, Strategy
 
 
@@ -55,6 +54,8 @@ class GreedySearch(Strategy):
                                                        k != current, k))
 
     def run(self, ctx) -> Outcome:
+        from ..evaluator import draw_rng             # lazy: the strategy registry (nas search --help) loads without torch
+
         space = ctx.space
         n = space.num_units
         best: Arch | None = None
