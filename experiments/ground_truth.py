@@ -485,9 +485,9 @@ def table_report(work: Path, out: Path) -> dict | None:
     if len(frame):
         summary["runs_below_2x_chance"] = int((frame["top1"] < CHANCE_X2).sum())
         summary["fraction_below_2x_chance"] = float((frame["top1"] < CHANCE_X2).mean())
-        wide = frame.pivot(index="arch", columns="seed", values="top1").dropna()
+        wide = frame.pivot(index="arch", columns="seed", values="top1").reindex(columns=list(TABLE_SEEDS)).dropna()
         if len(wide) >= 3:
-            c = seed_ceiling(wide[list(TABLE_SEEDS)].to_numpy())
+            c = seed_ceiling(wide.to_numpy())
             summary["seed_ceiling"] = {"value": c.value, "ci95": [c.low, c.high], "n": c.n,
                                        "how": "mean Kendall tau over seed pairs; bootstrap over architectures"}
             pairs = [(a, b) for i, a in enumerate(TABLE_SEEDS) for b in TABLE_SEEDS[i + 1:]]

@@ -184,6 +184,24 @@ def test_table_v2_commands_and_report_on_fake_runs(gt, tmp_path, monkeypatch):
     assert bench.top1(archs[4][1]) == pytest.approx(np.mean(top1)) and bench.top1(lone) == 15.0
 
 
+def test_a_table_with_seed_0_only_reports_without_a_seed_ceiling(gt, tmp_path):
+    """Seed-major runs finish seed 0 of many architectures first: that partial table is reported
+    (runs, fraction below 2x chance) with no seed-to-seed figures, which need two seeds."""
+    work, out = tmp_path / "work", tmp_path / "out"
+    (out / "pilot").mkdir(parents=True)
+    (out / "pilot" / "pilot_summary.json").write_text(json.dumps(
+        {"choice": "v3-e24", "arms": {"v3-e24": {"schedule_epochs": 24}}}))
+    archs = gt.table_archs(out / "table_v2")
+    for i, (_, a) in enumerate(archs[:4]):
+        rd = gt.run_dir(work / "table_v2", a, 0)
+        rd.mkdir(parents=True)
+        (rd / "eval.json").write_text(json.dumps({"single_view": {
+            "top1": 40.0 + 10 * i, "top5": 99.0, "loss": 1.0, "clips": 2000}}))
+    s = gt.table_report(work, out)
+    assert s["partial"] and s["runs"] == 4 and s["archs_complete"] == 0 and s["runs_below_2x_chance"] == 0
+    assert "seed_ceiling" not in s and "pooled_seed_sd" not in s
+
+
 def test_the_proxies_stage_scores_the_table_list_on_the_chosen_arms_data(gt, tmp_path, monkeypatch):
     import experiments.ranking_fidelity as rf
 
