@@ -38,6 +38,20 @@ def fill_arm(gt, work, arm, final_by_arch, spread, epochs=None):
             write_run(gt, work, arm, arch, seed, list(np.linspace(end / 2, end, epochs)))
 
 
+def choose(out, arm, epochs):
+    """A pilot summary that has chosen `arm` (what the later stages read)."""
+    (out / "pilot").mkdir(parents=True)
+    (out / "pilot" / "pilot_summary.json").write_text(json.dumps(
+        {"choice": arm, "arms": {arm: {"schedule_epochs": epochs}}}))
+
+
+def write_table_run(gt, work, arch, seed, top1, top5=99.0, loss=1.0):
+    """A finished table-v2 run of `arch` and `seed` with this final val top-1."""
+    rd = gt.run_dir(work / "table_v2", arch, seed)
+    rd.mkdir(parents=True)
+    (rd / "eval.json").write_text(json.dumps({"single_view": {"top1": top1, "top5": top5, "loss": loss, "clips": 2000}}))
+
+
 def test_the_pilot_rule_picks_the_first_arm_that_meets_both_criteria(gt, tmp_path, capsys):
     work = tmp_path / "work"
     for seed in (0, 1):                                      # v2-noise: two runs at chance decide it
@@ -140,9 +154,7 @@ def test_table_v2_commands_and_report_on_fake_runs(gt, tmp_path, monkeypatch):
     from supernet.registry import build_model
 
     work, out = tmp_path / "work", tmp_path / "out"
-    (out / "pilot").mkdir(parents=True)
-    (out / "pilot" / "pilot_summary.json").write_text(json.dumps(
-        {"choice": "v3-e24", "arms": {"v3-e24": {"schedule_epochs": 24}}}))
+    choose(out, "v3-e24", 24)
     assert gt.chosen_protocol(out) == ("v3-e24", 24)
     archs = gt.table_archs(out / "table_v2")
     v1 = read_archs(gt.V1 / "archs.txt")
@@ -155,14 +167,9 @@ def test_table_v2_commands_and_report_on_fake_runs(gt, tmp_path, monkeypatch):
     finished = {a: 30 + 10 * i for i, (_, a) in enumerate(archs[:5])}
     for a, mean in finished.items():
         for seed in gt.TABLE_SEEDS:
-            rd = gt.run_dir(work / "table_v2", a, seed)
-            rd.mkdir(parents=True)
-            (rd / "eval.json").write_text(json.dumps({"single_view": {
-                "top1": mean + float(rng.normal(0, 1)), "top5": 99.0, "loss": 1.0, "clips": 2000}}))
+            write_table_run(gt, work, a, seed, mean + float(rng.normal(0, 1)))
     lone = archs[5][1]                                              # one seed of a sixth: not complete
-    rd = gt.run_dir(work / "table_v2", lone, 0)
-    rd.mkdir(parents=True)
-    (rd / "eval.json").write_text(json.dumps({"single_view": {"top1": 15.0, "top5": 50.0, "loss": 2.2, "clips": 2000}}))
+    write_table_run(gt, work, lone, 0, 15.0, top5=50.0, loss=2.2)
 
     sent = []
     monkeypatch.setattr(gt, "run_parallel", lambda cmds, jobs: sent.extend(cmds))
@@ -188,15 +195,10 @@ def test_a_table_with_seed_0_only_reports_without_a_seed_ceiling(gt, tmp_path):
     """Seed-major runs finish seed 0 of many architectures first: that partial table is reported
     (runs, fraction below 2x chance) with no seed-to-seed figures, which need two seeds."""
     work, out = tmp_path / "work", tmp_path / "out"
-    (out / "pilot").mkdir(parents=True)
-    (out / "pilot" / "pilot_summary.json").write_text(json.dumps(
-        {"choice": "v3-e24", "arms": {"v3-e24": {"schedule_epochs": 24}}}))
+    choose(out, "v3-e24", 24)
     archs = gt.table_archs(out / "table_v2")
     for i, (_, a) in enumerate(archs[:4]):
-        rd = gt.run_dir(work / "table_v2", a, 0)
-        rd.mkdir(parents=True)
-        (rd / "eval.json").write_text(json.dumps({"single_view": {
-            "top1": 40.0 + 10 * i, "top5": 99.0, "loss": 1.0, "clips": 2000}}))
+        write_table_run(gt, work, a, 0, 40.0 + 10 * i)
     s = gt.table_report(work, out)
     assert s["partial"] and s["runs"] == 4 and s["archs_complete"] == 0 and s["runs_below_2x_chance"] == 0
     assert "seed_ceiling" not in s and "pooled_seed_sd" not in s
@@ -206,9 +208,7 @@ def test_the_proxies_stage_scores_the_table_list_on_the_chosen_arms_data(gt, tmp
     import experiments.ranking_fidelity as rf
 
     out = tmp_path / "out"
-    (out / "pilot").mkdir(parents=True)
-    (out / "pilot" / "pilot_summary.json").write_text(json.dumps(
-        {"choice": "v3-noise", "arms": {"v3-noise": {"schedule_epochs": 6}}}))
+    choose(out, "v3-noise", 6)
     ran = []
     monkeypatch.setattr(rf, "run", lambda cmd, log=None: ran.append([str(c) for c in cmd]))
     gt.stage_proxies(tmp_path / "work", out)
@@ -234,9 +234,7 @@ def test_the_supernet_and_estimate_stages_train_on_the_chosen_arm_and_add_the_gr
     from experiments.ranking_fidelity import RECIPES, read_archs
 
     work, out = tmp_path / "work", tmp_path / "out"
-    (out / "pilot").mkdir(parents=True)
-    (out / "pilot" / "pilot_summary.json").write_text(json.dumps(
-        {"choice": "v3-e24", "arms": {"v3-e24": {"schedule_epochs": 24}}}))
+    choose(out, "v3-e24", 24)
     archs = gt.table_archs(out / "table_v2")
     sent, ran = [], []
     monkeypatch.setattr(rf, "run_parallel", lambda cmds, jobs: sent.extend(cmds))
