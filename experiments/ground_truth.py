@@ -107,6 +107,8 @@ EPOCHS = 6                           # the base protocol's epochs (an arm may se
 TABLE_SEEDS = (0, 1, 2)
 NEW_ARCHS, NEW_ARCHS_SEED = 4, 21
 V1 = ROOT / "experiments" / "results" / "ranking_fidelity"
+# table v2's fixed 2D init, committed: retrained on another CPU it has other weights (init/README.md)
+TWO_D = ROOT / "experiments" / "results" / "ground_truth" / "init" / "cyclemlp_nano_2d.pt"
 INPUT, CLASSES = (32, 32, 32), 10
 # name -> `nas train --set` overrides on the base protocol, in order of preference
 ARMS = {
@@ -356,12 +358,53 @@ def chosen_protocol(out: Path) -> tuple[str, int]:
     return arm, arm_epochs(arm)                     # its own schedule (the per-epoch cut is withdrawn)
 
 
+def init_label(two_d: Path) -> str:
+    """How a row names its 2D init (``init_from``): relative to the repository when inside it."""
+    return str(two_d.relative_to(ROOT) if two_d.is_relative_to(ROOT) else two_d)
+
+
+def committed_runs(folder: Path, arm: str, epochs: int, two_d: Path) -> "pd.DataFrame":      # noqa: F821
+    """The finished runs recorded in the committed ``standalone.csv`` on this protocol (arm,
+    epochs and 2D init): the ledger that outlives the uncommitted work folder, so that a table
+    resumed on a fresh machine neither retrains them nor drops them from its report."""
+    import pandas as pd
+
+    path = folder / "standalone.csv"
+    if not path.exists() or path.stat().st_size == 0:
+        return pd.DataFrame()
+    frame = pd.read_csv(path)
+    keep = (frame["protocol"] == arm) & (frame["epochs"] == epochs) & (frame["init_from"] == init_label(two_d))
+    return frame[keep].reset_index(drop=True)
+
+
+def record_machine(rd: Path) -> None:
+    """Add this machine's CPU to ``rd/machine.json`` (the CPUs a run was trained on: the same
+    seed gives other numbers on another CPU, so the table says where each run ran)."""
+    from nas.provenance import machine_info
+
+    path = rd / "machine.json"
+    cpus = json.loads(path.read_text())["cpus"] if path.exists() else []
+    cpu = machine_info()["cpu"]
+    if cpu not in cpus:
+        rd.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(path, {"cpus": cpus + [cpu]})
+
+
+def run_machine(rd: Path) -> str:
+    path = rd / "machine.json"
+    return " + ".join(json.loads(path.read_text())["cpus"]) if path.exists() else "unrecorded"
+
+
 def stage_table(work: Path, two_d: Path, out: Path, jobs: int) -> None:
     arm, epochs = chosen_protocol(out)
     archs = table_archs(out / "table_v2")
-    cmds = [c for seed in TABLE_SEEDS for _, a in archs          # seed-major: whole seeds first
-            if (c := table_cmd(work, two_d, arm, epochs, a, seed)) is not None]
-    run_parallel(cmds, jobs)
+    ledger = committed_runs(out / "table_v2", arm, epochs, two_d)
+    done = set(zip(ledger["arch"], ledger["seed"])) if len(ledger) else set()
+    todo = [(a, seed) for seed in TABLE_SEEDS for _, a in archs          # seed-major: whole seeds first
+            if (a, seed) not in done and table_cmd(work, two_d, arm, epochs, a, seed) is not None]
+    for a, seed in todo:
+        record_machine(run_dir(work / "table_v2", a, seed))
+    run_parallel([table_cmd(work, two_d, arm, epochs, a, seed) for a, seed in todo], jobs)
 
 
 def add_archs(folder: Path, more: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -463,9 +506,25 @@ def recipe_choice(frame: "pd.DataFrame", folder: Path, n_boot: int = 2000) -> di
     return {"recipes": recipes, "comparisons": comparisons, "demo_recipe": demo_recipe(recipes, comparisons)}
 
 
-def table_report(work: Path, out: Path) -> dict | None:
+def with_ledger(frame: "pd.DataFrame", ledger: "pd.DataFrame", archs: list[tuple[str, str]]) -> "pd.DataFrame":  # noqa: F821
+    """The work folder's runs plus the committed ones it lacks, in the list's order then by seed
+    (a run in both is the same deterministic run: the work folder's row is kept)."""
+    import pandas as pd
+
+    if not len(ledger):
+        return frame
+    have = set(zip(frame["arch"], frame["seed"])) if len(frame) else set()
+    extra = ledger[[(a, s) not in have for a, s in zip(ledger["arch"], ledger["seed"])]]
+    merged = pd.concat([frame, extra], ignore_index=True) if len(frame) else extra.reset_index(drop=True)
+    order = {a: i for i, (_, a) in enumerate(archs)}
+    merged = merged.assign(_k=merged["arch"].map(order)).sort_values(["_k", "seed"], kind="stable")
+    return merged.drop(columns="_k").reset_index(drop=True)
+
+
+def table_report(work: Path, out: Path, two_d: Path = TWO_D) -> dict | None:
     """standalone.csv and benchmark.json (the `nas.bench` format) and summary.json of table v2."""
     from experiments.ranking_fidelity import standalone_table
+    from nas.provenance import file_sha256
     from nas.stats import precision_at_k, seed_ceiling
     from supernet.registry import build_model
 
@@ -476,8 +535,10 @@ def table_report(work: Path, out: Path) -> dict | None:
     archs = table_archs(folder)
     model = build_model("mlp3d-nano", INPUT, CLASSES)
     space = model.space
-    frame = standalone_table(work, archs, epochs, Path("runs/gt/2d/model.pt"), runs=work / "table_v2",
-                             seeds=TABLE_SEEDS, protocol=arm)
+    frame = standalone_table(work, archs, epochs, two_d, runs=work / "table_v2", seeds=TABLE_SEEDS, protocol=arm)
+    if len(frame):
+        frame["machine"] = [run_machine(run_dir(work / "table_v2", a, s)) for a, s in zip(frame["arch"], frame["seed"])]
+    frame = with_ledger(frame, committed_runs(folder, arm, epochs, two_d), archs)
     atomic_write_text(folder / "standalone.csv", frame.to_csv(index=False))
     complete = int(frame.groupby("arch")["seed"].nunique().eq(len(TABLE_SEEDS)).sum()) if len(frame) else 0
     summary = {"partial": complete < len(archs), "archs_complete": complete, "archs_planned": len(archs),
@@ -503,6 +564,7 @@ def table_report(work: Path, out: Path) -> dict | None:
         "protocol": {"arm": arm, "overrides": ARMS[arm], "epochs": epochs, "seeds": list(TABLE_SEEDS),
                      "standalone_config": str(CONFIG_STANDALONE.relative_to(ROOT)),
                      "init": "center-2d (experiments/configs/pretrain_cyclemlp_nano_2d_cpu.yaml)",
+                     "init_from": init_label(two_d), "init_sha256": file_sha256(two_d) if two_d.is_file() else None,
                      "metric": "single-view top-1 (%) on the 2000 val clips",
                      "command": "python experiments/ground_truth.py --stage table"},
         "partial": summary["partial"]})
@@ -515,8 +577,9 @@ def main(argv=None) -> int:
     p.add_argument("--stage", default="pilot", choices=["pilot", "pilot-report", "table", "supernets",
                                                         "estimates", "proxies", "table-report", "estimators-report"])
     p.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated, of {', '.join(ARMS)}")
-    p.add_argument("--two-d", default="runs/gt/2d/model.pt", help="the 2D CycleMLP checkpoint (experiments/"
-                   "configs/pretrain_cyclemlp_nano_2d_cpu.yaml's output)")
+    p.add_argument("--two-d", default=str(TWO_D), help="the 2D CycleMLP checkpoint (experiments/configs/"
+                   "pretrain_cyclemlp_nano_2d_cpu.yaml's output); default: table v2's committed init "
+                   "(the pilot ran with runs/gt/2d/model.pt, pilot/command.txt)")
     p.add_argument("--work", default="runs/gt", help="runs (not committed)")
     p.add_argument("--out", default=str(ROOT / "experiments" / "results" / "ground_truth"), help="committed results")
     p.add_argument("--jobs", type=int, default=2, help="processes at once (one thread each)")
@@ -550,7 +613,7 @@ def main(argv=None) -> int:
     if args.stage == "estimators-report":
         stage_estimators_report(out)
         return 0
-    table_report(work, out)
+    table_report(work, out, two_d)
     return 0
 
 

@@ -48,7 +48,7 @@ def choose(out, arm, epochs):
 def write_table_run(gt, work, arch, seed, top1, top5=99.0, loss=1.0):
     """A finished table-v2 run of `arch` and `seed` with this final val top-1."""
     rd = gt.run_dir(work / "table_v2", arch, seed)
-    rd.mkdir(parents=True)
+    rd.mkdir(parents=True, exist_ok=True)
     (rd / "eval.json").write_text(json.dumps({"single_view": {"top1": top1, "top5": top5, "loss": loss, "clips": 2000}}))
 
 
@@ -261,3 +261,41 @@ def test_the_supernet_and_estimate_stages_train_on_the_chosen_arm_and_add_the_gr
         assert "data.temporal_version=3" in cmd and cmd[cmd.index("--seeds") + 1:cmd.index("--seeds") + 4] == ["0", "1", "2"]
         listed = Path(cmd[cmd.index("--archs") + 1]).read_text().split()
         assert listed == [a for _, a in final]
+
+
+def test_runs_in_the_committed_table_are_neither_retrained_nor_dropped_on_a_fresh_machine(gt, tmp_path, monkeypatch):
+    """The committed ``standalone.csv`` is the ledger of finished runs: with an empty work folder
+    (a fresh machine) the table stage skips them and the report keeps them beside the new runs,
+    in the list's order; a row of another protocol is neither."""
+    work, out = tmp_path / "work", tmp_path / "out"
+    choose(out, "v3-e24", 24)
+    archs = gt.table_archs(out / "table_v2")
+    for i, (_, a) in enumerate(archs[:3]):
+        write_table_run(gt, work, a, 0, 50.0 + i)
+    gt.table_report(work, out)                                        # committed: 3 runs of seed 0
+    ledger = pd.read_csv(out / "table_v2" / "standalone.csv")
+    assert set(ledger["init_from"]) == {gt.init_label(gt.TWO_D)} and set(ledger["machine"]) == {"unrecorded"}
+    other = ledger.iloc[[0]].assign(arch=archs[3][1], protocol="v3-e12", epochs=12, top1=11.0)
+    lost = ledger.iloc[[0]].assign(arch=archs[4][1], init_from="runs/gt/2d/model.pt", top1=12.0)
+    pd.concat([ledger, other, lost]).to_csv(out / "table_v2" / "standalone.csv", index=False)
+
+    fresh = tmp_path / "fresh"
+    sent = []
+    monkeypatch.setattr(gt, "run_parallel", lambda cmds, jobs: sent.extend(cmds))
+    gt.stage_table(fresh, gt.TWO_D, out, 2)
+    assert len(sent) == len(archs) * len(gt.TABLE_SEEDS) - 3
+    trained = {next(x for x in map(str, c) if x.startswith("output_dir=")) for c, _ in sent}
+    for _, a in archs[:3]:
+        assert f"output_dir={gt.run_dir(fresh / 'table_v2', a, 0)}" not in trained
+    assert f"output_dir={gt.run_dir(fresh / 'table_v2', archs[3][1], 0)}" in trained
+    assert f"output_dir={gt.run_dir(fresh / 'table_v2', archs[4][1], 0)}" in trained     # another 2D init
+
+    write_table_run(gt, fresh, archs[1][1], 1, 60.0)                  # a new run on the fresh machine
+    s = gt.table_report(fresh, out)
+    frame = pd.read_csv(out / "table_v2" / "standalone.csv")
+    assert s["runs"] == 4 and s["runs_below_2x_chance"] == 0
+    assert list(zip(frame["arch"], frame["seed"])) == [(archs[0][1], 0), (archs[1][1], 0), (archs[1][1], 1),
+                                                       (archs[2][1], 0)]
+    assert frame["top1"].tolist() == [50.0, 51.0, 60.0, 52.0] and set(frame["protocol"]) == {"v3-e24"}
+    from nas.provenance import machine_info
+    assert frame["machine"].tolist() == ["unrecorded"] * 2 + [machine_info()["cpu"], "unrecorded"]
