@@ -377,21 +377,27 @@ def committed_runs(folder: Path, arm: str, epochs: int, two_d: Path) -> "pd.Data
     return frame[keep].reset_index(drop=True)
 
 
+def machine_file(rd: Path) -> Path:
+    """Where the CPUs of run folder `rd` are recorded: beside it, in ``machines/`` (`nas train`
+    only writes into an empty or vidnas-made folder)."""
+    return rd.parent / "machines" / f"{rd.name}.json"
+
+
 def record_machine(rd: Path) -> None:
-    """Add this machine's CPU to ``rd/machine.json`` (the CPUs a run was trained on: the same
-    seed gives other numbers on another CPU, so the table says where each run ran)."""
+    """Add this machine's CPU to the CPUs run `rd` trained on: the same seed can give other
+    numbers on another CPU, so the table says where each run ran."""
     from nas.provenance import machine_info
 
-    path = rd / "machine.json"
+    path = machine_file(rd)
     cpus = json.loads(path.read_text())["cpus"] if path.exists() else []
     cpu = machine_info()["cpu"]
     if cpu not in cpus:
-        rd.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(path, {"cpus": cpus + [cpu]})
 
 
 def run_machine(rd: Path) -> str:
-    path = rd / "machine.json"
+    path = machine_file(rd)
     return " + ".join(json.loads(path.read_text())["cpus"]) if path.exists() else "unrecorded"
 
 

@@ -290,6 +290,7 @@ def test_runs_in_the_committed_table_are_neither_retrained_nor_dropped_on_a_fres
     assert f"output_dir={gt.run_dir(fresh / 'table_v2', archs[3][1], 0)}" in trained
     assert f"output_dir={gt.run_dir(fresh / 'table_v2', archs[4][1], 0)}" in trained     # another 2D init
 
+    assert not any(p.name != "machines" for p in (fresh / "table_v2").iterdir())   # nas train needs empty folders
     write_table_run(gt, fresh, archs[1][1], 1, 60.0)                  # a new run on the fresh machine
     s = gt.table_report(fresh, out)
     frame = pd.read_csv(out / "table_v2" / "standalone.csv")
