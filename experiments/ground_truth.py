@@ -408,9 +408,8 @@ def stage_table(work: Path, two_d: Path, out: Path, jobs: int) -> None:
     done = set(zip(ledger["arch"], ledger["seed"])) if len(ledger) else set()
     todo = [(a, seed) for seed in TABLE_SEEDS for _, a in archs          # seed-major: whole seeds first
             if (a, seed) not in done and table_cmd(work, two_d, arm, epochs, a, seed) is not None]
-    for a, seed in todo:
-        record_machine(run_dir(work / "table_v2", a, seed))
-    run_parallel([table_cmd(work, two_d, arm, epochs, a, seed) for a, seed in todo], jobs)
+    run_parallel([table_cmd(work, two_d, arm, epochs, a, seed) for a, seed in todo], jobs,
+                 on_start=lambda i: record_machine(run_dir(work / "table_v2", *todo[i])))
 
 
 def add_archs(folder: Path, more: list[tuple[str, str]]) -> list[tuple[str, str]]:

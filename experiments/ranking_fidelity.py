@@ -102,13 +102,16 @@ def run(cmd: list[str], log: Path | None = None) -> None:
         subprocess.run([str(c) for c in cmd], check=True, env=env, stdout=f, stderr=subprocess.STDOUT)
 
 
-def run_parallel(cmds: list[tuple[list[str], Path]], jobs: int) -> None:
-    """Run commands `jobs` at a time (one thread each), output to their logs; raise if any fails."""
+def run_parallel(cmds: list[tuple[list[str], Path]], jobs: int, on_start=None) -> None:
+    """Run commands `jobs` at a time (one thread each), output to their logs; raise if any fails.
+    ``on_start(i)`` is called just before the i-th command is launched."""
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    pending, running, failed = list(cmds), [], []
+    pending, running, failed = list(enumerate(cmds)), [], []
     while pending or running:
         while pending and len(running) < jobs:
-            cmd, log = pending.pop(0)
+            i, (cmd, log) = pending.pop(0)
+            if on_start is not None:
+                on_start(i)
             print(show(cmd) + f"   > {log}", flush=True)
             log.parent.mkdir(parents=True, exist_ok=True)
             f = open(log, "a")

@@ -172,7 +172,7 @@ def test_table_v2_commands_and_report_on_fake_runs(gt, tmp_path, monkeypatch):
     write_table_run(gt, work, lone, 0, 15.0, top5=50.0, loss=2.2)
 
     sent = []
-    monkeypatch.setattr(gt, "run_parallel", lambda cmds, jobs: sent.extend(cmds))
+    monkeypatch.setattr(gt, "run_parallel", lambda cmds, jobs, on_start=None: sent.extend(cmds))
     gt.stage_table(work, tmp_path / "2d.pt", out, 2)
     assert len(sent) == len(archs) * len(gt.TABLE_SEEDS) - 16
     first = " ".join(map(str, sent[0][0]))
@@ -280,8 +280,14 @@ def test_runs_in_the_committed_table_are_neither_retrained_nor_dropped_on_a_fres
     pd.concat([ledger, other, lost]).to_csv(out / "table_v2" / "standalone.csv", index=False)
 
     fresh = tmp_path / "fresh"
+    started = gt.run_dir(fresh / "table_v2", archs[1][1], 1)
     sent = []
-    monkeypatch.setattr(gt, "run_parallel", lambda cmds, jobs: sent.extend(cmds))
+
+    def launch(cmds, jobs, on_start):                                 # starts one: archs[1], seed 1
+        sent.extend(cmds)
+        on_start(next(i for i, (c, _) in enumerate(cmds) if f"output_dir={started}" in map(str, c)))
+
+    monkeypatch.setattr(gt, "run_parallel", launch)
     gt.stage_table(fresh, gt.TWO_D, out, 2)
     assert len(sent) == len(archs) * len(gt.TABLE_SEEDS) - 3
     trained = {next(x for x in map(str, c) if x.startswith("output_dir=")) for c, _ in sent}
@@ -290,7 +296,8 @@ def test_runs_in_the_committed_table_are_neither_retrained_nor_dropped_on_a_fres
     assert f"output_dir={gt.run_dir(fresh / 'table_v2', archs[3][1], 0)}" in trained
     assert f"output_dir={gt.run_dir(fresh / 'table_v2', archs[4][1], 0)}" in trained     # another 2D init
 
-    assert not any(p.name != "machines" for p in (fresh / "table_v2").iterdir())   # nas train needs empty folders
+    assert [p.name for p in (fresh / "table_v2").iterdir()] == ["machines"]   # nas train needs empty folders
+    assert list((fresh / "table_v2" / "machines").iterdir()) == [gt.machine_file(started)]   # recorded at launch
     write_table_run(gt, fresh, archs[1][1], 1, 60.0)                  # a new run on the fresh machine
     s = gt.table_report(fresh, out)
     frame = pd.read_csv(out / "table_v2" / "standalone.csv")
@@ -300,3 +307,19 @@ def test_runs_in_the_committed_table_are_neither_retrained_nor_dropped_on_a_fres
     assert frame["top1"].tolist() == [50.0, 51.0, 60.0, 52.0] and set(frame["protocol"]) == {"v3-e24"}
     from nas.provenance import machine_info
     assert frame["machine"].tolist() == ["unrecorded"] * 2 + [machine_info()["cpu"], "unrecorded"]
+
+
+def test_run_parallel_launches_in_order_logs_and_raises_on_a_failed_command(tmp_path):
+    """The study's process pool: `on_start` sees each command's index just before its launch,
+    output goes to its log, and a failed command fails the pool after the others ran."""
+    import sys
+    from experiments.ranking_fidelity import run_parallel
+
+    cmds = [([sys.executable, "-c", f"print('run {i}')"], tmp_path / f"{i}.log") for i in range(3)]
+    seen = []
+    run_parallel(cmds, 2, on_start=seen.append)
+    assert seen == [0, 1, 2] and [(tmp_path / f"{i}.log").read_text() for i in range(3)] == ["run 0\n", "run 1\n", "run 2\n"]
+    bad = [([sys.executable, "-c", "raise SystemExit(3)"], tmp_path / "bad.log"), cmds[0]]
+    with pytest.raises(RuntimeError, match="1 command"):
+        run_parallel(bad, 1)
+    assert (tmp_path / "0.log").read_text() == "run 0\nrun 0\n"
