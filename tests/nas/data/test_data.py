@@ -274,6 +274,23 @@ def test_synthetic_is_deterministic_cached_and_split_seeded(small, monkeypatch):
     assert all(not torch.equal(keys[b], keys[b + 1]) for b in range(len(keys) - 1))
 
 
+def test_noisy_clips_are_kept_after_the_first_read_and_equal_fresh_draws(small, monkeypatch):
+    """A split whose noisy clips fit `NOISY_CLIPS_BYTES` keeps them, read-only: every later
+    read, and every training clip made from it, equals what drawing the noise again gives."""
+    cfg = small()
+    kept = build_dataset(cfg, "train")
+    monkeypatch.setattr(syn, "NOISY_CLIPS_BYTES", 0)
+    fresh = build_dataset(cfg, "train")
+    assert kept._noisy == {} and fresh._noisy is None
+    first = kept.load_frames(5)
+    assert not first.flags.writeable and kept.load_frames(5) is first and list(kept._noisy) == [5]
+    for i in (5, 0, 79):
+        assert np.array_equal(kept.load_frames(i), fresh.load_frames(i))
+        assert torch.equal(kept[(i, 7)][0], fresh[(i, 7)][0]) and kept[i][1] == fresh[i][1]
+    assert sorted(kept._noisy) == [0, 5, 79]
+    assert kept.load_frames(5).sum() != kept.frames[5].numpy().repeat(kept.repeat, axis=0).sum()   # noise is on
+
+
 def test_unreadable_cache_is_regenerated(small, caplog):
     cfg = small()
     first = build_dataset(cfg, "val")[0][0]
