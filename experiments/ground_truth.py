@@ -406,10 +406,10 @@ def stage_table(work: Path, two_d: Path, out: Path, jobs: int) -> None:
     archs = table_archs(out / "table_v2")
     ledger = committed_runs(out / "table_v2", arm, epochs, two_d)
     done = set(zip(ledger["arch"], ledger["seed"])) if len(ledger) else set()
-    todo = [(a, seed) for seed in TABLE_SEEDS for _, a in archs          # seed-major: whole seeds first
-            if (a, seed) not in done and table_cmd(work, two_d, arm, epochs, a, seed) is not None]
-    run_parallel([table_cmd(work, two_d, arm, epochs, a, seed) for a, seed in todo], jobs,
-                 on_start=lambda i: record_machine(run_dir(work / "table_v2", *todo[i])))
+    todo = [((a, seed), c) for seed in TABLE_SEEDS for _, a in archs     # seed-major: whole seeds first
+            if (a, seed) not in done and (c := table_cmd(work, two_d, arm, epochs, a, seed)) is not None]
+    run_parallel([c for _, c in todo], jobs,
+                 on_start=lambda i: record_machine(run_dir(work / "table_v2", *todo[i][0])))
 
 
 def add_archs(folder: Path, more: list[tuple[str, str]]) -> list[tuple[str, str]]:
