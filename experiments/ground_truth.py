@@ -91,7 +91,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from experiments.ranking_fidelity import NAS, resume_flag, run_parallel, set_flags  # noqa: E402
+from experiments.ranking_fidelity import NAS, repo_path, resume_flag, run_parallel, set_flags  # noqa: E402
 from nas.correlate import run_dir  # noqa: E402
 from nas.utils import atomic_write_json, atomic_write_text  # noqa: E402
 
@@ -358,11 +358,6 @@ def chosen_protocol(out: Path) -> tuple[str, int]:
     return arm, arm_epochs(arm)                     # its own schedule (the per-epoch cut is withdrawn)
 
 
-def init_label(two_d: Path) -> str:
-    """How a row names its 2D init (``init_from``): relative to the repository when inside it."""
-    return str(two_d.relative_to(ROOT) if two_d.is_relative_to(ROOT) else two_d)
-
-
 def committed_runs(folder: Path, arm: str, epochs: int, two_d: Path) -> "pd.DataFrame":      # noqa: F821
     """The finished runs recorded in the committed ``standalone.csv`` on this protocol (arm,
     epochs and 2D init): the ledger that outlives the uncommitted work folder, so that a table
@@ -373,7 +368,7 @@ def committed_runs(folder: Path, arm: str, epochs: int, two_d: Path) -> "pd.Data
     if not path.exists() or path.stat().st_size == 0:
         return pd.DataFrame()
     frame = pd.read_csv(path)
-    keep = (frame["protocol"] == arm) & (frame["epochs"] == epochs) & (frame["init_from"] == init_label(two_d))
+    keep = (frame["protocol"] == arm) & (frame["epochs"] == epochs) & (frame["init_from"] == repo_path(two_d))
     return frame[keep].reset_index(drop=True)
 
 
@@ -569,7 +564,7 @@ def table_report(work: Path, out: Path, two_d: Path = TWO_D) -> dict | None:
         "protocol": {"arm": arm, "overrides": ARMS[arm], "epochs": epochs, "seeds": list(TABLE_SEEDS),
                      "standalone_config": str(CONFIG_STANDALONE.relative_to(ROOT)),
                      "init": "center-2d (experiments/configs/pretrain_cyclemlp_nano_2d_cpu.yaml)",
-                     "init_from": init_label(two_d), "init_sha256": file_sha256(two_d) if two_d.is_file() else None,
+                     "init_from": repo_path(two_d), "init_sha256": file_sha256(two_d) if two_d.is_file() else None,
                      "metric": "single-view top-1 (%) on the 2000 val clips",
                      "command": "python experiments/ground_truth.py --stage table"},
         "partial": summary["partial"]})

@@ -132,6 +132,11 @@ def set_flags(sets) -> list[str]:
     return [x for s in sets for x in ("--set", s)]
 
 
+def repo_path(path: Path) -> str:
+    """`path` as a table names it: relative to the repository when inside it."""
+    return str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+
+
 def resume_flag(out: Path) -> list[str]:
     return ["--resume"] if (out / "checkpoints" / "last.pt").exists() else []
 
@@ -336,7 +341,7 @@ def standalone_table(work: Path, archs: list[tuple[str, str]], epochs: int, two_
                          "seed": seed, "top1": single["top1"], "top5": single["top5"], "loss": single["loss"],
                          "clips": single["clips"], "gflops": table.gflops(a), "params_m": table.params(a) / 1e6,
                          "epochs": epochs, "init": "center-2d",
-                         "init_from": str(two_d.relative_to(ROOT) if two_d.is_relative_to(ROOT) else two_d),
+                         "init_from": repo_path(two_d),
                          **columns})
     return pd.DataFrame(rows)
 

@@ -274,7 +274,7 @@ def test_runs_in_the_committed_table_are_neither_retrained_nor_dropped_on_a_fres
         write_table_run(gt, work, a, 0, 50.0 + i)
     gt.table_report(work, out)                                        # committed: 3 runs of seed 0
     ledger = pd.read_csv(out / "table_v2" / "standalone.csv")
-    assert set(ledger["init_from"]) == {gt.init_label(gt.TWO_D)} and set(ledger["machine"]) == {"unrecorded"}
+    assert set(ledger["init_from"]) == {gt.repo_path(gt.TWO_D)} and set(ledger["machine"]) == {"unrecorded"}
     other = ledger.iloc[[0]].assign(arch=archs[3][1], protocol="v3-e12", epochs=12, top1=11.0)
     lost = ledger.iloc[[0]].assign(arch=archs[4][1], init_from="runs/gt/2d/model.pt", top1=12.0)
     pd.concat([ledger, other, lost]).to_csv(out / "table_v2" / "standalone.csv", index=False)
