@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from nas.stats import correlations, paired_difference, precision_at_k, seed_ceiling  # noqa: E402
 from nas.utils import atomic_write_json, atomic_write_text  # noqa: E402
+from experiments.ranking_fidelity import repo_path  # noqa: E402
 
 RECIPES = ("uniform", "sandwich", "fair")
 BASELINE = "params"
@@ -220,7 +221,7 @@ def report(table: Path, proxies_dir: Path, label: str, n_boot: int = 2000, fewsh
     ceiling = seed_ceiling(real.loc[common, [c for c in real.columns if c.startswith("seed")]].to_numpy(),
                            n_boot=n_boot)
     partial = [n for n in FEWSHOT if n not in ests] if fewshot_dir else list(FEWSHOT)
-    summary = {"label": label, "table": str(table.relative_to(ROOT) if table.is_relative_to(ROOT) else table),
+    summary = {"label": label, "table": repo_path(table),
                "n_boot": n_boot, "n_archs": len(common), "seeds": [c for c in real.columns if c.startswith("seed")],
                "seed_ceiling": {"value": ceiling.value, "ci95": [ceiling.low, ceiling.high], "n": ceiling.n},
                "proxy_settings": {k: info[k] for k in ("model", "input", "seed", "batch", "degenerate_threshold")},
