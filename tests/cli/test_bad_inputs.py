@@ -1179,7 +1179,8 @@ def test_a_search_killed_while_it_reads_a_bad_latency_table_leaves_nothing_that_
     bad = (world / "r2" / "lat_other_model.json").read_bytes()
     proc = subprocess.Popen([sys.executable, "-m", "nas.cli", *_search_argv(
         world, out, "--cost", "latency", "--latency-table", str(pipe))], cwd=str(ROOT), env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))   # as in a terminal, even under `&`
     deadline, writer = time.monotonic() + 120, None
     try:
         while writer is None and proc.poll() is None and time.monotonic() < deadline:

@@ -113,7 +113,9 @@ def test_ctrl_c_says_where_it_stopped_and_the_resume_command_then_resume_finishe
     """Defects 9 and 10: Ctrl-C printed a 40-line traceback; logs redirected to a file filled
     with carriage returns and cursor movements. Output goes to pipes here, not a terminal. The
     interrupted run holds after its first checkpoint (a test plug-in) until the signal comes: a
-    10-step run could otherwise finish before a starved test process sends it (seen in CI)."""
+    10-step run could otherwise finish before a starved test process sends it. The child gets
+    Ctrl-C's default disposition, as in a terminal: pytest started as a background job of a
+    script inherits SIGINT ignored, and the child would then never see the signal."""
     import shlex
     import signal
     import subprocess
@@ -127,7 +129,8 @@ def test_ctrl_c_says_where_it_stopped_and_the_resume_command_then_resume_finishe
     env.pop("VIDNAS_PROGRESS", None)
     hold = dict(env, VIDNAS_PLUGINS=str(ROOT / "tests" / "support" / "hold_after_checkpoint.py"))
     proc = subprocess.Popen(nas_cmd("pretrain", "--config", str(cfg)), env=hold, cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     ckpt = tmp_path / "run" / "checkpoints" / "last.pt"
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None and not ckpt.exists():
