@@ -85,7 +85,7 @@ import pytest
 import torch
 import yaml
 
-from tests.support import ROOT
+from tests.support import ROOT, sigint_as_in_a_terminal
 ARCH = "-".join(["sr2"] * 8)              # fits 8- and 16-frame clips
 
 
@@ -1180,7 +1180,7 @@ def test_a_search_killed_while_it_reads_a_bad_latency_table_leaves_nothing_that_
     proc = subprocess.Popen([sys.executable, "-m", "nas.cli", *_search_argv(
         world, out, "--cost", "latency", "--latency-table", str(pipe))], cwd=str(ROOT), env=env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))   # as in a terminal, even under `&`
+        preexec_fn=sigint_as_in_a_terminal)
     deadline, writer = time.monotonic() + 120, None
     try:
         while writer is None and proc.poll() is None and time.monotonic() < deadline:

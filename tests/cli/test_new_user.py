@@ -11,7 +11,7 @@ from nas.config import load_run_config
 from nas.correlate import CorrelateConfig, run_correlate
 from search_spaces import arch_texts
 from supernet.registry import build_model
-from tests.support import ROOT
+from tests.support import ROOT, sigint_as_in_a_terminal
 from tests.support.pretrain import tiny_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -113,9 +113,7 @@ def test_ctrl_c_says_where_it_stopped_and_the_resume_command_then_resume_finishe
     """Defects 9 and 10: Ctrl-C printed a 40-line traceback; logs redirected to a file filled
     with carriage returns and cursor movements. Output goes to pipes here, not a terminal. The
     interrupted run holds after its first checkpoint (a test plug-in) until the signal comes: a
-    10-step run could otherwise finish before a starved test process sends it. The child gets
-    Ctrl-C's default disposition, as in a terminal: pytest started as a background job of a
-    script inherits SIGINT ignored, and the child would then never see the signal."""
+    10-step run could otherwise finish before a starved test process sends it."""
     import shlex
     import signal
     import subprocess
@@ -130,7 +128,7 @@ def test_ctrl_c_says_where_it_stopped_and_the_resume_command_then_resume_finishe
     hold = dict(env, VIDNAS_PLUGINS=str(ROOT / "tests" / "support" / "hold_after_checkpoint.py"))
     proc = subprocess.Popen(nas_cmd("pretrain", "--config", str(cfg)), env=hold, cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=sigint_as_in_a_terminal)
     ckpt = tmp_path / "run" / "checkpoints" / "last.pt"
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None and not ckpt.exists():
