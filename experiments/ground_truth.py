@@ -67,7 +67,9 @@ three greedy results) plus `NEW_ARCHS` new random ones at evenly spaced GFLOPs q
 pool drawn with seed `NEW_ARCHS_SEED` (distinct canonical forms, not in v1), each trained with
 seeds `TABLE_SEEDS` under the chosen arm and schedule, never from supernet weights. The
 report gives the share of runs below 2x chance and the seed-to-seed Kendall tau as the mean
-over seed pairs with its bootstrap CI over architectures (`nas.stats.seed_ceiling`).
+over seed pairs with its bootstrap CI over architectures (`nas.stats.seed_ceiling`); while a
+seed is still missing (the table runs seed-major), each pair of seeds on the architectures that
+have both (`seed_pairs`).
 
 Estimators on table v2 (``--stage supernets``, then ``--stage estimates``; section 4 of the
 issue): the three supernet recipes of the v1 study (experiments/ranking_fidelity.py: the same
@@ -521,6 +523,27 @@ def with_ledger(frame: "pd.DataFrame", ledger: "pd.DataFrame", archs: list[tuple
     return merged.drop(columns="_k").reset_index(drop=True)
 
 
+def seed_pairs(wide: "pd.DataFrame", min_archs: int = 3) -> list[dict]:      # noqa: F821
+    """Each pair of seeds over the architectures that have finished both (>= `min_archs`): Kendall
+    tau with its bootstrap CI, precision@5 and the seed SD implied by the paired differences.
+    While the seed-major table is partial these are its only seed-to-seed figures; the target's
+    figure is `seed_ceiling`, the mean over all pairs on the architectures with every seed."""
+    from nas.stats import precision_at_k, seed_ceiling
+
+    out = []
+    for i, a in enumerate(wide.columns):
+        for b in wide.columns[i + 1:]:
+            both = wide[[a, b]].dropna()
+            if len(both) < min_archs:
+                continue
+            c = seed_ceiling(both.to_numpy())
+            p5 = precision_at_k(both[a], both[b], min(5, len(both)))
+            sd = ((both[a] - both[b]).pow(2).mean() / 2) ** 0.5            # Var(a - b) = 2 sigma^2
+            out.append({"seeds": [int(a), int(b)], "n": int(len(both)), "kendall_tau": c.value,
+                        "ci95": [c.low, c.high], "precision_at_5": float(p5), "seed_sd": float(sd)})
+    return out
+
+
 def table_report(work: Path, out: Path, two_d: Path = TWO_D) -> dict | None:
     """standalone.csv and benchmark.json (the `nas.bench` format) and summary.json of table v2."""
     from experiments.ranking_fidelity import standalone_table
@@ -546,7 +569,10 @@ def table_report(work: Path, out: Path, two_d: Path = TWO_D) -> dict | None:
     if len(frame):
         summary["runs_below_2x_chance"] = int((frame["top1"] < CHANCE_X2).sum())
         summary["fraction_below_2x_chance"] = float((frame["top1"] < CHANCE_X2).mean())
-        wide = frame.pivot(index="arch", columns="seed", values="top1").reindex(columns=list(TABLE_SEEDS)).dropna()
+        every = frame.pivot(index="arch", columns="seed", values="top1").reindex(columns=list(TABLE_SEEDS))
+        if pairs := seed_pairs(every):
+            summary["seed_pairs"] = pairs
+        wide = every.dropna()
         if len(wide) >= 3:
             c = seed_ceiling(wide.to_numpy())
             summary["seed_ceiling"] = {"value": c.value, "ci95": [c.low, c.high], "n": c.n,

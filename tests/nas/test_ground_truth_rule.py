@@ -201,7 +201,36 @@ def test_a_table_with_seed_0_only_reports_without_a_seed_ceiling(gt, tmp_path):
         write_table_run(gt, work, a, 0, 40.0 + 10 * i)
     s = gt.table_report(work, out)
     assert s["partial"] and s["runs"] == 4 and s["archs_complete"] == 0 and s["runs_below_2x_chance"] == 0
-    assert "seed_ceiling" not in s and "pooled_seed_sd" not in s
+    assert "seed_ceiling" not in s and "pooled_seed_sd" not in s and "seed_pairs" not in s
+
+
+def test_a_table_with_two_seeds_reports_each_seed_pair_on_the_architectures_it_has(gt, tmp_path):
+    """Seed 1 of the first architectures while seed 2 is missing: the pair (0, 1) is scored on
+    the 7 architectures with both seeds, against a naive tau, precision@5 and SD; no pair with
+    fewer than 3 architectures and no all-seed ceiling yet."""
+    from scipy.stats import kendalltau
+
+    work, out = tmp_path / "work", tmp_path / "out"
+    choose(out, "v3-e24", 24)
+    archs = [a for _, a in gt.table_archs(out / "table_v2")]
+    s0 = [50.0, 60.0, 70.0, 80.0, 85.0, 40.0, 45.0, 30.0]
+    s1 = [52.0, 58.0, 75.0, 83.0, 79.0, 65.0, 44.0]          # the 6th enters seed 1's top 5
+    for a, top1 in zip(archs, s0):
+        write_table_run(gt, work, a, 0, top1)
+    for a, top1 in zip(archs, s1):
+        write_table_run(gt, work, a, 1, top1)
+    write_table_run(gt, work, archs[0], 2, 50.0)             # one arch with seed 2: too few pairs
+    write_table_run(gt, work, archs[1], 2, 61.0)
+    s = gt.table_report(work, out)
+    assert "seed_ceiling" not in s and len(s["seed_pairs"]) == 1
+    p = s["seed_pairs"][0]
+    assert p["seeds"] == [0, 1] and p["n"] == 7
+    assert p["kendall_tau"] == pytest.approx(kendalltau(s0[:7], s1).statistic)
+    assert p["ci95"][0] <= p["kendall_tau"] <= p["ci95"][1]
+    top5 = [set(np.argsort(v)[-5:]) for v in (s0[:7], s1)]
+    assert p["precision_at_5"] == pytest.approx(len(top5[0] & top5[1]) / 5) == pytest.approx(0.8)
+    d = np.subtract(s0[:7], s1)
+    assert p["seed_sd"] == pytest.approx(np.sqrt(np.mean(d ** 2) / 2))
 
 
 def test_the_proxies_stage_scores_the_table_list_on_the_chosen_arms_data(gt, tmp_path, monkeypatch):
