@@ -525,7 +525,8 @@ def with_ledger(frame: "pd.DataFrame", ledger: "pd.DataFrame", archs: list[tuple
 
 def seed_pairs(wide: "pd.DataFrame", min_archs: int = 3) -> list[dict]:      # noqa: F821
     """Each pair of seeds over the architectures that have finished both (>= `min_archs`): Kendall
-    tau with its bootstrap CI, precision@5 and the seed SD implied by the paired differences.
+    tau with its bootstrap CI, precision@5 (None up to 5 architectures, where it is 1 by
+    construction) and the seed SD implied by the paired differences.
     While the seed-major table is partial these are its only seed-to-seed figures; the target's
     figure is `seed_ceiling`, the mean over all pairs on the architectures with every seed."""
     from nas.stats import precision_at_k, seed_ceiling
@@ -537,10 +538,10 @@ def seed_pairs(wide: "pd.DataFrame", min_archs: int = 3) -> list[dict]:      # n
             if len(both) < min_archs:
                 continue
             c = seed_ceiling(both.to_numpy())
-            p5 = precision_at_k(both[a], both[b], min(5, len(both)))
+            p5 = precision_at_k(both[a], both[b], 5) if len(both) > 5 else None     # else always 1
             sd = ((both[a] - both[b]).pow(2).mean() / 2) ** 0.5            # Var(a - b) = 2 sigma^2
             out.append({"seeds": [int(a), int(b)], "n": int(len(both)), "kendall_tau": c.value,
-                        "ci95": [c.low, c.high], "precision_at_5": float(p5), "seed_sd": float(sd)})
+                        "ci95": [c.low, c.high], "precision_at_5": p5 and float(p5), "seed_sd": float(sd)})
     return out
 
 

@@ -207,7 +207,7 @@ def test_a_table_with_seed_0_only_reports_without_a_seed_ceiling(gt, tmp_path):
 def test_a_table_with_two_seeds_reports_each_seed_pair_on_the_architectures_it_has(gt, tmp_path):
     """Seed 1 of the first architectures while seed 2 is missing: the pair (0, 1) is scored on
     the 7 architectures with both seeds, against a naive tau, precision@5 and SD; no pair with
-    fewer than 3 architectures and no all-seed ceiling yet."""
+    fewer than 3 architectures, no precision@5 with 5 or fewer, and no all-seed ceiling yet."""
     from scipy.stats import kendalltau
 
     work, out = tmp_path / "work", tmp_path / "out"
@@ -219,7 +219,7 @@ def test_a_table_with_two_seeds_reports_each_seed_pair_on_the_architectures_it_h
         write_table_run(gt, work, a, 0, top1)
     for a, top1 in zip(archs, s1):
         write_table_run(gt, work, a, 1, top1)
-    write_table_run(gt, work, archs[0], 2, 50.0)             # one arch with seed 2: too few pairs
+    write_table_run(gt, work, archs[0], 2, 50.0)             # two archs with seed 2: too few
     write_table_run(gt, work, archs[1], 2, 61.0)
     s = gt.table_report(work, out)
     assert "seed_ceiling" not in s and len(s["seed_pairs"]) == 1
@@ -231,6 +231,12 @@ def test_a_table_with_two_seeds_reports_each_seed_pair_on_the_architectures_it_h
     assert p["precision_at_5"] == pytest.approx(len(top5[0] & top5[1]) / 5) == pytest.approx(0.8)
     d = np.subtract(s0[:7], s1)
     assert p["seed_sd"] == pytest.approx(np.sqrt(np.mean(d ** 2) / 2))
+    write_table_run(gt, work, archs[2], 2, 71.0)             # a third: pairs (0, 2), (1, 2) with n = 3
+    s = gt.table_report(work, out)
+    assert [q["seeds"] for q in s["seed_pairs"]] == [[0, 1], [0, 2], [1, 2]]
+    assert [q["n"] for q in s["seed_pairs"]] == [7, 3, 3]
+    assert [q["precision_at_5"] for q in s["seed_pairs"]] == [pytest.approx(0.8), None, None]
+    assert s["seed_ceiling"]["n"] == 3                       # every seed on 3 architectures
 
 
 def test_the_proxies_stage_scores_the_table_list_on_the_chosen_arms_data(gt, tmp_path, monkeypatch):
