@@ -529,6 +529,7 @@ def seed_pairs(wide: "pd.DataFrame", min_archs: int = 3) -> list[dict]:      # n
     construction) and the seed SD implied by the paired differences.
     While the seed-major table is partial these are its only seed-to-seed figures; the target's
     figure is `seed_ceiling`, the mean over all pairs on the architectures with every seed."""
+    from nas.correlate import precision_left_out
     from nas.stats import precision_at_k, seed_ceiling
 
     out = []
@@ -538,10 +539,10 @@ def seed_pairs(wide: "pd.DataFrame", min_archs: int = 3) -> list[dict]:      # n
             if len(both) < min_archs:
                 continue
             c = seed_ceiling(both.to_numpy())
-            p5 = precision_at_k(both[a], both[b], 5) if len(both) > 5 else None     # else always 1
+            p5 = None if precision_left_out(len(both), 5) else float(precision_at_k(both[a], both[b], 5))
             sd = ((both[a] - both[b]).pow(2).mean() / 2) ** 0.5            # Var(a - b) = 2 sigma^2
             out.append({"seeds": [int(a), int(b)], "n": int(len(both)), "kendall_tau": c.value,
-                        "ci95": [c.low, c.high], "precision_at_5": p5 and float(p5), "seed_sd": float(sd)})
+                        "ci95": [c.low, c.high], "precision_at_5": p5, "seed_sd": float(sd)})
     return out
 
 
