@@ -549,6 +549,7 @@ def seed_pairs(wide: "pd.DataFrame", min_archs: int = 3) -> list[dict]:      # n
 def table_report(work: Path, out: Path, two_d: Path = TWO_D) -> dict | None:
     """standalone.csv and benchmark.json (the `nas.bench` format) and summary.json of table v2."""
     from experiments.ranking_fidelity import standalone_table
+    from nas.correlate import precision_left_out
     from nas.provenance import file_sha256
     from nas.stats import precision_at_k, seed_ceiling
     from supernet.registry import build_model
@@ -579,9 +580,10 @@ def table_report(work: Path, out: Path, two_d: Path = TWO_D) -> dict | None:
             c = seed_ceiling(wide.to_numpy())
             summary["seed_ceiling"] = {"value": c.value, "ci95": [c.low, c.high], "n": c.n,
                                        "how": "mean Kendall tau over seed pairs; bootstrap over architectures"}
-            pairs = [(a, b) for i, a in enumerate(TABLE_SEEDS) for b in TABLE_SEEDS[i + 1:]]
-            summary["seed_precision_at_5"] = float(sum(precision_at_k(wide[a], wide[b], min(5, len(wide)))
-                                                       for a, b in pairs) / len(pairs))
+            if not precision_left_out(len(wide), 5):
+                pairs = [(a, b) for i, a in enumerate(TABLE_SEEDS) for b in TABLE_SEEDS[i + 1:]]
+                summary["seed_precision_at_5"] = float(sum(precision_at_k(wide[a], wide[b], 5)
+                                                           for a, b in pairs) / len(pairs))
             summary["pooled_seed_sd"] = float(wide.var(axis=1, ddof=1).mean() ** 0.5)
     if summary.get("archs_complete", 0) >= 3 and (choice := recipe_choice(frame, folder)):
         summary["supernet_recipes"] = choice

@@ -183,6 +183,7 @@ def test_table_v2_commands_and_report_on_fake_runs(gt, tmp_path, monkeypatch):
     s = gt.table_report(work, out)
     assert s["partial"] and s["archs_complete"] == 5 and s["archs_planned"] == len(archs) and s["runs"] == 16
     assert s["runs_below_2x_chance"] == 1 and s["seed_ceiling"]["n"] == 5 and s["seed_ceiling"]["value"] > 0.5
+    assert "seed_precision_at_5" not in s                            # 5 of 5: always 1, left out
     assert s["protocol"] == "v3-e24" and s["epochs"] == 24 and "supernet_recipes" not in s
     bench = load_bench(out / "table_v2")
     assert len(bench) == 6 and json.loads((out / "table_v2" / "benchmark.json").read_text())["partial"]
@@ -236,7 +237,12 @@ def test_a_table_with_two_seeds_reports_each_seed_pair_on_the_architectures_it_h
     assert [q["seeds"] for q in s["seed_pairs"]] == [[0, 1], [0, 2], [1, 2]]
     assert [q["n"] for q in s["seed_pairs"]] == [7, 3, 3]
     assert [q["precision_at_5"] for q in s["seed_pairs"]] == [pytest.approx(0.8), None, None]
-    assert s["seed_ceiling"]["n"] == 3                       # every seed on 3 architectures
+    assert s["seed_ceiling"]["n"] == 3 and "seed_precision_at_5" not in s    # every seed on 3 archs
+    for a, top1 in zip(archs[3:7], s1[3:]):                  # every seed on 7: p@5 is the pair mean
+        write_table_run(gt, work, a, 2, top1 + 0.5)
+    s = gt.table_report(work, out)
+    assert s["seed_ceiling"]["n"] == 7
+    assert s["seed_precision_at_5"] == pytest.approx(np.mean([q["precision_at_5"] for q in s["seed_pairs"]]))
 
 
 def test_the_proxies_stage_scores_the_table_list_on_the_chosen_arms_data(gt, tmp_path, monkeypatch):
