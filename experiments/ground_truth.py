@@ -547,7 +547,8 @@ def seed_pairs(wide: "pd.DataFrame", min_archs: int = 3) -> list[dict]:      # n
 
 
 def table_report(work: Path, out: Path, two_d: Path = TWO_D) -> dict | None:
-    """standalone.csv and benchmark.json (the `nas.bench` format) and summary.json of table v2."""
+    """standalone.csv and benchmark.json (the `nas.bench` format) and summary.json of table v2,
+    and seed_pairs.png/.pdf (`nas.plots.plot_seed_pairs`) once a seed pair has 3 architectures."""
     from experiments.ranking_fidelity import standalone_table
     from nas.correlate import precision_left_out
     from nas.provenance import file_sha256
@@ -575,6 +576,10 @@ def table_report(work: Path, out: Path, two_d: Path = TWO_D) -> dict | None:
         every = frame.pivot(index="arch", columns="seed", values="top1").reindex(columns=list(TABLE_SEEDS))
         if pairs := seed_pairs(every):
             summary["seed_pairs"] = pairs
+            from nas.plots import plot_seed_pairs
+            plot_seed_pairs(every, pairs, folder / "seed_pairs", chance=CHANCE_X2 / 2,
+                            title=f"Table v2{' (partial)' if complete < len(archs) else ''}: standalone "
+                                  f"top-1 of one seed against another ({len(frame)} runs)")
         wide = every.dropna()
         if len(wide) >= 3:
             c = seed_ceiling(wide.to_numpy())

@@ -10,6 +10,8 @@
   the accuracy–GFLOPs scatter with its Pareto front (max V; min GFLOPs, and min C when C is
   latency), every point with its SE of V as an error bar (results with ``top1_se``); with a
   latency cost, a third panel of accuracy against latency.
+* `plot_seed_pairs`: a benchmark table's top-1 under one seed against another, per seed pair
+  (the ceiling any estimator's ranking is measured against).
 """
 from __future__ import annotations
 
@@ -293,5 +295,52 @@ def plot_search(df: pd.DataFrame, out: str | Path, title: str = "", best: dict |
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(title or search_title(df, best), fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, out)
+
+
+def plot_seed_pairs(wide: pd.DataFrame, pairs: Sequence[dict], out: str | Path, title: str = "",
+                    chance: float | None = None) -> list[Path]:
+    """Standalone top-1 of one seed against another, one column per seed pair: the noise floor of
+    any ranking measured on the table. `wide`: one row per architecture, one column per seed
+    (NaN where a run has not finished). `pairs`: the figures to print on each panel, as
+    ``experiments/ground_truth.py``'s ``seed_pairs`` writes them (``seeds``, ``n``,
+    ``kendall_tau``, ``ci95``, ``seed_sd``); only those pairs are drawn. The top row spans every
+    architecture (with 2× `chance` when given); the bottom row zooms on the upper three quarters
+    of them, where most networks sit a few points apart."""
+    if not pairs:
+        raise InputFileError("the seed-pair plot needs at least one seed pair with 3 or more architectures "
+                             "finished under both seeds; got none")
+    _require(wide, [s for p in pairs for s in p["seeds"]], "the seed-pair plot")
+    fig, axes = plt.subplots(2, len(pairs), figsize=(4.4 * len(pairs), 8.4), squeeze=False)
+    for (ax, zoom), p in zip(axes.T, pairs):
+        a, b = p["seeds"]
+        both = wide[[a, b]].dropna()
+        x, y = both[a].to_numpy(float), both[b].to_numpy(float)
+        lo, hi = min(x.min(), y.min()), max(x.max(), y.max())
+        pad = 0.05 * max(hi - lo, 1.0)
+        cut = np.quantile(np.minimum(x, y), 0.25)
+        near = (x >= cut) & (y >= cut)
+        spans = ((ax, (min(lo, 2 * chance) if chance is not None else lo) - pad, hi + pad, "every architecture"),
+                 (zoom, cut - 0.5, max(x[near].max(), y[near].max()) + 0.5,
+                  f"zoom: the {int(near.sum())} of {len(x)} at or above the lower quartile"))
+        for axis, l, h, what in spans:
+            axis.plot([l, h], [l, h], color="0.5", ls="--", lw=0.8, label="y = x")
+            axis.scatter(x, y, s=30, edgecolor="k", linewidth=0.4, color="tab:blue", zorder=3)
+            axis.set_xlim(l, h)
+            axis.set_ylim(l, h)
+            axis.set_aspect("equal")
+            axis.grid(alpha=0.3)
+            axis.set_title(what, fontsize=8)
+            axis.set_xlabel(f"top-1, seed {a} (%)")
+            axis.set_ylabel(f"top-1, seed {b} (%)")
+        if chance is not None:
+            ax.axhline(2 * chance, color="tab:red", ls=":", lw=0.9, label=f"2× chance ({2 * chance:.3g}%)")
+            ax.axvline(2 * chance, color="tab:red", ls=":", lw=0.9)
+        lo_ci, hi_ci = p["ci95"]
+        ax.plot([], [], " ", label=f"Kendall τ = {p['kendall_tau']:.2f} [{lo_ci:.2f}, {hi_ci:.2f}]")
+        ax.plot([], [], " ", label=f"seed SD = {p['seed_sd']:.2f} points, n = {p['n']}")
+        ax.legend(fontsize=7, loc="upper left", framealpha=0.9)
+    fig.suptitle(title or "Standalone top-1: one seed against another", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, out)

@@ -165,3 +165,41 @@ def test_search_records_the_plot_context(supernet_ckpt, tmp_path):
     assert context["checkpoint"] == str(supernet_ckpt) and context["chance_pct"] == 10.0
     frame = pd.read_csv(out / "results.csv")
     assert lo <= frame["gflops"].min() and frame["gflops"].max() <= hi and lo < hi
+
+
+def seed_table():
+    """Three seeds of 8 architectures: two near 40%, six in an 83-87% cluster; seed 2 misses two."""
+    import numpy as np
+    s0 = [40.0, 41.0, 83.0, 84.0, 85.0, 86.0, 86.5, 87.0]
+    s1 = [40.5, 40.0, 84.0, 83.5, 86.0, 85.0, 87.0, 86.0]
+    s2 = [39.0, np.nan, 83.5, 84.5, 85.5, np.nan, 86.0, 87.5]
+    return pd.DataFrame({0: s0, 1: s1, 2: s2}, index=[f"a{i}" for i in range(8)])
+
+
+def test_seed_pairs_draws_one_column_per_pair_with_the_figures_it_is_given(figures):
+    pairs = [{"seeds": [0, 1], "n": 8, "kendall_tau": 0.5, "ci95": [0.1, 0.8], "seed_sd": 0.61},
+             {"seeds": [0, 2], "n": 6, "kendall_tau": 0.73, "ci95": [0.2, 1.0], "seed_sd": 0.4}]
+    nas.plots.plot_seed_pairs(seed_table(), pairs, "unused", chance=10.0)
+    (fig,) = figures
+    assert len(fig.axes) == 4                                     # 2 rows x 2 pairs
+    texts = legend_texts(fig)
+    assert "Kendall τ = 0.50 [0.10, 0.80]" in texts and "seed SD = 0.40 points, n = 6" in texts
+    assert texts.count("2× chance (20%)") == 2
+    full, zoom = fig.axes[0], fig.axes[2]                          # pair (0, 1): full range, zoom
+    assert full.get_xlabel() == "top-1, seed 0 (%)" and full.get_ylabel() == "top-1, seed 1 (%)"
+    assert full.get_xlim()[0] < 20.0 and full.get_xlim()[1] > 87.0  # 2x chance and every point
+    lo, hi = zoom.get_xlim()
+    assert 40.5 < lo < 83.0 and hi > 87.0                          # the cluster, not the two at 40%
+    assert zoom.get_title() == "zoom: the 6 of 8 at or above the lower quartile"
+    right = fig.axes[1].collections[0].get_offsets()               # pair (0, 2): NaN rows dropped
+    assert len(right) == 6
+
+
+def test_seed_pairs_without_a_pair_or_with_a_missing_seed_is_an_input_error():
+    from search_spaces.errors import InputFileError
+
+    with pytest.raises(InputFileError, match="at least one seed pair"):
+        nas.plots.plot_seed_pairs(seed_table(), [], "unused")
+    with pytest.raises(InputFileError, match=r"missing \[3\]"):
+        nas.plots.plot_seed_pairs(seed_table(), [{"seeds": [0, 3], "n": 3, "kendall_tau": 0.0,
+                                                  "ci95": [0, 0], "seed_sd": 1.0}], "unused")

@@ -203,6 +203,7 @@ def test_a_table_with_seed_0_only_reports_without_a_seed_ceiling(gt, tmp_path):
     s = gt.table_report(work, out)
     assert s["partial"] and s["runs"] == 4 and s["archs_complete"] == 0 and s["runs_below_2x_chance"] == 0
     assert "seed_ceiling" not in s and "pooled_seed_sd" not in s and "seed_pairs" not in s
+    assert not list((out / "table_v2").glob("seed_pairs.*"))             # no pair, no figure
 
 
 def test_a_table_with_two_seeds_reports_each_seed_pair_on_the_architectures_it_has(gt, tmp_path):
@@ -224,6 +225,7 @@ def test_a_table_with_two_seeds_reports_each_seed_pair_on_the_architectures_it_h
     write_table_run(gt, work, archs[1], 2, 61.0)
     s = gt.table_report(work, out)
     assert "seed_ceiling" not in s and len(s["seed_pairs"]) == 1
+    assert sorted(f.name for f in (out / "table_v2").glob("seed_pairs.*")) == ["seed_pairs.pdf", "seed_pairs.png"]
     p = s["seed_pairs"][0]
     assert p["seeds"] == [0, 1] and p["n"] == 7
     assert p["kendall_tau"] == pytest.approx(kendalltau(s0[:7], s1).statistic)
