@@ -578,7 +578,7 @@ def table_report(work: Path, out: Path, two_d: Path = TWO_D) -> dict | None:
             summary["seed_pairs"] = pairs
             from nas.plots import plot_seed_pairs
             plot_seed_pairs(every, pairs, folder / "seed_pairs", chance=CHANCE_X2 / 2,
-                            title=f"Table v2{' (partial)' if complete < len(archs) else ''}: standalone "
+                            title=f"Table v2{' (partial)' if summary['partial'] else ''}: standalone "
                                   f"top-1 of one seed against another ({len(frame)} runs)")
         wide = every.dropna()
         if len(wide) >= 3:
