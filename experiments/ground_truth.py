@@ -432,13 +432,15 @@ def stage_supernets(work: Path, two_d: Path, out: Path, jobs: int) -> None:
 
 
 def stage_estimates(work: Path, two_d: Path, out: Path, jobs: int) -> None:
-    """Greedy search on each trained supernet (added to the table), then every recipe's
-    estimates of the table's architectures (no standalone run is trained by `nas correlate`)."""
-    from experiments.ranking_fidelity import RECIPES, stage_estimates as estimates, stage_search
+    """Greedy search on each trained supernet (added to the table; its raw outputs are kept in
+    ``table_v2/search/<recipe>/``, as v1 keeps them), then every recipe's estimates of the
+    table's architectures (no standalone run is trained by `nas correlate`)."""
+    from experiments.ranking_fidelity import RECIPES, copy_searches, stage_estimates as estimates, stage_search
 
     arm, epochs = chosen_protocol(out)
     folder = out / "table_v2"
     searched = stage_search(work / "v2", jobs)
+    copy_searches(work / "v2", folder)
     archs = add_archs(folder, [(f"greedy-{r}-v2", a) for r, a in searched.items()])
     plain = work / "v2" / "archs_plain.txt"
     atomic_write_text(plain, "".join(a + "\n" for _, a in archs))

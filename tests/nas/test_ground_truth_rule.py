@@ -298,6 +298,9 @@ def test_the_supernet_and_estimate_stages_train_on_the_chosen_arm_and_add_the_gr
     final = read_archs(out / "table_v2" / "archs.txt")
     assert final[:len(archs)] == archs and len(final) == len(archs) + 2     # the first result was listed
     assert [src for src, _ in final[len(archs):]] == [f"greedy-{r}-v2" for r in list(RECIPES)[1:]]
+    for recipe in RECIPES:                                    # each search's raw outputs are kept
+        kept = out / "table_v2" / "search" / recipe / "best_arch.txt"
+        assert kept.read_text() == (work / "v2" / f"search-{recipe}" / "best_arch.txt").read_text()
     assert len(ran) == len(RECIPES)
     for cmd in ran:
         assert "correlate" in cmd and "--estimates-only" in cmd and cmd[cmd.index("--epochs") + 1] == "24"
