@@ -12,8 +12,11 @@ Per estimator, against the mean standalone top-1 over the table's seeds (`nas.st
 precision@5, the paired bootstrap difference of τ against ``params`` (the same resampled
 architectures for both), and the cost in CPU-seconds for all architectures (the proxies'
 ``<proxy>_seconds`` summed, plus the cost table for params and flops; a supernet's cost is its
-training plus one evaluation per architecture, measured with /usr/bin/time for the few-shot
-runs and estimated from their CPU-seconds per step where the table did not record it). A proxy
+training plus one evaluation per architecture: measured where the table's ``supernets.json``
+records them (v2: one-thread seconds), measured with /usr/bin/time for the few-shot runs, and
+else estimated from the one-shot retrain's CPU-seconds per step). The table's own files say
+its standalone epochs (``standalone.csv``), its search space and whether it is partial
+(``benchmark.json``); a partial table is scored on the architectures that have every seed so far. A proxy
 flagged degenerate in proxies.json (relative spread below the threshold) gets no τ: its ranking
 is rounding noise.
 
@@ -48,7 +51,25 @@ FEWSHOT = {"fewshot": "few-shot (4 sub-supernets, 1996 + 4 x 125 steps)",
            "oneshot": "one-shot retrain (uniform, 2496 steps)",
            "oneshot_step1996": "one-shot retrain at step 1996 (the split point)"}
 CV = {"folds": 5, "repeats": 10, "seed": 0, "kind": "ridge", "ridge_lambda": 1.0}
-STANDALONE_EPOCHS, STEPS_PER_EPOCH = 6, 156          # v1's standalone protocol (benchmark.json)
+STEPS_PER_EPOCH = 156                 # 4992 training clips at batch 32, in v1 and v2 alike
+PATHS_PER_STEP = {"uniform": 1, "sandwich": 4, "fair": 15}     # subnets trained per supernet step
+
+
+def table_protocol(table: Path) -> dict:
+    """What a standalone table says of itself: its search space and whether it is partial
+    (benchmark.json), and its standalone epochs (standalone.csv's ``epochs``: 6 in v1, 24 in v2)."""
+    bench = json.loads((table / "benchmark.json").read_text())
+    epochs = sorted(int(e) for e in pd.read_csv(table / "standalone.csv")["epochs"].unique())
+    if len(epochs) != 1:
+        raise ValueError(f"{table / 'standalone.csv'} mixes standalone schedules: epochs {epochs}")
+    return {"space": bench["space"], "epochs": epochs[0], "partial": bool(bench.get("partial"))}
+
+
+def measured_supernets(table: Path) -> dict:
+    """Per recipe, the supernet's steps and measured seconds (training, and its estimates of every
+    table architecture) from the table's ``supernets.json``; {} for a table without one (v1)."""
+    path = table / "supernets.json"
+    return json.loads(path.read_text())["recipes"] if path.is_file() else {}
 
 
 def real_accuracy(table: Path) -> pd.DataFrame:
@@ -73,14 +94,17 @@ def stage_times(fewshot_dir: Path | None) -> dict[str, float]:
     return out
 
 
-def cost_basis(fewshot_dir: Path | None, n_archs: int = 34, clips: int = 2000, batch: int = 32) -> dict:
+def cost_basis(fewshot_dir: Path | None, n_archs: int, clips: int = 2000, batch: int = 32,
+               table: Path | None = None) -> dict:
     """CPU-seconds per one-shot training step and for one supernet evaluation of every
     architecture: measured by experiments/fewshot_v1.sh (times.txt) when its stages finished;
     else the step cost from interim_cpu_per_step.json (the running one-shot process's CPU time
-    over its steps so far) and the evaluation as forward passes at a third of a training step
-    per batch (both marked estimated)."""
+    over its steps so far); else the uniform supernet's seconds in the table's supernets.json
+    (one path per step, as the one-shot retrain). An evaluation not measured counts as forward
+    passes at a third of a training step per batch (marked estimated)."""
     times = stage_times(fewshot_dir)
     out = {"per_step": None, "per_eval": times.get("estimates_oneshot"), "source": "not measured"}
+    uniform = measured_supernets(table).get("uniform", {}) if table is not None else {}
     if "oneshot_to_1996" in times and "oneshot_to_end" in times:
         out.update(per_step=(times["oneshot_to_1996"] + times["oneshot_to_end"]) / 2496,
                    source="times.txt (one-shot retrain, /usr/bin/time)")
@@ -91,6 +115,10 @@ def cost_basis(fewshot_dir: Path | None, n_archs: int = 34, clips: int = 2000, b
         interim = json.loads((fewshot_dir / "interim_cpu_per_step.json").read_text())
         out.update(per_step=interim["cpu_seconds"] / interim["steps"],
                    source=f"interim_cpu_per_step.json ({interim['steps']} steps of the running one-shot retrain)")
+    elif uniform.get("train_seconds") and uniform.get("steps"):
+        out.update(per_step=uniform["train_seconds"] / uniform["steps"],
+                   per_eval=out["per_eval"] or uniform.get("eval_seconds"),
+                   source="supernets.json (the uniform supernet's training, one thread)")
     if out["per_eval"] is None and out["per_step"]:
         out["per_eval"] = n_archs * math.ceil(clips / batch) * out["per_step"] / 3
         out["source"] += "; evaluation estimated as a third of a training step per batch"
@@ -111,16 +139,24 @@ def estimators(proxies_dir: Path, table: Path, fewshot_dir: Path | None) -> tupl
                       "what": "cost table once + lookups" if extra else "one call per architecture"}
     times = stage_times(fewshot_dir)
     one_shot_cpu = sum(times.get(k, 0.0) for k in ("oneshot_to_1996", "oneshot_to_end"))
-    basis = cost_basis(fewshot_dir)
+    basis = cost_basis(fewshot_dir, len(frame), table=table)
     per_step, per_eval = basis["per_step"], basis["per_eval"]
     summary = table / "summary.json"
-    steps = json.loads(summary.read_text())["recipes"] if summary.is_file() else {}
+    steps = json.loads(summary.read_text()).get("recipes", {}) if summary.is_file() else {}
+    measured = measured_supernets(table)
     for recipe in RECIPES:
         path = table / f"estimates_{recipe}.csv"
         if path.is_file():
             out[f"supernet_{recipe}"] = pd.read_csv(path).set_index("arch")["estimated_top1"]
+            paths = PATHS_PER_STEP[recipe]
+            if (m := measured.get(recipe, {})).get("train_seconds") and m.get("eval_seconds"):
+                cost[f"supernet_{recipe}"] = {
+                    "cpu_seconds": m["train_seconds"] + m["eval_seconds"], "estimated": False,
+                    "what": f"supernet training ({m['steps']} steps incl. the 400-step single-path warm start, then "
+                            f"{paths} path(s) per step: {m['train_seconds']:.0f} s) + one evaluation on 2000 clips "
+                            f"per architecture ({m['eval_seconds']:.0f} s); one thread each, supernets.json"}
+                continue
             n = steps.get(recipe, {}).get("supernet_steps")
-            paths = {"uniform": 1, "sandwich": 4, "fair": 15}[recipe]
             # n (metrics.csv's last step) includes the 400 single-path warm-start steps
             est = (per_step * (400 + (n - 400) * paths) + per_eval) if per_step and per_eval and n else None
             cost[f"supernet_{recipe}"] = {
@@ -150,22 +186,24 @@ def _ci(d: dict | None, digits: int = 2, sign: bool = False) -> str:
     return f"{f.format(d['value'])} [{f.format(lo)}, {f.format(hi)}]"
 
 
-def predictor_estimates(real: pd.DataFrame, ests: dict, info: dict, common: list[str], cost: dict) -> None:
-    """Add the out-of-fold ``predictor`` and ``predictor+proxies`` (see the module docstring)."""
+def predictor_estimates(real: pd.DataFrame, ests: dict, info: dict, common: list[str], cost: dict,
+                        protocol: dict) -> None:
+    """Add the out-of-fold ``predictor`` and ``predictor+proxies`` (see the module docstring);
+    `protocol` is the table's (`table_protocol`): its space and standalone epochs."""
     import time
 
     from nas.search.predictor import cross_val_predict
     from search_spaces import build_space
 
-    bench = json.loads((ROOT / "experiments/results/ranking_fidelity/benchmark.json").read_text())
-    space = build_space(bench["space"])
+    space = build_space(protocol["space"])
+    epochs = protocol["epochs"]
     y = real.loc[common, "real_acc"].to_numpy()
     usable = [n for n, p in info["proxies"].items() if not p.get("degenerate")
               and np.isfinite(ests[n].loc[common].to_numpy(dtype=float)).all()]
     extra = np.column_stack([ests[n].loc[common].to_numpy(dtype=float) for n in usable])
     seeds = len(real.filter(like="seed").columns)
-    steps = len(common) * seeds * STANDALONE_EPOCHS * STEPS_PER_EPOCH
-    what = (f"standalone training of the labels ({len(common)} architectures x {seeds} seeds x {STANDALONE_EPOCHS} "
+    steps = len(common) * seeds * epochs * STEPS_PER_EPOCH
+    what = (f"standalone training of the labels ({len(common)} architectures x {seeds} seeds x {epochs} "
             f"epochs x {STEPS_PER_EPOCH} steps, estimated at the one-shot retrain's CPU-s per step) + the fits")
     for name, (e, names) in {"predictor": (None, ()), "predictor+proxies": (extra, usable)}.items():
         tic = time.process_time()
@@ -177,12 +215,13 @@ def predictor_estimates(real: pd.DataFrame, ests: dict, info: dict, common: list
 
 def report(table: Path, proxies_dir: Path, label: str, n_boot: int = 2000, fewshot_dir: Path | None = None) -> dict:
     real = real_accuracy(table)
+    protocol = table_protocol(table)
     ests, cost, info = estimators(proxies_dir, table, fewshot_dir)
     common = sorted(set(real.index).intersection(*(set(s.dropna().index) for s in ests.values()
                                                    if s.notna().any())))
-    basis = cost_basis(fewshot_dir)
+    basis = cost_basis(fewshot_dir, len(ests[BASELINE]), table=table)
     per_step = basis["per_step"]
-    predictor_estimates(real, ests, info, common, cost)
+    predictor_estimates(real, ests, info, common, cost, protocol)
     for name in ("predictor", "predictor+proxies"):
         if per_step:
             cost[name]["cpu_seconds"] = per_step * cost[name]["label_steps"] + cost[name]["fit_cpu_seconds"] \
@@ -220,22 +259,26 @@ def report(table: Path, proxies_dir: Path, label: str, n_boot: int = 2000, fewsh
             comparisons[f"{a} - {b}"] = {"value": d.value, "ci95": [d.low, d.high], "n": d.n}
     ceiling = seed_ceiling(real.loc[common, [c for c in real.columns if c.startswith("seed")]].to_numpy(),
                            n_boot=n_boot)
-    partial = [n for n in FEWSHOT if n not in ests] if fewshot_dir else list(FEWSHOT)
-    summary = {"label": label, "table": repo_path(table),
+    missing = [n for n in FEWSHOT if n not in ests] if fewshot_dir else list(FEWSHOT)
+    partial = {**({"missing": missing} if missing else {}), **({"table": True} if protocol["partial"] else {})}
+    summary = {"label": label, "table": repo_path(table), "standalone_epochs": protocol["epochs"],
                "n_boot": n_boot, "n_archs": len(common), "seeds": [c for c in real.columns if c.startswith("seed")],
                "seed_ceiling": {"value": ceiling.value, "ci95": [ceiling.low, ceiling.high], "n": ceiling.n},
                "proxy_settings": {k: info[k] for k in ("model", "input", "seed", "batch", "degenerate_threshold")},
                "cross_validation": CV, "cost_basis": basis,
-               "partial": {"missing": partial} if partial else False,
+               "partial": partial or False, "fewshot": repo_path(fewshot_dir) if fewshot_dir else None,
                "comparisons_tau": comparisons, "estimators": rows}
     return summary
 
 
 def markdown(s: dict) -> str:
     lines = [f"# Every estimator on the {s['label']} table ({s['n_archs']} architectures x {len(s['seeds'])} seeds)", ""]
-    if s["partial"]:
-        lines += [f"**PARTIAL**: not yet measured: {', '.join(s['partial']['missing'])} (see "
-                  "experiments/results/fewshot_v1/command.txt to resume).", ""]
+    if s["partial"] and s["partial"].get("table"):
+        lines += ["**PARTIAL TABLE**: the standalone table is still being trained (its benchmark.json says "
+                  "partial); these figures use the architectures that have every seed so far, not a result.", ""]
+    if s["partial"] and s["partial"].get("missing"):
+        where = f" (see {s['fewshot']}/command.txt to resume)" if s.get("fewshot") else " (no run on this table)"
+        lines += [f"**PARTIAL**: not measured: {', '.join(s['partial']['missing'])}{where}.", ""]
     lines += [f"Standalone table: `{s['table']}/standalone.csv` (label **{s['label']}**; mean top-1 over seeds). "
               f"Seed-to-seed Kendall τ (the ceiling): {_ci(s['seed_ceiling'])}. 95% intervals: percentile "
               f"bootstrap over architectures, {s['n_boot']} resamples; τ − τ(params): paired bootstrap on the "
@@ -263,8 +306,9 @@ def markdown(s: dict) -> str:
               f"(`predictor`), plus every non-degenerate proxy z-scored on the training folds (`predictor+proxies`); "
               f"scored out of fold: {cv['folds']} folds x {cv['repeats']} seeded partitions (seed {cv['seed']}), each "
               "architecture's score the mean over the models that did not see its label. Their cost is the "
-              "standalone training of the labels.",
-              "Few-shot protocol: experiments/results/fewshot_v1/PROTOCOL.md (one seed per supernet)."]
+              "standalone training of the labels."]
+    if s.get("fewshot"):
+        lines.append(f"Few-shot protocol: {s['fewshot']}/PROTOCOL.md (one seed per supernet).")
     return "\n".join(lines) + "\n"
 
 

@@ -453,6 +453,38 @@ def stage_estimates(work: Path, two_d: Path, out: Path, jobs: int) -> None:
             est = pd.read_csv(corr).rename(columns={"estimated_acc": "estimated_top1"})
             est = est[["arch", "canonical_arch", "estimated_top1", "estimated_loss", "gflops"]]
             atomic_write_text(folder / f"estimates_{recipe}.csv", est.to_csv(index=False))
+    atomic_write_json(folder / "supernets.json", supernet_costs(work / "v2"))
+
+
+def folder_seconds(folder: Path) -> float | None:
+    """The wall span of a one-process run folder: its last file write minus its first (the
+    resolved config is written first, the results last). Counts idle time if it was resumed."""
+    times = [f.stat().st_mtime for f in folder.rglob("*") if f.is_file()] if folder.is_dir() else []
+    return max(times) - min(times) if len(times) > 1 else None
+
+
+def supernet_costs(v2: Path) -> dict:
+    """Per recipe, what section 4 charges a supernet as an estimator: its steps and training
+    seconds (`train_minutes`: metrics.csv's per-step rates), and the seconds of its `nas
+    correlate` over every table architecture (`folder_seconds`); the greedy search's seconds
+    are recorded beside them. Every process ran on one thread, so seconds approximate
+    CPU-seconds. Kept as table_v2/supernets.json: the supernets do not outlive the work folder."""
+    import pandas as pd
+    from experiments.ranking_fidelity import RECIPES
+
+    recipes = {}
+    for recipe in RECIPES:
+        rd = v2 / f"supernet-{recipe}"
+        if (minutes := train_minutes(rd)) is None:
+            continue
+        corr = v2 / f"corr-{recipe}"
+        recipes[recipe] = {"steps": int(pd.read_csv(rd / "metrics.csv")["step"].iloc[-1]),
+                           "train_seconds": minutes * 60,
+                           "eval_seconds": folder_seconds(corr) if (corr / "correlation.csv").exists() else None,
+                           "search_seconds": folder_seconds(v2 / f"search-{recipe}")}
+    return {"recipes": recipes, "threads": 1,
+            "how": "train_seconds: the supernet's metrics.csv per-step rates (val passes excluded); "
+                   "eval_seconds and search_seconds: the wall span of the nas correlate / nas search folder"}
 
 
 def stage_proxies(work: Path, out: Path) -> None:

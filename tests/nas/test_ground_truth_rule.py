@@ -2,6 +2,7 @@
 which arm is chosen, and with which schedule, from run folders whose numbers are known."""
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -289,12 +290,27 @@ def test_the_supernet_and_estimate_stages_train_on_the_chosen_arm_and_add_the_gr
         text = " ".join(map(str, cmd))
         assert " pretrain " in text and "data.temporal_version=3" in text
     for i, recipe in enumerate(RECIPES):                     # supernets trained, searched
-        (work / "v2" / f"supernet-{recipe}").mkdir(parents=True)
-        (work / "v2" / f"supernet-{recipe}" / "supernet.pt").write_bytes(b"")
+        rd = work / "v2" / f"supernet-{recipe}"
+        rd.mkdir(parents=True)
+        (rd / "supernet.pt").write_bytes(b"")
+        (rd / "config.yaml").write_text("train: {batch_size: 32}\n")
+        pd.DataFrame({"step": [1, 2, 3], "clips_per_s": [32.0, 16.0, 64.0 * (i + 1)]}).to_csv(rd / "metrics.csv", index=False)
         (work / "v2" / f"search-{recipe}").mkdir(parents=True)
         best = archs[0][1] if i == 0 else ("sr4-st4-" * 4).strip("-") if i == 1 else "sw2-sr4-lr2-st4-sw4-sr2-lr4-st2"
         (work / "v2" / f"search-{recipe}" / "best_arch.txt").write_text(best + "\n")
+    corr = work / "v2" / "corr-uniform"                      # uniform's correlate ran 42 s
+    corr.mkdir(parents=True)
+    (corr / "correlate_config.yaml").write_text("")
+    (corr / "cost_table.json").write_text("{}")
+    pd.DataFrame({"arch": [archs[0][1]], "canonical_arch": [archs[0][1]], "estimated_acc": [50.0],
+                  "estimated_loss": [1.0], "gflops": [0.07]}).to_csv(corr / "correlation.csv", index=False)
+    for name, t in (("correlate_config.yaml", 1000.0), ("cost_table.json", 1010.0), ("correlation.csv", 1042.0)):
+        os.utime(corr / name, (t, t))
     gt.stage_estimates(work, tmp_path / "2d.pt", out, 2)
+    costs = json.loads((out / "table_v2" / "supernets.json").read_text())["recipes"]
+    assert [costs[r]["train_seconds"] for r in RECIPES] == [pytest.approx(3 + 0.5 / (i + 1)) for i in range(3)]
+    assert costs["uniform"]["steps"] == 3 and costs["uniform"]["eval_seconds"] == 42.0
+    assert costs["fair"]["eval_seconds"] is None                          # not estimated yet
     final = read_archs(out / "table_v2" / "archs.txt")
     assert final[:len(archs)] == archs and len(final) == len(archs) + 2     # the first result was listed
     assert [src for src, _ in final[len(archs):]] == [f"greedy-{r}-v2" for r in list(RECIPES)[1:]]

@@ -1,0 +1,83 @@
+"""experiments/estimators_report.py: every estimator on one standalone table. The v1 report is
+reproduced from its committed inputs, and a v2-like table (24 epochs, partial, measured
+supernet seconds) is read from its own files rather than from v1's constants."""
+import importlib.util
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from tests.support import ROOT
+
+RESULTS = ROOT / "experiments" / "results"
+
+
+@pytest.fixture(scope="module")
+def er():
+    spec = importlib.util.spec_from_file_location("estimators_report", ROOT / "experiments" / "estimators_report.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_v1_report_is_reproduced_from_its_committed_inputs(er):
+    """Point estimates do not depend on the bootstrap: each estimator's τ, ρ and r equal the
+    committed summary's, and the predictors are charged v1's 6-epoch standalone runs."""
+    s = er.report(RESULTS / "ranking_fidelity", RESULTS / "estimators_v1", "v1", 50, RESULTS / "fewshot_v1")
+    old = json.loads((RESULTS / "estimators_v1" / "summary.json").read_text())
+    assert s["n_archs"] == old["n_archs"] == 34 and s["standalone_epochs"] == 6 and s["partial"] is False
+    assert set(s["estimators"]) == set(old["estimators"])
+    for name, e in old["estimators"].items():
+        for metric in ("kendall_tau", "spearman_rho", "pearson_r"):
+            if metric in e:
+                assert s["estimators"][name][metric]["value"] == pytest.approx(e[metric]["value"], abs=1e-12), name
+        assert s["estimators"][name]["cost"].get("estimated") == e["cost"].get("estimated")
+    assert s["estimators"]["predictor"]["cost"]["label_steps"] == 34 * 2 * 6 * 156
+    assert s["cost_basis"] == old["cost_basis"]
+
+
+@pytest.fixture
+def v2_like(tmp_path):
+    """v1's inputs relabelled as a partial 24-epoch table: seed 1 for the first 20 architectures
+    only, and a supernets.json with the uniform and fair supernets' measured seconds."""
+    table, proxies = tmp_path / "table", tmp_path / "proxies"
+    table.mkdir()
+    shutil.copytree(RESULTS / "estimators_v1", proxies)
+    frame = pd.read_csv(RESULTS / "ranking_fidelity" / "standalone.csv").assign(epochs=24)
+    later = frame["arch"].isin(frame["arch"].unique()[20:])
+    frame[~((frame["seed"] == 1) & later)].to_csv(table / "standalone.csv", index=False)
+    bench = json.loads((RESULTS / "ranking_fidelity" / "benchmark.json").read_text())
+    (table / "benchmark.json").write_text(json.dumps({**bench, "partial": True}))
+    for recipe in ("uniform", "fair"):
+        shutil.copy(RESULTS / "ranking_fidelity" / f"estimates_{recipe}.csv", table)
+    (table / "supernets.json").write_text(json.dumps({"recipes": {
+        "uniform": {"steps": 2496, "train_seconds": 624.0, "eval_seconds": 300.0},
+        "fair": {"steps": 624, "train_seconds": 1000.0, "eval_seconds": 310.0}}}))
+    return table, proxies
+
+
+def test_a_partial_v2_table_is_read_from_its_own_files(er, v2_like):
+    table, proxies = v2_like
+    s = er.report(table, proxies, "v2", 50)
+    assert s["n_archs"] == 20 and s["seeds"] == ["seed0", "seed1"]          # every seed so far
+    assert s["standalone_epochs"] == 24 and s["partial"]["table"] is True
+    assert s["partial"]["missing"] == list(er.FEWSHOT) and s["fewshot"] is None
+    uniform = s["estimators"]["supernet_uniform"]["cost"]
+    assert uniform["cpu_seconds"] == 924.0 and uniform["estimated"] is False
+    assert s["estimators"]["supernet_fair"]["cost"]["cpu_seconds"] == 1310.0
+    assert s["cost_basis"]["per_step"] == 624.0 / 2496 and "supernets.json" in s["cost_basis"]["source"]
+    predictor = s["estimators"]["predictor"]["cost"]
+    assert predictor["label_steps"] == 20 * 2 * 24 * 156
+    assert predictor["cpu_seconds"] == pytest.approx(0.25 * predictor["label_steps"] + predictor["fit_cpu_seconds"])
+    text = er.markdown(s)
+    assert "**PARTIAL TABLE**" in text and "(no run on this table)" in text and "fewshot_v1" not in text
+
+
+def test_a_table_that_mixes_standalone_schedules_is_refused(er, v2_like):
+    table, _ = v2_like
+    frame = pd.read_csv(table / "standalone.csv")
+    frame.loc[0, "epochs"] = 6
+    frame.to_csv(table / "standalone.csv", index=False)
+    with pytest.raises(ValueError, match=r"epochs \[6, 24\]"):
+        er.table_protocol(table)
