@@ -15,7 +15,7 @@ from nas.search.engine import pareto_table
 from nas.search.store import COLUMNS as SEARCH_COLUMNS
 from nas.stats import MEASURES, SCIPY_MEASURES, correlations, kendall_tau, least_squares_band, seed_ceiling
 from supernet.registry import build_model
-from tests.support import ROOT
+from tests.support import ROOT, load_experiment
 
 
 def test_correlations_match_scipy_and_intervals_cover_them():
@@ -254,13 +254,7 @@ def test_paired_tau_difference_against_hand_values():
 
 
 def _ranking_fidelity_script():
-    import importlib.util
-
-    root = ROOT
-    spec = importlib.util.spec_from_file_location("ranking_fidelity", root / "experiments" / "ranking_fidelity.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_experiment("ranking_fidelity")
 
 
 def test_demo_recipe_rule_needs_a_separated_best():

@@ -1,24 +1,20 @@
 """experiments/estimators_report.py: every estimator on one standalone table. The v1 report is
 reproduced from its committed inputs, and a v2-like table (24 epochs, partial, measured
 supernet seconds) is read from its own files rather than from v1's constants."""
-import importlib.util
 import json
 import shutil
 
 import pandas as pd
 import pytest
 
-from tests.support import ROOT
+from tests.support import ROOT, load_experiment
 
 RESULTS = ROOT / "experiments" / "results"
 
 
 @pytest.fixture(scope="module")
 def er():
-    spec = importlib.util.spec_from_file_location("estimators_report", ROOT / "experiments" / "estimators_report.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_experiment("estimators_report")
 
 
 def test_the_v1_report_is_reproduced_from_its_committed_inputs(er):

@@ -1,6 +1,5 @@
 """The ground-truth study's pre-registered pilot rule (experiments/ground_truth.py, issue 21):
 which arm is chosen, and with which schedule, from run folders whose numbers are known."""
-import importlib.util
 import json
 import os
 from pathlib import Path
@@ -9,15 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.support import ROOT
+from tests.support import load_experiment
 
 
 @pytest.fixture(scope="module")
 def gt():
-    spec = importlib.util.spec_from_file_location("ground_truth", ROOT / "experiments" / "ground_truth.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_experiment("ground_truth")
 
 
 def write_run(gt, work, arm, arch, seed, curve):

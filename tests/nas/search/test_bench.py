@@ -8,7 +8,7 @@ import pytest
 from nas.bench import load_bench
 from nas.search import SearchConfig, read_results, run_search
 from nas.search.bench_eval import BenchTableEvaluator
-from tests.support import ROOT
+from tests.support import ROOT, load_experiment
 from tests.support.bench import ARCHS, make_table, top1_of
 from tests.support.search import QUIET, cost_table_of
 
@@ -130,11 +130,7 @@ def test_cli_search_on_a_bench_table_needs_no_checkpoint(tmp_path, capsys):
 
 
 def test_strategy_benchmark_script_runs_on_a_table_and_resumes(tmp_path, capsys):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("strategy_benchmark", ROOT / "experiments" / "strategy_benchmark.py")
-    sb = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sb)
+    sb = load_experiment("strategy_benchmark")
     folder, out = table_and_search_folder(tmp_path, "sb")
     argv = ["table", "--bench-table", str(folder), "--out", str(out), "--budgets", "3,6", "--seeds", "2",
             "--strategies", "random,evolution-predictor,greedy"]
