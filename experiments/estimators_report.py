@@ -125,8 +125,9 @@ def cost_basis(fewshot_dir: Path | None, n_archs: int, clips: int = 2000, batch:
     return out
 
 
-def estimators(proxies_dir: Path, table: Path, fewshot_dir: Path | None) -> tuple[dict[str, pd.Series], dict, dict]:
-    """{name: estimate per arch}, {name: cost description}, proxies.json."""
+def estimators(proxies_dir: Path, table: Path, fewshot_dir: Path | None) -> tuple[dict[str, pd.Series], dict, dict, dict]:
+    """{name: estimate per arch}, {name: cost description}, proxies.json, and the `cost_basis`
+    the costs were charged on."""
     frame = pd.read_csv(proxies_dir / "proxies.csv").set_index("arch")
     info = json.loads((proxies_dir / "proxies.json").read_text())
     out, cost = {}, {}
@@ -175,7 +176,7 @@ def estimators(proxies_dir: Path, table: Path, fewshot_dir: Path | None) -> tupl
         cost[name] = {"cpu_seconds": train + times[f"estimates_{name}"] if ok else None, "estimated": False,
                       "what": f"{label}: training + one evaluation on 2000 clips per architecture "
                               "(/usr/bin/time, user + sys)"}
-    return out, cost, info
+    return out, cost, info, basis
 
 
 def _ci(d: dict | None, digits: int = 2, sign: bool = False) -> str:
@@ -216,10 +217,9 @@ def predictor_estimates(real: pd.DataFrame, ests: dict, info: dict, common: list
 def report(table: Path, proxies_dir: Path, label: str, n_boot: int = 2000, fewshot_dir: Path | None = None) -> dict:
     real = real_accuracy(table)
     protocol = table_protocol(table)
-    ests, cost, info = estimators(proxies_dir, table, fewshot_dir)
+    ests, cost, info, basis = estimators(proxies_dir, table, fewshot_dir)
     common = sorted(set(real.index).intersection(*(set(s.dropna().index) for s in ests.values()
                                                    if s.notna().any())))
-    basis = cost_basis(fewshot_dir, len(ests[BASELINE]), table=table)
     per_step = basis["per_step"]
     predictor_estimates(real, ests, info, common, cost, protocol)
     for name in ("predictor", "predictor+proxies"):
