@@ -1,6 +1,6 @@
 """Every estimator on one standalone table with one set of statistics (issue 22, part 3):
 zero-cost proxies from `nas proxies`, the supernet recipes' estimates, few-shot supernets
-against a one-shot retrain at equal steps (experiments/fewshot_v1.sh), the accuracy predictor
+against a one-shot retrain at equal steps (experiments/fewshot.sh), the accuracy predictor
 and the predictor with proxies as extra features (NAS-Bench-Suite-Zero's combination).
 
     python experiments/estimators_report.py --table experiments/results/ranking_fidelity \\
@@ -81,7 +81,7 @@ def real_accuracy(table: Path) -> pd.DataFrame:
 
 
 def stage_times(fewshot_dir: Path | None) -> dict[str, float]:
-    """CPU seconds (user + sys) per stage of experiments/fewshot_v1.sh (times.txt; a resumed
+    """CPU seconds (user + sys) per stage of experiments/fewshot.sh (times.txt; a resumed
     stage has several lines, summed)."""
     path = fewshot_dir / "times.txt" if fewshot_dir else None
     out: dict[str, float] = {}
@@ -97,7 +97,7 @@ def stage_times(fewshot_dir: Path | None) -> dict[str, float]:
 def cost_basis(fewshot_dir: Path | None, n_archs: int, clips: int = 2000, batch: int = 32,
                table: Path | None = None) -> dict:
     """CPU-seconds per one-shot training step and for one supernet evaluation of every
-    architecture: measured by experiments/fewshot_v1.sh (times.txt) when its stages finished;
+    architecture: measured by experiments/fewshot.sh (times.txt) when its stages finished;
     else the step cost from interim_cpu_per_step.json (the running one-shot process's CPU time
     over its steps so far); else the uniform supernet's seconds in the table's supernets.json
     (one path per step, as the one-shot retrain). An evaluation not measured counts as forward
@@ -376,7 +376,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--table", type=Path, required=True, help="folder with standalone.csv (and estimates_*.csv)")
     parser.add_argument("--proxies", type=Path, required=True, help="a nas proxies output folder")
-    parser.add_argument("--fewshot", type=Path, help="experiments/fewshot_v1.sh's results folder")
+    parser.add_argument("--fewshot", type=Path, help="experiments/fewshot.sh's results folder (fewshot_v1/ or ground_truth/fewshot_v2/)")
     parser.add_argument("--label", required=True, help="the table's version label, e.g. v1")
     parser.add_argument("--out", type=Path, help="where to write (default: --proxies)")
     parser.add_argument("--n-boot", type=int, default=2000)

@@ -507,11 +507,12 @@ def stage_proxies(work: Path, out: Path) -> None:
 
 
 def stage_estimators_report(out: Path) -> None:
-    """experiments/estimators_report.py on table v2: every estimator with one set of statistics."""
+    """experiments/estimators_report.py on table v2: every estimator with one set of statistics
+    (the few-shot and one-shot retrain supernets of fewshot_v2/, from experiments/fewshot.sh)."""
     from experiments.ranking_fidelity import run
 
     run([sys.executable, ROOT / "experiments" / "estimators_report.py", "--table", out / "table_v2",
-         "--proxies", out / "estimators_v2", "--label", "v2"])
+         "--proxies", out / "estimators_v2", "--label", "v2", "--fewshot", out / "fewshot_v2"])
 
 
 def recipe_choice(frame: "pd.DataFrame", folder: Path, n_boot: int = 2000) -> dict | None:      # noqa: F821
