@@ -2,7 +2,9 @@
 reproduced from its committed inputs, and a v2-like table (24 epochs, partial, measured
 supernet seconds) is read from its own files rather than from v1's constants."""
 import json
+import os
 import shutil
+import subprocess
 
 import pandas as pd
 import pytest
@@ -77,3 +79,14 @@ def test_a_table_that_mixes_standalone_schedules_is_refused(er, v2_like):
     frame.to_csv(table / "standalone.csv", index=False)
     with pytest.raises(ValueError, match=r"epochs \[6, 24\]"):
         er.table_protocol(table)
+
+
+def test_fewshot_script_refuses_an_unknown_table_before_writing(tmp_path):
+    """experiments/fewshot.sh: a TABLE it has no protocol for is a one-line error, exit 2, and
+    its runs folder is not created."""
+    runs = tmp_path / "runs"
+    env = {**os.environ, "TABLE": "v3", "RUNS": str(runs), "PY": "false"}
+    proc = subprocess.run(["bash", str(ROOT / "experiments" / "fewshot.sh")], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and not runs.exists()
+    assert proc.stderr.strip().splitlines() == ["fewshot.sh: TABLE=v3 is not a table; allowed: v1, v2"]
