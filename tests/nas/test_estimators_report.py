@@ -70,6 +70,35 @@ def test_a_partial_v2_table_is_read_from_its_own_files(er, v2_like):
     assert predictor["cpu_seconds"] == pytest.approx(0.25 * predictor["label_steps"] + predictor["fit_cpu_seconds"])
     text = er.markdown(s)
     assert "**PARTIAL TABLE**" in text and "(no run on this table)" in text and "fewshot_v1" not in text
+    t = s["targets"]
+    assert t["judged"] is False and "not judged" in text
+    assert t["below_2x_chance"]["runs"] == 34 + 20
+    assert t["seed_tau"]["seed_pairs"] == 1 and t["best_recipe"]["recipe"] in ("uniform", "fair")
+
+
+def test_targets_follow_the_committed_rule(er, v2_like):
+    """The best recipe is the highest tau point estimate (ties: RECIPES order); each target's
+    verdict is its stated inequality, against a naive recomputation of the runs below 2x chance."""
+    table, proxies = v2_like
+    s = er.report(table, proxies, "v2", 50)
+    frame = pd.read_csv(table / "standalone.csv")
+    assert s["targets"]["below_2x_chance"]["value"] == pytest.approx((frame["top1"] < 20.0).sum() / len(frame))
+    tau = {"uniform": 0.5, "sandwich": 0.7, "fair": 0.7}
+    est = {f"supernet_{r}": {"kendall_tau": {"value": v, "ci95": [v - 0.2, v + 0.1]}, "precision_at_5": 0.6,
+                             "tau_minus_params": {"value": 0.1, "ci95": [-0.05 if r == "sandwich" else 0.01, 0.3]}}
+           for r, v in tau.items()}
+    summary = {"partial": False, "seed_ceiling": {"value": 0.85, "ci95": [0.75, 0.9], "seed_pairs": 3},
+               "seed_precision_at_5": 0.6, "estimators": est}
+    t = er.targets(summary, table)
+    r = t["best_recipe"]
+    assert t["judged"] is True and t["seed_tau"]["met"] is True
+    assert r["recipe"] == "sandwich" and r["of_ceiling"] == pytest.approx(0.7 / 0.85)
+    assert r["met_ceiling"] is True and r["met_params"] is False and r["met_precision"] is True
+    summary["seed_ceiling"] = {"value": 0.9, "ci95": [0.35, 0.95], "seed_pairs": 3}
+    t = er.targets(summary, table)
+    assert t["seed_tau"]["met"] is False and t["best_recipe"]["met_ceiling"] is False    # 0.7 < 0.8 x 0.9
+    text = "\n".join(er.targets_lines(t))
+    assert "best recipe `sandwich`" in text and "missed" in text and "not judged" not in text
 
 
 def test_a_table_that_mixes_standalone_schedules_is_refused(er, v2_like):
