@@ -381,14 +381,20 @@ def markdown(s: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def label_offset(labels: list[tuple[float, float, float]], name: str, cost: float, y: float) -> float:
+def label_offset(labels: list[tuple[float, float, float]], name: str, cost: float, y: float,
+                 per_decade: float = 134.0, per_tau: float = 277.0) -> float:
     """A vertical offset (points) for `name`'s label at (`cost`, `y`) that keeps it off the
-    labels already placed (approximate boxes: 134 points per decade of cost, 277 per unit of
-    tau, 3.6 points per character at fontsize 7); records the box in `labels`."""
-    x0, y0 = 134 * math.log10(cost), 277 * y
-    width = 3.6 * len(name)
+    labels already placed (boxes: `per_decade` points per decade of cost and `per_tau` per unit
+    of tau, the axes' scales; 4.2 points per character at fontsize 7, starting 5 points right of
+    the marker); records the box in `labels`."""
+    x0, y0 = per_decade * math.log10(cost) + 5, per_tau * y
+    width = 4.2 * len(name)
     offset = 4.0
-    while any(abs(x0 - x) < max(width, w) and abs(y0 + offset - yy) < 9 for x, yy, w in labels) and offset > -60:
+
+    def hits(x: float, yy: float, w: float) -> bool:
+        return x0 < x + w and x < x0 + width and abs(y0 + offset - yy) < 9
+
+    while any(hits(*box) for box in labels) and offset > -60:
         offset -= 9
     labels.append((x0, y0 + offset, width))
     return offset
@@ -400,19 +406,29 @@ def figure(s: dict, out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = plt.subplots(figsize=(10, 5))
+    ax.set_xscale("log")
+    fig.subplots_adjust(left=0.08, right=0.74, top=0.92, bottom=0.11)   # the legend sits right of the axes
     c = s["seed_ceiling"]
     ax.axhspan(c["ci95"][0], c["ci95"][1], color="0.88", zorder=0,
                label=f"seed-to-seed ceiling {c['value']:.2f} [{c['ci95'][0]:.2f}, {c['ci95'][1]:.2f}]")
     ax.axhline(c["value"], color="0.6", lw=1, zorder=0)
     ax.axhline(0, color="0.3", lw=0.6)
     groups = {"proxy": "tab:blue", "supernet": "tab:red", "predictor": "tab:green"}
+    shown = {n: e for n, e in s["estimators"].items() if "kendall_tau" in e and e["cost"]["cpu_seconds"] is not None}
+    costs = [e["cost"]["cpu_seconds"] for e in shown.values()]
+    lows = [e["kendall_tau"]["ci95"][0] for e in shown.values()] + [c["ci95"][0], 0.0]
+    highs = [e["kendall_tau"]["ci95"][1] for e in shown.values()] + [c["ci95"][1]]
+    ax.set_xlim(min(costs) / 2, max(costs) * 4)          # room for the labels right of the markers
+    ax.set_ylim(min(lows) - 0.05, max(highs) + 0.05)
+    box = ax.get_position()                               # the axes' scales in points, for the labels
+    width, height = fig.get_size_inches() * 72 * [box.width, box.height]
+    per_decade = width / math.log10(ax.get_xlim()[1] / ax.get_xlim()[0])
+    per_tau = height / (ax.get_ylim()[1] - ax.get_ylim()[0])
     placed: list[float] = []
     labels: list[tuple[float, float, float]] = []
-    for name, e in s["estimators"].items():
+    for name, e in shown.items():
         cost = e["cost"]["cpu_seconds"]
-        if "kendall_tau" not in e or cost is None:
-            continue
         ties = sum(abs(math.log10(cost / c)) < 0.02 for c in placed)    # equal costs: dodged right
         placed.append(cost)
         cost *= 1.15 ** ties
@@ -422,20 +438,18 @@ def figure(s: dict, out: Path) -> None:
         ax.errorbar([cost], [t["value"]], yerr=[[t["value"] - t["ci95"][0]], [t["ci95"][1] - t["value"]]],
                     fmt="o", color=groups[group], mfc="white" if e["cost"].get("estimated") else groups[group],
                     capsize=3, lw=1)
-        dy = label_offset(labels, name, cost, t["value"])
+        dy = label_offset(labels, name, cost, t["value"], per_decade, per_tau)
         ax.annotate(name, (cost, t["value"]), textcoords="offset points", xytext=(12 if dy < 4 else 5, dy),
                     fontsize=7, va="center" if dy < 4 else "baseline",
                     arrowprops=dict(arrowstyle="-", lw=0.5, color="0.4") if dy < 4 else None)   # moved: a leader
     for group, colour in groups.items():
         ax.plot([], [], "o", color=colour, label=group)
     ax.plot([], [], "o", color="0.3", mfc="white", label="cost estimated (see summary.json)")
-    ax.set_xscale("log")
     ax.set_xlabel("cost: CPU-seconds for all architectures (log)")
     ax.set_ylabel("Kendall τ vs standalone top-1 (95% CI)")
     title = f"Every estimator on the {s['label']} table ({s['n_archs']} MLP-3D-nano architectures)"
     ax.set_title(title + (" — PARTIAL" if s["partial"] else ""), fontsize=10)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     for ext in ("png", "pdf"):
         fig.savefig(out / f"tau_vs_cost.{ext}", dpi=150)
     plt.close(fig)
