@@ -543,6 +543,17 @@ def recipe_choice(frame: "pd.DataFrame", folder: Path, n_boot: int = 2000) -> di
     return {"recipes": recipes, "comparisons": comparisons, "demo_recipe": demo_recipe(recipes, comparisons)}
 
 
+def training_time(frame: "pd.DataFrame") -> dict:      # noqa: F821
+    """The table's training cost so far: process-hours of the runs whose minutes were measured
+    (`train_minutes`, one thread per run, so about CPU-hours), and their median per run. Runs
+    trained on a machine whose work folder was lost before this column existed are not timed."""
+    minutes = frame["train_minutes"].dropna() if "train_minutes" in frame else frame.iloc[:0, :0]
+    return {"runs_timed": int(len(minutes)), "runs": int(len(frame)),
+            "process_hours_timed": float(minutes.sum() / 60) if len(minutes) else None,
+            "median_run_minutes": float(minutes.median()) if len(minutes) else None,
+            "how": "metrics.csv per-step rates without the val passes (train_minutes), one thread per run"}
+
+
 def with_ledger(frame: "pd.DataFrame", ledger: "pd.DataFrame", archs: list[tuple[str, str]]) -> "pd.DataFrame":  # noqa: F821
     """The work folder's runs plus the committed ones it lacks, in the list's order then by seed
     (a run in both is the same deterministic run: the work folder's row is kept)."""
@@ -599,7 +610,9 @@ def table_report(work: Path, out: Path, two_d: Path = TWO_D) -> dict | None:
     space = model.space
     frame = standalone_table(work, archs, epochs, two_d, runs=work / "table_v2", seeds=TABLE_SEEDS, protocol=arm)
     if len(frame):
-        frame["machine"] = [run_machine(run_dir(work / "table_v2", a, s)) for a, s in zip(frame["arch"], frame["seed"])]
+        rds = [run_dir(work / "table_v2", a, s) for a, s in zip(frame["arch"], frame["seed"])]
+        frame["machine"] = [run_machine(rd) for rd in rds]
+        frame["train_minutes"] = [train_minutes(rd) for rd in rds]
     frame = with_ledger(frame, committed_runs(folder, arm, epochs, two_d), archs)
     atomic_write_text(folder / "standalone.csv", frame.to_csv(index=False))
     complete = int(frame.groupby("arch")["seed"].nunique().eq(len(TABLE_SEEDS)).sum()) if len(frame) else 0
@@ -608,6 +621,7 @@ def table_report(work: Path, out: Path, two_d: Path = TWO_D) -> dict | None:
     if len(frame):
         summary["runs_below_2x_chance"] = int((frame["top1"] < CHANCE_X2).sum())
         summary["fraction_below_2x_chance"] = float((frame["top1"] < CHANCE_X2).mean())
+        summary["training"] = training_time(frame)
         every = frame.pivot(index="arch", columns="seed", values="top1").reindex(columns=list(TABLE_SEEDS))
         if pairs := seed_pairs(every):
             summary["seed_pairs"] = pairs

@@ -177,8 +177,15 @@ def test_table_v2_commands_and_report_on_fake_runs(gt, tmp_path, monkeypatch):
     seeds = [int(next(x for x in map(str, c) if x.startswith("train.seed=")).split("=")[1]) for c, _ in sent]
     assert seeds == sorted(seeds)                                    # whole seeds first
 
+    timed = gt.run_dir(work / "table_v2", archs[0][1], 0)          # one run with per-step rates
+    (timed / "config.yaml").write_text("train: {batch_size: 32}\n")
+    pd.DataFrame({"step": [1, 2, 3, 4], "clips_per_s": [0.0, 16.0, 32.0, 64.0]}).to_csv(timed / "metrics.csv", index=False)
     s = gt.table_report(work, out)
     assert s["partial"] and s["archs_complete"] == 5 and s["archs_planned"] == len(archs) and s["runs"] == 16
+    minutes = (32 / 16 + 32 / 32 + 32 / 64) / 60                  # a zero rate (no step timed) is skipped
+    assert s["training"]["runs_timed"] == 1 and s["training"]["runs"] == 16
+    assert s["training"]["process_hours_timed"] == pytest.approx(minutes / 60)
+    assert pd.read_csv(out / "table_v2" / "standalone.csv")["train_minutes"].notna().sum() == 1
     assert s["runs_below_2x_chance"] == 1 and s["seed_ceiling"]["n"] == 5 and s["seed_ceiling"]["value"] > 0.5
     assert "seed_precision_at_5" not in s                            # 5 of 5: always 1, left out
     assert s["protocol"] == "v3-e24" and s["epochs"] == 24 and "supernet_recipes" not in s
