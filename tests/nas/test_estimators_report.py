@@ -76,6 +76,23 @@ def test_a_partial_v2_table_is_read_from_its_own_files(er, v2_like):
     assert t["seed_tau"]["seed_pairs"] == 1 and t["best_recipe"]["recipe"] in ("uniform", "fair")
 
 
+def test_a_third_seed_on_a_few_architectures_does_not_shrink_the_partial_report(er, v2_like):
+    """Seed-major: seed 2 on 3 architectures leaves the report on seeds 0 and 1 (20 archs);
+    once seed 2 covers every architecture with seed 1, all three seeds are used."""
+    table, _ = v2_like
+    frame = pd.read_csv(table / "standalone.csv")
+    both = frame.groupby("arch")["seed"].nunique().loc[lambda n: n == 2].index
+    third = frame[frame["seed"] == 1].assign(seed=2, top1=lambda f: f["top1"] + 1.0)
+    pd.concat([frame, third[third["arch"].isin(both[:3])]]).to_csv(table / "standalone.csv", index=False)
+    real = er.real_accuracy(table)
+    assert len(real) == 20 and list(real.columns) == ["seed0", "seed1", "real_acc"]
+    pd.concat([frame, third]).to_csv(table / "standalone.csv", index=False)
+    real = er.real_accuracy(table)
+    assert len(real) == 20 and list(real.columns) == ["seed0", "seed1", "seed2", "real_acc"]
+    row = frame[frame["arch"] == both[0]].set_index("seed")["top1"]
+    assert real.loc[both[0], "real_acc"] == pytest.approx((row[0] + row[1] + row[1] + 1.0) / 3)
+
+
 def test_targets_follow_the_committed_rule(er, v2_like):
     """The best recipe is the highest tau point estimate (ties: RECIPES order); each target's
     verdict is its stated inequality, against a naive recomputation of the runs below 2x chance."""
