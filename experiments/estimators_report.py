@@ -16,7 +16,8 @@ training plus one evaluation per architecture: measured where the table's ``supe
 records them (v2: one-thread seconds), measured with /usr/bin/time for the few-shot runs, and
 else estimated from the one-shot retrain's CPU-seconds per step). The table's own files say
 its standalone epochs (``standalone.csv``), its search space and whether it is partial
-(``benchmark.json``); a partial table is scored on the architectures that have every seed so far. A proxy
+(``benchmark.json``); a partial table is scored on the architectures that have every seed of the
+seed prefix with the most architectures (`real_accuracy`). A proxy
 flagged degenerate in proxies.json (relative spread below the threshold) gets no τ: its ranking
 is rounding noise.
 
@@ -346,7 +347,8 @@ def markdown(s: dict) -> str:
     lines = [f"# Every estimator on the {s['label']} table ({s['n_archs']} architectures x {len(s['seeds'])} seeds)", ""]
     if s["partial"] and s["partial"].get("table"):
         lines += ["**PARTIAL TABLE**: the standalone table is still being trained (its benchmark.json says "
-                  "partial); these figures use the architectures that have every seed so far, not a result.", ""]
+                  "partial); these figures use the architectures that have every seed listed in the title (the seed "
+                  "prefix with the most architectures so far), not a result.", ""]
     if s["partial"] and s["partial"].get("missing"):
         where = f" (see {s['fewshot']}/command.txt to resume)" if s.get("fewshot") else " (no run on this table)"
         lines += [f"**PARTIAL**: not measured: {', '.join(s['partial']['missing'])}{where}.", ""]
