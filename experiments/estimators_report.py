@@ -296,7 +296,8 @@ def targets(s: dict, table: Path) -> dict:
     pairs) of at least 0.6 with its CI's lower bound at least 0.4; the best recipe's tau at
     least 0.8 of that ceiling and above the parameter count's by a paired 95% interval that
     excludes 0; its precision@5 at least the seed-to-seed one. ``judged`` is False while the
-    table is partial: the figures are then those of the architectures with every seed so far."""
+    table is partial: the figures are then those of `real_accuracy`'s architectures and seeds so far.
+    A ceiling at or below 0 leaves ``of_ceiling`` undefined (None) and the ceiling target missed."""
     frame = pd.read_csv(table / "standalone.csv")
     chance = 100.0 / json.loads((table / "benchmark.json").read_text())["model_spec"]["num_classes"]
     below = float((frame["top1"] < 2 * chance).mean())
@@ -314,9 +315,10 @@ def targets(s: dict, table: Path) -> dict:
     e = s["estimators"][f"supernet_{best}"]
     d = e["tau_minus_params"]
     out["best_recipe"] = {
-        "recipe": best, "kendall_tau": e["kendall_tau"], "of_ceiling": e["kendall_tau"]["value"] / c["value"],
+        "recipe": best, "kendall_tau": e["kendall_tau"],
+        "of_ceiling": e["kendall_tau"]["value"] / c["value"] if c["value"] > 0 else None,
         "tau_minus_params": d, "precision_at_5": e["precision_at_5"], "seed_precision_at_5": s["seed_precision_at_5"],
-        "met_ceiling": e["kendall_tau"]["value"] >= TARGETS["of_ceiling"] * c["value"],
+        "met_ceiling": c["value"] > 0 and e["kendall_tau"]["value"] >= TARGETS["of_ceiling"] * c["value"],
         "met_params": d["ci95"][0] > 0,
         "met_precision": s["seed_precision_at_5"] is not None and e["precision_at_5"] >= s["seed_precision_at_5"]}
     return out
@@ -334,7 +336,8 @@ def targets_lines(t: dict) -> list[str]:
              f"≥ 0.4): {verdict(st['met'])}"]
     if r := t.get("best_recipe"):
         sp5 = "–" if r["seed_precision_at_5"] is None else f"{r['seed_precision_at_5']:.2f}"
-        lines += [f"- best recipe `{r['recipe']}`: τ {_ci(r['kendall_tau'])}, {r['of_ceiling']:.2f} of the ceiling "
+        share = "undefined (ceiling ≤ 0)" if r["of_ceiling"] is None else f"{r['of_ceiling']:.2f}"
+        lines += [f"- best recipe `{r['recipe']}`: τ {_ci(r['kendall_tau'])}, {share} of the ceiling "
                   f"(target ≥ 0.8): {verdict(r['met_ceiling'])}",
                   f"- its τ − τ(params): {_ci(r['tau_minus_params'], sign=True)} (target: interval above 0): "
                   f"{verdict(r['met_params'])}",

@@ -116,6 +116,10 @@ def test_targets_follow_the_committed_rule(er, v2_like):
     assert t["seed_tau"]["met"] is False and t["best_recipe"]["met_ceiling"] is False    # 0.7 < 0.8 x 0.9
     text = "\n".join(er.targets_lines(t))
     assert "best recipe `sandwich`" in text and "missed" in text and "not judged" not in text
+    summary["seed_ceiling"] = {"value": 0.0, "ci95": [-0.2, 0.2], "seed_pairs": 3}    # no ceiling to scale by
+    t = er.targets(summary, table)
+    assert t["best_recipe"]["of_ceiling"] is None and t["best_recipe"]["met_ceiling"] is False
+    assert "undefined (ceiling ≤ 0)" in "\n".join(er.targets_lines(t))
 
 
 def test_a_table_that_mixes_standalone_schedules_is_refused(er, v2_like):
