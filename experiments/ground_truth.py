@@ -547,7 +547,9 @@ def training_time(frame: "pd.DataFrame") -> dict:      # noqa: F821
     """The table's training cost so far: process-hours of the runs whose minutes were measured
     (`train_minutes`, one thread per run, so about CPU-hours), and their median per run. Runs
     trained on a machine whose work folder was lost before this column existed are not timed."""
-    minutes = frame["train_minutes"].dropna() if "train_minutes" in frame else frame.iloc[:0, :0]
+    if "train_minutes" not in frame:
+        frame = frame.assign(train_minutes=float("nan"))
+    minutes = frame["train_minutes"].dropna()
     return {"runs_timed": int(len(minutes)), "runs": int(len(frame)),
             "process_hours_timed": float(minutes.sum() / 60) if len(minutes) else None,
             "median_run_minutes": float(minutes.median()) if len(minutes) else None,
@@ -598,7 +600,7 @@ def table_report(work: Path, out: Path, two_d: Path = TWO_D) -> dict | None:
     from experiments.ranking_fidelity import standalone_table
     from nas.correlate import precision_left_out
     from nas.provenance import file_sha256
-    from nas.stats import precision_at_k, seed_ceiling
+    from nas.stats import seed_ceiling, seed_precision_at_k
     from supernet.registry import build_model
 
     folder = out / "table_v2"
@@ -635,9 +637,7 @@ def table_report(work: Path, out: Path, two_d: Path = TWO_D) -> dict | None:
             summary["seed_ceiling"] = {"value": c.value, "ci95": [c.low, c.high], "n": c.n,
                                        "how": "mean Kendall tau over seed pairs; bootstrap over architectures"}
             if not precision_left_out(len(wide), 5):
-                pairs = [(a, b) for i, a in enumerate(TABLE_SEEDS) for b in TABLE_SEEDS[i + 1:]]
-                summary["seed_precision_at_5"] = float(sum(precision_at_k(wide[a], wide[b], 5)
-                                                           for a, b in pairs) / len(pairs))
+                summary["seed_precision_at_5"] = seed_precision_at_k(wide[list(TABLE_SEEDS)].to_numpy(), 5)
             summary["pooled_seed_sd"] = float(wide.var(axis=1, ddof=1).mean() ** 0.5)
     if summary.get("archs_complete", 0) >= 3 and (choice := recipe_choice(frame, folder)):
         summary["supernet_recipes"] = choice

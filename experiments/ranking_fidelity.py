@@ -542,8 +542,8 @@ def stage_report(work: Path, out: Path, archs: list[tuple[str, str]], epochs: in
         from nas.stats import seed_ceiling
         c = seed_ceiling(wide[list(SEEDS)].to_numpy())
         summary["seed_ceiling"] = {"value": c.value, "ci95": [c.low, c.high], "n": c.n}
-        from nas.stats import precision_at_k      # the noise reference of precision@5: seed 0 vs seed 1
-        summary["seed_precision_at_5"] = precision_at_k(wide[SEEDS[0]], wide[SEEDS[1]], min(5, len(wide)))
+        from nas.stats import seed_precision_at_k      # the noise reference of precision@5: seed 0 vs seed 1
+        summary["seed_precision_at_5"] = seed_precision_at_k(wide[list(SEEDS)].to_numpy(), min(5, len(wide)))
         summary["standalone_top1"] = {"mean": float(wide.mean(axis=1).mean()),
                                       "min": float(wide.mean(axis=1).min()), "max": float(wide.mean(axis=1).max()),
                                       "mean_abs_seed_diff": float((wide[SEEDS[0]] - wide[SEEDS[1]]).abs().mean())}

@@ -179,6 +179,16 @@ def paired_difference(estimated_a, estimated_b, real, measure: str = "kendall_ta
                                                             len(a), n_boot, seed, level), len(a))
 
 
+def seed_precision_at_k(per_seed, k: int = 5) -> float:
+    """precision@k of one training seed's ranking against another's, the mean over seed pairs:
+    the noise reference for an estimator's precision@k. `per_seed` is (archs, seeds)."""
+    table = np.asarray(per_seed, dtype=float)
+    if table.ndim != 2 or table.shape[1] < 2:
+        raise VidnasInputError(f"seed precision@k needs archs x >= 2 seeds, got shape {table.shape}")
+    pairs = [(a, b) for a in range(table.shape[1]) for b in range(a + 1, table.shape[1])]
+    return float(sum(precision_at_k(table[:, a], table[:, b], k) for a, b in pairs) / len(pairs))
+
+
 def seed_ceiling(per_seed, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> Correlation:
     """Kendall tau between the standalone accuracies of two training seeds (architectures
     resampled for the interval): no estimator can rank one seed's results better than

@@ -233,6 +233,21 @@ def test_ranking_measures_against_hand_computed_values():
         seed_ceiling(table[:, :1])
 
 
+def test_seed_precision_is_the_mean_precision_over_seed_pairs():
+    from nas.stats import seed_precision_at_k
+
+    est = [50, 60, 55, 70, 40, 65]
+    real = [52, 58, 61, 66, 45, 59]
+    third = [53, 62, 40, 64, 41, 61]
+    seeds = np.array([est, real, third], dtype=float).T
+    # top-3 per seed: {3, 5, 1}, {3, 2, 5}, {3, 1, 5}; shared: (0, 1) 2, (0, 2) 3, (1, 2) 2 of 3
+    assert seed_precision_at_k(seeds[:, :2], 3) == pytest.approx(2 / 3)
+    assert seed_precision_at_k(seeds, 3) == pytest.approx((2 + 3 + 2) / 9)
+    assert seed_precision_at_k(seeds, 1) == 1.0                     # every seed's best is idx 3
+    with pytest.raises(ValueError, match=">= 2 seeds"):
+        seed_precision_at_k(seeds[:, :1], 3)
+
+
 def test_paired_tau_difference_against_hand_values():
     from nas.stats import paired_difference
 

@@ -105,19 +105,19 @@ def test_targets_follow_the_committed_rule(er, v2_like):
                              "tau_minus_params": {"value": 0.1, "ci95": [-0.05 if r == "sandwich" else 0.01, 0.3]}}
            for r, v in tau.items()}
     summary = {"partial": False, "seed_ceiling": {"value": 0.85, "ci95": [0.75, 0.9], "seed_pairs": 3},
-               "seed_precision_at_5": 0.6, "estimators": est}
-    t = er.targets(summary, table)
+               "seed_precision_at_5": 0.6, "estimators": est, "runs": 54, "fraction_below_2x_chance": 0.02}
+    t = er.targets(summary)
     r = t["best_recipe"]
     assert t["judged"] is True and t["seed_tau"]["met"] is True
     assert r["recipe"] == "sandwich" and r["of_ceiling"] == pytest.approx(0.7 / 0.85)
     assert r["met_ceiling"] is True and r["met_params"] is False and r["met_precision"] is True
     summary["seed_ceiling"] = {"value": 0.9, "ci95": [0.35, 0.95], "seed_pairs": 3}
-    t = er.targets(summary, table)
+    t = er.targets(summary)
     assert t["seed_tau"]["met"] is False and t["best_recipe"]["met_ceiling"] is False    # 0.7 < 0.8 x 0.9
     text = "\n".join(er.targets_lines(t))
     assert "best recipe `sandwich`" in text and "missed" in text and "not judged" not in text
     summary["seed_ceiling"] = {"value": 0.0, "ci95": [-0.2, 0.2], "seed_pairs": 3}    # no ceiling to scale by
-    t = er.targets(summary, table)
+    t = er.targets(summary)
     assert t["best_recipe"]["of_ceiling"] is None and t["best_recipe"]["met_ceiling"] is False
     assert "undefined (ceiling ≤ 0)" in "\n".join(er.targets_lines(t))
 
