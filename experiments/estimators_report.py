@@ -196,7 +196,8 @@ def estimators(proxies_dir: Path, table: Path, fewshot_dir: Path | None) -> tupl
     return out, cost, info, basis
 
 
-def _ci(d: dict | None, digits: int = 2, sign: bool = False) -> str:
+def ci_text(d: dict | None, digits: int = 2, sign: bool = False) -> str:
+    """`0.63 [0.47, 0.77]` from {"value", "ci95"}; "–" for a missing or non-finite value."""
     if not d or d.get("value") is None or not math.isfinite(d["value"]):
         return "–"
     f = f"{{:{'+' if sign else ''}.{digits}f}}"
@@ -334,14 +335,14 @@ def targets_lines(t: dict) -> list[str]:
     b, st = t["below_2x_chance"], t["seed_tau"]
     lines = ["", "Issue 21's targets (rule: " + t["rule"] + "):", "",
              f"- runs below 2x chance: {b['value']:.1%} of {b['runs']} (target at most 5%): {verdict(b['met'])}",
-             f"- seed-to-seed τ, mean over {st['seed_pairs']} seed pair(s): {_ci(st)} (target ≥ 0.6, lower bound "
+             f"- seed-to-seed τ, mean over {st['seed_pairs']} seed pair(s): {ci_text(st)} (target ≥ 0.6, lower bound "
              f"≥ 0.4): {verdict(st['met'])}"]
     if r := t.get("best_recipe"):
         sp5 = "–" if r["seed_precision_at_5"] is None else f"{r['seed_precision_at_5']:.2f}"
         share = "undefined (ceiling ≤ 0)" if r["of_ceiling"] is None else f"{r['of_ceiling']:.2f}"
-        lines += [f"- best recipe `{r['recipe']}`: τ {_ci(r['kendall_tau'])}, {share} of the ceiling "
+        lines += [f"- best recipe `{r['recipe']}`: τ {ci_text(r['kendall_tau'])}, {share} of the ceiling "
                   f"(target ≥ 0.8): {verdict(r['met_ceiling'])}",
-                  f"- its τ − τ(params): {_ci(r['tau_minus_params'], sign=True)} (target: interval above 0): "
+                  f"- its τ − τ(params): {ci_text(r['tau_minus_params'], sign=True)} (target: interval above 0): "
                   f"{verdict(r['met_params'])}",
                   f"- its precision@5: {r['precision_at_5']:.2f} against the seed-to-seed {sp5} (target ≥): "
                   f"{verdict(r['met_precision'])}"]
@@ -358,7 +359,7 @@ def markdown(s: dict) -> str:
         where = f" (see {s['fewshot']}/command.txt to resume)" if s.get("fewshot") else " (no run on this table)"
         lines += [f"**PARTIAL**: not measured: {', '.join(s['partial']['missing'])}{where}.", ""]
     lines += [f"Standalone table: `{s['table']}/standalone.csv` (label **{s['label']}**; mean top-1 over seeds). "
-              f"Seed-to-seed Kendall τ (the ceiling): {_ci(s['seed_ceiling'])}. 95% intervals: percentile "
+              f"Seed-to-seed Kendall τ (the ceiling): {ci_text(s['seed_ceiling'])}. 95% intervals: percentile "
               f"bootstrap over architectures, {s['n_boot']} resamples; τ − τ(params): paired bootstrap on the "
               "same resamples. Cost: CPU-seconds for all architectures; *italic* = estimated (see summary.json).", "",
               "| estimator | Kendall τ [95% CI] | Spearman ρ [95% CI] | Pearson r [95% CI] | precision@5 | regret "
@@ -374,12 +375,12 @@ def markdown(s: dict) -> str:
             lines.append(f"| {name} | undefined: {e['undefined']} | – | – | – | – | – | {cost} |")
             continue
         regret_text = f"{e['regret']:.1f}" if "regret" in e else "–"
-        lines.append(f"| {name} | {_ci(e['kendall_tau'])} | {_ci(e['spearman_rho'])} | {_ci(e.get('pearson_r'))} | "
+        lines.append(f"| {name} | {ci_text(e['kendall_tau'])} | {ci_text(e['spearman_rho'])} | {ci_text(e.get('pearson_r'))} | "
                      f"{e['precision_at_5']:.2f} | {regret_text} | "
-                     f"{_ci(e.get('tau_minus_params'), sign=True) if name != BASELINE else '(baseline)'} | {cost} |")
+                     f"{ci_text(e.get('tau_minus_params'), sign=True) if name != BASELINE else '(baseline)'} | {cost} |")
     if s["comparisons_tau"]:
         lines += ["", "Paired differences of Kendall τ (same bootstrap resamples):", ""]
-        lines += [f"- {k}: {_ci(v, sign=True)}" for k, v in s["comparisons_tau"].items()]
+        lines += [f"- {k}: {ci_text(v, sign=True)}" for k, v in s["comparisons_tau"].items()]
     if s.get("targets"):
         lines += targets_lines(s["targets"])
     p, cv = s["proxy_settings"], s["cross_validation"]

@@ -195,6 +195,15 @@ def test_table_v2_commands_and_report_on_fake_runs(gt, tmp_path, monkeypatch):
             ["single_view"]["top1"] for k in gt.TABLE_SEEDS]
     assert bench.top1(archs[4][1]) == pytest.approx(np.mean(top1)) and bench.top1(lone) == 15.0
 
+    md = (out / "table_v2" / "report.md").read_text()                 # the table's report.md
+    assert md.startswith(f"# Standalone table v2 (PARTIAL: 16 of {3 * len(archs)} planned runs; 5 of {len(archs)}")
+    assert "Runs below 2x chance (20% top-1): 1 of 16 (6.2%)" in md
+    rows = [r for r in md.splitlines() if r.startswith("| ") and "`" in r]
+    assert len(rows) == 6 and [r.split("`")[1] for r in rows] == [a for _, a in archs[4::-1]] + [lone]
+    cells = rows[0].split(" | ")
+    assert cells[5:8] == [f"{x:.2f}" for x in top1] and cells[8] == f"{np.mean(top1):.2f}"
+    assert rows[-1].split(" | ")[5:9] == ["15.00", "–", "–", "15.00"]      # one seed: no SD
+
 
 def test_a_table_with_seed_0_only_reports_without_a_seed_ceiling(gt, tmp_path):
     """Seed-major runs finish seed 0 of many architectures first: that partial table is reported
