@@ -327,13 +327,19 @@ def targets(s: dict) -> dict:
     return out
 
 
+def snippet(name: str, lines: list[str]) -> list[str]:
+    """`lines` between pymdownx.snippets section markers (HTML comments, invisible on GitHub), so
+    docs/results.md can include this part of a generated report.md and never copy its numbers."""
+    return [f"<!-- --8<-- [start:{name}] -->", "", *lines, "", f"<!-- --8<-- [end:{name}] -->"]
+
+
 def targets_lines(t: dict) -> list[str]:
     """The targets as a markdown list; each line says met or missed (or 'so far' while partial)."""
     def verdict(met: bool) -> str:
         return ("met" if met else "missed") + ("" if t["judged"] else " so far (partial table, not judged)")
 
     b, st = t["below_2x_chance"], t["seed_tau"]
-    lines = ["", "Issue 21's targets (rule: " + t["rule"] + "):", "",
+    lines = ["Issue 21's targets (rule: " + t["rule"] + "):", "",
              f"- runs below 2x chance: {b['value']:.1%} of {b['runs']} (target at most 5%): {verdict(b['met'])}",
              f"- seed-to-seed τ, mean over {st['seed_pairs']} seed pair(s): {ci_text(st)} (target ≥ 0.6, lower bound "
              f"≥ 0.4): {verdict(st['met'])}"]
@@ -361,28 +367,29 @@ def markdown(s: dict) -> str:
     lines += [f"Standalone table: `{s['table']}/standalone.csv` (label **{s['label']}**; mean top-1 over seeds). "
               f"Seed-to-seed Kendall τ (the ceiling): {ci_text(s['seed_ceiling'])}. 95% intervals: percentile "
               f"bootstrap over architectures, {s['n_boot']} resamples; τ − τ(params): paired bootstrap on the "
-              "same resamples. Cost: CPU-seconds for all architectures; *italic* = estimated (see summary.json).", "",
-              "| estimator | Kendall τ [95% CI] | Spearman ρ [95% CI] | Pearson r [95% CI] | precision@5 | regret "
-              "| τ − τ(params) [paired 95% CI] | cost, CPU-s for all archs |", "|---|---|---|---|---|---|---|---|"]
+              "same resamples. Cost: CPU-seconds for all architectures; *italic* = estimated (see summary.json).", ""]
+    rows = ["| estimator | Kendall τ [95% CI] | Spearman ρ [95% CI] | Pearson r [95% CI] | precision@5 | regret "
+            "| τ − τ(params) [paired 95% CI] | cost, CPU-s for all archs |", "|---|---|---|---|---|---|---|---|"]
     for name, e in s["estimators"].items():
         c = e["cost"]["cpu_seconds"]
         cost = "not measured" if c is None else (f"*{c:.3g}*" if e["cost"].get("estimated") else f"{c:.3g}")
         if e.get("degenerate"):
-            lines.append(f"| {name} | degenerate (relative spread {e['relative_spread']:.1e}): not ranked | – | – | – | – "
-                         f"| – | {cost} |")
+            rows.append(f"| {name} | degenerate (relative spread {e['relative_spread']:.1e}): not ranked | – | – | – | – "
+                        f"| – | {cost} |")
             continue
         if "undefined" in e:
-            lines.append(f"| {name} | undefined: {e['undefined']} | – | – | – | – | – | {cost} |")
+            rows.append(f"| {name} | undefined: {e['undefined']} | – | – | – | – | – | {cost} |")
             continue
         regret_text = f"{e['regret']:.1f}" if "regret" in e else "–"
-        lines.append(f"| {name} | {ci_text(e['kendall_tau'])} | {ci_text(e['spearman_rho'])} | {ci_text(e.get('pearson_r'))} | "
-                     f"{e['precision_at_5']:.2f} | {regret_text} | "
-                     f"{ci_text(e.get('tau_minus_params'), sign=True) if name != BASELINE else '(baseline)'} | {cost} |")
+        rows.append(f"| {name} | {ci_text(e['kendall_tau'])} | {ci_text(e['spearman_rho'])} | {ci_text(e.get('pearson_r'))} | "
+                    f"{e['precision_at_5']:.2f} | {regret_text} | "
+                    f"{ci_text(e.get('tau_minus_params'), sign=True) if name != BASELINE else '(baseline)'} | {cost} |")
+    lines += snippet("estimators", rows)
     if s["comparisons_tau"]:
         lines += ["", "Paired differences of Kendall τ (same bootstrap resamples):", ""]
         lines += [f"- {k}: {ci_text(v, sign=True)}" for k, v in s["comparisons_tau"].items()]
     if s.get("targets"):
-        lines += targets_lines(s["targets"])
+        lines += ["", *snippet("targets", targets_lines(s["targets"]))]
     p, cv = s["proxy_settings"], s["cross_validation"]
     lines += ["", "Regret: the mean standalone top-1 (points) of the truly best architecture minus that of the "
               "estimator's best.", f"Proxies: `nas proxies` on {p['model']} at {'x'.join(map(str, p['input']))}, seed {p['seed']}, "

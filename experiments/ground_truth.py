@@ -597,9 +597,10 @@ def seed_pairs(wide: "pd.DataFrame", min_archs: int = 3) -> list[dict]:      # n
 def table_markdown(summary: dict, frame: "pd.DataFrame") -> str:      # noqa: F821
     """report.md of table v2: runs, training cost, each seed pair, the mean over pairs, `nas
     demo`'s recipe rule and every architecture's seeds. Written by `--stage table-report`, so
-    the numbers the READMEs quote come from one place."""
+    the numbers the READMEs quote come from one place; its parts are snippet sections (`runs`,
+    `seeds`, `demo`, `archs`) that docs/results.md includes."""
     import pandas as pd
-    from experiments.estimators_report import ci_text
+    from experiments.estimators_report import ci_text, snippet
 
     n, planned = summary["runs"], summary["archs_planned"] * len(summary["seeds"])
     state = (f"PARTIAL: {n} of {planned} planned runs; {summary['archs_complete']} of "
@@ -611,52 +612,53 @@ def table_markdown(summary: dict, frame: "pd.DataFrame") -> str:      # noqa: F8
              "`python experiments/ground_truth.py --stage table-report` from `standalone.csv`.", ""]
     if not n:
         return "\n".join(lines + ["No run has finished yet."]) + "\n"
-    lines.append(f"- Runs below 2x chance ({CHANCE_X2:.0f}% top-1): {summary['runs_below_2x_chance']} of {n} "
-                 f"({100 * summary['fraction_below_2x_chance']:.1f}%).")
+    runs = [f"- Runs: {n}{' (partial table)' if summary['partial'] else ''}; below 2x chance ({CHANCE_X2:.0f}% "
+            f"top-1): {summary['runs_below_2x_chance']} ({100 * summary['fraction_below_2x_chance']:.1f}%)."]
     t = summary["training"]
     if t["runs_timed"]:
-        lines.append(f"- Training: {t['runs_timed']} of {t['runs']} runs timed (one thread each), median "
-                     f"{t['median_run_minutes']:.1f} min per run, {t['process_hours_timed']:.2f} process-hours "
-                     "for the timed runs; runs trained on a machine whose work folder was lost are not timed.")
+        runs.append(f"- Training: {t['runs_timed']} of {t['runs']} runs timed (one thread each), median "
+                    f"{t['median_run_minutes']:.1f} min per run, {t['process_hours_timed']:.2f} process-hours "
+                    "for the timed runs; runs trained on a machine whose work folder was lost are not timed.")
+    lines += snippet("runs", runs)
     if pairs := summary.get("seed_pairs"):
-        lines += ["", "## Seed to seed", "",
-                  "| seeds | architectures | Kendall τ [95% CI] | precision@5 | seed SD (points) |", "|---|---|---|---|---|"]
+        rows = ["| seeds | architectures | Kendall τ [95% CI] | precision@5 | seed SD (points) |", "|---|---|---|---|---|"]
         for p in pairs:
             p5 = "–" if p["precision_at_5"] is None else f"{p['precision_at_5']:.2f}"
-            lines.append(f"| {p['seeds'][0]} and {p['seeds'][1]} | {p['n']} | {ci_text({'value': p['kendall_tau'], 'ci95': p['ci95']})} "
-                         f"| {p5} | {p['seed_sd']:.2f} |")
-    if c := summary.get("seed_ceiling"):
-        p5 = summary.get("seed_precision_at_5")
-        lines += ["", f"Mean over the seed pairs on the {c['n']} architectures with every seed: Kendall τ "
-                      f"{ci_text(c)} (bootstrap over architectures)"
-                      + (f", precision@5 {p5:.2f}" if p5 is not None else "")
-                      + f", pooled seed SD {summary['pooled_seed_sd']:.2f} points."]
+            tau = ci_text({"value": p["kendall_tau"], "ci95": p["ci95"]})
+            rows.append(f"| {p['seeds'][0]} and {p['seeds'][1]} | {p['n']} | {tau} | {p5} | {p['seed_sd']:.2f} |")
+        if c := summary.get("seed_ceiling"):
+            p5 = summary.get("seed_precision_at_5")
+            rows += ["", f"Mean over the seed pairs on the {c['n']} architectures with every seed: Kendall τ "
+                         f"{ci_text(c)} (bootstrap over architectures)"
+                         + (f", precision@5 {p5:.2f}" if p5 is not None else "")
+                         + f", pooled seed SD {summary['pooled_seed_sd']:.2f} points."]
+        lines += ["", "## Seed to seed", "", *snippet("seeds", rows)]
     if choice := summary.get("supernet_recipes"):
-        lines += ["", "## `nas demo`'s recipe (the v1 study's pre-registered rule)", "",
-                  f"On the {summary['archs_complete']} architectures with every seed:", "",
-                  "| recipe | Kendall τ [95% CI] |", "|---|---|"]
-        lines += [f"| {r} | {ci_text(v['kendall_tau'])} |"
-                  for r, v in choice["recipes"].items()]
-        lines += [""] + [f"- τ({c['a']}) - τ({c['b']}): {ci_text({'value': c['kendall_tau_difference'], 'ci95': c['ci95']}, sign=True)} "
-                         "(paired)" for c in choice["comparisons"]]
+        rows = [f"On the {summary['archs_complete']} architectures with every seed:", "",
+                "| recipe | Kendall τ [95% CI] |", "|---|---|"]
+        rows += [f"| {r} | {ci_text(v['kendall_tau'])} |" for r, v in choice["recipes"].items()]
+        rows += [""] + [f"- τ({c['a']}) - τ({c['b']}), paired: "
+                        f"{ci_text({'value': c['kendall_tau_difference'], 'ci95': c['ci95']}, sign=True)}"
+                        for c in choice["comparisons"]]
         d = choice["demo_recipe"]
-        lines += ["", f"Rule's output: **{d['choice']}**. {d['reason']}."]
-    lines += ["", "## Every architecture", "",
-              "Ordered by the mean top-1 over the seeds each has (while the table is partial, not every "
-              "architecture has the same seeds).", ""]
+        rows += ["", f"The rule's output: **{d['choice']}**. {d['reason']}."]
+        lines += ["", "## `nas demo`'s recipe (the v1 study's pre-registered rule)", "", *snippet("demo", rows)]
     seeds = summary["seeds"]
     wide = frame.pivot(index="arch", columns="seed", values="top1").reindex(columns=seeds)
     info = frame.drop_duplicates("arch").set_index("arch")
     order = wide.mean(axis=1).sort_values(ascending=False, kind="stable").index
-    lines += ["| # | architecture | source | GFLOPs | params (M) | " + " | ".join(f"seed {s}" for s in seeds)
-              + " | mean | SD |", "|---|---|---|---|---|" + "---|" * (len(seeds) + 2)]
+    rows = ["Ordered by the mean top-1 over the seeds each has (while the table is partial, not every "
+            "architecture has the same seeds).", "",
+            "| # | architecture | source | GFLOPs | params (M) | " + " | ".join(f"seed {s}" for s in seeds)
+            + " | mean | SD |", "|---|---|---|---|---|" + "---|" * (len(seeds) + 2)]
     for k, a in enumerate(order, 1):
         row = wide.loc[a]
         cells = " | ".join("–" if pd.isna(x) else f"{x:.2f}" for x in row)    # top-1 on 2000 clips: steps of 0.05
         sd = row.std(ddof=1)
-        lines.append(f"| {k} | `{a}` | {info.loc[a, 'source']} | {info.loc[a, 'gflops']:.3f} | "
-                     f"{info.loc[a, 'params_m']:.2f} | {cells} | {row.mean():.2f} | "
-                     f"{'–' if pd.isna(sd) else f'{sd:.1f}'} |")
+        rows.append(f"| {k} | `{a}` | {info.loc[a, 'source']} | {info.loc[a, 'gflops']:.3f} | "
+                    f"{info.loc[a, 'params_m']:.2f} | {cells} | {row.mean():.2f} | "
+                    f"{'–' if pd.isna(sd) else f'{sd:.1f}'} |")
+    lines += ["", "## Every architecture", "", *snippet("archs", rows)]
     return "\n".join(lines) + "\n"
 
 

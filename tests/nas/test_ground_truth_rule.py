@@ -197,7 +197,7 @@ def test_table_v2_commands_and_report_on_fake_runs(gt, tmp_path, monkeypatch):
 
     md = (out / "table_v2" / "report.md").read_text()                 # the table's report.md
     assert md.startswith(f"# Standalone table v2 (PARTIAL: 16 of {3 * len(archs)} planned runs; 5 of {len(archs)}")
-    assert "Runs below 2x chance (20% top-1): 1 of 16 (6.2%)" in md
+    assert "- Runs: 16 (partial table); below 2x chance (20% top-1): 1 (6.2%)." in md
     rows = [r for r in md.splitlines() if r.startswith("| ") and "`" in r]
     assert len(rows) == 6 and [r.split("`")[1] for r in rows] == [a for _, a in archs[4::-1]] + [lone]
     cells = rows[0].split(" | ")
