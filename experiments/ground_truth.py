@@ -515,21 +515,26 @@ def stage_estimators_report(out: Path) -> None:
          "--proxies", out / "estimators_v2", "--label", "v2", "--fewshot", out / "fewshot_v2"])
 
 
-def recipe_choice(frame: "pd.DataFrame", folder: Path, n_boot: int = 2000) -> dict | None:      # noqa: F821
+def recipe_choice(folder: Path, n_boot: int = 2000) -> dict | None:
     """`nas demo`'s recipe by the v1 study's pre-registered rule, on v2: per recipe, Kendall
     tau of its estimates against the mean standalone top-1 (CI over architectures), the paired
-    difference of every pair, then `ranking_fidelity.demo_recipe`."""
+    difference of every pair, then `ranking_fidelity.demo_recipe`. The standalone top-1 is
+    `estimators_report.real_accuracy`'s, as section 4 scores it: while seed 2 is being trained,
+    seeds 0 and 1 on every architecture, so a partial table's output is only provisional."""
     import pandas as pd
+    from experiments.estimators_report import real_accuracy
     from experiments.ranking_fidelity import RECIPES, demo_recipe
     from nas.stats import correlations, paired_difference
 
-    real = frame.pivot_table(index="arch", columns="seed", values="top1").dropna().mean(axis=1)
     est = {r: pd.read_csv(folder / f"estimates_{r}.csv").set_index("arch")["estimated_top1"]
            for r in RECIPES if (folder / f"estimates_{r}.csv").exists()}
-    if not est:
+    if not est or not (folder / "standalone.csv").exists():
         return None
-    common = sorted(set(real.index).intersection(*(set(e.index) for e in est.values())))
-    y = real.loc[common].to_numpy()
+    wide = real_accuracy(folder)
+    common = sorted(set(wide.index).intersection(*(set(e.index) for e in est.values())))
+    if len(common) < 3:
+        return None
+    y = wide["real_acc"].loc[common].to_numpy()
     recipes = {}
     for r, e in est.items():
         tau = next(m for m in correlations(e.loc[common].to_numpy(), y, n_boot=n_boot) if m.name == "kendall_tau")
@@ -540,7 +545,9 @@ def recipe_choice(frame: "pd.DataFrame", folder: Path, n_boot: int = 2000) -> di
         for b in names[i + 1:]:
             d = paired_difference(est[a].loc[common].to_numpy(), est[b].loc[common].to_numpy(), y, n_boot=n_boot)
             comparisons.append({"a": a, "b": b, "kendall_tau_difference": d.value, "ci95": [d.low, d.high], "n": d.n})
-    return {"recipes": recipes, "comparisons": comparisons, "demo_recipe": demo_recipe(recipes, comparisons)}
+    seeds = [int(c.removeprefix("seed")) for c in wide.columns if c.startswith("seed")]
+    return {"seeds": seeds, "n": len(common), "recipes": recipes, "comparisons": comparisons,
+            "demo_recipe": demo_recipe(recipes, comparisons)}
 
 
 def training_time(frame: "pd.DataFrame") -> dict:      # noqa: F821
@@ -634,14 +641,16 @@ def table_markdown(summary: dict, frame: "pd.DataFrame") -> str:      # noqa: F8
                          + f", pooled seed SD {summary['pooled_seed_sd']:.2f} points."]
         lines += ["", "## Seed to seed", "", *snippet("seeds", rows)]
     if choice := summary.get("supernet_recipes"):
-        rows = [f"On the {summary['archs_complete']} architectures with every seed:", "",
+        rows = [f"On the {choice['n']} architectures with seeds {', '.join(map(str, choice['seeds']))} "
+                "(the seeds section 4 scores against):", "",
                 "| recipe | Kendall τ [95% CI] |", "|---|---|"]
         rows += [f"| {r} | {ci_text(v['kendall_tau'])} |" for r, v in choice["recipes"].items()]
         rows += [""] + [f"- τ({c['a']}) - τ({c['b']}), paired: "
                         f"{ci_text({'value': c['kendall_tau_difference'], 'ci95': c['ci95']}, sign=True)}"
                         for c in choice["comparisons"]]
         d = choice["demo_recipe"]
-        rows += ["", f"The rule's output: **{d['choice']}**. {d['reason']}."]
+        so_far = " so far (partial table: provisional, `nas demo` is not changed)" if summary["partial"] else ""
+        rows += ["", f"The rule's output{so_far}: **{d['choice']}**. {d['reason']}."]
         lines += ["", "## `nas demo`'s recipe (the v1 study's pre-registered rule)", "", *snippet("demo", rows)]
     seeds = summary["seeds"]
     wide = frame.pivot(index="arch", columns="seed", values="top1").reindex(columns=seeds)
@@ -707,7 +716,7 @@ def table_report(work: Path, out: Path, two_d: Path = TWO_D) -> dict | None:
             if not precision_left_out(len(wide), 5):
                 summary["seed_precision_at_5"] = seed_precision_at_k(wide[list(TABLE_SEEDS)].to_numpy(), 5)
             summary["pooled_seed_sd"] = float(wide.var(axis=1, ddof=1).mean() ** 0.5)
-    if summary.get("archs_complete", 0) >= 3 and (choice := recipe_choice(frame, folder)):
+    if len(frame) and (choice := recipe_choice(folder)):
         summary["supernet_recipes"] = choice
     atomic_write_json(folder / "summary.json", summary)
     atomic_write_text(folder / "report.md", table_markdown(summary, frame))

@@ -130,15 +130,37 @@ def test_the_demo_recipe_rule_applied_to_the_v2_table(gt, tmp_path):
     mean = np.linspace(30, 80, 20)
     frame = pd.DataFrame([{"arch": a, "seed": s, "top1": m + rng.normal(0, 0.5)}
                           for a, m in zip(archs, mean) for s in (0, 1, 2)])
+    frame.to_csv(tmp_path / "standalone.csv", index=False)
     for recipe, est in {"fair": mean, "uniform": rng.permutation(mean), "sandwich": mean[::-1]}.items():
         pd.DataFrame({"arch": archs, "estimated_top1": est}).to_csv(tmp_path / f"estimates_{recipe}.csv", index=False)
-    c = gt.recipe_choice(frame, tmp_path, n_boot=200)
+    c = gt.recipe_choice(tmp_path, n_boot=200)
+    assert c["seeds"] == [0, 1, 2] and c["n"] == 20
     assert c["recipes"]["fair"]["kendall_tau"]["value"] > 0.9 and c["recipes"]["sandwich"]["kendall_tau"]["value"] < -0.9
     assert c["demo_recipe"]["choice"] == "fair" and c["demo_recipe"]["separated"]
     (tmp_path / "estimates_fair.csv").unlink()             # uniform's tau is near 0, sandwich's -1:
-    c = gt.recipe_choice(frame, tmp_path, n_boot=200)                  # uniform is highest and separated
+    c = gt.recipe_choice(tmp_path, n_boot=200)                         # uniform is highest and separated
     assert c["demo_recipe"]["highest_tau"] == "uniform" and len(c["comparisons"]) == 1
-    assert gt.recipe_choice(frame, tmp_path / "none", n_boot=200) is None
+    assert gt.recipe_choice(tmp_path / "none", n_boot=200) is None
+
+
+def test_on_a_partial_table_the_demo_rule_uses_the_seeds_every_architecture_has(gt, tmp_path):
+    """Seed 2 on 4 of 20 architectures: the rule is applied on seeds 0 and 1 of all 20 (as
+    section 4 scores), and its tau equals a naive one against their mean."""
+    from scipy.stats import kendalltau
+
+    rng = np.random.default_rng(1)
+    archs = [f"a{i}" for i in range(20)]
+    top1 = {(a, s): 50 + i + rng.normal(0, 3) for i, a in enumerate(archs) for s in (0, 1)}
+    top1 |= {(a, 2): 0.0 for a in archs[:4]}               # would flip the order if it were used
+    pd.DataFrame([{"arch": a, "seed": s, "top1": v} for (a, s), v in top1.items()]).to_csv(
+        tmp_path / "standalone.csv", index=False)
+    est = rng.permutation(20).astype(float)
+    pd.DataFrame({"arch": archs, "estimated_top1": est}).to_csv(tmp_path / "estimates_uniform.csv", index=False)
+    c = gt.recipe_choice(tmp_path, n_boot=100)
+    assert c["seeds"] == [0, 1] and c["n"] == 20
+    mean01 = [(top1[a, 0] + top1[a, 1]) / 2 for a in archs]
+    assert c["recipes"]["uniform"]["kendall_tau"]["value"] == pytest.approx(kendalltau(est, mean01).statistic)
+    assert c["demo_recipe"]["choice"] == "uniform" and not c["demo_recipe"]["separated"]     # one recipe
 
 
 def test_table_v2_commands_and_report_on_fake_runs(gt, tmp_path, monkeypatch):
