@@ -296,15 +296,19 @@ def test_demo_recipe_rule_needs_a_separated_best():
 
 
 def test_nas_demo_trains_with_the_recipe_the_study_chose():
-    """Acceptance of the ranking-fidelity study: `nas demo` uses the recipe its rule picked."""
+    """`nas demo` uses the recipe the pre-registered rule picked: on table v2 once it is complete
+    (issue 21; a partial table's output is provisional), on table v1 until then."""
     import yaml
 
     from nas.demo import default_space, demo_config_path
 
-    root = ROOT
-    summary = json.loads((root / "experiments/results/ranking_fidelity/summary.json").read_text())
+    v2 = json.loads((ROOT / "experiments/results/ground_truth/table_v2/summary.json").read_text())
+    if v2["partial"]:
+        choice = json.loads((ROOT / "experiments/results/ranking_fidelity/summary.json").read_text())["demo_recipe"]
+    else:
+        choice = v2["supernet_recipes"]["demo_recipe"]
     config = yaml.safe_load(demo_config_path(default_space()).read_text())
-    assert config["train"]["sampler"] == summary["demo_recipe"]["choice"]
+    assert config["train"]["sampler"] == choice["choice"]
 
 
 def test_validation_passes_and_threads_do_not_change_the_trained_weights(tmp_path):
