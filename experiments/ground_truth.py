@@ -557,10 +557,16 @@ def training_time(frame: "pd.DataFrame") -> dict:      # noqa: F821
     if "train_minutes" not in frame:
         frame = frame.assign(train_minutes=float("nan"))
     minutes = frame["train_minutes"].dropna()
+    if not len(minutes):
+        return {"runs_timed": 0, "runs": int(len(frame)), "process_hours_timed": None, "median_run_minutes": None,
+                "process_hours_estimated": None}
+    untimed = len(frame) - len(minutes)
     return {"runs_timed": int(len(minutes)), "runs": int(len(frame)),
-            "process_hours_timed": float(minutes.sum() / 60) if len(minutes) else None,
-            "median_run_minutes": float(minutes.median()) if len(minutes) else None,
-            "how": "metrics.csv per-step rates without the val passes (train_minutes), one thread per run"}
+            "process_hours_timed": float(minutes.sum() / 60),
+            "median_run_minutes": float(minutes.median()),
+            "process_hours_estimated": float((minutes.sum() + untimed * minutes.median()) / 60),
+            "how": "metrics.csv per-step rates without the val passes (train_minutes), one thread per run; "
+                   "process_hours_estimated counts each untimed run at the timed runs' median"}
 
 
 def with_ledger(frame: "pd.DataFrame", ledger: "pd.DataFrame", archs: list[tuple[str, str]]) -> "pd.DataFrame":  # noqa: F821
@@ -625,7 +631,9 @@ def table_markdown(summary: dict, frame: "pd.DataFrame") -> str:      # noqa: F8
     if t["runs_timed"]:
         runs.append(f"- Training: {t['runs_timed']} of {t['runs']} runs timed (one thread each), median "
                     f"{t['median_run_minutes']:.1f} min per run, {t['process_hours_timed']:.2f} process-hours "
-                    "for the timed runs; runs trained on a machine whose work folder was lost are not timed.")
+                    "for the timed runs; runs trained on a machine whose work folder was lost are not timed. "
+                    f"Counting each untimed run at the median: about {t['process_hours_estimated']:.0f} "
+                    "process-hours (about CPU-hours) for the table so far.")
     lines += snippet("runs", runs)
     if pairs := summary.get("seed_pairs"):
         rows = ["| seeds | architectures | Kendall τ [95% CI] | precision@5 | seed SD (points) |", "|---|---|---|---|---|"]

@@ -207,6 +207,7 @@ def test_table_v2_commands_and_report_on_fake_runs(gt, tmp_path, monkeypatch):
     minutes = (32 / 16 + 32 / 32 + 32 / 64) / 60                  # a zero rate (no step timed) is skipped
     assert s["training"]["runs_timed"] == 1 and s["training"]["runs"] == 16
     assert s["training"]["process_hours_timed"] == pytest.approx(minutes / 60)
+    assert s["training"]["process_hours_estimated"] == pytest.approx(16 * minutes / 60)   # 15 untimed at the median
     assert pd.read_csv(out / "table_v2" / "standalone.csv")["train_minutes"].notna().sum() == 1
     assert s["runs_below_2x_chance"] == 1 and s["seed_ceiling"]["n"] == 5 and s["seed_ceiling"]["value"] > 0.5
     assert "seed_precision_at_5" not in s                            # 5 of 5: always 1, left out
