@@ -322,7 +322,7 @@ def plot_seed_pairs(wide: pd.DataFrame, pairs: Sequence[dict], out: str | Path, 
         cut = np.quantile(np.minimum(x, y), 0.25)
         near = (x >= cut) & (y >= cut)
         spans = ((ax, (min(lo, 2 * chance) if chance is not None else lo) - pad, hi + pad, "every architecture"),
-                 (zoom, cut - 0.5, max(x[near].max(), y[near].max()) + 0.5,
+                 (zoom, min(x[near].min(), y[near].min()) - 0.5, max(x[near].max(), y[near].max()) + 0.5,
                   f"zoom: the {int(near.sum())} of {len(x)} at or above the lower quartile"))
         for axis, l, h, what in spans:
             axis.plot([l, h], [l, h], color="0.5", ls="--", lw=0.8, label="y = x")
