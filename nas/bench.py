@@ -134,8 +134,9 @@ def bench_paths(path: str | Path) -> tuple[Path, Path]:
     return csv, meta
 
 
-def load_bench(path: str | Path) -> BenchTable:
-    """Read a benchmark table (see the module docstring); one-line errors for bad files."""
+def load_bench(path: str | Path = DEFAULT_BENCH) -> BenchTable:
+    """Read a benchmark table (see the module docstring): a folder or a name in `BENCH_TABLES`,
+    by default `DEFAULT_BENCH` (v2); one-line errors for bad files."""
     csv, meta_path = bench_paths(path)
     meta = load_json(meta_path, "benchmark table metadata")
     if not isinstance(meta, dict) or not all(k in meta for k in ("space", "model_spec")):

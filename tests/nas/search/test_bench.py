@@ -166,6 +166,7 @@ def test_named_tables_resolve_in_the_checkout_and_v2_is_the_default(tmp_path, mo
     with caplog.at_level("WARNING", logger="vidnas"):
         t = load_bench("v2")
     assert len(t) == len(ARCHS) and "PARTIAL table (8 architectures so far" in caplog.text
+    assert load_bench().path == t.path == tmp_path / bench.BENCH_TABLES["v2"] / "standalone.csv"   # no argument: v2
     monkeypatch.chdir(tmp_path)                         # a folder named like a table wins over the name
     make_table(tmp_path / "v1", archs=ARCHS[:3])
     assert len(load_bench("v1")) == 3
