@@ -69,7 +69,8 @@ seeds `TABLE_SEEDS` under the chosen arm and schedule, never from supernet weigh
 report gives the share of runs below 2x chance and the seed-to-seed Kendall tau as the mean
 over seed pairs with its bootstrap CI over architectures (`nas.stats.seed_ceiling`); while a
 seed is still missing (the table runs seed-major), each pair of seeds on the architectures that
-have both (`seed_pairs`).
+have both (`seed_pairs`). It writes ``table_v2/report.md`` (`table_markdown`), whose sections
+docs/results.md includes.
 
 Estimators on table v2 (``--stage supernets``, then ``--stage estimates``; section 4 of the
 issue): the three supernet recipes of the v1 study (experiments/ranking_fidelity.py: the same
@@ -81,7 +82,8 @@ computes the zero-cost proxies of the final list as for v1, on the chosen arm's 
 ``--stage estimators-report`` runs experiments/estimators_report.py, which scores every
 estimator against the table (``estimators_v2/``). `nas demo`'s
 recipe follows the v1 study's pre-registered rule (`ranking_fidelity.demo_recipe`), applied to
-v2 by ``--stage table-report``.
+v2 by ``--stage table-report`` on the seeds the estimators report uses (provisional while the
+table is partial).
 """
 from __future__ import annotations
 
@@ -650,7 +652,7 @@ def table_markdown(summary: dict, frame: "pd.DataFrame") -> str:      # noqa: F8
         lines += ["", "## Seed to seed", "", *snippet("seeds", rows)]
     if choice := summary.get("supernet_recipes"):
         rows = [f"On the {choice['n']} architectures with seeds {', '.join(map(str, choice['seeds']))} "
-                "(the seeds section 4 scores against):", "",
+                "(those the estimators report is scored on):", "",
                 "| recipe | Kendall τ [95% CI] |", "|---|---|"]
         rows += [f"| {r} | {ci_text(v['kendall_tau'])} |" for r, v in choice["recipes"].items()]
         rows += [""] + [f"- τ({c['a']}) - τ({c['b']}), paired: "
