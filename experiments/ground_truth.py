@@ -552,6 +552,20 @@ def recipe_choice(folder: Path, n_boot: int = 2000) -> dict | None:
             "demo_recipe": demo_recipe(recipes, comparisons)}
 
 
+def equal_pass_epochs(uniform_epochs: int, steps_per_epoch: int, warmup_steps: int, paths: int) -> int:
+    """The whole number of epochs at which a recipe with `paths` paths per step (after
+    `warmup_steps` single-path steps) makes the single-path passes nearest to uniform's in
+    `uniform_epochs`: how `nas demo`'s config follows the recipe rule (README section 4);
+    ties to the fewer epochs."""
+    target = uniform_epochs * steps_per_epoch
+
+    def passes(e: int) -> int:
+        steps = e * steps_per_epoch
+        return min(steps, warmup_steps) + max(steps - warmup_steps, 0) * paths
+
+    return min(range(1, uniform_epochs + 1), key=lambda e: (abs(passes(e) - target), e))
+
+
 def training_time(frame: "pd.DataFrame") -> dict:      # noqa: F821
     """The table's training cost so far: process-hours of the runs whose minutes were measured
     (`train_minutes`, one thread per run, so about CPU-hours), and their median per run. Runs

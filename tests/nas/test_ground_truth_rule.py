@@ -420,3 +420,12 @@ def test_run_parallel_launches_in_order_logs_and_raises_on_a_failed_command(tmp_
     with pytest.raises(RuntimeError, match="1 command"):
         run_parallel(bad, 1)
     assert (tmp_path / "0.log").read_text() == "run 0\nrun 0\n"
+
+
+def test_the_demo_follows_the_rule_at_equal_single_path_passes(gt):
+    """README section 4's rule for nas demo's epochs, on the demo config (62 steps an epoch, 450
+    warm-up steps, 30 uniform epochs = 1860 passes) and on the study's own numbers."""
+    assert gt.equal_pass_epochs(30, 62, 450, 1) == 30
+    assert gt.equal_pass_epochs(30, 62, 450, 4) == 13          # 450 + 356 * 4 = 1874 (12: 1626)
+    assert gt.equal_pass_epochs(30, 62, 450, 11) == 9          # 450 + 108 * 11 = 1638 (10: 2320)
+    assert gt.equal_pass_epochs(16, 156, 400, 4) == 6          # v1 study: sandwich 6 epochs (2544 passes)
