@@ -649,7 +649,7 @@ def table_markdown(summary: dict, frame: "pd.DataFrame") -> str:      # noqa: F8
                     f"{t['median_run_minutes']:.1f} min per run, {t['process_hours_timed']:.2f} process-hours "
                     "for the timed runs; runs trained on a machine whose work folder was lost are not timed. "
                     f"Counting each untimed run at the median: about {t['process_hours_estimated']:.0f} "
-                    "process-hours (about CPU-hours) for the table so far.")
+                    f"process-hours (about CPU-hours) for the {'table so far' if summary['partial'] else 'whole table'}.")
     lines += snippet("runs", runs)
     if pairs := summary.get("seed_pairs"):
         rows = ["| seeds | architectures | Kendall τ [95% CI] | precision@5 | seed SD (points) |", "|---|---|---|---|---|"]
@@ -680,8 +680,9 @@ def table_markdown(summary: dict, frame: "pd.DataFrame") -> str:      # noqa: F8
     wide = frame.pivot(index="arch", columns="seed", values="top1").reindex(columns=seeds)
     info = frame.drop_duplicates("arch").set_index("arch")
     order = wide.mean(axis=1).sort_values(ascending=False, kind="stable").index
-    rows = ["Ordered by the mean top-1 over the seeds each has (while the table is partial, not every "
-            "architecture has the same seeds).", "",
+    rows = [("Ordered by the mean top-1 over the seeds each has (while the table is partial, not every "
+             "architecture has the same seeds)." if summary["partial"] else
+             f"Ordered by the mean top-1 over seeds {', '.join(map(str, seeds))}."), "",
             "| # | architecture | source | GFLOPs | params (M) | " + " | ".join(f"seed {s}" for s in seeds)
             + " | mean | SD |", "|---|---|---|---|---|" + "---|" * (len(seeds) + 2)]
     for k, a in enumerate(order, 1):

@@ -228,6 +228,30 @@ def test_table_v2_commands_and_report_on_fake_runs(gt, tmp_path, monkeypatch):
     assert rows[-1].split(" | ")[5:9] == ["15.00", "–", "–", "15.00"]      # one seed: no SD
 
 
+def test_a_complete_table_reports_as_complete(gt, tmp_path):
+    """Every architecture with every seed: summary, benchmark.json and report.md say complete,
+    and no line of report.md reads as a partial table's."""
+    work, out = tmp_path / "work", tmp_path / "out"
+    choose(out, "v3-e24", 24)
+    archs = [a for _, a in gt.table_archs(out / "table_v2")]
+    rng = np.random.default_rng(1)
+    for i, a in enumerate(archs):
+        for seed in gt.TABLE_SEEDS:
+            write_table_run(gt, work, a, seed, 30.0 + i + float(rng.normal(0, 0.5)))
+    timed = gt.run_dir(work / "table_v2", archs[0], 0)
+    (timed / "config.yaml").write_text("train: {batch_size: 32}\n")
+    pd.DataFrame({"step": [1, 2], "clips_per_s": [16.0, 32.0]}).to_csv(timed / "metrics.csv", index=False)
+    s = gt.table_report(work, out)
+    runs = len(archs) * len(gt.TABLE_SEEDS)
+    assert not s["partial"] and s["runs"] == runs and s["archs_complete"] == len(archs)
+    assert len(s["seed_pairs"]) == 3 and s["seed_ceiling"]["n"] == len(archs) and s["seed_ceiling"]["value"] > 0.9
+    assert json.loads((out / "table_v2" / "benchmark.json").read_text())["partial"] is False
+    md = (out / "table_v2" / "report.md").read_text()
+    assert md.startswith(f"# Standalone table v2 (complete: {runs} runs)")
+    assert f"- Runs: {runs}; below 2x chance" in md and "partial" not in md.lower() and "so far" not in md
+    assert "Ordered by the mean top-1 over seeds 0, 1, 2." in md and "process-hours (about CPU-hours) for the whole table." in md
+
+
 def test_a_table_with_seed_0_only_reports_without_a_seed_ceiling(gt, tmp_path):
     """Seed-major runs finish seed 0 of many architectures first: that partial table is reported
     (runs, fraction below 2x chance) with no seed-to-seed figures, which need two seeds."""
