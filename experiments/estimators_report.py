@@ -405,19 +405,24 @@ def markdown(s: dict) -> str:
 
 
 def label_offset(labels: list[tuple[float, float, float]], name: str, cost: float, y: float,
-                 per_decade: float, per_tau: float) -> float:
+                 per_decade: float, per_tau: float, markers: list[tuple[float, float]] = ()) -> float:
     """A vertical offset (points) for `name`'s label at (`cost`, `y`) that keeps it off the
-    labels already placed (boxes: `per_decade` points per decade of cost and `per_tau` per unit
-    of tau, the axes' scales; 4.2 points per character at fontsize 7, starting 5 points right of
-    the marker); records the box in `labels`."""
+    labels already placed and off the other estimators' `markers` ((cost, tau) each), so that no
+    label reads as another marker's (boxes: `per_decade` points per decade of cost and `per_tau`
+    per unit of tau, the axes' scales; 4.2 points per character at fontsize 7, starting 5 points
+    right of the marker); records the box in `labels`."""
     x0, y0 = per_decade * math.log10(cost) + 5, per_tau * y
     width = 4.2 * len(name)
+    dots = [(per_decade * math.log10(c), per_tau * t) for c, t in markers if (c, t) != (cost, y)]
     offset = 4.0
 
     def hits(x: float, yy: float, w: float) -> bool:
         return x0 < x + w and x < x0 + width and abs(y0 + offset - yy) < 9
 
-    while any(hits(*box) for box in labels) and offset > -60:
+    def covers(x: float, yy: float) -> bool:
+        return x0 - 3 < x < x0 + width and abs(y0 + offset - yy) < 7
+
+    while (any(hits(*box) for box in labels) or any(covers(*d) for d in dots)) and offset > -60:
         offset -= 9
     labels.append((x0, y0 + offset, width))
     return offset
@@ -449,19 +454,23 @@ def figure(s: dict, out: Path) -> None:
     per_decade = width / math.log10(ax.get_xlim()[1] / ax.get_xlim()[0])
     per_tau = height / (ax.get_ylim()[1] - ax.get_ylim()[0])
     placed: list[float] = []
-    labels: list[tuple[float, float, float]] = []
+    at: dict[str, float] = {}
     for name, e in shown.items():
         cost = e["cost"]["cpu_seconds"]
         ties = sum(abs(math.log10(cost / c)) < 0.02 for c in placed)    # equal costs: dodged right
         placed.append(cost)
-        cost *= 1.15 ** ties
+        at[name] = cost * 1.15 ** ties
+    markers = [(at[n], e["kendall_tau"]["value"]) for n, e in shown.items()]
+    labels: list[tuple[float, float, float]] = []
+    for name, e in shown.items():
+        cost = at[name]
         group = "supernet" if name.startswith(("supernet", "fewshot", "oneshot")) else \
             "predictor" if name.startswith("predictor") else "proxy"
         t = e["kendall_tau"]
         ax.errorbar([cost], [t["value"]], yerr=[[t["value"] - t["ci95"][0]], [t["ci95"][1] - t["value"]]],
                     fmt="o", color=groups[group], mfc="white" if e["cost"].get("estimated") else groups[group],
                     capsize=3, lw=1)
-        dy = label_offset(labels, name, cost, t["value"], per_decade, per_tau)
+        dy = label_offset(labels, name, cost, t["value"], per_decade, per_tau, markers)
         ax.annotate(name, (cost, t["value"]), textcoords="offset points", xytext=(12 if dy < 4 else 5, dy),
                     fontsize=7, va="center" if dy < 4 else "baseline",
                     arrowprops=dict(arrowstyle="-", lw=0.5, color="0.4") if dy < 4 else None)   # moved: a leader

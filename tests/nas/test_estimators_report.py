@@ -140,3 +140,16 @@ def test_fewshot_script_refuses_an_unknown_table_before_writing(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2 and not runs.exists()
     assert proc.stderr.strip().splitlines() == ["fewshot.sh: TABLE=v3 is not a table; allowed: v1, v2"]
+
+
+def test_a_label_is_moved_off_another_estimators_marker(er):
+    """tau_vs_cost.png: a label's default place (above right of its marker) that covers another
+    marker is moved, so that it does not read as that marker's; with no marker there, it stays."""
+    scale = dict(per_decade=100.0, per_tau=200.0)
+    mine, other = (100.0, 0.30), (110.0, 0.325)         # 4 points right, 5 points up: under the label
+    assert er.label_offset([], "supernet_uniform", *mine, **scale) == 4.0
+    assert er.label_offset([], "supernet_uniform", *mine, **scale, markers=[mine]) == 4.0
+    moved = er.label_offset([], "supernet_uniform", *mine, **scale, markers=[mine, other])
+    assert moved < 0
+    far = (1000.0, 0.325)                                # a decade to the right: clear of the label
+    assert er.label_offset([], "supernet_uniform", *mine, **scale, markers=[mine, far]) == 4.0
