@@ -309,6 +309,18 @@ def test_nas_demo_trains_with_the_recipe_the_study_chose():
         choice = v2["supernet_recipes"]["demo_recipe"]
     config = yaml.safe_load(demo_config_path(default_space()).read_text())
     assert config["train"]["sampler"] == choice["choice"]
+    if not v2["partial"]:
+        # ... at the epochs the rule fixed for it (ground-truth README, section 4): the single-path
+        # passes nearest to the uniform demo's 30 epochs (30 for uniform itself)
+        from experiments.ground_truth import equal_pass_epochs
+        from nas.pretrain import build_sampler
+        from supernet.registry import build_model
+
+        cfg = load_run_config(demo_config_path(default_space()), [])
+        model = build_model(cfg.model.name, cfg.input_size, cfg.data.num_classes, **cfg.model.kwargs)
+        paths = build_sampler(cfg, model).paths_per_step
+        steps = cfg.data.train_clips_per_class * cfg.data.num_classes // cfg.train.batch_size
+        assert cfg.train.epochs == equal_pass_epochs(30, steps, cfg.train.warmup_arch_steps, paths)
 
 
 def test_validation_passes_and_threads_do_not_change_the_trained_weights(tmp_path):
