@@ -153,3 +153,16 @@ def test_a_label_is_moved_off_another_estimators_marker(er):
     assert moved < 0
     far = (1000.0, 0.325)                                # a decade to the right: clear of the label
     assert er.label_offset([], "supernet_uniform", *mine, **scale, markers=[mine, far]) == 4.0
+
+
+def test_the_exploratory_band_output_is_reproduced_from_the_committed_table(capsys):
+    """experiments/exploratory_band.py prints what its committed output says, for both commands
+    in it (the statistics are seeded, so the bootstrap intervals are the same too)."""
+    band = load_experiment("exploratory_band")
+    committed = (ROOT / "experiments/results/ground_truth/estimators_v2/exploratory_band.txt").read_text()
+    blocks = [b.strip().splitlines() for b in committed.split("\n\n")]
+    for block in blocks:
+        args = block[0].split("exploratory_band.py")[1].split("(")[0].split()
+        band.main(args)
+        assert capsys.readouterr().out.strip().splitlines() == block[1:]
+    assert len(blocks) == 2 and blocks[0][1].startswith("36 of 41 architectures")
