@@ -81,17 +81,19 @@ def measured_supernets(table: Path) -> dict:
     return json.loads(path.read_text())["recipes"] if path.is_file() else {}
 
 
-def real_accuracy(table: Path) -> pd.DataFrame:
+def real_accuracy(table: Path, seeds: list[int] | None = None) -> pd.DataFrame:
     """Per architecture, its top-1 per seed (``seed<k>``) and their mean (``real_acc``), over the
     architectures that have every seed used. A seed-major table being trained has a later seed
     on only a few architectures; so the seeds used are the prefix 0..k (at least two seeds when
     there are two) with the most architectures, ties to the longer prefix: seeds 0 and 1 until
-    the last seed covers every architecture, then all of them."""
+    the last seed covers every architecture, then all of them. `seeds` names them instead."""
     frame = pd.read_csv(table / "standalone.csv")
     wide = frame.pivot(index="arch", columns="seed", values="top1")
-    seeds = sorted(wide.columns)
-    prefixes = [seeds[:k] for k in range(min(2, len(seeds)), len(seeds) + 1)]
-    wide = wide[max(prefixes, key=lambda p: (int(wide[p].notna().all(axis=1).sum()), len(p)))].dropna()
+    if seeds is None:
+        have = sorted(wide.columns)
+        prefixes = [have[:k] for k in range(min(2, len(have)), len(have) + 1)]
+        seeds = max(prefixes, key=lambda p: (int(wide[p].notna().all(axis=1).sum()), len(p)))
+    wide = wide[list(seeds)].dropna()
     wide.columns = [f"seed{s}" for s in wide.columns]
     wide["real_acc"] = wide.mean(axis=1)
     return wide

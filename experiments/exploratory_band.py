@@ -41,12 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seeds", type=int, nargs="+", help="seeds to average (default: real_accuracy's)")
     p.add_argument("--n-boot", type=int, default=2000)
     args = p.parse_args(argv)
-    wide = real_accuracy(TABLE)
-    if args.seeds:
-        frame = pd.read_csv(TABLE / "standalone.csv")
-        wide = frame.pivot(index="arch", columns="seed", values="top1")[args.seeds].dropna()
-        wide.columns = [f"seed{s}" for s in wide.columns]
-        wide["real_acc"] = wide.mean(axis=1)
+    wide = real_accuracy(TABLE, args.seeds)
     band = wide[wide["seed0"] > CUT]
     y = band["real_acc"].to_numpy()
     seeds = [c for c in band.columns if c.startswith("seed")]
